@@ -1,0 +1,213 @@
+//! The composition root: open the store → make sure an admin can exist → start the actors → serve
+//! HTTP. Shutdown runs the other way: not ready → drain HTTP → stop actors → flush the store.
+//! The tests boot the app through [`start`] exactly as `deskbridge serve` does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{HttpServer, web};
+use anyhow::Context as _;
+
+use crate::actors::Actors;
+use crate::auth::{self, LoginThrottle};
+use crate::config::Config;
+use crate::domain::lifecycle::ReopenWindow;
+use crate::domain::{Role, User, UserId};
+use crate::http::{self, AppState};
+use crate::metrics::{Metrics, StatusLabel};
+use crate::store::Store;
+
+/// A running appliance.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: web::Data<AppState>,
+    server: ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts everything; returns once the server listens and `/readyz` answers 200.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    let metrics = Metrics::new();
+    let data_dir = config.storage.data_dir.clone();
+    let store = Store::open(
+        &data_dir,
+        config.storage.cache_mb,
+        &config.portal.ticket_prefix,
+        metrics.clone(),
+    )
+    .with_context(|| {
+        format!(
+            "cannot open the store in {} (storage.data_dir)",
+            data_dir.display()
+        )
+    })?;
+    let store = Arc::new(store);
+    let setup_token = ensure_admin(&config, &store).await?;
+    let actors = Actors::start(
+        Arc::clone(&store),
+        ReopenWindow {
+            days: config.portal.reopen_window_days,
+        },
+    );
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = web::Data::new(AppState {
+        config: Arc::clone(&config),
+        store,
+        actors,
+        throttle: LoginThrottle::new(
+            config.auth.login_attempts_per_account,
+            config.auth.login_attempts_per_address,
+        ),
+        setup_token: std::sync::Mutex::new(setup_token.clone()),
+        ready: Arc::clone(&ready),
+        metrics,
+    });
+
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(app_state.clone())
+            .wrap(security_headers())
+            .wrap(from_fn(observe))
+            .configure(http::configure)
+    })
+    .disable_signals()
+    .shutdown_timeout(config.server.shutdown_timeout_secs)
+    .bind(config.bind_addr())
+    .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
+    let addr = *server
+        .addrs()
+        .first()
+        .context("the server bound no address")?;
+    let server = server.run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+
+    ready.store(true, Ordering::SeqCst);
+    tracing::info!(%addr, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "deskbridge ready");
+    if let Some(token) = setup_token {
+        announce_setup(&config, addr, &token);
+    }
+    Ok(Running {
+        addr,
+        state,
+        server: handle,
+        task,
+    })
+}
+
+impl Running {
+    /// Graceful stop: `/readyz` turns 503, in-flight requests finish, the store is flushed and closed.
+    pub async fn stop(self) {
+        self.state.ready.store(false, Ordering::SeqCst);
+        self.server.stop(true).await;
+        if let Ok(Err(e)) = self.task.await {
+            tracing::error!(error = %e, "http server stopped with an error");
+        }
+        let store = Arc::clone(&self.state.store);
+        drop(self.state);
+        // The actors hold the store until their mailboxes close, which happens on their arbiter
+        // once the last address is gone; wait for that so the data dir can be reopened at once.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&store) > 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if let Err(e) = store.flush() {
+            tracing::error!(error = %e, "final store flush failed");
+        }
+        tracing::info!("deskbridge stopped");
+    }
+}
+
+/// Makes sure someone can administer the appliance: the configured bootstrap admin, or a one-time
+/// setup token. Returns the token when one is needed.
+async fn ensure_admin(config: &Config, store: &Arc<Store>) -> anyhow::Result<Option<String>> {
+    if store.any_admin()? {
+        return Ok(None);
+    }
+    let b = &config.bootstrap;
+    if b.admin_email.is_empty() {
+        return Ok(Some(auth::new_secret("")));
+    }
+    let email = crate::domain::user::normalize_email(&b.admin_email);
+    if let Some(existing) = store.user_by_email(&email)? {
+        anyhow::bail!(
+            "bootstrap.admin_email {email} belongs to an existing {:?} account; choose another address",
+            existing.role
+        );
+    }
+    let user = User {
+        id: UserId::new(),
+        email,
+        name: b.admin_name.trim().to_owned(),
+        role: Role::Admin,
+        organization: String::new(),
+        password_hash: auth::hash_password(b.admin_password.expose()),
+        disabled: false,
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    store
+        .create_user(&user)
+        .map_err(|e| anyhow::anyhow!("cannot create the bootstrap admin: {e}"))?;
+    store.durable().await?;
+    tracing::info!(admin = %user.email, "bootstrap admin created");
+    Ok(None)
+}
+
+fn announce_setup(config: &Config, addr: SocketAddr, token: &str) {
+    let base = if config.server.public_url.is_empty() {
+        format!("http://{addr}")
+    } else {
+        config.server.public_url.trim_end_matches('/').to_owned()
+    };
+    tracing::warn!(setup_token = %token, "no admin account exists yet: create the first one with this one-time setup token");
+    eprintln!(
+        "\n  No admin account exists yet. Create the first one with this one-time setup token:\n\n    \
+         curl -X POST {base}/api/v1/setup -H 'Content-Type: application/json' \\\n      \
+         -d '{{\"token\": \"{token}\", \"email\": \"admin@example.com\", \"name\": \"Admin\", \"password\": \"choose-a-long-one\"}}'\n\n  \
+         Or set bootstrap.admin_email and bootstrap.admin_password (see config/deskbridge.toml).\n"
+    );
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+        .add(("Cache-Control", "no-store"))
+}
+
+/// Counts responses by status class and logs each request (never its query string, which may hold
+/// a webhook secret).
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let response = next.call(req).await?;
+    let status = response.status();
+    if let Some(metrics) = metrics {
+        let class = format!("{}xx", status.as_u16() / 100);
+        metrics
+            .http_responses
+            .get_or_create(&StatusLabel { class })
+            .inc();
+    }
+    tracing::debug!(%method, %path, status = status.as_u16(), micros = started.elapsed().as_micros(), "request");
+    Ok(response)
+}

@@ -1,0 +1,455 @@
+//! Configuration: built-in defaults → TOML file → `DESKBRIDGE__SECTION__KEY` environment variables.
+//!
+//! Every key is documented in `config/deskbridge.toml`; a test keeps that file and [`Config`] in step.
+
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use secret::Secret;
+
+/// The environment prefix; `DESKBRIDGE__SDP__API_KEY` sets `sdp.api_key`.
+pub const ENV_PREFIX: &str = "DESKBRIDGE__";
+/// Names a config file when `--config` is not given.
+pub const ENV_CONFIG_FILE: &str = "DESKBRIDGE_CONFIG";
+/// Read when neither `--config` nor `DESKBRIDGE_CONFIG` names a file, if it exists.
+pub const SYSTEM_CONFIG_FILE: &str = "/etc/deskbridge/deskbridge.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration file {} does not exist", .0.display())]
+    MissingFile(PathBuf),
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("{key}_file: cannot read {}: {source}", path.display())]
+    SecretFile {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub sdp: SdpConfig,
+    pub bootstrap: BootstrapConfig,
+    pub portal: PortalConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(deserialize_with = "lossy_string")]
+    pub bind: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub public_url: String,
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub cache_mb: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./data"),
+            cache_mb: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deployment {
+    #[default]
+    OnPrem,
+    Cloud,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SdpConfig {
+    #[serde(deserialize_with = "lossy_string")]
+    pub base_url: String,
+    pub deployment: Deployment,
+    pub api_key: Secret,
+    pub api_key_file: PathBuf,
+    pub poll_interval_secs: u64,
+    pub webhook_secret: Secret,
+    pub webhook_secret_file: PathBuf,
+}
+
+impl Default for SdpConfig {
+    fn default() -> Self {
+        SdpConfig {
+            base_url: String::new(),
+            deployment: Deployment::OnPrem,
+            api_key: Secret::default(),
+            api_key_file: PathBuf::new(),
+            poll_interval_secs: 30,
+            webhook_secret: Secret::default(),
+            webhook_secret_file: PathBuf::new(),
+        }
+    }
+}
+
+impl SdpConfig {
+    /// Sync is on only when SDP's address is known; until then changes wait in the outbox.
+    pub fn enabled(&self) -> bool {
+        !self.base_url.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BootstrapConfig {
+    #[serde(deserialize_with = "lossy_string")]
+    pub admin_email: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub admin_name: String,
+    pub admin_password: Secret,
+    pub admin_password_file: PathBuf,
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        BootstrapConfig {
+            admin_email: String::new(),
+            admin_name: "Administrator".into(),
+            admin_password: Secret::default(),
+            admin_password_file: PathBuf::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    #[serde(deserialize_with = "lossy_string")]
+    pub ticket_prefix: String,
+    pub max_attachment_bytes: u64,
+    pub reopen_window_days: u32,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            ticket_prefix: "DB".into(),
+            max_attachment_bytes: 25 * 1024 * 1024,
+            reopen_window_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub session_ttl_hours: u64,
+    pub token_ttl_days: u64,
+    pub login_attempts_per_account: u32,
+    pub login_attempts_per_address: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_ttl_hours: 12,
+            token_ttl_days: 30,
+            login_attempts_per_account: 10,
+            login_attempts_per_address: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(deserialize_with = "lossy_string")]
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Environment values arrive typed (`123` is a number); text keys accept any scalar as text.
+pub(crate) fn lossy_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        S(String),
+        I(i128),
+        F(f64),
+        B(bool),
+    }
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::S(s) => s,
+        Scalar::I(i) => i.to_string(),
+        Scalar::F(f) => f.to_string(),
+        Scalar::B(b) => b.to_string(),
+    })
+}
+
+impl Config {
+    /// Picks the file: `--config`, else `DESKBRIDGE_CONFIG`, else the system file when it exists.
+    pub fn file_to_load(explicit: Option<&Path>) -> Option<PathBuf> {
+        if let Some(path) = explicit {
+            return Some(path.to_owned());
+        }
+        if let Some(path) = std::env::var_os(ENV_CONFIG_FILE).filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(path));
+        }
+        Path::new(SYSTEM_CONFIG_FILE)
+            .exists()
+            .then(|| PathBuf::from(SYSTEM_CONFIG_FILE))
+    }
+
+    /// Loads, resolves `…_file` secrets and validates.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = Config::file_to_load(explicit) {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        Config::from_figment(&figment)
+    }
+
+    pub fn from_figment(figment: &Figment) -> Result<Config, ConfigError> {
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        config.resolve_secret_files()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        resolve(&mut self.sdp.api_key, &self.sdp.api_key_file, "sdp.api_key")?;
+        resolve(
+            &mut self.sdp.webhook_secret,
+            &self.sdp.webhook_secret_file,
+            "sdp.webhook_secret",
+        )?;
+        resolve(
+            &mut self.bootstrap.admin_password,
+            &self.bootstrap.admin_password_file,
+            "bootstrap.admin_password",
+        )
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server.bind.parse::<SocketAddr>().map_err(|_| {
+            invalid(
+                "server.bind",
+                "must be an address and port, e.g. 127.0.0.1:8080",
+            )
+        })?;
+        if !self.server.public_url.is_empty() {
+            http_url(&self.server.public_url).map_err(|m| invalid("server.public_url", m))?;
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty"));
+        }
+        if !(8..=65_536).contains(&self.storage.cache_mb) {
+            return Err(invalid("storage.cache_mb", "must be between 8 and 65536"));
+        }
+        if !self.sdp.base_url.is_empty() {
+            let url = http_url(&self.sdp.base_url).map_err(|m| invalid("sdp.base_url", m))?;
+            if url.path().trim_end_matches('/').ends_with("/api/v3") {
+                return Err(invalid(
+                    "sdp.base_url",
+                    "give the server root without /api/v3; deskbridge appends it",
+                ));
+            }
+        }
+        if self.sdp.poll_interval_secs < 1 {
+            return Err(invalid("sdp.poll_interval_secs", "must be at least 1"));
+        }
+        let bootstrap = &self.bootstrap;
+        match (
+            bootstrap.admin_email.is_empty(),
+            bootstrap.admin_password.is_empty(),
+        ) {
+            (false, true) => {
+                return Err(invalid(
+                    "bootstrap.admin_password",
+                    "is required with bootstrap.admin_email",
+                ));
+            }
+            (true, false) => {
+                return Err(invalid(
+                    "bootstrap.admin_email",
+                    "is required with bootstrap.admin_password",
+                ));
+            }
+            (false, false) => {
+                let mut v = crate::domain::Validation::default();
+                crate::domain::validate::email(
+                    &mut v,
+                    "bootstrap.admin_email",
+                    &bootstrap.admin_email,
+                );
+                crate::domain::validate::password(
+                    &mut v,
+                    "bootstrap.admin_password",
+                    bootstrap.admin_password.expose(),
+                );
+                crate::domain::validate::required_line(
+                    &mut v,
+                    "bootstrap.admin_name",
+                    &bootstrap.admin_name,
+                    200,
+                );
+                if let Some((key, message)) = v.fields.into_iter().next() {
+                    let key = match key.as_str() {
+                        "bootstrap.admin_email" => "bootstrap.admin_email",
+                        "bootstrap.admin_password" => "bootstrap.admin_password",
+                        _ => "bootstrap.admin_name",
+                    };
+                    return Err(invalid(key, message));
+                }
+            }
+            (true, true) => {}
+        }
+        let prefix = &self.portal.ticket_prefix;
+        let prefix_ok = (1..=10).contains(&prefix.len())
+            && prefix.starts_with(|c: char| c.is_ascii_uppercase())
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !prefix_ok {
+            return Err(invalid(
+                "portal.ticket_prefix",
+                "must be 1 to 10 upper-case letters or digits, starting with a letter",
+            ));
+        }
+        if !(1..=(4 << 30)).contains(&self.portal.max_attachment_bytes) {
+            return Err(invalid(
+                "portal.max_attachment_bytes",
+                "must be between 1 byte and 4 GiB",
+            ));
+        }
+        if self.portal.reopen_window_days > 3650 {
+            return Err(invalid("portal.reopen_window_days", "must be at most 3650"));
+        }
+        if self.auth.session_ttl_hours == 0 || self.auth.session_ttl_hours > 24 * 365 {
+            return Err(invalid(
+                "auth.session_ttl_hours",
+                "must be between 1 and 8760",
+            ));
+        }
+        if self.auth.token_ttl_days == 0 || self.auth.token_ttl_days > 3650 {
+            return Err(invalid("auth.token_ttl_days", "must be between 1 and 3650"));
+        }
+        if self.auth.login_attempts_per_account == 0 {
+            return Err(invalid(
+                "auth.login_attempts_per_account",
+                "must be at least 1",
+            ));
+        }
+        if self.auth.login_attempts_per_address == 0 {
+            return Err(invalid(
+                "auth.login_attempts_per_address",
+                "must be at least 1",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", format!("is not a valid filter: {e}")))?;
+        Ok(())
+    }
+
+    /// The merged configuration as TOML, secrets redacted: what `check-config` prints.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .expect("the config serializes to TOML: it has only tables and scalars")
+    }
+
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.server
+            .bind
+            .parse()
+            .expect("validated in Config::validate")
+    }
+}
+
+fn http_url(raw: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    Ok(url)
+}
+
+fn resolve(secret: &mut Secret, file: &Path, key: &'static str) -> Result<(), ConfigError> {
+    if file.as_os_str().is_empty() {
+        return Ok(());
+    }
+    if !secret.is_empty() {
+        return Err(invalid(
+            key,
+            format!("set either {key} or {key}_file, not both"),
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::SecretFile {
+        key,
+        path: file.to_owned(),
+        source,
+    })?;
+    // Files written by `echo` or editors end with a newline that is not part of the secret.
+    *secret = Secret::new(text.trim_end_matches(['\r', '\n']).to_owned());
+    if secret.is_empty() {
+        return Err(invalid(key, format!("{} is empty", file.display())));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

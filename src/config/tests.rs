@@ -1,0 +1,165 @@
+use std::collections::BTreeSet;
+
+use figment::Jail;
+
+use super::*;
+
+const REFERENCE: &str = include_str!("../../config/deskbridge.toml");
+
+fn keys(prefix: &str, value: &toml::Value, out: &mut BTreeSet<String>) {
+    if let toml::Value::Table(table) = value {
+        for (k, v) in table {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if v.is_table() {
+                keys(&path, v, out)
+            } else {
+                out.insert(path);
+            }
+        }
+    }
+}
+
+fn jail_config(jail: &mut Jail, toml_text: &str) -> Result<Config, ConfigError> {
+    jail.create_file("deskbridge.toml", toml_text)
+        .expect("write config");
+    Config::load(Some(Path::new("deskbridge.toml")))
+}
+
+#[test]
+fn reference_file_documents_every_key_with_its_default_and_env_name() {
+    let documented: toml::Value = toml::from_str(REFERENCE).expect("reference config parses");
+    let mut doc_keys = BTreeSet::new();
+    keys("", &documented, &mut doc_keys);
+    let defaults = toml::Value::try_from(Config::default()).expect("defaults serialize");
+    let mut field_keys = BTreeSet::new();
+    keys("", &defaults, &mut field_keys);
+    assert_eq!(
+        doc_keys, field_keys,
+        "config/deskbridge.toml and Config differ"
+    );
+    assert_eq!(
+        documented, defaults,
+        "config/deskbridge.toml must show the built-in defaults"
+    );
+    for key in &field_keys {
+        let env = format!(
+            "# env: DESKBRIDGE__{}",
+            key.replace('.', "__").to_uppercase()
+        );
+        assert!(REFERENCE.contains(&env), "{key} lacks its env line `{env}`");
+    }
+}
+
+#[test]
+fn reference_file_loads_as_a_config() {
+    Jail::expect_with(|jail| {
+        let config = jail_config(jail, REFERENCE).expect("reference config is valid");
+        assert_eq!(config.server.bind, "127.0.0.1:8080");
+        Ok(())
+    });
+}
+
+#[test]
+fn layers_override_in_order_and_env_names_the_key() {
+    Jail::expect_with(|jail| {
+        jail.set_env("DESKBRIDGE__PORTAL__TICKET_PREFIX", "OPS");
+        jail.set_env("DESKBRIDGE__SDP__API_KEY", "12345");
+        let config = jail_config(
+            jail,
+            "[portal]\nticket_prefix = \"CS\"\nreopen_window_days = 7\n",
+        )
+        .unwrap();
+        assert_eq!(config.portal.ticket_prefix, "OPS");
+        assert_eq!(config.portal.reopen_window_days, 7);
+        assert_eq!(
+            config.sdp.api_key.expose(),
+            "12345",
+            "numeric env values are accepted as text"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key() {
+    Jail::expect_with(|jail| {
+        let err = jail_config(jail, "[server]\nbindd = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bindd"), "{err}");
+        let err = jail_config(jail, "[nonsense]\na = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nonsense"), "{err}");
+        jail.set_env("DESKBRIDGE__PORTAL__PREFIXX", "A");
+        let err = jail_config(jail, "").unwrap_err().to_string();
+        assert!(err.contains("prefixx"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn secrets_come_from_files_and_never_print() {
+    Jail::expect_with(|jail| {
+        jail.create_file("key.txt", "s3cr3t-key\n")?;
+        jail.set_env("DESKBRIDGE__SDP__API_KEY_FILE", "key.txt");
+        let config = jail_config(jail, "[sdp]\nwebhook_secret = \"hook-secret\"\n").unwrap();
+        assert_eq!(config.sdp.api_key.expose(), "s3cr3t-key");
+        let dump = format!("{}{config:?}", config.to_redacted_toml());
+        assert!(
+            !dump.contains("s3cr3t-key") && !dump.contains("hook-secret"),
+            "{dump}"
+        );
+        assert!(dump.contains("[redacted]"));
+
+        jail.set_env("DESKBRIDGE__SDP__API_KEY", "also");
+        let err = jail_config(jail, "").unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn invalid_values_name_the_key() {
+    let cases = [
+        ("[server]\nbind = \"localhost\"\n", "server.bind"),
+        ("[sdp]\nbase_url = \"ftp://x\"\n", "sdp.base_url"),
+        (
+            "[sdp]\nbase_url = \"https://sdp.example.com/api/v3\"\n",
+            "sdp.base_url",
+        ),
+        ("[sdp]\npoll_interval_secs = 0\n", "sdp.poll_interval_secs"),
+        ("[sdp]\ndeployment = \"hybrid\"\n", "deployment"),
+        ("[portal]\nticket_prefix = \"db\"\n", "portal.ticket_prefix"),
+        (
+            "[portal]\nmax_attachment_bytes = 0\n",
+            "portal.max_attachment_bytes",
+        ),
+        (
+            "[bootstrap]\nadmin_email = \"a@b.co\"\n",
+            "bootstrap.admin_password",
+        ),
+        (
+            "[bootstrap]\nadmin_email = \"a@b.co\"\nadmin_password = \"short\"\n",
+            "bootstrap.admin_password",
+        ),
+        ("[log]\nlevel = \"==\"\n", "log.level"),
+    ];
+    Jail::expect_with(|jail| {
+        for (text, key) in cases {
+            let err = jail_config(jail, text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} gave {err}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_explicit_file_is_an_error() {
+    let err = Config::load(Some(Path::new("/nonexistent/deskbridge.toml"))).unwrap_err();
+    assert!(matches!(err, ConfigError::MissingFile(_)));
+}

@@ -1,0 +1,36 @@
+//! Business types and rules. Nothing here does I/O, so every rule is unit-tested without actix or sled.
+
+pub mod ids;
+pub mod lifecycle;
+pub mod record;
+pub mod ticket;
+pub mod user;
+pub mod validate;
+
+pub use ids::{AttachmentId, EventId, MessageId, TicketId, UserId};
+pub use lifecycle::{Action, Status, TransitionError};
+pub use record::{
+    Actor, ActorKind, Attachment, Author, AuthorRole, Delivery, Event, Message, Origin,
+};
+pub use ticket::{Kind, Priority, Requester, SdpLink, SyncState, Ticket};
+pub use user::{Role, User};
+pub use validate::{FieldError, Validation};
+
+/// A rule the caller broke. Each variant maps to one stable API error code in `crate::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("ticket not found")]
+    TicketNotFound,
+    #[error("attachment not found")]
+    AttachmentNotFound,
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error(transparent)]
+    Invalid(#[from] Validation),
+    #[error("an account with this e-mail already exists")]
+    EmailTaken,
+    #[error("the file is larger than the limit of {limit} bytes")]
+    AttachmentTooLarge { limit: u64 },
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+}

@@ -1,0 +1,169 @@
+//! What hangs off a ticket: discussion messages, attachments and the history of events.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::{AttachmentId, EventId, MessageId, Role, TicketId, User, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Portal,
+    Sdp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    #[default]
+    Pending,
+    Delivered,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorRole {
+    Customer,
+    Team,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Author {
+    pub name: String,
+    pub role: AuthorRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub ticket: TicketId,
+    pub author: Author,
+    pub body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub origin: Origin,
+    pub delivery: Delivery,
+    /// The SDP note or conversation this message came from or was delivered as.
+    #[serde(default)]
+    pub sdp_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub ticket: TicketId,
+    pub filename: String,
+    pub size: u64,
+    pub content_type: String,
+    /// Hex sha256 of the content; also the name of the content file.
+    pub sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub origin: Origin,
+    pub delivery: Delivery,
+    pub uploaded_by: Author,
+    #[serde(default)]
+    pub sdp_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    Customer,
+    Admin,
+    Integration,
+    Team,
+    System,
+}
+
+/// Who did something, for the history. When the Cloudeka portal acts for a customer, `via` names the
+/// integration account, so both identities are on record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Actor {
+    pub kind: ActorKind,
+    #[schema(value_type = Option<String>)]
+    pub id: Option<UserId>,
+    pub name: String,
+    pub email: Option<String>,
+    pub via: Option<Box<Actor>>,
+}
+
+impl Actor {
+    pub fn user(user: &User) -> Actor {
+        Actor {
+            kind: match user.role {
+                Role::Customer => ActorKind::Customer,
+                Role::Admin => ActorKind::Admin,
+                Role::Integration => ActorKind::Integration,
+            },
+            id: Some(user.id),
+            name: user.name.clone(),
+            email: Some(user.email.clone()),
+            via: None,
+        }
+    }
+
+    pub fn on_behalf(customer: &User, integration: &User) -> Actor {
+        Actor {
+            via: Some(Box::new(Actor::user(integration))),
+            ..Actor::user(customer)
+        }
+    }
+
+    pub fn system() -> Actor {
+        Actor {
+            kind: ActorKind::System,
+            id: None,
+            name: "deskbridge".into(),
+            email: None,
+            via: None,
+        }
+    }
+
+    pub fn team(name: &str) -> Actor {
+        Actor {
+            kind: ActorKind::Team,
+            id: None,
+            name: name.into(),
+            email: None,
+            via: None,
+        }
+    }
+
+    /// How this actor signs a message in the discussion.
+    pub fn author(&self) -> Author {
+        let role = match self.kind {
+            ActorKind::Customer | ActorKind::Integration => AuthorRole::Customer,
+            ActorKind::Admin | ActorKind::Team => AuthorRole::Team,
+            ActorKind::System => AuthorRole::System,
+        };
+        Author {
+            name: self.name.clone(),
+            role,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    pub ticket: TicketId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// `created`, `status_changed`, `message_added`, `attachment_added`, `confirmed`, `reopened`, …
+    pub kind: String,
+    pub actor: Actor,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// Who uploaded or wrote something, for ownership checks that do not depend on display names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner(pub UserId);

@@ -1,0 +1,128 @@
+//! The ticket as the store keeps it.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Status, TicketId, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    InformationRequest,
+    ProblemReport,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::InformationRequest => "information_request",
+            Kind::ProblemReport => "problem_report",
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            Kind::InformationRequest => 0,
+            Kind::ProblemReport => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Urgent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    #[default]
+    Pending,
+    Synced,
+    Failed,
+}
+
+/// Where the ticket stands in ServiceDesk Plus, as far as deskbridge knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SdpLink {
+    pub request_id: Option<String>,
+    pub sync_state: SyncState,
+    pub last_error: Option<String>,
+}
+
+/// A snapshot of the requester taken when the ticket was opened, so listing needs no user lookups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub organization: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: TicketId,
+    /// Stable external id for systems that should not depend on the human number.
+    pub uid: Uuid,
+    pub number: String,
+    pub kind: Kind,
+    pub subject: String,
+    pub description: String,
+    pub priority: Priority,
+    #[serde(default)]
+    pub service: Option<String>,
+    pub status: Status,
+    pub requester: Requester,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub closed_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub due_by: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub sdp: SdpLink,
+}
+
+impl Ticket {
+    pub fn overdue(&self, now: OffsetDateTime) -> bool {
+        self.status.is_open() && self.due_by.is_some_and(|due| due < now)
+    }
+
+    /// Moves the ticket to `to`, keeping the resolution and closure times consistent with it.
+    pub fn set_status(&mut self, to: Status, now: OffsetDateTime) {
+        match to {
+            Status::Resolved => {
+                self.resolved_at = Some(now);
+                self.closed_at = None;
+            }
+            Status::Closed => {
+                self.closed_at = Some(now);
+            }
+            _ => {
+                self.resolved_at = None;
+                self.closed_at = None;
+            }
+        }
+        self.status = to;
+    }
+
+    /// Case-insensitive match of `needle` (already lower-cased) against subject, description and number.
+    pub fn matches(&self, needle: &str) -> bool {
+        [&self.subject, &self.description, &self.number]
+            .iter()
+            .any(|field| field.to_lowercase().contains(needle))
+    }
+}

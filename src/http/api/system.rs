@@ -1,0 +1,44 @@
+//! Health, readiness, metrics and the OpenAPI document.
+
+use actix_web::{HttpResponse, web};
+use utoipa::OpenApi;
+
+use super::resource;
+use crate::http::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(healthz)))
+        .service(resource("/readyz").route(web::get().to(readyz)))
+        .service(resource("/metrics").route(web::get().to(metrics)));
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "The process answers")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "system",
+    responses((status = 200, description = "Store open, actors running"), (status = 503, description = "Starting or shutting down")))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.is_ready() {
+        HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "not ready"}))
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let m = &state.metrics;
+    m.outbox_depth
+        .set(i64::try_from(state.store.outbox_len()).unwrap_or(i64::MAX));
+    m.tickets_total
+        .set(i64::try_from(state.store.ticket_count().unwrap_or(0)).unwrap_or(i64::MAX));
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(m.render())
+}
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(super::ApiDoc::openapi())
+}

@@ -1,0 +1,210 @@
+//! The JSON shapes of the REST API. Domain types stay free of wire concerns; these mirror the
+//! documented fields exactly (RFC 3339 UTC times, snake_case enums).
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::domain::{
+    Actor, Attachment, Author, Delivery, Event, Kind, Message, Origin, Priority, Role, SdpLink,
+    Status, Ticket, User,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequesterView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub name: String,
+    pub organization: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    /// Stable internal id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: uuid::Uuid,
+    /// Human number, e.g. `DB-000123`.
+    pub number: String,
+    pub kind: Kind,
+    pub subject: String,
+    pub description: String,
+    pub priority: Priority,
+    pub service: Option<String>,
+    pub status: Status,
+    pub requester: RequesterView,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolved_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<OffsetDateTime>,
+    pub assignee: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub due_by: Option<OffsetDateTime>,
+    pub overdue: bool,
+    pub sdp: SdpLink,
+}
+
+impl TicketView {
+    pub fn new(t: &Ticket, now: OffsetDateTime) -> TicketView {
+        TicketView {
+            id: t.uid,
+            number: t.number.clone(),
+            kind: t.kind,
+            subject: t.subject.clone(),
+            description: t.description.clone(),
+            priority: t.priority,
+            service: t.service.clone(),
+            status: t.status,
+            requester: RequesterView {
+                id: t.requester.id.0,
+                email: t.requester.email.clone(),
+                name: t.requester.name.clone(),
+                organization: t.requester.organization.clone(),
+            },
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+            assignee: t.assignee.clone(),
+            due_by: t.due_by,
+            overdue: t.overdue(now),
+            sdp: t.sdp.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketList {
+    pub items: Vec<TicketView>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageView {
+    pub id: u64,
+    pub author: Author,
+    pub body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    pub origin: Origin,
+    pub delivery: Delivery,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> MessageView {
+        MessageView {
+            id: m.id.0,
+            author: m.author.clone(),
+            body: m.body.clone(),
+            created_at: m.created_at,
+            origin: m.origin,
+            delivery: m.delivery,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentView {
+    pub id: u64,
+    pub filename: String,
+    pub size: u64,
+    pub content_type: String,
+    pub sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    pub origin: Origin,
+    pub delivery: Delivery,
+}
+
+impl From<&Attachment> for AttachmentView {
+    fn from(a: &Attachment) -> AttachmentView {
+        AttachmentView {
+            id: a.id.0,
+            filename: a.filename.clone(),
+            size: a.size,
+            content_type: a.content_type.clone(),
+            sha256: a.sha256.clone(),
+            created_at: a.created_at,
+            origin: a.origin,
+            delivery: a.delivery,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub id: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    pub kind: String,
+    pub actor: Actor,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> EventView {
+        EventView {
+            id: e.id.0,
+            at: e.at,
+            kind: e.kind.clone(),
+            actor: e.actor.clone(),
+            from: e.from.clone(),
+            to: e.to.clone(),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub organization: String,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> UserView {
+        UserView {
+            id: u.id.0,
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: u.role,
+            organization: u.organization.clone(),
+            disabled: u.disabled,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// Every list answers `{items: [...]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+pub fn json_string<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("views serialize: plain structs with string keys")
+}

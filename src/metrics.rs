@@ -1,0 +1,101 @@
+//! Prometheus metrics, served as text at `/metrics`.
+
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    /// `2xx`, `4xx`, `5xx`…
+    pub class: String,
+}
+
+/// Cheap to clone: every field is a shared handle.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Mutex<Registry>>,
+    pub http_responses: Family<StatusLabel, Counter>,
+    pub tickets_created: Counter,
+    pub messages_created: Counter,
+    pub attachments_stored: Counter,
+    pub commit_batches: Counter,
+    pub login_failures: Counter,
+    pub outbox_depth: Gauge,
+    pub tickets_total: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("deskbridge");
+        let m = Metrics {
+            registry: Arc::default(),
+            http_responses: Family::default(),
+            tickets_created: Counter::default(),
+            messages_created: Counter::default(),
+            attachments_stored: Counter::default(),
+            commit_batches: Counter::default(),
+            login_failures: Counter::default(),
+            outbox_depth: Gauge::default(),
+            tickets_total: Gauge::default(),
+        };
+        registry.register(
+            "http_responses",
+            "HTTP responses by status class",
+            m.http_responses.clone(),
+        );
+        registry.register(
+            "tickets_created",
+            "Tickets created",
+            m.tickets_created.clone(),
+        );
+        registry.register(
+            "messages_created",
+            "Discussion messages created",
+            m.messages_created.clone(),
+        );
+        registry.register(
+            "attachments_stored",
+            "Attachments stored",
+            m.attachments_stored.clone(),
+        );
+        registry.register(
+            "store_commit_batches",
+            "Group-commit flushes to disk",
+            m.commit_batches.clone(),
+        );
+        registry.register(
+            "login_failures",
+            "Failed or throttled sign-in attempts",
+            m.login_failures.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Changes waiting to be sent to ServiceDesk Plus",
+            m.outbox_depth.clone(),
+        );
+        registry.register("tickets", "Tickets in the store", m.tickets_total.clone());
+        *m.registry.lock().expect("fresh mutex") = registry;
+        m
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self
+            .registry
+            .lock()
+            .expect("metrics lock is never poisoned: encoding does not panic");
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,99 @@
+//! Explicit key encoding. Integers are big-endian so that sled's byte order is numeric order, and
+//! activity keys are inverted so that a forward scan yields the most recently active ticket first.
+
+use time::OffsetDateTime;
+
+use crate::domain::{TicketId, UserId};
+
+pub fn u64_be(n: u64) -> [u8; 8] {
+    n.to_be_bytes()
+}
+
+pub fn read_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
+}
+
+/// Newest first: later times give smaller keys.
+pub fn activity(at: OffsetDateTime) -> [u8; 8] {
+    let micros = u64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(0);
+    u64_be(u64::MAX - micros)
+}
+
+pub fn user(id: UserId) -> [u8; 16] {
+    *id.0.as_bytes()
+}
+
+/// `tickets_by_activity`: activity ++ ticket.
+pub fn by_activity(at: OffsetDateTime, ticket: TicketId) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&activity(at));
+    key[8..].copy_from_slice(&u64_be(ticket.0));
+    key
+}
+
+/// `tickets_by_requester`: requester ++ activity ++ ticket.
+pub fn by_requester(requester: UserId, at: OffsetDateTime, ticket: TicketId) -> [u8; 32] {
+    let mut key = [0; 32];
+    key[..16].copy_from_slice(&user(requester));
+    key[16..].copy_from_slice(&by_activity(at, ticket));
+    key
+}
+
+/// Children of a ticket (messages, attachments, events): ticket ++ item id, so a prefix scan lists
+/// one ticket's items in creation order.
+pub fn child(ticket: TicketId, item: u64) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&u64_be(ticket.0));
+    key[8..].copy_from_slice(&u64_be(item));
+    key
+}
+
+/// The ticket id at the end of an index key.
+pub fn trailing_ticket(key: &[u8]) -> Option<TicketId> {
+    key.len()
+        .checked_sub(8)
+        .and_then(|at| read_u64(&key[at..]))
+        .map(TicketId)
+}
+
+/// `idempotency`: user ++ scope ++ 0 ++ client key. The 0 byte keeps scopes from running together.
+pub fn idempotency(user_id: UserId, scope: &str, key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + scope.len() + 1 + key.len());
+    out.extend_from_slice(&user(user_id));
+    out.extend_from_slice(scope.as_bytes());
+    out.push(0);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    #[test]
+    fn integers_sort_numerically() {
+        let mut keys: Vec<_> = [300u64, 2, 1 << 40, 17]
+            .iter()
+            .map(|n| u64_be(*n))
+            .collect();
+        keys.sort();
+        let back: Vec<_> = keys.iter().map(|k| read_u64(k).unwrap()).collect();
+        assert_eq!(back, [2, 17, 300, 1 << 40]);
+    }
+
+    #[test]
+    fn activity_sorts_newest_first() {
+        let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let older = by_activity(t0, TicketId(9));
+        let newer = by_activity(t0 + Duration::microseconds(1), TicketId(1));
+        assert!(newer < older);
+        assert_eq!(trailing_ticket(&older), Some(TicketId(9)));
+    }
+
+    #[test]
+    fn children_group_by_ticket_then_item() {
+        assert!(child(TicketId(1), u64::MAX) < child(TicketId(2), 0));
+        assert!(child(TicketId(1), 5) < child(TicketId(1), 6));
+    }
+}

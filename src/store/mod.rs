@@ -1,0 +1,252 @@
+//! The embedded store: sled trees with explicit key encoding and JSON values.
+//!
+//! Every change to a ticket (the ticket, its indexes, its history event, its outbox entry, its
+//! idempotency record) commits in one sled transaction through [`Store::transact`]; a caller that
+//! answers 2xx first awaits [`Store::durable`].
+
+mod blobs;
+mod commit;
+pub mod keys;
+mod migrations;
+pub mod outbox;
+mod tickets;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+
+pub use blobs::{BlobWriter, StagedBlob};
+pub use outbox::{OutboxEntry, OutboxOp};
+pub use tickets::{IdempotentReply, ListFilter, TicketPage, TicketTx};
+pub use users::TokenRecord;
+
+use crate::domain::DomainError;
+use crate::metrics::Metrics;
+
+/// Bumped when a stored shape changes in a way `#[serde(default)]` cannot absorb; see `migrations`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored record {tree}/{key} cannot be decoded: {source}")]
+    Decode {
+        tree: &'static str,
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("file error on {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("flush to disk failed: {0}")]
+    Durability(String),
+    #[error(
+        "schema version {found} is newer than this deskbridge understands ({supported}); install a newer version"
+    )]
+    TooNew { found: u32, supported: u32 },
+    #[error("migration to schema version {version} failed: {message}")]
+    Migration { version: u32, message: String },
+}
+
+/// The outcome of an operation: a broken rule, or a failing store.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error(transparent)]
+    Rule(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sled::Error> for OpError {
+    fn from(e: sled::Error) -> Self {
+        OpError::Store(e.into())
+    }
+}
+
+/// Aborts a transaction with an [`OpError`]; sled retries conflicts by itself.
+pub type TxResult<T> = Result<T, ConflictableTransactionError<OpError>>;
+
+pub(crate) fn abort<T>(e: impl Into<OpError>) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e.into()))
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("store records serialize: plain structs with string keys")
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Decode {
+        tree,
+        key: hex::encode(key),
+        source,
+    })
+}
+
+macro_rules! tree_names {
+    ($($field:ident => $name:literal),+ $(,)?) => {
+        /// The typed trees. Names carry a version suffix so a reshaped tree can live beside the old one
+        /// during a migration.
+        #[derive(Clone)]
+        pub(crate) struct Trees { $(pub $field: sled::Tree),+ }
+
+        impl Trees {
+            fn open(db: &sled::Db) -> sled::Result<Trees> {
+                Ok(Trees { $($field: db.open_tree($name)?),+ })
+            }
+        }
+
+        /// Tree names as constants named after their `Trees` field, for error messages.
+        #[allow(non_upper_case_globals, dead_code, reason = "one constant per Trees field, named alike")]
+        pub(crate) mod names { $(pub const $field: &str = $name;)+ }
+    };
+}
+
+tree_names! {
+    meta => "meta",
+    users => "users.v1",
+    users_by_email => "users_by_email.v1",
+    tokens => "tokens.v1",
+    tokens_by_user => "tokens_by_user.v1",
+    tickets => "tickets.v1",
+    tickets_by_activity => "tickets_by_activity.v1",
+    tickets_by_requester => "tickets_by_requester.v1",
+    messages => "messages.v1",
+    attachments => "attachments.v1",
+    events => "events.v1",
+    outbox => "outbox.v1",
+    idempotency => "idempotency.v1",
+}
+
+/// Keys of the `meta` tree.
+pub(crate) mod meta {
+    pub const SCHEMA_VERSION: &[u8] = b"schema_version";
+    /// Last ticket number handed out.
+    pub const TICKET_SEQ: &[u8] = b"seq.ticket";
+    /// Last id handed out to a message, attachment, event or outbox entry (one sequence for all, so
+    /// their ids also order them across kinds).
+    pub const ITEM_SEQ: &[u8] = b"seq.item";
+}
+
+pub struct Store {
+    db: sled::Db,
+    pub(crate) trees: Trees,
+    commit: commit::GroupCommit,
+    data_dir: PathBuf,
+    prefix: std::sync::RwLock<String>,
+    pub(crate) metrics: Metrics,
+}
+
+impl Store {
+    /// Opens (or creates) the store under `data_dir`, running migrations when the schema is older.
+    pub fn open(
+        data_dir: &Path,
+        cache_mb: u64,
+        ticket_prefix: &str,
+        metrics: Metrics,
+    ) -> Result<Store, StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+        let db_path = data_dir.join("db");
+        let db = sled::Config::new()
+            .path(&db_path)
+            .cache_capacity(cache_mb * 1024 * 1024)
+            .mode(sled::Mode::LowSpace)
+            .open()?;
+        migrations::run(&db, data_dir)?;
+        let trees = Trees::open(&db)?;
+        blobs::prepare(data_dir)?;
+        let commit = commit::GroupCommit::start(db.clone(), metrics.commit_batches.clone())
+            .map_err(io(data_dir))?;
+        let prefix = std::sync::RwLock::new(ticket_prefix.to_owned());
+        Ok(Store {
+            db,
+            trees,
+            commit,
+            data_dir: data_dir.to_owned(),
+            prefix,
+            metrics,
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Waits until every change made before the call is flushed to disk (shared with other writers).
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.commit.wait().await.map_err(StoreError::Durability)
+    }
+
+    /// Flushes synchronously; used at shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &'static str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        tree.get(key)?
+            .map(|bytes| decode(name, key, &bytes))
+            .transpose()
+    }
+
+    /// Decodes every value under `prefix`, in key order.
+    pub(crate) fn scan<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &'static str,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, StoreError> {
+        tree.scan_prefix(prefix)
+            .map(|item| {
+                let (k, v) = item?;
+                decode(name, &k, &v)
+            })
+            .collect()
+    }
+
+    fn counter(&self, key: &[u8]) -> Result<u64, StoreError> {
+        Ok(self
+            .trees
+            .meta
+            .get(key)?
+            .and_then(|v| keys::read_u64(&v))
+            .unwrap_or(0))
+    }
+
+    /// Number of tickets ever created (tickets are never deleted).
+    pub fn ticket_count(&self) -> Result<u64, StoreError> {
+        self.counter(meta::TICKET_SEQ)
+    }
+}
+
+/// Reads and bumps a counter inside a transaction.
+pub(crate) fn next_in(meta: &TransactionalTree, key: &[u8]) -> TxResult<u64> {
+    let next = meta.get(key)?.and_then(|v| keys::read_u64(&v)).unwrap_or(0) + 1;
+    meta.insert(key, &keys::u64_be(next))?;
+    Ok(next)
+}
+
+pub(crate) fn map_tx<T>(result: Result<T, TransactionError<OpError>>) -> Result<T, OpError> {
+    result.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => OpError::Store(e.into()),
+    })
+}

@@ -1,0 +1,60 @@
+//! The outbox: what ServiceDesk Plus must hear about, written in the same transaction as the change.
+//! The sync supervisor drains it in order per ticket.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::{Store, StoreError, keys, names};
+use crate::domain::{AttachmentId, MessageId, TicketId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum OutboxOp {
+    /// Create the SDP request for a new portal ticket.
+    CreateRequest,
+    /// Post a customer message as a public note.
+    AddNote {
+        #[schema(value_type = u64)]
+        message: MessageId,
+    },
+    /// Upload an attachment.
+    AddAttachment {
+        #[schema(value_type = u64)]
+        attachment: AttachmentId,
+    },
+    /// The customer accepted the resolution: close the request.
+    Close,
+    /// The customer reopened the ticket (explicitly or by replying).
+    Reopen { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OutboxEntry {
+    pub seq: u64,
+    #[schema(value_type = u64)]
+    pub ticket: TicketId,
+    #[serde(flatten)]
+    pub op: OutboxOp,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl Store {
+    /// Entries after `after`, oldest first, at most `limit`.
+    pub fn outbox_after(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.trees
+            .outbox
+            .range(keys::u64_be(after.saturating_add(1))..)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                super::decode(names::outbox, &k, &v)
+            })
+            .collect()
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.trees.outbox.len()
+    }
+}

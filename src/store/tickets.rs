@@ -1,0 +1,332 @@
+//! Tickets and what hangs off them: the transaction every change goes through, and the reads.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::TransactionalTree;
+use time::OffsetDateTime;
+
+use super::{
+    OpError, OutboxEntry, OutboxOp, Store, StoreError, TxResult, abort, decode, encode, keys,
+    map_tx, meta, names, next_in,
+};
+use crate::domain::{
+    Actor, Attachment, AttachmentId, DomainError, Event, EventId, Kind, Message, Status, Ticket,
+    TicketId, UserId,
+};
+
+/// What a request with an `Idempotency-Key` answered the first time, replayed byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentReply {
+    pub status: u16,
+    pub body: String,
+    /// Hex sha256 of the request body; the same key with another body is refused.
+    pub fingerprint: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// The trees a ticket change touches, in the order `Store::transact` passes them.
+const TREES: usize = 9;
+const META: usize = 0;
+const TICKETS: usize = 1;
+const BY_ACTIVITY: usize = 2;
+const BY_REQUESTER: usize = 3;
+const MESSAGES: usize = 4;
+const ATTACHMENTS: usize = 5;
+const EVENTS: usize = 6;
+const OUTBOX: usize = 7;
+const IDEMPOTENCY: usize = 8;
+
+/// A view of the store inside one transaction. Everything written through it commits together or not
+/// at all, which is what makes the outbox trustworthy: no change without its entry, no entry without
+/// its change.
+pub struct TicketTx<'a> {
+    t: &'a [TransactionalTree],
+    prefix: &'a str,
+}
+
+fn index_value(ticket: &Ticket) -> [u8; 2] {
+    [ticket.status.code(), ticket.kind.code()]
+}
+
+impl TicketTx<'_> {
+    pub fn ticket(&self, id: TicketId) -> TxResult<Option<Ticket>> {
+        let key = keys::u64_be(id.0);
+        match self.t[TICKETS].get(key)? {
+            None => Ok(None),
+            Some(bytes) => decode(names::tickets, &key, &bytes)
+                .map(Some)
+                .or_else(|e| abort(e)),
+        }
+    }
+
+    pub fn require(&self, id: TicketId) -> TxResult<Ticket> {
+        self.ticket(id)?
+            .map_or_else(|| abort(DomainError::TicketNotFound), Ok)
+    }
+
+    /// Hands out the next ticket id and its human number.
+    pub fn next_ticket(&self) -> TxResult<(TicketId, String)> {
+        let id = TicketId(next_in(&self.t[META], meta::TICKET_SEQ)?);
+        Ok((id, id.number(self.prefix)))
+    }
+
+    pub fn next_item(&self) -> TxResult<u64> {
+        next_in(&self.t[META], meta::ITEM_SEQ)
+    }
+
+    /// Writes the ticket and moves its index entries from `before`'s activity time to `after`'s.
+    pub fn save(&self, before: Option<&Ticket>, after: &Ticket) -> TxResult<()> {
+        if let Some(before) = before {
+            self.t[BY_ACTIVITY].remove(&keys::by_activity(before.updated_at, before.id))?;
+            self.t[BY_REQUESTER].remove(&keys::by_requester(
+                before.requester.id,
+                before.updated_at,
+                before.id,
+            ))?;
+        }
+        let value = index_value(after);
+        self.t[BY_ACTIVITY].insert(&keys::by_activity(after.updated_at, after.id), &value)?;
+        self.t[BY_REQUESTER].insert(
+            &keys::by_requester(after.requester.id, after.updated_at, after.id),
+            &value,
+        )?;
+        self.t[TICKETS].insert(&keys::u64_be(after.id.0), encode(after))?;
+        Ok(())
+    }
+
+    pub fn event(
+        &self,
+        ticket: &Ticket,
+        kind: &str,
+        actor: &Actor,
+        from: Option<String>,
+        to: Option<String>,
+        detail: Option<String>,
+    ) -> TxResult<Event> {
+        let event = Event {
+            id: EventId(self.next_item()?),
+            ticket: ticket.id,
+            at: ticket.updated_at,
+            kind: kind.into(),
+            actor: actor.clone(),
+            from,
+            to,
+            detail,
+        };
+        self.t[EVENTS].insert(&keys::child(ticket.id, event.id.0), encode(&event))?;
+        Ok(event)
+    }
+
+    pub fn message(&self, message: &Message) -> TxResult<()> {
+        self.t[MESSAGES].insert(&keys::child(message.ticket, message.id.0), encode(message))?;
+        Ok(())
+    }
+
+    pub fn attachment(&self, attachment: &Attachment) -> TxResult<()> {
+        self.t[ATTACHMENTS].insert(
+            &keys::child(attachment.ticket, attachment.id.0),
+            encode(attachment),
+        )?;
+        Ok(())
+    }
+
+    /// Appends what SDP must hear about; entries are numbered in commit order.
+    pub fn outbox(&self, ticket: TicketId, op: OutboxOp, at: OffsetDateTime) -> TxResult<u64> {
+        let seq = self.next_item()?;
+        let entry = OutboxEntry {
+            seq,
+            ticket,
+            op,
+            at,
+        };
+        self.t[OUTBOX].insert(&keys::u64_be(seq), encode(&entry))?;
+        Ok(seq)
+    }
+
+    /// The stored reply for this key, if any; a different request body under the same key is refused.
+    pub fn idempotent(&self, key: &[u8], fingerprint: &str) -> TxResult<Option<IdempotentReply>> {
+        let Some(bytes) = self.t[IDEMPOTENCY].get(key)? else {
+            return Ok(None);
+        };
+        let reply: IdempotentReply = decode(names::idempotency, key, &bytes).or_else(abort)?;
+        if reply.fingerprint != fingerprint {
+            return abort(DomainError::IdempotencyKeyReused);
+        }
+        Ok(Some(reply))
+    }
+
+    pub fn remember(&self, key: &[u8], reply: &IdempotentReply) -> TxResult<()> {
+        self.t[IDEMPOTENCY].insert(key, encode(reply))?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this requester's tickets; `None` lists every ticket (admins).
+    pub requester: Option<UserId>,
+    pub status: Option<Status>,
+    pub kind: Option<Kind>,
+    /// Lower-cased search text.
+    pub q: Option<String>,
+    /// 1-based.
+    pub page: u64,
+    pub per_page: u64,
+}
+
+#[derive(Debug)]
+pub struct TicketPage {
+    pub items: Vec<Ticket>,
+    pub total: u64,
+}
+
+impl Store {
+    /// Runs `f` as one transaction over every tree a ticket change touches.
+    pub fn transact<R>(&self, f: impl Fn(&TicketTx<'_>) -> TxResult<R>) -> Result<R, OpError> {
+        let t = &self.trees;
+        let trees: [&sled::Tree; TREES] = [
+            &t.meta,
+            &t.tickets,
+            &t.tickets_by_activity,
+            &t.tickets_by_requester,
+            &t.messages,
+            &t.attachments,
+            &t.events,
+            &t.outbox,
+            &t.idempotency,
+        ];
+        let prefix = self.ticket_prefix();
+        map_tx(trees[..].transaction(|view| {
+            f(&TicketTx {
+                t: view,
+                prefix: &prefix,
+            })
+        }))
+    }
+
+    pub(crate) fn ticket_prefix(&self) -> String {
+        self.prefix
+            .read()
+            .expect("prefix lock is never poisoned: writers do not panic")
+            .clone()
+    }
+
+    pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+        self.get(&self.trees.tickets, names::tickets, &keys::u64_be(id.0))
+    }
+
+    /// Finds a ticket by its human number (case-insensitive). Numbers keep the prefix they were given.
+    pub fn ticket_by_number(&self, number: &str) -> Result<Option<Ticket>, StoreError> {
+        let number = number.to_ascii_uppercase();
+        let Some(id) = TicketId::parse_number(&number) else {
+            return Ok(None);
+        };
+        Ok(self.ticket(id)?.filter(|t| t.number == number))
+    }
+
+    pub fn list_tickets(&self, filter: &ListFilter) -> Result<TicketPage, StoreError> {
+        let (tree, prefix) = match filter.requester {
+            Some(user) => (&self.trees.tickets_by_requester, keys::user(user).to_vec()),
+            None => (&self.trees.tickets_by_activity, Vec::new()),
+        };
+        let skip = filter
+            .page
+            .saturating_sub(1)
+            .saturating_mul(filter.per_page);
+        let unfiltered = filter.status.is_none() && filter.kind.is_none() && filter.q.is_none();
+        let mut items = Vec::new();
+
+        if unfiltered && filter.requester.is_none() {
+            // Every ticket: the count is kept, so only the requested page is read.
+            for item in tree
+                .iter()
+                .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                .take(page_len(filter))
+            {
+                let (key, _) = item?;
+                items.extend(self.indexed_ticket(&key)?);
+            }
+            return Ok(TicketPage {
+                items,
+                total: self.ticket_count()?,
+            });
+        }
+
+        let mut total = 0u64;
+        for item in tree.scan_prefix(&prefix) {
+            let (key, value) = item?;
+            if filter
+                .status
+                .is_some_and(|s| value.first() != Some(&s.code()))
+                || filter.kind.is_some_and(|k| value.get(1) != Some(&k.code()))
+            {
+                continue;
+            }
+            let in_page = total >= skip && total < skip + filter.per_page;
+            if let Some(needle) = &filter.q {
+                let Some(ticket) = self.indexed_ticket(&key)? else {
+                    continue;
+                };
+                if !ticket.matches(needle) {
+                    continue;
+                }
+                if in_page {
+                    items.push(ticket);
+                }
+            } else if in_page {
+                items.extend(self.indexed_ticket(&key)?);
+            }
+            total += 1;
+        }
+        Ok(TicketPage { items, total })
+    }
+
+    fn indexed_ticket(&self, index_key: &[u8]) -> Result<Option<Ticket>, StoreError> {
+        match keys::trailing_ticket(index_key) {
+            Some(id) => self.ticket(id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn messages(&self, ticket: TicketId) -> Result<Vec<Message>, StoreError> {
+        self.scan(
+            &self.trees.messages,
+            names::messages,
+            &keys::u64_be(ticket.0),
+        )
+    }
+
+    pub fn events(&self, ticket: TicketId) -> Result<Vec<Event>, StoreError> {
+        self.scan(&self.trees.events, names::events, &keys::u64_be(ticket.0))
+    }
+
+    pub fn attachments(&self, ticket: TicketId) -> Result<Vec<Attachment>, StoreError> {
+        self.scan(
+            &self.trees.attachments,
+            names::attachments,
+            &keys::u64_be(ticket.0),
+        )
+    }
+
+    pub fn attachment(
+        &self,
+        ticket: TicketId,
+        id: AttachmentId,
+    ) -> Result<Option<Attachment>, StoreError> {
+        self.get(
+            &self.trees.attachments,
+            names::attachments,
+            &keys::child(ticket, id.0),
+        )
+    }
+
+    /// The stored reply for an idempotency key, outside a transaction (for replays of reads-only paths).
+    pub fn idempotent_reply(&self, key: &[u8]) -> Result<Option<IdempotentReply>, StoreError> {
+        self.get(&self.trees.idempotency, names::idempotency, key)
+    }
+}
+
+fn page_len(filter: &ListFilter) -> usize {
+    usize::try_from(filter.per_page).unwrap_or(usize::MAX)
+}

@@ -1,0 +1,120 @@
+//! Accounts and their credentials: browser sessions and API tokens are both stored as the sha256 of
+//! the secret, so a copy of the store does not let anyone sign in.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use time::OffsetDateTime;
+
+use super::{OpError, Store, StoreError, abort, decode, encode, keys, map_tx, names};
+use crate::domain::{DomainError, User, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    Session,
+    Api,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub user: UserId,
+    pub kind: TokenKind,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl Store {
+    /// Creates the account; the e-mail must be free.
+    pub fn create_user(&self, user: &User) -> Result<(), OpError> {
+        let t = &self.trees;
+        map_tx(
+            (&t.users, &t.users_by_email).transaction(|(users, by_email)| {
+                if by_email.get(user.email.as_bytes())?.is_some() {
+                    return abort(DomainError::EmailTaken);
+                }
+                by_email.insert(user.email.as_bytes(), &keys::user(user.id))?;
+                users.insert(&keys::user(user.id), encode(user))?;
+                Ok(())
+            }),
+        )
+    }
+
+    /// Replaces an account record (the e-mail is immutable).
+    pub fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        self.trees.users.insert(keys::user(user.id), encode(user))?;
+        Ok(())
+    }
+
+    pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.get(&self.trees.users, names::users, &keys::user(id))
+    }
+
+    /// Looks an account up by its (already normalized) e-mail.
+    pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let Some(id) = self.trees.users_by_email.get(email.as_bytes())? else {
+            return Ok(None);
+        };
+        self.get(&self.trees.users, names::users, &id)
+    }
+
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.scan(&self.trees.users, names::users, &[])
+    }
+
+    pub fn any_admin(&self) -> Result<bool, StoreError> {
+        for item in &self.trees.users {
+            let (k, v) = item?;
+            let user: User = decode(names::users, &k, &v)?;
+            if user.role == crate::domain::Role::Admin && !user.disabled {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    pub fn insert_token(&self, hash: &[u8; 32], record: &TokenRecord) -> Result<(), StoreError> {
+        let t = &self.trees;
+        let mut by_user = keys::user(record.user).to_vec();
+        by_user.extend_from_slice(hash);
+        (&t.tokens, &t.tokens_by_user)
+            .transaction(|(tokens, index)| {
+                tokens.insert(&hash[..], encode(record))?;
+                index.insert(by_user.as_slice(), &[])?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    unreachable!("the closure never aborts")
+                }
+            })
+    }
+
+    pub fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        self.get(&self.trees.tokens, names::tokens, hash)
+    }
+
+    pub fn delete_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        if let Some(record) = self.token(hash)? {
+            let mut by_user = keys::user(record.user).to_vec();
+            by_user.extend_from_slice(hash);
+            self.trees.tokens_by_user.remove(by_user)?;
+        }
+        self.trees.tokens.remove(hash)?;
+        Ok(())
+    }
+
+    /// Signs the account out everywhere: every session and API token it holds.
+    pub fn delete_tokens_of(&self, user: UserId) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for item in self.trees.tokens_by_user.scan_prefix(keys::user(user)) {
+            let (key, _) = item?;
+            self.trees.tokens.remove(&key[16..])?;
+            self.trees.tokens_by_user.remove(&key)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
