@@ -1,1 +1,12 @@
+//! One integration-test binary: each module boots the real app through `common`.
 
+mod common;
+
+mod access;
+mod attachments;
+mod auth;
+mod config_cli;
+mod durability;
+mod lifecycle;
+mod system;
+mod tickets;

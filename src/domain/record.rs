@@ -88,6 +88,7 @@ pub struct Actor {
     pub id: Option<UserId>,
     pub name: String,
     pub email: Option<String>,
+    #[schema(no_recursion)]
     pub via: Option<Box<Actor>>,
 }
 

@@ -231,18 +231,10 @@ pub struct ValidJson<T> {
     pub fingerprint: String,
 }
 
-/// The field a serde error is about: the path, or for a missing field the name serde puts in its message.
+/// The field a serde error is about: the path (which already ends in an unknown field's name), or for
+/// a missing field the name serde puts in its message.
 fn field_of(path: &str, message: &str) -> String {
     if let Some(rest) = message.strip_prefix("missing field `")
-        && let Some(name) = rest.split('`').next()
-    {
-        return if path == "." {
-            name.to_owned()
-        } else {
-            format!("{path}.{name}")
-        };
-    }
-    if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some(name) = rest.split('`').next()
     {
         return if path == "." {
@@ -305,6 +297,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
                     format!("the body is not valid JSON: {e}"),
                 )
             })?;
+            // Serde would read an array positionally into a struct; every body here is an object.
+            if !raw.is_object() {
+                return Err(ApiError::field(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-field",
+                    "body",
+                    "must be a JSON object",
+                ));
+            }
             let value = serde_path_to_error::deserialize(raw).map_err(|e| {
                 let message = e.inner().to_string();
                 let field = field_of(&e.path().to_string(), &message);

@@ -1,0 +1,123 @@
+//! The binary's commands: `check-config`, `healthcheck`, `--version`, and `serve` refusing bad config.
+
+use std::process::Command;
+
+use crate::common::TestApp;
+
+fn deskbridge() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskbridge"));
+    // The tests must not pick up a config from the machine they run on.
+    cmd.env_remove("DESKBRIDGE_CONFIG");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("DESKBRIDGE__") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn check_config_prints_the_merged_config_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deskbridge.toml");
+    std::fs::write(
+        &file,
+        "[sdp]\nbase_url = \"https://sdp.example.com\"\napi_key = \"super-secret-key\"\n",
+    )
+    .unwrap();
+    let out = deskbridge()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .env("DESKBRIDGE__PORTAL__TICKET_PREFIX", "OPS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("base_url = \"https://sdp.example.com\""),
+        "{text}"
+    );
+    assert!(text.contains("ticket_prefix = \"OPS\""), "{text}");
+    assert!(text.contains("api_key = \"[redacted]\""), "{text}");
+    assert!(!text.contains("super-secret-key"));
+}
+
+#[test]
+fn check_config_fails_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deskbridge.toml");
+    std::fs::write(&file, "[portal]\nreopen_window_dayz = 3\n").unwrap();
+    let out = deskbridge()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("reopen_window_dayz"), "{err}");
+
+    let out = deskbridge()
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "serve refuses an invalid config"
+    );
+
+    let out = deskbridge()
+        .args(["check-config"])
+        .env("DESKBRIDGE_CONFIG", dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn version_is_printed() {
+    let out = deskbridge().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains(env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[actix_web::test]
+async fn healthcheck_exits_zero_only_when_healthz_answers() {
+    let app = TestApp::start().await;
+    let url = app.url("/healthz");
+    let ok = tokio::task::spawn_blocking(move || {
+        deskbridge()
+            .args(["healthcheck", "--url", &url])
+            .status()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(ok.success());
+    // A port nothing listens on: bind one, learn its number, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let down = tokio::task::spawn_blocking(move || {
+        deskbridge()
+            .args(["healthcheck", "--url", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+}

@@ -1,0 +1,202 @@
+//! What survives a restart, and the outbox: one entry per change, in order, written with it.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{TestApp, team_sets};
+
+async fn outbox(app: &TestApp) -> Vec<Value> {
+    let (status, body) = app
+        .admin()
+        .await
+        .get("/api/v1/admin/outbox?limit=1000")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    body["items"].as_array().unwrap().clone()
+}
+
+#[actix_web::test]
+async fn everything_survives_a_restart_and_numbering_continues() {
+    let mut app = TestApp::start().await;
+    let alice = app.customer("alice@example.com").await;
+    let t1 = alice.ticket("Before restart 1").await;
+    alice.ticket("Before restart 2").await;
+    alice
+        .post(
+            "/api/v1/tickets/DB-000001/messages",
+            &json!({"body": "kept"}),
+        )
+        .await;
+    let (_, file) = alice
+        .upload("DB-000001", "kept.bin", vec![42u8; 100_000])
+        .await;
+    let keyed = alice.with_header("Idempotency-Key", "k1");
+    let (_, keyed_first) = keyed
+        .post(
+            "/api/v1/tickets",
+            &json!({"kind": "problem_report", "subject": "Keyed"}),
+        )
+        .await;
+    let before = (
+        alice.get("/api/v1/tickets/DB-000001").await.1,
+        alice.get("/api/v1/tickets/DB-000001/events").await.1,
+        alice.get("/api/v1/tickets/DB-000001/messages").await.1,
+        alice.get("/api/v1/tickets/DB-000001/attachments").await.1,
+    );
+    let outbox_before = outbox(&app).await;
+
+    app.restart().await;
+    let alice = app
+        .login("alice@example.com", crate::common::PASSWORD)
+        .await;
+    let after = (
+        alice.get("/api/v1/tickets/DB-000001").await.1,
+        alice.get("/api/v1/tickets/DB-000001/events").await.1,
+        alice.get("/api/v1/tickets/DB-000001/messages").await.1,
+        alice.get("/api/v1/tickets/DB-000001/attachments").await.1,
+    );
+    assert_eq!(before, after);
+    assert_eq!(after.0["id"], t1["id"]);
+    let bytes = alice
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/tickets/DB-000001/attachments/{}", file["id"]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), vec![42u8; 100_000].as_slice());
+    assert_eq!(outbox(&app).await, outbox_before);
+
+    let t4 = alice.ticket("After restart").await;
+    assert_eq!(t4["number"], "DB-000004", "numbering continues");
+    let keyed = alice.with_header("Idempotency-Key", "k1");
+    let (_, replay) = keyed
+        .post(
+            "/api/v1/tickets",
+            &json!({"kind": "problem_report", "subject": "Keyed"}),
+        )
+        .await;
+    assert_eq!(replay, keyed_first, "idempotency keys survive a restart");
+    let (_, list) = alice.get("/api/v1/tickets").await;
+    assert_eq!(list["total"], 4);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn the_outbox_holds_one_entry_per_change_in_order() {
+    let app = TestApp::start().await;
+    let alice = app.customer("alice@example.com").await;
+    let n = alice.ticket("Outbox").await["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, m) = alice
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": "note"}),
+        )
+        .await;
+    let (_, a) = alice.upload(&n, "f.txt", b"file".to_vec()).await;
+    team_sets(&app, &n, "resolved").await;
+    // Refused actions write nothing.
+    alice
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": ""}),
+        )
+        .await;
+    alice
+        .post(
+            &format!("/api/v1/tickets/{n}/reopen"),
+            &json!({"reason": "no"}),
+        )
+        .await;
+    team_sets(&app, &n, "resolved").await;
+    alice
+        .post(&format!("/api/v1/tickets/{n}/confirm"), &json!({}))
+        .await;
+    alice
+        .post(&format!("/api/v1/tickets/{n}/confirm"), &json!({}))
+        .await;
+    alice
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": "one more thing"}),
+        )
+        .await;
+    // Replays are not changes.
+    let keyed = alice.with_header("Idempotency-Key", "again");
+    keyed
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": "keyed"}),
+        )
+        .await;
+    keyed
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": "keyed"}),
+        )
+        .await;
+
+    let entries = outbox(&app).await;
+    let ops: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            let obj = e.as_object_mut().unwrap();
+            assert!(obj.remove("seq").unwrap().is_u64() && obj.remove("at").unwrap().is_string());
+            assert_eq!(obj.remove("ticket").unwrap(), 1);
+            e
+        })
+        .collect();
+    let last_messages = alice.get(&format!("/api/v1/tickets/{n}/messages")).await.1["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        ops,
+        [
+            json!({"op": "create_request"}),
+            json!({"op": "add_note", "message": m["id"]}),
+            json!({"op": "add_attachment", "attachment": a["id"]}),
+            json!({"op": "reopen", "reason": "no"}),
+            json!({"op": "close"}),
+            json!({"op": "reopen", "reason": "The customer replied"}),
+            json!({"op": "add_note", "message": last_messages[1]["id"]}),
+            json!({"op": "add_note", "message": last_messages[2]["id"]}),
+        ]
+    );
+    let seqs: Vec<_> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "entries are numbered in commit order: {seqs:?}"
+    );
+
+    // Every customer-side history event has its outbox entry and vice versa.
+    let (_, events) = alice.get(&format!("/api/v1/tickets/{n}/events")).await;
+    let customer_events = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"]["kind"] == "customer")
+        .count();
+    assert_eq!(customer_events, entries.len());
+
+    let (_, page) = app
+        .admin()
+        .await
+        .get(&format!("/api/v1/admin/outbox?after={}&limit=2", seqs[2]))
+        .await;
+    let page_seqs: Vec<_> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(page_seqs, seqs[3..5]);
+}
