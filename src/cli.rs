@@ -23,7 +23,7 @@ pub struct Cli {
 enum Command {
     /// Run the appliance.
     Serve {
-        /// Configuration file (default: $DESKBRIDGE_CONFIG, else /etc/deskbridge/deskbridge.toml if present).
+        /// Configuration file (default: $`DESKBRIDGE_CONFIG`, else /etc/deskbridge/deskbridge.toml if present).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -42,7 +42,7 @@ enum Command {
 
 pub fn run() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { config } => serve(config),
+        Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { config } => match Config::load(config.as_deref()) {
             Ok(config) => {
                 print!("{}", config.to_redacted_toml());
@@ -69,8 +69,8 @@ fn init_tracing(config: &Config) {
     }
 }
 
-fn serve(path: Option<PathBuf>) -> ExitCode {
-    let config = match Config::load(path.as_deref()) {
+fn serve(path: Option<&std::path::Path>) -> ExitCode {
+    let config = match Config::load(path) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("deskbridge: invalid configuration: {e}");
@@ -106,9 +106,8 @@ async fn shutdown_signal() {
 
 fn healthcheck(url: Option<String>) -> ExitCode {
     let url = url.unwrap_or_else(|| {
-        let bind = Config::load(None)
-            .map(|c| c.bind_addr())
-            .unwrap_or_else(|_| ([127, 0, 0, 1], 8080).into());
+        let bind =
+            Config::load(None).map_or_else(|_| ([127, 0, 0, 1], 8080).into(), |c| c.bind_addr());
         let host = if bind.ip().is_unspecified() {
             std::net::IpAddr::from([127, 0, 0, 1])
         } else {

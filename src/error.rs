@@ -58,6 +58,7 @@ impl ApiError {
         }
     }
 
+    #[must_use]
     pub fn with_fields(mut self, fields: BTreeMap<String, String>) -> ApiError {
         self.body.fields = Some(fields);
         self

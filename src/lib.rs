@@ -1,5 +1,5 @@
-//! deskbridge: an on-prem appliance between the Cloudeka Service Portal and ManageEngine
-//! ServiceDesk Plus. See ARCHITECTURE.md for the module map.
+//! deskbridge: an on-prem appliance between the Cloudeka Service Portal and `ManageEngine`
+//! `ServiceDesk` Plus. See ARCHITECTURE.md for the module map.
 
 pub mod actors;
 pub mod app;

@@ -124,7 +124,7 @@ async fn sign_in_is_throttled_per_account() {
 async fn first_admin_is_created_with_the_setup_token_once() {
     let app = TestApp::start_with(|c| {
         c.bootstrap.admin_email.clear();
-        c.bootstrap.admin_password = Default::default();
+        c.bootstrap.admin_password = deskbridge::config::Secret::default();
     })
     .await;
     let token = app

@@ -1,4 +1,4 @@
-//! Health, readiness, metrics, OpenAPI, unknown routes and methods.
+//! Health, readiness, metrics, `OpenAPI`, unknown routes and methods.
 
 use reqwest::StatusCode;
 use serde_json::json;

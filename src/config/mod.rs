@@ -286,6 +286,16 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server_and_storage()?;
+        self.validate_sdp()?;
+        self.validate_bootstrap()?;
+        self.validate_portal_and_auth()?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", format!("is not a valid filter: {e}")))?;
+        Ok(())
+    }
+
+    fn validate_server_and_storage(&self) -> Result<(), ConfigError> {
         self.server.bind.parse::<SocketAddr>().map_err(|_| {
             invalid(
                 "server.bind",
@@ -301,6 +311,10 @@ impl Config {
         if !(8..=65_536).contains(&self.storage.cache_mb) {
             return Err(invalid("storage.cache_mb", "must be between 8 and 65536"));
         }
+        Ok(())
+    }
+
+    fn validate_sdp(&self) -> Result<(), ConfigError> {
         if !self.sdp.base_url.is_empty() {
             let url = http_url(&self.sdp.base_url).map_err(|m| invalid("sdp.base_url", m))?;
             if url.path().trim_end_matches('/').ends_with("/api/v3") {
@@ -313,52 +327,55 @@ impl Config {
         if self.sdp.poll_interval_secs < 1 {
             return Err(invalid("sdp.poll_interval_secs", "must be at least 1"));
         }
-        let bootstrap = &self.bootstrap;
-        match (
-            bootstrap.admin_email.is_empty(),
-            bootstrap.admin_password.is_empty(),
-        ) {
-            (false, true) => {
-                return Err(invalid(
-                    "bootstrap.admin_password",
-                    "is required with bootstrap.admin_email",
-                ));
-            }
-            (true, false) => {
-                return Err(invalid(
-                    "bootstrap.admin_email",
-                    "is required with bootstrap.admin_password",
-                ));
-            }
+        Ok(())
+    }
+
+    fn validate_bootstrap(&self) -> Result<(), ConfigError> {
+        let b = &self.bootstrap;
+        match (b.admin_email.is_empty(), b.admin_password.is_empty()) {
+            (true, true) => Ok(()),
+            (false, true) => Err(invalid(
+                "bootstrap.admin_password",
+                "is required with bootstrap.admin_email",
+            )),
+            (true, false) => Err(invalid(
+                "bootstrap.admin_email",
+                "is required with bootstrap.admin_password",
+            )),
             (false, false) => {
+                use crate::domain::validate;
                 let mut v = crate::domain::Validation::default();
-                crate::domain::validate::email(
-                    &mut v,
-                    "bootstrap.admin_email",
-                    &bootstrap.admin_email,
-                );
-                crate::domain::validate::password(
+                validate::email(&mut v, "bootstrap.admin_email", &b.admin_email);
+                validate::password(
                     &mut v,
                     "bootstrap.admin_password",
-                    bootstrap.admin_password.expose(),
+                    b.admin_password.expose(),
                 );
-                crate::domain::validate::required_line(
+                validate::required_line(
                     &mut v,
                     "bootstrap.admin_name",
-                    &bootstrap.admin_name,
-                    200,
+                    &b.admin_name,
+                    validate::NAME_MAX_CHARS,
                 );
-                if let Some((key, message)) = v.fields.into_iter().next() {
-                    let key = match key.as_str() {
-                        "bootstrap.admin_email" => "bootstrap.admin_email",
-                        "bootstrap.admin_password" => "bootstrap.admin_password",
-                        _ => "bootstrap.admin_name",
-                    };
-                    return Err(invalid(key, message));
+                match v.fields.into_iter().next() {
+                    None => Ok(()),
+                    Some((key, message)) => {
+                        let key = [
+                            "bootstrap.admin_email",
+                            "bootstrap.admin_password",
+                            "bootstrap.admin_name",
+                        ]
+                        .into_iter()
+                        .find(|k| *k == key)
+                        .expect("the keys checked above");
+                        Err(invalid(key, message))
+                    }
                 }
             }
-            (true, true) => {}
         }
+    }
+
+    fn validate_portal_and_auth(&self) -> Result<(), ConfigError> {
         let prefix = &self.portal.ticket_prefix;
         let prefix_ok = (1..=10).contains(&prefix.len())
             && prefix.starts_with(|c: char| c.is_ascii_uppercase())
@@ -380,29 +397,28 @@ impl Config {
         if self.portal.reopen_window_days > 3650 {
             return Err(invalid("portal.reopen_window_days", "must be at most 3650"));
         }
-        if self.auth.session_ttl_hours == 0 || self.auth.session_ttl_hours > 24 * 365 {
+        let auth = &self.auth;
+        if !(1..=24 * 365).contains(&auth.session_ttl_hours) {
             return Err(invalid(
                 "auth.session_ttl_hours",
                 "must be between 1 and 8760",
             ));
         }
-        if self.auth.token_ttl_days == 0 || self.auth.token_ttl_days > 3650 {
+        if !(1..=3650).contains(&auth.token_ttl_days) {
             return Err(invalid("auth.token_ttl_days", "must be between 1 and 3650"));
         }
-        if self.auth.login_attempts_per_account == 0 {
+        if auth.login_attempts_per_account == 0 {
             return Err(invalid(
                 "auth.login_attempts_per_account",
                 "must be at least 1",
             ));
         }
-        if self.auth.login_attempts_per_address == 0 {
+        if auth.login_attempts_per_address == 0 {
             return Err(invalid(
                 "auth.login_attempts_per_address",
                 "must be at least 1",
             ));
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| invalid("log.level", format!("is not a valid filter: {e}")))?;
         Ok(())
     }
 

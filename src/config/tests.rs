@@ -1,3 +1,8 @@
+#![allow(
+    clippy::result_large_err,
+    reason = "figment's Jail closures return figment::Error, which is large"
+)]
+
 use std::collections::BTreeSet;
 
 use figment::Jail;
@@ -15,7 +20,7 @@ fn keys(prefix: &str, value: &toml::Value, out: &mut BTreeSet<String>) {
                 format!("{prefix}.{k}")
             };
             if v.is_table() {
-                keys(&path, v, out)
+                keys(&path, v, out);
             } else {
                 out.insert(path);
             }

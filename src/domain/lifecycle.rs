@@ -1,5 +1,5 @@
 //! The one ticket state machine. The portal's customer actions and, later, the changes read from
-//! ServiceDesk Plus both go through [`apply`], so the rules cannot differ between the two paths.
+//! `ServiceDesk` Plus both go through [`apply`], so the rules cannot differ between the two paths.
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -74,7 +74,7 @@ pub enum Action {
     Reopen,
     /// The customer writes a message; on a resolved (or recently closed) ticket this reopens it.
     Reply,
-    /// The operations team (ServiceDesk Plus) sets a status. SDP owns the operational status, so any
+    /// The operations team (`ServiceDesk` Plus) sets a status. SDP owns the operational status, so any
     /// change it makes is accepted.
     Team(Status),
 }
@@ -135,9 +135,8 @@ pub fn apply(
     };
     match (action, from) {
         (Action::Confirm, Status::Resolved) => Ok(Some(Status::Closed)),
-        (Action::Confirm, _) => Err(invalid()),
         (Action::Reopen | Action::Reply, Status::Resolved | Status::Closed) => reopen(),
-        (Action::Reopen, _) => Err(invalid()),
+        (Action::Confirm | Action::Reopen, _) => Err(invalid()),
         (Action::Reply, _) => Ok(None),
         (Action::Team(to), _) if to == from => Ok(None),
         (Action::Team(to), _) => Ok(Some(to)),

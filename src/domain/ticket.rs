@@ -49,7 +49,7 @@ pub enum SyncState {
     Failed,
 }
 
-/// Where the ticket stands in ServiceDesk Plus, as far as deskbridge knows.
+/// Where the ticket stands in `ServiceDesk` Plus, as far as deskbridge knows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SdpLink {
     pub request_id: Option<String>,

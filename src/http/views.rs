@@ -1,5 +1,5 @@
 //! The JSON shapes of the REST API. Domain types stay free of wire concerns; these mirror the
-//! documented fields exactly (RFC 3339 UTC times, snake_case enums).
+//! documented fields exactly (RFC 3339 UTC times, `snake_case` enums).
 
 use serde::Serialize;
 use time::OffsetDateTime;

@@ -77,7 +77,7 @@ mod tests {
             .iter()
             .map(|n| u64_be(*n))
             .collect();
-        keys.sort();
+        keys.sort_unstable();
         let back: Vec<_> = keys.iter().map(|k| read_u64(k).unwrap()).collect();
         assert_eq!(back, [2, 17, 300, 1 << 40]);
     }

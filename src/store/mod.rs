@@ -197,7 +197,6 @@ impl Store {
     }
 
     pub(crate) fn get<T: DeserializeOwned>(
-        &self,
         tree: &sled::Tree,
         name: &'static str,
         key: &[u8],
@@ -209,7 +208,6 @@ impl Store {
 
     /// Decodes every value under `prefix`, in key order.
     pub(crate) fn scan<T: DeserializeOwned>(
-        &self,
         tree: &sled::Tree,
         name: &'static str,
         prefix: &[u8],

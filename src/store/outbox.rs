@@ -1,4 +1,4 @@
-//! The outbox: what ServiceDesk Plus must hear about, written in the same transaction as the change.
+//! The outbox: what `ServiceDesk` Plus must hear about, written in the same transaction as the change.
 //! The sync supervisor drains it in order per ticket.
 
 use serde::{Deserialize, Serialize};

@@ -56,7 +56,7 @@ impl TicketTx<'_> {
             None => Ok(None),
             Some(bytes) => decode(names::tickets, &key, &bytes)
                 .map(Some)
-                .or_else(|e| abort(e)),
+                .or_else(abort),
         }
     }
 
@@ -213,7 +213,7 @@ impl Store {
     }
 
     pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
-        self.get(&self.trees.tickets, names::tickets, &keys::u64_be(id.0))
+        Store::get(&self.trees.tickets, names::tickets, &keys::u64_be(id.0))
     }
 
     /// Finds a ticket by its human number (case-insensitive). Numbers keep the prefix they were given.
@@ -290,7 +290,7 @@ impl Store {
     }
 
     pub fn messages(&self, ticket: TicketId) -> Result<Vec<Message>, StoreError> {
-        self.scan(
+        Store::scan(
             &self.trees.messages,
             names::messages,
             &keys::u64_be(ticket.0),
@@ -298,11 +298,11 @@ impl Store {
     }
 
     pub fn events(&self, ticket: TicketId) -> Result<Vec<Event>, StoreError> {
-        self.scan(&self.trees.events, names::events, &keys::u64_be(ticket.0))
+        Store::scan(&self.trees.events, names::events, &keys::u64_be(ticket.0))
     }
 
     pub fn attachments(&self, ticket: TicketId) -> Result<Vec<Attachment>, StoreError> {
-        self.scan(
+        Store::scan(
             &self.trees.attachments,
             names::attachments,
             &keys::u64_be(ticket.0),
@@ -314,7 +314,7 @@ impl Store {
         ticket: TicketId,
         id: AttachmentId,
     ) -> Result<Option<Attachment>, StoreError> {
-        self.get(
+        Store::get(
             &self.trees.attachments,
             names::attachments,
             &keys::child(ticket, id.0),
@@ -323,7 +323,7 @@ impl Store {
 
     /// The stored reply for an idempotency key, outside a transaction (for replays of reads-only paths).
     pub fn idempotent_reply(&self, key: &[u8]) -> Result<Option<IdempotentReply>, StoreError> {
-        self.get(&self.trees.idempotency, names::idempotency, key)
+        Store::get(&self.trees.idempotency, names::idempotency, key)
     }
 }
 

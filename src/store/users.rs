@@ -48,7 +48,7 @@ impl Store {
     }
 
     pub fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.get(&self.trees.users, names::users, &keys::user(id))
+        Store::get(&self.trees.users, names::users, &keys::user(id))
     }
 
     /// Looks an account up by its (already normalized) e-mail.
@@ -56,11 +56,11 @@ impl Store {
         let Some(id) = self.trees.users_by_email.get(email.as_bytes())? else {
             return Ok(None);
         };
-        self.get(&self.trees.users, names::users, &id)
+        Store::get(&self.trees.users, names::users, &id)
     }
 
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.scan(&self.trees.users, names::users, &[])
+        Store::scan(&self.trees.users, names::users, &[])
     }
 
     pub fn any_admin(&self) -> Result<bool, StoreError> {
@@ -93,7 +93,7 @@ impl Store {
     }
 
     pub fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
-        self.get(&self.trees.tokens, names::tokens, hash)
+        Store::get(&self.trees.tokens, names::tokens, hash)
     }
 
     pub fn delete_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {

@@ -1,4 +1,4 @@
-//! Health, readiness, metrics and the OpenAPI document.
+//! Health, readiness, metrics and the `OpenAPI` document.
 
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;

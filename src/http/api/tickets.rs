@@ -140,9 +140,9 @@ pub async fn create_ticket(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// new | assigned | in_progress | pending | resolved | closed
+    /// new | assigned | `in_progress` | pending | resolved | closed
     pub status: Option<String>,
-    /// information_request | problem_report
+    /// `information_request` | `problem_report`
     pub kind: Option<String>,
     /// Searches subject, description and number.
     pub q: Option<String>,
