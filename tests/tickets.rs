@@ -424,3 +424,47 @@ async fn concurrent_creations_get_unique_consecutive_numbers() {
     let expected: Vec<_> = (1..=40).map(|n| format!("DB-{n:06}")).collect();
     assert_eq!(numbers, expected);
 }
+
+#[actix_web::test]
+async fn changes_are_published_to_subscribers_after_they_are_durable() {
+    use deskbridge::actors::TicketEventKind;
+    use deskbridge::actors::broadcaster::Subscribe;
+    let app = TestApp::start().await;
+    let alice = app.customer("alice@example.com").await;
+    let mut events = app
+        .state()
+        .actors
+        .broadcaster
+        .send(Subscribe)
+        .await
+        .unwrap();
+    let t = alice.ticket("Live").await;
+    alice
+        .post(
+            "/api/v1/tickets/DB-000001/messages",
+            &json!({"body": "ping"}),
+        )
+        .await;
+    alice.upload("DB-000001", "a.txt", b"a".to_vec()).await;
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(event.number, t["number"].as_str().unwrap());
+        assert_eq!(
+            event.requester.to_string(),
+            t["requester"]["id"].as_str().unwrap()
+        );
+        kinds.push(event.kind);
+    }
+    assert_eq!(
+        kinds,
+        [
+            TicketEventKind::Created,
+            TicketEventKind::Message,
+            TicketEventKind::Attachment
+        ]
+    );
+}
