@@ -110,6 +110,16 @@ pub struct SdpConfig {
     pub poll_interval_secs: u64,
     pub webhook_secret: Secret,
     pub webhook_secret_file: PathBuf,
+    pub max_requests_per_minute: u32,
+    pub request_timeout_secs: u64,
+    #[serde(deserialize_with = "lossy_string")]
+    pub oauth_client_id: String,
+    pub oauth_client_secret: Secret,
+    pub oauth_client_secret_file: PathBuf,
+    pub oauth_refresh_token: Secret,
+    pub oauth_refresh_token_file: PathBuf,
+    #[serde(deserialize_with = "lossy_string")]
+    pub oauth_accounts_url: String,
 }
 
 impl Default for SdpConfig {
@@ -122,6 +132,14 @@ impl Default for SdpConfig {
             poll_interval_secs: 30,
             webhook_secret: Secret::default(),
             webhook_secret_file: PathBuf::new(),
+            max_requests_per_minute: 60,
+            request_timeout_secs: 30,
+            oauth_client_id: String::new(),
+            oauth_client_secret: Secret::default(),
+            oauth_client_secret_file: PathBuf::new(),
+            oauth_refresh_token: Secret::default(),
+            oauth_refresh_token_file: PathBuf::new(),
+            oauth_accounts_url: "https://accounts.zoho.com".into(),
         }
     }
 }
@@ -326,6 +344,47 @@ impl Config {
         }
         if self.sdp.poll_interval_secs < 1 {
             return Err(invalid("sdp.poll_interval_secs", "must be at least 1"));
+        }
+        if self.sdp.max_requests_per_minute < 1 {
+            return Err(invalid("sdp.max_requests_per_minute", "must be at least 1"));
+        }
+        if !(1..=600).contains(&self.sdp.request_timeout_secs) {
+            return Err(invalid(
+                "sdp.request_timeout_secs",
+                "must be between 1 and 600",
+            ));
+        }
+        http_url(&self.sdp.oauth_accounts_url).map_err(|m| invalid("sdp.oauth_accounts_url", m))?;
+        if self.sdp.enabled() {
+            match self.sdp.deployment {
+                Deployment::OnPrem if self.sdp.api_key.is_empty() => {
+                    return Err(invalid(
+                        "sdp.api_key",
+                        "is required when sdp.base_url is set and sdp.deployment is on_prem",
+                    ));
+                }
+                Deployment::Cloud => {
+                    for (key, missing) in [
+                        ("sdp.oauth_client_id", self.sdp.oauth_client_id.is_empty()),
+                        (
+                            "sdp.oauth_client_secret",
+                            self.sdp.oauth_client_secret.is_empty(),
+                        ),
+                        (
+                            "sdp.oauth_refresh_token",
+                            self.sdp.oauth_refresh_token.is_empty(),
+                        ),
+                    ] {
+                        if missing {
+                            return Err(invalid(
+                                key,
+                                "is required when sdp.base_url is set and sdp.deployment is cloud",
+                            ));
+                        }
+                    }
+                }
+                Deployment::OnPrem => {}
+            }
         }
         Ok(())
     }

@@ -138,6 +138,18 @@ fn invalid_values_name_the_key() {
             "sdp.base_url",
         ),
         ("[sdp]\npoll_interval_secs = 0\n", "sdp.poll_interval_secs"),
+        (
+            "[sdp]\nbase_url = \"https://sdp.example.com\"\n",
+            "sdp.api_key",
+        ),
+        (
+            "[sdp]\nbase_url = \"https://sdp.example.com\"\ndeployment = \"cloud\"\n",
+            "sdp.oauth_client_id",
+        ),
+        (
+            "[sdp]\nmax_requests_per_minute = 0\n",
+            "sdp.max_requests_per_minute",
+        ),
         ("[sdp]\ndeployment = \"hybrid\"\n", "deployment"),
         ("[portal]\nticket_prefix = \"db\"\n", "portal.ticket_prefix"),
         (

@@ -1,0 +1,425 @@
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::{Method, StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::SdpError;
+use super::dto::{AttachmentInfo, Conversation, Note, Notification, Request, ResponseStatus};
+use super::error::{INVALID_KEY, RATE_LIMIT};
+use super::oauth::OAuth;
+use super::pacer::Pacer;
+use crate::config::{Deployment, SdpConfig, Secret};
+
+const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
+/// Used after a 429 that names no wait.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
+
+enum Auth {
+    OnPrem(Secret),
+    Cloud(OAuth),
+}
+
+pub struct SdpClient {
+    http: reqwest::Client,
+    /// `<base_url>/api/v3`
+    api: String,
+    /// The server root, for joining relative `content_url`s.
+    root: String,
+    deployment: Deployment,
+    auth: Auth,
+    pacer: Pacer,
+}
+
+impl SdpClient {
+    pub fn new(config: &SdpConfig) -> Result<SdpClient, SdpError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.request_timeout_secs))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("deskbridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SdpError::Connect(format!("cannot build the HTTP client: {e}")))?;
+        let base = config.base_url.trim_end_matches('/').to_owned();
+        let root = reqwest::Url::parse(&base)
+            .map(|u| u.origin().ascii_serialization())
+            .map_err(|e| SdpError::Connect(format!("sdp.base_url: {e}")))?;
+        let auth = match config.deployment {
+            Deployment::OnPrem => Auth::OnPrem(config.api_key.clone()),
+            Deployment::Cloud => Auth::Cloud(OAuth::new(
+                config.oauth_accounts_url.clone(),
+                config.oauth_client_id.clone(),
+                config.oauth_client_secret.clone(),
+                config.oauth_refresh_token.clone(),
+            )),
+        };
+        Ok(SdpClient {
+            http,
+            api: format!("{base}/api/v3"),
+            root,
+            deployment: config.deployment,
+            auth,
+            pacer: Pacer::new(config.max_requests_per_minute),
+        })
+    }
+
+    pub fn deployment(&self) -> Deployment {
+        self.deployment
+    }
+
+    /// The note wrapper key: `note` on-prem (revised format), `request_note` on Cloud.
+    fn note_key(&self) -> &'static str {
+        match self.deployment {
+            Deployment::OnPrem => "note",
+            Deployment::Cloud => "request_note",
+        }
+    }
+
+    /// Action paths: `close` on-prem, `_close` on Cloud.
+    fn action(&self, name: &str) -> String {
+        match self.deployment {
+            Deployment::OnPrem => name.to_owned(),
+            Deployment::Cloud => format!("_{name}"),
+        }
+    }
+
+    async fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+        stale: Option<&str>,
+    ) -> Result<(reqwest::RequestBuilder, Option<String>), SdpError> {
+        Ok(match &self.auth {
+            Auth::OnPrem(key) => (req.header("authtoken", key.expose()), None),
+            Auth::Cloud(oauth) => {
+                let token = oauth.token(&self.http, stale).await?;
+                (
+                    req.header(header::AUTHORIZATION, format!("Zoho-oauthtoken {token}")),
+                    Some(token),
+                )
+            }
+        })
+    }
+
+    /// One call: paced, authorized (with one token refresh on 401 for Cloud), and checked.
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        input: Option<&Value>,
+        multipart: Option<(&str, Bytes)>,
+    ) -> Result<Value, SdpError> {
+        let mut stale: Option<String> = None;
+        for attempt in 0..2 {
+            self.pacer.acquire().await;
+            let mut req = self
+                .http
+                .request(method.clone(), url)
+                .header(header::ACCEPT, ACCEPT);
+            if let Some(input) = input {
+                let encoded = input.to_string();
+                req = if method == Method::GET || multipart.is_some() {
+                    req.query(&[("input_data", encoded)])
+                } else {
+                    req.form(&[("input_data", encoded)])
+                };
+            }
+            if let Some((filename, bytes)) = &multipart {
+                let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+                    .file_name((*filename).to_owned());
+                req = req.multipart(reqwest::multipart::Form::new().part("input_file", part));
+            }
+            let (req, token) = self.authorize(req, stale.as_deref()).await?;
+            let response = req.send().await.map_err(transport)?;
+            let status = response.status();
+            let retry_after = retry_after(response.headers());
+            let body = response.bytes().await.map_err(transport)?;
+            match Self::check(status, retry_after, &body) {
+                Err(SdpError::Auth(_)) if attempt == 0 && token.is_some() => stale = token,
+                Err(SdpError::RateLimited {
+                    status,
+                    retry_after,
+                }) => {
+                    self.pacer
+                        .pause(retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT))
+                        .await;
+                    return Err(SdpError::RateLimited {
+                        status,
+                        retry_after,
+                    });
+                }
+                other => return other,
+            }
+        }
+        Err(SdpError::Auth(
+            "the refreshed access token was refused too".into(),
+        ))
+    }
+
+    fn check(
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> Result<Value, SdpError> {
+        let json: Option<Value> = serde_json::from_slice(body).ok();
+        let rs = json.as_ref().and_then(ResponseStatus::from_body);
+        let code = rs.as_ref().and_then(ResponseStatus::code);
+        if status == StatusCode::TOO_MANY_REQUESTS || code == Some(RATE_LIMIT) {
+            return Err(SdpError::RateLimited {
+                status: status.as_u16(),
+                retry_after,
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED || code == Some(INVALID_KEY) {
+            let detail = rs
+                .as_ref()
+                .map(ResponseStatus::describe)
+                .unwrap_or_default();
+            return Err(SdpError::Auth(
+                format!("HTTP {status} {detail}").trim().to_owned(),
+            ));
+        }
+        let failed = rs.as_ref().is_some_and(ResponseStatus::failed);
+        if !status.is_success() || failed {
+            let message = rs
+                .as_ref()
+                .map(ResponseStatus::describe)
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| {
+                    String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
+                });
+            let fields = rs.as_ref().map(ResponseStatus::fields).unwrap_or_default();
+            return Err(SdpError::Api {
+                status: status.as_u16(),
+                code,
+                message,
+                fields,
+            });
+        }
+        json.ok_or_else(|| SdpError::Decode(format!("HTTP {status} with a body that is not JSON")))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.api, path.trim_start_matches('/'))
+    }
+
+    async fn entity<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        input: Option<&Value>,
+        keys: &[&str],
+    ) -> Result<T, SdpError> {
+        let body = self.call(method, &self.url(path), input, None).await?;
+        take(&body, keys)
+    }
+
+    pub async fn create_request(&self, request: &Value) -> Result<Request, SdpError> {
+        self.entity(
+            Method::POST,
+            "requests",
+            Some(&json!({ "request": request })),
+            &["request"],
+        )
+        .await
+    }
+
+    pub async fn get_request(&self, id: &str) -> Result<Request, SdpError> {
+        self.entity(Method::GET, &format!("requests/{id}"), None, &["request"])
+            .await
+    }
+
+    pub async fn update_request(&self, id: &str, request: &Value) -> Result<Value, SdpError> {
+        self.call(
+            Method::PUT,
+            &self.url(&format!("requests/{id}")),
+            Some(&json!({ "request": request })),
+            None,
+        )
+        .await
+    }
+
+    /// One page of requests; `list_info` as SDP takes it. Returns the rows and whether more follow.
+    pub async fn list_requests(&self, list_info: &Value) -> Result<(Vec<Request>, bool), SdpError> {
+        let body = self
+            .call(
+                Method::GET,
+                &self.url("requests"),
+                Some(&json!({ "list_info": list_info })),
+                None,
+            )
+            .await?;
+        let rows = take(&body, &["requests"])?;
+        let more = body
+            .pointer("/list_info/has_more_rows")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok((rows, more))
+    }
+
+    pub async fn add_note(
+        &self,
+        request_id: &str,
+        description_html: &str,
+        public: bool,
+    ) -> Result<Note, SdpError> {
+        let note = json!({ self.note_key(): {
+            "description": description_html,
+            "show_to_requester": public,
+            "notify_technician": true,
+            "mark_first_response": false,
+            "add_to_linked_requests": false,
+        }});
+        self.entity(
+            Method::POST,
+            &format!("requests/{request_id}/notes"),
+            Some(&note),
+            &["note", "request_note"],
+        )
+        .await
+    }
+
+    pub async fn list_notes(&self, request_id: &str) -> Result<Vec<Note>, SdpError> {
+        let list_info = json!({"list_info": {"row_count": 100, "start_index": 1}});
+        self.entity(
+            Method::GET,
+            &format!("requests/{request_id}/notes"),
+            Some(&list_info),
+            &["notes", "request_notes"],
+        )
+        .await
+    }
+
+    pub async fn list_conversations(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<Conversation>, SdpError> {
+        let list_info = json!({"list_info": {"row_count": 100, "start_index": 1}});
+        self.entity(
+            Method::GET,
+            &format!("requests/{request_id}/conversations"),
+            Some(&list_info),
+            &["conversations"],
+        )
+        .await
+    }
+
+    pub async fn notification(&self, request_id: &str, id: &str) -> Result<Notification, SdpError> {
+        self.entity(
+            Method::GET,
+            &format!("requests/{request_id}/notifications/{id}"),
+            None,
+            &["notification"],
+        )
+        .await
+    }
+
+    pub async fn list_attachments(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<AttachmentInfo>, SdpError> {
+        self.entity(
+            Method::GET,
+            &format!("requests/{request_id}/attachments"),
+            None,
+            &["attachments"],
+        )
+        .await
+    }
+
+    /// Uploads one file to the request (`PUT …/upload`, multipart field `input_file`).
+    pub async fn upload(
+        &self,
+        request_id: &str,
+        filename: &str,
+        bytes: Bytes,
+    ) -> Result<Value, SdpError> {
+        self.call(
+            Method::PUT,
+            &self.url(&format!("requests/{request_id}/upload")),
+            None,
+            Some((filename, bytes)),
+        )
+        .await
+    }
+
+    /// Downloads a file by its `content_url` (relative to the server root, or absolute).
+    pub async fn download(&self, content_url: &str) -> Result<Bytes, SdpError> {
+        let url = if content_url.starts_with("http://") || content_url.starts_with("https://") {
+            content_url.to_owned()
+        } else if content_url.starts_with("/api/v3/") && self.api.ends_with("/api/v3") {
+            // Cloud content URLs omit the portal path; join them to the configured API root.
+            format!("{}{}", self.api.trim_end_matches("/api/v3"), content_url)
+        } else {
+            format!("{}/{}", self.root, content_url.trim_start_matches('/'))
+        };
+        self.pacer.acquire().await;
+        let req = self.http.get(&url).header(header::ACCEPT, "*/*");
+        let (req, _) = self.authorize(req, None).await?;
+        let response = req.send().await.map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let body = response.bytes().await.map_err(transport)?;
+            return Self::check(status, retry_after, &body).and(Err(SdpError::Decode(format!(
+                "download answered HTTP {status}"
+            ))));
+        }
+        response.bytes().await.map_err(transport)
+    }
+
+    /// Closes the request as the requester accepting the resolution.
+    pub async fn close_request(&self, request_id: &str, comments: &str) -> Result<Value, SdpError> {
+        let body = json!({"request": {"closure_info": {
+            "requester_ack_resolution": true,
+            "requester_ack_comments": comments,
+            "closure_comments": comments,
+        }}});
+        self.call(
+            Method::PUT,
+            &self.url(&format!("requests/{request_id}/{}", self.action("close"))),
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    /// A reference list (`statuses`, `priorities`, `request_types`, `categories`, `request_templates`…).
+    pub async fn lookups(&self, path: &str) -> Result<Vec<Value>, SdpError> {
+        let list_info = json!({"list_info": {"row_count": 100, "start_index": 1}});
+        self.entity(Method::GET, path, Some(&list_info), &[path])
+            .await
+    }
+}
+
+/// Reads the first of `keys` present in the body as `T`.
+fn take<T: DeserializeOwned>(body: &Value, keys: &[&str]) -> Result<T, SdpError> {
+    let value = keys
+        .iter()
+        .find_map(|k| body.get(*k))
+        .ok_or_else(|| SdpError::Decode(format!("the answer has no {}", keys.join(" or "))))?;
+    serde_json::from_value(value.clone()).map_err(|e| SdpError::Decode(format!("{}: {e}", keys[0])))
+}
+
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "used as a map_err adapter, which passes by value"
+)]
+fn transport(e: reqwest::Error) -> SdpError {
+    // A refused or failed connection never reached SDP; anything later may have been applied.
+    if e.is_connect() {
+        SdpError::Connect(e.to_string())
+    } else {
+        SdpError::NoAnswer(e.to_string())
+    }
+}
+
+fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.min(3600)))
+}
