@@ -49,12 +49,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })?;
     let store = Arc::new(store);
     let setup_token = ensure_admin(&config, &store).await?;
-    let actors = Actors::start(
-        Arc::clone(&store),
-        ReopenWindow {
-            days: config.portal.reopen_window_days,
-        },
-    );
+    let window = ReopenWindow {
+        days: config.portal.reopen_window_days,
+    };
+    let actors = Actors::start(Arc::clone(&store), window);
+    let sync = start_sync(&config, &store, &actors, window)?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
@@ -67,6 +66,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         setup_token: std::sync::Mutex::new(setup_token.clone()),
         ready: Arc::clone(&ready),
         metrics,
+        sync,
     });
 
     let app_state = state.clone();
@@ -110,6 +110,9 @@ impl Running {
         if let Ok(Err(e)) = self.task.await {
             tracing::error!(error = %e, "http server stopped with an error");
         }
+        if let Some(sync) = &self.state.sync {
+            let _ = sync.send(crate::actors::sync::Stop).await;
+        }
         let store = Arc::clone(&self.state.store);
         drop(self.state);
         // The actors hold the store until their mailboxes close, which happens on their arbiter
@@ -123,6 +126,35 @@ impl Running {
         }
         tracing::info!("deskbridge stopped");
     }
+}
+
+/// Starts the SDP sync when `sdp.base_url` is set; without it, changes wait in the outbox.
+fn start_sync(
+    config: &Config,
+    store: &Arc<Store>,
+    actors: &Actors,
+    window: ReopenWindow,
+) -> anyhow::Result<Option<actix::Addr<crate::actors::sync::SyncSupervisor>>> {
+    use actix::Actor as _;
+    if !config.sdp.enabled() {
+        tracing::warn!("sdp.base_url is not set: sync is off and changes wait in the outbox");
+        return Ok(None);
+    }
+    let client =
+        crate::sdp::SdpClient::new(&config.sdp).context("cannot set up the SDP client (sdp.*)")?;
+    let broadcaster = actors.broadcaster.clone();
+    let ctx = crate::sync::SyncCtx {
+        store: Arc::clone(store),
+        sdp: client,
+        mapping: crate::sync::mapping::Mapping {
+            config: config.sdp.mapping.clone(),
+        },
+        config: config.sdp.clone(),
+        window,
+        publish: Box::new(move |event| broadcaster.do_send(event)),
+        stats: std::sync::Mutex::default(),
+    };
+    Ok(Some(crate::actors::sync::SyncSupervisor::new(ctx).start()))
 }
 
 /// Makes sure someone can administer the appliance: the configured bootstrap admin, or a one-time

@@ -12,3 +12,4 @@ pub mod http;
 pub mod metrics;
 pub mod sdp;
 pub mod store;
+pub mod sync;

@@ -151,6 +151,13 @@ async fn the_outbox_holds_one_entry_per_change_in_order() {
             let obj = e.as_object_mut().unwrap();
             assert!(obj.remove("seq").unwrap().is_u64() && obj.remove("at").unwrap().is_string());
             assert_eq!(obj.remove("ticket").unwrap(), 1);
+            // Sync is off here, so nothing was attempted.
+            assert_eq!(obj.remove("attempts").unwrap(), 0);
+            assert_eq!(obj.remove("outcome_unknown").unwrap(), false);
+            assert!(
+                obj.remove("next_attempt_at").unwrap().is_null()
+                    && obj.remove("last_error").unwrap().is_null()
+            );
             e
         })
         .collect();

@@ -110,7 +110,7 @@ impl Handler<StoreAttachment> for AttachmentActor {
                         Some(attachment.filename.clone()),
                     )?;
                     tx.outbox(
-                        ticket.id,
+                        &mut ticket,
                         OutboxOp::AddAttachment {
                             attachment: attachment.id,
                         },

@@ -64,7 +64,7 @@ impl Handler<PostMessage> for DiscussionActor {
                 ticket.updated_at = now;
                 tx.event(&ticket, "message_added", &msg.actor, None, None, None)?;
                 tx.outbox(
-                    ticket.id,
+                    &mut ticket,
                     OutboxOp::AddNote {
                         message: message.id,
                     },

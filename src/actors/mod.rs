@@ -6,6 +6,7 @@
 pub mod attachments;
 pub mod broadcaster;
 pub mod discussions;
+pub mod sync;
 pub mod tickets;
 
 use std::sync::Arc;
@@ -131,6 +132,7 @@ pub(crate) async fn commit_and_publish(
 ) -> Result<(), OpError> {
     ctx.store.durable().await?;
     if let Some(event) = event {
+        ctx.store.outbox_signal().notify_one();
         ctx.broadcaster.do_send(event);
     }
     Ok(())

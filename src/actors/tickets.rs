@@ -53,7 +53,7 @@ impl Handler<CreateTicket> for TicketActor {
                 let now = OffsetDateTime::now_utc();
                 let (id, number) = tx.next_ticket()?;
                 let r = &msg.requester;
-                let ticket = Ticket {
+                let mut ticket = Ticket {
                     id,
                     uid: Uuid::now_v7(),
                     number,
@@ -76,8 +76,9 @@ impl Handler<CreateTicket> for TicketActor {
                     assignee: None,
                     due_by: None,
                     sdp: SdpLink::default(),
+                    sdp_status: None,
+                    sdp_pending: 0,
                 };
-                tx.save(None, &ticket)?;
                 tx.event(
                     &ticket,
                     "created",
@@ -86,7 +87,8 @@ impl Handler<CreateTicket> for TicketActor {
                     Some(Status::New.to_string()),
                     None,
                 )?;
-                tx.outbox(ticket.id, OutboxOp::CreateRequest, now)?;
+                tx.outbox(&mut ticket, OutboxOp::CreateRequest, now)?;
+                tx.save(None, &ticket)?;
                 Ok((ticket.clone(), ticket))
             })
         });
@@ -138,11 +140,11 @@ pub(crate) fn transition(
     )?;
     match action {
         Action::Confirm => {
-            tx.outbox(ticket.id, OutboxOp::Close, now)?;
+            tx.outbox(ticket, OutboxOp::Close, now)?;
         }
         Action::Reopen | Action::Reply => {
             let reason = reason.unwrap_or("The customer replied").to_owned();
-            tx.outbox(ticket.id, OutboxOp::Reopen { reason }, now)?;
+            tx.outbox(ticket, OutboxOp::Reopen { reason }, now)?;
         }
         // The team's changes come from SDP; nothing to send back.
         Action::Team(_) => {}

@@ -120,6 +120,71 @@ pub struct SdpConfig {
     pub oauth_refresh_token_file: PathBuf,
     #[serde(deserialize_with = "lossy_string")]
     pub oauth_accounts_url: String,
+    pub import_requester_requests: bool,
+    pub max_attempts: u32,
+    pub max_age_hours: u64,
+    pub reconcile_interval_secs: u64,
+    pub poll_overlap_secs: u64,
+    pub outbound_concurrency: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_secs: u64,
+    pub mapping: MappingConfig,
+}
+
+/// How portal values become SDP names and back. SDP instances name things differently, so every
+/// name is configurable; an SDP status not listed is classified by its `in_progress`/`stop_timer` flags.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MappingConfig {
+    #[serde(deserialize_with = "lossy_string")]
+    pub request_type_problem_report: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub request_type_information_request: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub priority_low: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub priority_medium: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub priority_high: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub priority_urgent: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub category: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub number_udf: String,
+    #[serde(deserialize_with = "lossy_string")]
+    pub reopen_status: String,
+    pub statuses: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for MappingConfig {
+    fn default() -> Self {
+        let statuses = [
+            ("Open", "new"),
+            ("Assigned", "assigned"),
+            ("In Progress", "in_progress"),
+            ("On Hold", "pending"),
+            ("Resolved", "resolved"),
+            ("Closed", "closed"),
+            ("Cancelled", "closed"),
+            ("Canceled", "closed"),
+        ];
+        MappingConfig {
+            request_type_problem_report: "Incident".into(),
+            request_type_information_request: "Service Request".into(),
+            priority_low: "Low".into(),
+            priority_medium: "Medium".into(),
+            priority_high: "High".into(),
+            priority_urgent: "Urgent".into(),
+            category: String::new(),
+            number_udf: String::new(),
+            reopen_status: "Open".into(),
+            statuses: statuses
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
 }
 
 impl Default for SdpConfig {
@@ -140,6 +205,15 @@ impl Default for SdpConfig {
             oauth_refresh_token: Secret::default(),
             oauth_refresh_token_file: PathBuf::new(),
             oauth_accounts_url: "https://accounts.zoho.com".into(),
+            import_requester_requests: true,
+            max_attempts: 100,
+            max_age_hours: 72,
+            reconcile_interval_secs: 3600,
+            poll_overlap_secs: 60,
+            outbound_concurrency: 4,
+            retry_base_ms: 1000,
+            retry_max_secs: 300,
+            mapping: MappingConfig::default(),
         }
     }
 }
@@ -355,6 +429,46 @@ impl Config {
             ));
         }
         http_url(&self.sdp.oauth_accounts_url).map_err(|m| invalid("sdp.oauth_accounts_url", m))?;
+        if self.sdp.max_attempts < 1 {
+            return Err(invalid("sdp.max_attempts", "must be at least 1"));
+        }
+        if self.sdp.max_age_hours < 1 {
+            return Err(invalid("sdp.max_age_hours", "must be at least 1"));
+        }
+        if self.sdp.reconcile_interval_secs < 60 {
+            return Err(invalid(
+                "sdp.reconcile_interval_secs",
+                "must be at least 60",
+            ));
+        }
+        if !(10..=600_000).contains(&self.sdp.retry_base_ms) {
+            return Err(invalid(
+                "sdp.retry_base_ms",
+                "must be between 10 and 600000",
+            ));
+        }
+        if !(1..=86_400).contains(&self.sdp.retry_max_secs) {
+            return Err(invalid("sdp.retry_max_secs", "must be between 1 and 86400"));
+        }
+        if !(1..=64).contains(&self.sdp.outbound_concurrency) {
+            return Err(invalid(
+                "sdp.outbound_concurrency",
+                "must be between 1 and 64",
+            ));
+        }
+        for (name, status) in &self.sdp.mapping.statuses {
+            if crate::domain::Status::parse(status).is_none() {
+                return Err(invalid(
+                    "sdp.mapping.statuses",
+                    format!(
+                        "{name:?} maps to {status:?}; use new, assigned, in_progress, pending, resolved or closed"
+                    ),
+                ));
+            }
+        }
+        if self.sdp.mapping.reopen_status.trim().is_empty() {
+            return Err(invalid("sdp.mapping.reopen_status", "must not be empty"));
+        }
         if self.sdp.enabled() {
             match self.sdp.deployment {
                 Deployment::OnPrem if self.sdp.api_key.is_empty() => {

@@ -94,6 +94,12 @@ pub struct Ticket {
     pub due_by: Option<OffsetDateTime>,
     #[serde(default)]
     pub sdp: SdpLink,
+    /// The SDP status name at the last read, to tell which side changed the status since.
+    #[serde(default)]
+    pub sdp_status: Option<String>,
+    /// Changes of this ticket not yet delivered to SDP (queued or dead-lettered).
+    #[serde(default)]
+    pub sdp_pending: u32,
 }
 
 impl Ticket {

@@ -29,6 +29,8 @@ pub struct AppState {
     /// False until the store is open and the actors run, and again while shutting down.
     pub ready: Arc<AtomicBool>,
     pub metrics: Metrics,
+    /// Running when `sdp.base_url` is set.
+    pub sync: Option<actix::Addr<crate::actors::sync::SyncSupervisor>>,
 }
 
 impl AppState {

@@ -56,6 +56,15 @@ pub fn trailing_ticket(key: &[u8]) -> Option<TicketId> {
         .map(TicketId)
 }
 
+/// `sdp_seen`: ticket ++ item, where item names an SDP note, conversation or attachment
+/// (`note:123`, `conv:9`, `att:606`).
+pub fn seen(ticket: TicketId, item: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + item.len());
+    out.extend_from_slice(&u64_be(ticket.0));
+    out.extend_from_slice(item.as_bytes());
+    out
+}
+
 /// `idempotency`: user ++ scope ++ 0 ++ client key. The 0 byte keeps scopes from running together.
 pub fn idempotency(user_id: UserId, scope: &str, key: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + scope.len() + 1 + key.len());

@@ -125,6 +125,10 @@ tree_names! {
     events => "events.v1",
     outbox => "outbox.v1",
     idempotency => "idempotency.v1",
+    dead_letters => "dead_letters.v1",
+    tickets_by_sdp => "tickets_by_sdp.v1",
+    sdp_seen => "sdp_seen.v1",
+    sync => "sync.v1",
 }
 
 /// Keys of the `meta` tree.
@@ -144,6 +148,8 @@ pub struct Store {
     data_dir: PathBuf,
     prefix: std::sync::RwLock<String>,
     pub(crate) metrics: Metrics,
+    /// Woken when a change was queued for SDP, so delivery starts at once.
+    outbox_signal: tokio::sync::Notify,
 }
 
 impl Store {
@@ -178,6 +184,7 @@ impl Store {
             data_dir: data_dir.to_owned(),
             prefix,
             metrics,
+            outbox_signal: tokio::sync::Notify::new(),
         })
     }
 
@@ -188,6 +195,10 @@ impl Store {
     /// Waits until every change made before the call is flushed to disk (shared with other writers).
     pub async fn durable(&self) -> Result<(), StoreError> {
         self.commit.wait().await.map_err(StoreError::Durability)
+    }
+
+    pub fn outbox_signal(&self) -> &tokio::sync::Notify {
+        &self.outbox_signal
     }
 
     /// Flushes synchronously; used at shutdown.

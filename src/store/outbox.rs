@@ -37,7 +37,20 @@ pub struct OutboxEntry {
     #[serde(flatten)]
     pub op: OutboxOp,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
+    /// Delivery attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Not before this time (backoff).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The last attempt got no answer: SDP may have applied it, so look before repeating.
+    #[serde(default)]
+    pub outcome_unknown: bool,
 }
 
 impl Store {
@@ -56,5 +69,9 @@ impl Store {
 
     pub fn outbox_len(&self) -> usize {
         self.trees.outbox.len()
+    }
+
+    pub fn dead_letters(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        Store::scan(&self.trees.dead_letters, names::dead_letters, &[])
     }
 }

@@ -1,5 +1,6 @@
 //! Tickets and what hangs off them: the transaction every change goes through, and the reads.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::TransactionalTree;
@@ -26,7 +27,7 @@ pub struct IdempotentReply {
 }
 
 /// The trees a ticket change touches, in the order `Store::transact` passes them.
-const TREES: usize = 9;
+const TREES: usize = 13;
 const META: usize = 0;
 const TICKETS: usize = 1;
 const BY_ACTIVITY: usize = 2;
@@ -36,6 +37,10 @@ const ATTACHMENTS: usize = 5;
 const EVENTS: usize = 6;
 const OUTBOX: usize = 7;
 const IDEMPOTENCY: usize = 8;
+const DEAD_LETTERS: usize = 9;
+const BY_SDP: usize = 10;
+const SDP_SEEN: usize = 11;
+const SYNC: usize = 12;
 
 /// A view of the store inside one transaction. Everything written through it commits together or not
 /// at all, which is what makes the outbox trustworthy: no change without its entry, no entry without
@@ -132,16 +137,125 @@ impl TicketTx<'_> {
     }
 
     /// Appends what SDP must hear about; entries are numbered in commit order.
-    pub fn outbox(&self, ticket: TicketId, op: OutboxOp, at: OffsetDateTime) -> TxResult<u64> {
+    /// Also counts the change as pending on the ticket, which the caller saves in the same transaction.
+    pub fn outbox(&self, ticket: &mut Ticket, op: OutboxOp, at: OffsetDateTime) -> TxResult<u64> {
         let seq = self.next_item()?;
+        ticket.sdp_pending += 1;
+        if ticket.sdp.sync_state == crate::domain::SyncState::Synced {
+            ticket.sdp.sync_state = crate::domain::SyncState::Pending;
+        }
         let entry = OutboxEntry {
             seq,
-            ticket,
+            ticket: ticket.id,
             op,
             at,
+            attempts: 0,
+            next_attempt_at: None,
+            last_error: None,
+            outcome_unknown: false,
         };
         self.t[OUTBOX].insert(&keys::u64_be(seq), encode(&entry))?;
         Ok(seq)
+    }
+
+    pub fn get_message(
+        &self,
+        ticket: TicketId,
+        id: crate::domain::MessageId,
+    ) -> TxResult<Option<Message>> {
+        let key = keys::child(ticket, id.0);
+        match self.t[MESSAGES].get(key)? {
+            None => Ok(None),
+            Some(bytes) => decode(names::messages, &key, &bytes)
+                .map(Some)
+                .or_else(abort),
+        }
+    }
+
+    pub fn get_attachment(
+        &self,
+        ticket: TicketId,
+        id: AttachmentId,
+    ) -> TxResult<Option<Attachment>> {
+        let key = keys::child(ticket, id.0);
+        match self.t[ATTACHMENTS].get(key)? {
+            None => Ok(None),
+            Some(bytes) => decode(names::attachments, &key, &bytes)
+                .map(Some)
+                .or_else(abort),
+        }
+    }
+
+    pub fn outbox_entry(&self, seq: u64) -> TxResult<Option<OutboxEntry>> {
+        let key = keys::u64_be(seq);
+        match self.t[OUTBOX].get(key)? {
+            None => Ok(None),
+            Some(bytes) => decode(names::outbox, &key, &bytes).map(Some).or_else(abort),
+        }
+    }
+
+    /// Rewrites an entry (its delivery state) in place, keeping its position.
+    pub fn put_outbox(&self, entry: &OutboxEntry) -> TxResult<()> {
+        self.t[OUTBOX].insert(&keys::u64_be(entry.seq), encode(entry))?;
+        Ok(())
+    }
+
+    /// Removes a delivered (or discarded) entry.
+    pub fn remove_outbox(&self, seq: u64) -> TxResult<()> {
+        self.t[OUTBOX].remove(&keys::u64_be(seq))?;
+        Ok(())
+    }
+
+    /// Moves an entry out of the queue into the dead letters; it keeps its number.
+    pub fn bury(&self, entry: &OutboxEntry) -> TxResult<()> {
+        self.t[OUTBOX].remove(&keys::u64_be(entry.seq))?;
+        self.t[DEAD_LETTERS].insert(&keys::u64_be(entry.seq), encode(entry))?;
+        Ok(())
+    }
+
+    pub fn dead_letter(&self, seq: u64) -> TxResult<Option<OutboxEntry>> {
+        let key = keys::u64_be(seq);
+        match self.t[DEAD_LETTERS].get(key)? {
+            None => Ok(None),
+            Some(bytes) => decode(names::dead_letters, &key, &bytes)
+                .map(Some)
+                .or_else(abort),
+        }
+    }
+
+    /// Takes an entry back from the dead letters (to retry it, or to drop it).
+    pub fn unbury(&self, seq: u64) -> TxResult<()> {
+        self.t[DEAD_LETTERS].remove(&keys::u64_be(seq))?;
+        Ok(())
+    }
+
+    /// Records which ticket an SDP request belongs to.
+    pub fn link_sdp(&self, sdp_id: &str, ticket: TicketId) -> TxResult<()> {
+        self.t[BY_SDP].insert(sdp_id.as_bytes(), &keys::u64_be(ticket.0))?;
+        Ok(())
+    }
+
+    pub fn ticket_by_sdp(&self, sdp_id: &str) -> TxResult<Option<TicketId>> {
+        Ok(self.t[BY_SDP]
+            .get(sdp_id.as_bytes())?
+            .and_then(|v| keys::read_u64(&v))
+            .map(TicketId))
+    }
+
+    /// Whether an SDP item (note, conversation, attachment) was already taken in or written by us.
+    pub fn seen(&self, ticket: TicketId, item: &str) -> TxResult<bool> {
+        Ok(self.t[SDP_SEEN].get(keys::seen(ticket, item))?.is_some())
+    }
+
+    pub fn mark_seen(&self, ticket: TicketId, item: &str) -> TxResult<()> {
+        self.t[SDP_SEEN].insert(keys::seen(ticket, item), &[])?;
+        Ok(())
+    }
+
+    /// Writes a piece of sync state (watermark, import progress) with the changes it covers.
+    pub fn put_sync<T: Serialize>(&self, key: &str, value: &T) -> TxResult<()> {
+        self.t[SYNC].insert(key.as_bytes(), encode(value))?;
+        Ok(())
     }
 
     /// The stored reply for this key, if any; a different request body under the same key is refused.
@@ -195,6 +309,10 @@ impl Store {
             &t.events,
             &t.outbox,
             &t.idempotency,
+            &t.dead_letters,
+            &t.tickets_by_sdp,
+            &t.sdp_seen,
+            &t.sync,
         ];
         let prefix = self.ticket_prefix();
         map_tx(trees[..].transaction(|view| {
@@ -319,6 +437,44 @@ impl Store {
             names::attachments,
             &keys::child(ticket, id.0),
         )
+    }
+
+    pub fn ticket_by_sdp_id(&self, sdp_id: &str) -> Result<Option<TicketId>, StoreError> {
+        Ok(self
+            .trees
+            .tickets_by_sdp
+            .get(sdp_id.as_bytes())?
+            .and_then(|v| keys::read_u64(&v))
+            .map(TicketId))
+    }
+
+    pub fn message(
+        &self,
+        ticket: TicketId,
+        id: crate::domain::MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        Store::get(
+            &self.trees.messages,
+            names::messages,
+            &keys::child(ticket, id.0),
+        )
+    }
+
+    pub fn sync_value<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        Store::get(&self.trees.sync, names::sync, key.as_bytes())
+    }
+
+    /// Every linked ticket: SDP request id and ticket id.
+    pub fn sdp_links(&self) -> Result<Vec<(String, TicketId)>, StoreError> {
+        self.trees
+            .tickets_by_sdp
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                let id = keys::read_u64(&v).map_or(TicketId(0), TicketId);
+                Ok((String::from_utf8_lossy(&k).into_owned(), id))
+            })
+            .collect()
     }
 
     /// The stored reply for an idempotency key, outside a transaction (for replays of reads-only paths).

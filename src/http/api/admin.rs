@@ -94,3 +94,100 @@ pub async fn list_outbox(
     let items = state.store.outbox_after(query.after.unwrap_or(0), limit)?;
     Ok(web::Json(Items { items }))
 }
+
+/// Sync health: queue, dead letters, poll state, import progress.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SyncView {
+    /// Whether `sdp.base_url` is set and the sync runs.
+    pub enabled: bool,
+    pub queue_depth: usize,
+    /// Age in seconds of the oldest undelivered change.
+    pub oldest_pending_secs: Option<i64>,
+    pub watermark: Option<i64>,
+    pub import: Option<crate::sync::ImportProgress>,
+    pub stats: Option<crate::sync::SyncStats>,
+    pub dead_letters: Vec<OutboxEntry>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/sync", tag = "admin",
+    responses((status = 200, body = SyncView), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn sync_health(state: State, caller: Caller) -> ApiResult<web::Json<SyncView>> {
+    caller.require_admin()?;
+    let pending = state.store.outbox_after(0, 1)?;
+    let now = time::OffsetDateTime::now_utc();
+    let sync_stats = match &state.sync {
+        Some(sync) => Some(sync.send(crate::actors::sync::GetStats).await?),
+        None => None,
+    };
+    Ok(web::Json(SyncView {
+        enabled: state.sync.is_some(),
+        queue_depth: state.store.outbox_len(),
+        oldest_pending_secs: pending.first().map(|e| (now - e.at).whole_seconds()),
+        watermark: state.store.sync_value("watermark")?,
+        import: state.store.sync_value("import")?,
+        stats: sync_stats,
+        dead_letters: state.store.dead_letters()?,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/sync/run", tag = "admin",
+    responses((status = 202, description = "A poll starts now"), (status = 503, body = ErrorEnvelope)), security(("bearer" = [])))]
+#[expect(
+    clippy::unused_async,
+    reason = "actix-web handlers are async functions"
+)]
+pub async fn sync_run(state: State, caller: Caller) -> ApiResult<HttpResponse> {
+    caller.require_admin()?;
+    let sync = state.sync.as_ref().ok_or_else(sync_off)?;
+    sync.do_send(crate::actors::sync::SyncNow);
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "polling"})))
+}
+
+fn sync_off() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "sync-off",
+        "sync with ServiceDesk Plus is not configured",
+    )
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/sync/dead-letters/{seq}/{action}", tag = "admin",
+    params(("seq" = u64, Path), ("action" = String, Path, description = "retry | discard")),
+    responses((status = 200, body = OutboxEntry), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn dead_letter_action(
+    state: State,
+    caller: Caller,
+    path: web::Path<(u64, String)>,
+) -> ApiResult<HttpResponse> {
+    caller.require_admin()?;
+    let (seq, action) = path.into_inner();
+    let retry = match action.as_str() {
+        "retry" => true,
+        "discard" => false,
+        _ => {
+            return Err(crate::error::ApiError::not_found(
+                "not-found",
+                "no such endpoint",
+            ));
+        }
+    };
+    let done = state.store.transact(|tx| {
+        if retry {
+            crate::sync::outbound::retry_dead_letter(tx, seq)
+        } else {
+            crate::sync::outbound::discard_dead_letter(tx, seq)
+        }
+    })?;
+    if !done {
+        return Err(crate::error::ApiError::not_found(
+            "dead-letter-not-found",
+            "no such dead letter",
+        ));
+    }
+    state.store.durable().await?;
+    tracing::info!(admin = %caller.user.email, seq, action, "dead letter handled");
+    if let Some(sync) = &state.sync {
+        sync.do_send(crate::actors::sync::Kick);
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"seq": seq, "action": action})))
+}

@@ -1,0 +1,253 @@
+//! The sync supervisor: runs the outbound, inbound and reconciliation workers, restarts a failed
+//! worker with backoff, and takes requests to poll now or to read one request (webhook hints).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
+use tokio::sync::{Mutex, Notify, mpsc};
+
+use crate::sync::{SyncCtx, SyncStats, inbound, outbound};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worker {
+    Outbound,
+    Inbound,
+    Reconcile,
+}
+
+pub struct SyncSupervisor {
+    ctx: Arc<SyncCtx>,
+    poll_now: Arc<Notify>,
+    hints_tx: mpsc::UnboundedSender<String>,
+    hints_rx: Arc<Mutex<mpsc::UnboundedReceiver<String>>>,
+    restarts: [u32; 3],
+    tasks: Vec<tokio::task::AbortHandle>,
+    stopping: bool,
+}
+
+impl SyncSupervisor {
+    pub fn new(ctx: SyncCtx) -> SyncSupervisor {
+        let (hints_tx, hints_rx) = mpsc::unbounded_channel();
+        SyncSupervisor {
+            ctx: Arc::new(ctx),
+            poll_now: Arc::new(Notify::new()),
+            hints_tx,
+            hints_rx: Arc::new(Mutex::new(hints_rx)),
+            restarts: [0; 3],
+            tasks: Vec::new(),
+            stopping: false,
+        }
+    }
+
+    fn spawn(&mut self, worker: Worker, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        let sync = Arc::clone(&self.ctx);
+        let poll_now = Arc::clone(&self.poll_now);
+        let hints = Arc::clone(&self.hints_rx);
+        let me = ctx.address();
+        // The worker runs as its own task so that a panic ends only the worker; the supervisor
+        // hears about it and starts it again.
+        let task = tokio::spawn(async move {
+            match worker {
+                Worker::Outbound => outbound_loop(&sync).await,
+                Worker::Inbound => inbound_loop(&sync, &poll_now, &hints).await,
+                Worker::Reconcile => reconcile_loop(&sync).await,
+            }
+        });
+        self.tasks.retain(|t| !t.is_finished());
+        self.tasks.push(task.abort_handle());
+        actix::spawn(async move {
+            let error = match task.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("worker crashed: {e}")),
+            };
+            me.do_send(WorkerStopped { worker, error });
+        });
+    }
+}
+
+fn index(worker: Worker) -> usize {
+    match worker {
+        Worker::Outbound => 0,
+        Worker::Inbound => 1,
+        Worker::Reconcile => 2,
+    }
+}
+
+impl Actor for SyncSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        for worker in [Worker::Outbound, Worker::Inbound, Worker::Reconcile] {
+            self.spawn(worker, ctx);
+        }
+        tracing::info!(deployment = ?self.ctx.sdp.deployment(), "sdp sync started");
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WorkerStopped {
+    worker: Worker,
+    error: Option<String>,
+}
+
+impl Handler<WorkerStopped> for SyncSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WorkerStopped, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        let n = &mut self.restarts[index(msg.worker)];
+        *n += 1;
+        let wait = outbound::backoff(*n, Duration::from_millis(500), Duration::from_mins(1));
+        tracing::error!(worker = ?msg.worker, error = msg.error.as_deref().unwrap_or("ended"), restart_in = ?wait, "sync worker stopped");
+        ctx.run_later(wait, move |act, ctx| act.spawn(msg.worker, ctx));
+    }
+}
+
+/// Poll SDP now (the console's button, or a test).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SyncNow;
+
+impl Handler<SyncNow> for SyncSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: SyncNow, _: &mut Context<Self>) {
+        self.poll_now.notify_one();
+    }
+}
+
+/// Read one SDP request soon (a webhook hint: the payload is never trusted as data).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReadRequest(pub String);
+
+impl Handler<ReadRequest> for SyncSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReadRequest, _: &mut Context<Self>) {
+        let _ = self.hints_tx.send(msg.0);
+    }
+}
+
+/// A snapshot of the sync's health.
+#[derive(Message)]
+#[rtype(result = "SyncStats")]
+pub struct GetStats;
+
+impl Handler<GetStats> for SyncSupervisor {
+    type Result = MessageResult<GetStats>;
+
+    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.ctx.stats().clone())
+    }
+}
+
+/// Wakes the outbound worker (after an admin retried a dead letter).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Kick;
+
+impl Handler<Kick> for SyncSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Kick, _: &mut Context<Self>) {
+        self.ctx.store.outbox_signal().notify_one();
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for SyncSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        // Workers stop at their next await; an attempt cut short is marked in flight, so the next
+        // start looks in SDP before repeating it.
+        self.stopping = true;
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        ctx.stop();
+    }
+}
+
+async fn outbound_loop(sync: &SyncCtx) -> Result<(), crate::sync::SyncError> {
+    loop {
+        let (attempted, earliest) = outbound::drain(sync).await?;
+        if attempted > 0 {
+            continue;
+        }
+        let wait = earliest.map_or(Duration::from_secs(30), |at| {
+            (at - time::OffsetDateTime::now_utc())
+                .try_into()
+                .unwrap_or(Duration::ZERO)
+        });
+        tokio::select! {
+            () = sync.store.outbox_signal().notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn inbound_loop(
+    sync: &SyncCtx,
+    poll_now: &Notify,
+    hints: &Mutex<mpsc::UnboundedReceiver<String>>,
+) -> Result<(), crate::sync::SyncError> {
+    let interval = Duration::from_secs(sync.config.poll_interval_secs);
+    let mut hints = hints.lock().await;
+    let mut next_poll = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next_poll) => {
+                poll_once(sync).await;
+                next_poll = tokio::time::Instant::now() + interval;
+            }
+            () = poll_now.notified() => {
+                poll_once(sync).await;
+                next_poll = tokio::time::Instant::now() + interval;
+            }
+            Some(id) = hints.recv() => {
+                if let Err(e) = inbound::read_request(sync, &id).await {
+                    tracing::warn!(request = %id, error = %e, "reading a hinted request failed; the poll will catch it");
+                }
+            }
+        }
+    }
+}
+
+async fn poll_once(sync: &SyncCtx) {
+    match inbound::poll(sync).await {
+        Ok(read) => {
+            sync.stats().last_poll_error = None;
+            tracing::debug!(read, "sdp poll done");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sdp poll failed; retrying at the next interval");
+            let mut stats = sync.stats();
+            stats.poll_errors += 1;
+            stats.last_poll_error = Some(e.to_string());
+        }
+    }
+}
+
+async fn reconcile_loop(sync: &SyncCtx) -> Result<(), crate::sync::SyncError> {
+    let interval = Duration::from_secs(sync.config.reconcile_interval_secs);
+    loop {
+        tokio::time::sleep(interval).await;
+        match inbound::reconcile(sync).await {
+            Ok(read) => tracing::info!(read, "sdp reconciliation sweep done"),
+            Err(e) => tracing::warn!(error = %e, "sdp reconciliation sweep failed"),
+        }
+    }
+}

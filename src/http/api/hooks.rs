@@ -1,0 +1,111 @@
+//! `POST /api/v1/hooks/sdp`: SDP's trigger calls this with a request id. The body is only a hint to
+//! read that request now; nothing in it is trusted as data.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+use super::resource;
+use crate::actors::sync::ReadRequest;
+use crate::auth::secrets_equal;
+use crate::error::{ApiError, ApiResult, ErrorEnvelope};
+use crate::http::AppState;
+
+pub const SECRET_HEADER: &str = "X-Deskbridge-Secret";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/hooks/sdp").route(web::post().to(sdp_webhook)));
+}
+
+/// The request id, as `request_id`, `id` or `request.id`, string or number.
+fn request_id(body: &Value) -> Option<String> {
+    let candidates = [
+        body.get("request_id"),
+        body.get("id"),
+        body.pointer("/request/id"),
+    ];
+    candidates.into_iter().flatten().find_map(|v| match v {
+        Value::String(s)
+            if !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some(s.clone())
+        }
+        Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+        _ => None,
+    })
+}
+
+fn query_secret(req: &HttpRequest) -> Option<String> {
+    web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("secret").cloned())
+}
+
+#[utoipa::path(post, path = "/api/v1/hooks/sdp", tag = "sync",
+    request_body(content = String, content_type = "application/json", description = "JSON with request_id, id or request.id"),
+    params(("X-Deskbridge-Secret" = Option<String>, Header, description = "The webhook secret (or ?secret=)")),
+    responses((status = 202, description = "The request will be read shortly"), (status = 401, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
+pub async fn sdp_webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let expected = state.config.sdp.webhook_secret.expose();
+    let given = req
+        .headers()
+        .get(SECRET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| query_secret(&req))
+        .unwrap_or_default();
+    if expected.is_empty() || !secrets_equal(expected, &given) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid-webhook-secret",
+            "the webhook secret is missing or wrong",
+        ));
+    }
+    let Some(sync) = &state.sync else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sync-off",
+            "sync with ServiceDesk Plus is not configured",
+        ));
+    };
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(id) = request_id(&parsed) else {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            "request_id",
+            "send the SDP request id as request_id, id or request.id",
+        ));
+    };
+    sync.do_send(ReadRequest(id));
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "scheduled"})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_id;
+    use serde_json::json;
+
+    #[test]
+    fn the_id_is_found_in_any_documented_place() {
+        assert_eq!(
+            request_id(&json!({"request_id": "101"})),
+            Some("101".into())
+        );
+        assert_eq!(
+            request_id(&json!({"id": 123_640_000_000_240_013_u64})),
+            Some("123640000000240013".into())
+        );
+        assert_eq!(
+            request_id(&json!({"request": {"id": "7"}})),
+            Some("7".into())
+        );
+        assert_eq!(request_id(&json!({"request_id": "../etc"})), None);
+        assert_eq!(request_id(&json!({"other": 1})), None);
+    }
+}

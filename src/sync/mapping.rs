@@ -1,0 +1,277 @@
+//! Portal values ↔ SDP names, as configured in `sdp.mapping`.
+
+use serde_json::{Value, json};
+
+use super::text;
+use crate::config::MappingConfig;
+use crate::domain::{Kind, Message, MessageId, Priority, Status, Ticket};
+use crate::sdp::dto::StatusRef;
+
+/// The marker deskbridge puts at the end of every note it writes, so the note is recognised when
+/// read back (no echo) and found again after an unanswered call (no duplicate).
+pub fn note_marker(message: MessageId) -> String {
+    format!("[deskbridge:m{}]", message.0)
+}
+
+/// Whether an SDP note was written by deskbridge.
+pub fn is_our_note(description: &str) -> bool {
+    description.contains("[deskbridge:m")
+}
+
+/// The tag that carries the portal number in the subject when no custom field is configured.
+pub fn number_tag(number: &str) -> String {
+    format!("[{number}]")
+}
+
+pub struct Mapping {
+    pub config: MappingConfig,
+}
+
+/// A mapped SDP status, with a warning when the name was not configured.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MappedStatus {
+    pub status: Status,
+    pub warning: Option<String>,
+}
+
+impl Mapping {
+    pub fn request_type(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::ProblemReport => &self.config.request_type_problem_report,
+            Kind::InformationRequest => &self.config.request_type_information_request,
+        }
+    }
+
+    pub fn priority(&self, priority: Priority) -> &str {
+        match priority {
+            Priority::Low => &self.config.priority_low,
+            Priority::Medium => &self.config.priority_medium,
+            Priority::High => &self.config.priority_high,
+            Priority::Urgent => &self.config.priority_urgent,
+        }
+    }
+
+    /// The `request` object for a new SDP request. Fields named in `omit` (refused by SDP before)
+    /// are left out.
+    pub fn new_request(&self, ticket: &Ticket, omit: &[String]) -> Value {
+        let udf = self.config.number_udf.trim();
+        let subject = if udf.is_empty() {
+            let tag = number_tag(&ticket.number);
+            let room = 250 - tag.chars().count() - 1;
+            let short: String = ticket.subject.chars().take(room).collect();
+            format!("{tag} {short}")
+        } else {
+            ticket.subject.clone()
+        };
+        let mut description = text::to_html(&ticket.description);
+        if let Some(service) = &ticket.service {
+            description.push_str("<br><br>Service: ");
+            description.push_str(&text::to_html(service));
+        }
+        let mut request = json!({
+            "subject": subject,
+            "description": description,
+            "requester": {"email_id": ticket.requester.email, "name": ticket.requester.name},
+        });
+        let mut set = |field: &str, value: Value| {
+            if !omit.iter().any(|o| o == field) {
+                request[field] = value;
+            }
+        };
+        set(
+            "request_type",
+            json!({"name": self.request_type(ticket.kind)}),
+        );
+        set("priority", json!({"name": self.priority(ticket.priority)}));
+        if !self.config.category.trim().is_empty() {
+            set("category", json!({"name": self.config.category.trim()}));
+        }
+        if !udf.is_empty() {
+            set("udf_fields", json!({ udf: ticket.number }));
+        }
+        request
+    }
+
+    /// The `search_criteria` that finds the request created for a portal number.
+    pub fn search_for(&self, number: &str) -> Value {
+        let udf = self.config.number_udf.trim();
+        if udf.is_empty() {
+            json!([{"field": "subject", "condition": "contains", "value": number_tag(number)}])
+        } else {
+            json!([{"field": format!("udf_fields.{udf}"), "condition": "is", "value": number}])
+        }
+    }
+
+    /// The note for a customer message: its text as HTML, then the marker.
+    pub fn note_html(message: &Message) -> String {
+        format!(
+            "{}<br><br>{}",
+            text::to_html(&message.body),
+            note_marker(message.id)
+        )
+    }
+
+    /// Maps an SDP status: by configured name, else by its flags (with a warning).
+    pub fn status(&self, sdp: &StatusRef, has_technician: bool) -> MappedStatus {
+        let name = sdp.name.as_deref().unwrap_or_default();
+        let configured = self
+            .config
+            .statuses
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| Status::parse(v));
+        let (status, warning) = if let Some(status) = configured {
+            (status, None)
+        } else {
+            let status = match (sdp.in_progress, sdp.stop_timer) {
+                (Some(false), _) => Status::Resolved,
+                (_, Some(true)) => Status::Pending,
+                _ => Status::InProgress,
+            };
+            (
+                status,
+                Some(format!(
+                    "SDP status {name:?} is not in sdp.mapping.statuses; treated as {status}"
+                )),
+            )
+        };
+        let status = if status == Status::New && has_technician {
+            Status::Assigned
+        } else {
+            status
+        };
+        MappedStatus { status, warning }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Requester, SdpLink, TicketId, UserId};
+
+    fn ticket() -> Ticket {
+        let now = time::OffsetDateTime::now_utc();
+        Ticket {
+            id: TicketId(123),
+            uid: uuid::Uuid::nil(),
+            number: "DB-000123".into(),
+            kind: Kind::ProblemReport,
+            subject: "VPN <down>".into(),
+            description: "Since 09:00\nbranch 12 & 13".into(),
+            priority: Priority::Urgent,
+            service: None,
+            status: Status::New,
+            requester: Requester {
+                id: UserId::new(),
+                email: "a@example.com".into(),
+                name: "Alice".into(),
+                organization: String::new(),
+            },
+            created_at: now,
+            updated_at: now,
+            resolved_at: None,
+            closed_at: None,
+            assignee: None,
+            due_by: None,
+            sdp: SdpLink::default(),
+            sdp_status: None,
+            sdp_pending: 0,
+        }
+    }
+
+    fn status(name: &str, in_progress: Option<bool>, stop_timer: Option<bool>) -> StatusRef {
+        StatusRef {
+            name: Some(name.into()),
+            in_progress,
+            stop_timer,
+            ..StatusRef::default()
+        }
+    }
+
+    #[test]
+    fn a_new_request_carries_the_mapped_fields_and_the_number() {
+        let m = Mapping {
+            config: MappingConfig::default(),
+        };
+        let r = m.new_request(&ticket(), &[]);
+        assert_eq!(r["subject"], "[DB-000123] VPN <down>");
+        assert_eq!(r["description"], "Since 09:00<br>branch 12 &amp; 13");
+        assert_eq!(r["requester"]["email_id"], "a@example.com");
+        assert_eq!(r["request_type"]["name"], "Incident");
+        assert_eq!(r["priority"]["name"], "Urgent");
+        assert!(r.get("category").is_none());
+        let without = m.new_request(&ticket(), &["priority".into()]);
+        assert!(without.get("priority").is_none());
+
+        let udf = Mapping {
+            config: MappingConfig {
+                number_udf: "udf_sline_301".into(),
+                ..MappingConfig::default()
+            },
+        };
+        let r = udf.new_request(&ticket(), &[]);
+        assert_eq!(r["subject"], "VPN <down>");
+        assert_eq!(r["udf_fields"]["udf_sline_301"], "DB-000123");
+        assert_eq!(
+            udf.search_for("DB-000123")[0]["field"],
+            "udf_fields.udf_sline_301"
+        );
+    }
+
+    #[test]
+    fn statuses_map_by_name_then_by_flags() {
+        let m = Mapping {
+            config: MappingConfig::default(),
+        };
+        assert_eq!(
+            m.status(&status("Open", Some(true), Some(false)), false)
+                .status,
+            Status::New
+        );
+        assert_eq!(
+            m.status(&status("Open", None, None), true).status,
+            Status::Assigned
+        );
+        assert_eq!(
+            m.status(&status("on hold", None, None), false).status,
+            Status::Pending
+        );
+        assert_eq!(
+            m.status(&status("Canceled", None, None), false).status,
+            Status::Closed
+        );
+        let odd = m.status(&status("Waiting for vendor", Some(true), Some(true)), false);
+        assert_eq!(odd.status, Status::Pending);
+        assert!(odd.warning.is_some());
+        assert_eq!(
+            m.status(&status("Done", Some(false), None), false).status,
+            Status::Resolved
+        );
+        assert_eq!(
+            m.status(&status("Working", Some(true), Some(false)), false)
+                .status,
+            Status::InProgress
+        );
+    }
+
+    #[test]
+    fn our_notes_are_recognised() {
+        let message = Message {
+            id: MessageId(42),
+            ticket: TicketId(1),
+            author: crate::domain::Author {
+                name: "A".into(),
+                role: crate::domain::AuthorRole::Customer,
+            },
+            body: "hi\nthere".into(),
+            created_at: time::OffsetDateTime::now_utc(),
+            origin: crate::domain::Origin::Portal,
+            delivery: crate::domain::Delivery::Pending,
+            sdp_id: None,
+        };
+        let html = Mapping::note_html(&message);
+        assert_eq!(html, "hi<br>there<br><br>[deskbridge:m42]");
+        assert!(is_our_note(&html));
+        assert!(!is_our_note("<p>from a technician</p>"));
+    }
+}
