@@ -57,18 +57,10 @@ async fn everything_survives_a_restart_and_numbering_continues() {
     );
     assert_eq!(before, after);
     assert_eq!(after.0["id"], t1["id"]);
-    let bytes = alice
-        .request(
-            reqwest::Method::GET,
-            &format!("/api/v1/tickets/DB-000001/attachments/{}", file["id"]),
-        )
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(bytes.as_ref(), vec![42u8; 100_000].as_slice());
+    assert_eq!(
+        alice.download("DB-000001", &file["id"]).await,
+        vec![42u8; 100_000]
+    );
     assert_eq!(outbox(&app).await, outbox_before);
 
     let t4 = alice.ticket("After restart").await;

@@ -7,6 +7,8 @@ mod attachments;
 mod auth;
 mod config_cli;
 mod durability;
+mod fake_sdp_selftest;
 mod lifecycle;
+mod sync;
 mod system;
 mod tickets;

@@ -78,6 +78,7 @@ impl Handler<CreateTicket> for TicketActor {
                     sdp: SdpLink::default(),
                     sdp_status: None,
                     sdp_pending: 0,
+                    sdp_updated_ms: None,
                 };
                 tx.event(
                     &ticket,

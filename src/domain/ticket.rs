@@ -100,6 +100,9 @@ pub struct Ticket {
     /// Changes of this ticket not yet delivered to SDP (queued or dead-lettered).
     #[serde(default)]
     pub sdp_pending: u32,
+    /// SDP's `last_updated_time` (ms) of the newest read applied; older reads change no field.
+    #[serde(default)]
+    pub sdp_updated_ms: Option<i64>,
 }
 
 impl Ticket {

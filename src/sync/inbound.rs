@@ -64,7 +64,9 @@ pub async fn poll(ctx: &SyncCtx) -> Result<u64, SyncError> {
         let (rows, more) = ctx.sdp.list_requests(&list_info).await?;
         for row in &rows {
             if relevant(ctx, row)? {
-                read_request(ctx, &row.id).await?;
+                if read_request(ctx, &row.id).await? {
+                    progress.imported += 1;
+                }
                 read += 1;
             }
             if let Some(ms) = row.last_updated_time.as_ref().and_then(super::dto_millis) {
@@ -138,26 +140,27 @@ pub async fn reconcile(ctx: &SyncCtx) -> Result<u64, SyncError> {
 }
 
 /// Reads one request with everything attached to it and applies it. Unknown requests are imported
-/// when they belong to a portal customer, and ignored otherwise.
-pub async fn read_request(ctx: &SyncCtx, sdp_id: &str) -> Result<(), SyncError> {
+/// when they belong to a portal customer, and ignored otherwise. Returns whether it was imported.
+pub async fn read_request(ctx: &SyncCtx, sdp_id: &str) -> Result<bool, SyncError> {
     let request = ctx.sdp.get_request(sdp_id).await?;
-    let ticket_id = if let Some(id) = ctx.store.ticket_by_sdp_id(&request.id)? {
-        id
+    let (ticket_id, imported) = if let Some(id) = ctx.store.ticket_by_sdp_id(&request.id)? {
+        (id, false)
     } else {
         if !ctx.config.import_requester_requests {
-            return Ok(());
+            return Ok(false);
         }
         let Some(requester) = importable_requester(ctx, &request)? else {
-            return Ok(());
+            return Ok(false);
         };
-        import(ctx, &request, &requester)?
+        (import(ctx, &request, &requester)?, true)
     };
     let Some(ticket) = ctx.store.ticket(ticket_id)? else {
-        return Ok(());
+        return Ok(false);
     };
     let incoming = collect_messages(ctx, &ticket, &request).await?;
     let files = collect_files(ctx, &ticket, &request.id).await?;
-    apply(ctx, ticket_id, &request, incoming, files).await
+    apply(ctx, ticket_id, &request, incoming, files).await?;
+    Ok(imported)
 }
 
 fn import(
@@ -248,6 +251,7 @@ fn import(
             },
             sdp_status: None,
             sdp_pending: 0,
+            sdp_updated_ms: None,
         };
         tx.link_sdp(&sdp_id, id)?;
         tx.event(
@@ -428,6 +432,7 @@ struct Observed {
     due_by: Option<OffsetDateTime>,
     /// Queued customer status changes (confirm, reopen), oldest first.
     pending_status: Vec<u64>,
+    updated_ms: Option<i64>,
     team: Actor,
 }
 
@@ -486,6 +491,10 @@ async fn apply(
         sdp_status: request.status.as_ref().and_then(|s| s.name.clone()),
         due_by: millis_to_time(request.due_by_time.as_ref().and_then(super::dto_millis)),
         pending_status,
+        updated_ms: request
+            .last_updated_time
+            .as_ref()
+            .and_then(super::dto_millis),
     };
     let (ticket, kinds) = ctx.store.transact(|tx| {
         let now = OffsetDateTime::now_utc();
@@ -518,6 +527,13 @@ fn apply_fields(
     now: OffsetDateTime,
     kinds: &mut Vec<TicketEventKind>,
 ) -> TxResult<()> {
+    // Reads can finish out of order (a poll and a read-back at once): never go back in time.
+    if let (Some(applied), Some(read)) = (ticket.sdp_updated_ms, seen.updated_ms)
+        && read < applied
+    {
+        return Ok(());
+    }
+    ticket.sdp_updated_ms = seen.updated_ms.or(ticket.sdp_updated_ms);
     if seen.technician != ticket.assignee {
         let from = std::mem::replace(&mut ticket.assignee, seen.technician.clone());
         ticket.updated_at = now;

@@ -176,6 +176,7 @@ mod tests {
             sdp: SdpLink::default(),
             sdp_status: None,
             sdp_pending: 0,
+            sdp_updated_ms: None,
         }
     }
 

@@ -24,7 +24,9 @@ enum Done {
     Request(String),
     Note(String),
     Attachment(Option<String>),
-    StatusSet,
+    /// SDP's status name and `last_updated_time` right after our change, when it could be read:
+    /// recorded as already seen, so our own change never looks like the team's.
+    StatusSet(Option<(String, Option<i64>)>),
 }
 
 /// Delivers every due head-of-queue entry once. Returns how many were attempted and the earliest
@@ -72,6 +74,9 @@ async fn deliver(ctx: &SyncCtx, entry: OutboxEntry) -> Result<(), SyncError> {
         ctx.store.transact(|tx| match tx.outbox_entry(entry.seq)? {
             Some(mut e) => {
                 e.outcome_unknown = true;
+                // Should deskbridge stop now, the call may still be running in SDP: the next
+                // start waits one request timeout before it looks.
+                e.next_attempt_at = Some(OffsetDateTime::now_utc() + in_flight_grace(ctx));
                 tx.put_outbox(&e)
             }
             None => Ok(()),
@@ -172,22 +177,34 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
         }
         OutboxOp::Close => {
             let id = request_id()?;
-            if entry.outcome_unknown && status_is(ctx, &id, "closed").await? {
-                return Ok(Done::StatusSet);
+            if !(entry.outcome_unknown && status_is(ctx, &id, "closed").await?) {
+                ctx.sdp
+                    .close_request(&id, "Confirmed by the customer in the portal")
+                    .await?;
             }
-            ctx.sdp
-                .close_request(&id, "Confirmed by the customer in the portal")
-                .await?;
-            Ok(Done::StatusSet)
+            Ok(Done::StatusSet(status_after(ctx, &id).await))
         }
         OutboxOp::Reopen { reason } => {
             let id = request_id()?;
             let status = ctx.mapping.config.reopen_status.clone();
             let body = json!({"status": {"name": status}, "status_change_comments": format!("Reopened by the customer: {reason}")});
             ctx.sdp.update_request(&id, &body).await?;
-            Ok(Done::StatusSet)
+            Ok(Done::StatusSet(status_after(ctx, &id).await))
         }
     }
+}
+
+/// SDP's status after our change; `None` when it cannot be read now (the next read catches up).
+async fn status_after(ctx: &SyncCtx, id: &str) -> Option<(String, Option<i64>)> {
+    let request = ctx.sdp.get_request(id).await.ok()?;
+    let name = request.status.and_then(|s| s.name)?;
+    Some((
+        name,
+        request
+            .last_updated_time
+            .as_ref()
+            .and_then(super::dto_millis),
+    ))
 }
 
 async fn status_is(ctx: &SyncCtx, id: &str, portal_status: &str) -> Result<bool, SdpError> {
@@ -301,6 +318,10 @@ fn record_success(ctx: &SyncCtx, entry: &OutboxEntry, done: &Done) -> Result<(),
                     tx.attachment(&a)?;
                 }
             }
+            (Done::StatusSet(Some((name, updated))), _) => {
+                ticket.sdp_status = Some(name.clone());
+                ticket.sdp_updated_ms = ticket.sdp_updated_ms.max(*updated);
+            }
             _ => {}
         }
         settle(&mut ticket, None);
@@ -325,6 +346,10 @@ fn settle(ticket: &mut Ticket, error: Option<String>) {
     } else if ticket.sdp.sync_state != SyncState::Failed {
         ticket.sdp.sync_state = SyncState::Pending;
     }
+}
+
+fn in_flight_grace(ctx: &SyncCtx) -> Duration {
+    Duration::from_secs(ctx.config.request_timeout_secs + 1)
 }
 
 /// Exponential backoff with ±25 % jitter, capped.
@@ -431,7 +456,7 @@ mod tests {
     #[test]
     fn backoff_grows_then_caps_with_jitter() {
         let base = Duration::from_secs(1);
-        let cap = Duration::from_secs(60);
+        let cap = Duration::from_mins(1);
         for attempts in 1..30 {
             let d = backoff(attempts, base, cap);
             let nominal = base.saturating_mul(1 << (attempts - 1).min(20)).min(cap);

@@ -6,6 +6,8 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+pub mod fake_sdp;
+
 use std::time::{Duration, Instant};
 
 use deskbridge::app::Running;
@@ -204,6 +206,20 @@ impl Api {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body
+    }
+
+    /// Downloads an attachment's bytes (asserting 200).
+    pub async fn download(&self, number: &str, id: &Value) -> Vec<u8> {
+        let response = self
+            .request(
+                Method::GET,
+                &format!("/api/v1/tickets/{number}/attachments/{id}"),
+            )
+            .send()
+            .await
+            .expect("request reaches the app");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.bytes().await.expect("body").to_vec()
     }
 
     pub async fn upload(

@@ -22,7 +22,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list_users))
             .route(web::post().to(create_user)),
     )
-    .service(resource("/admin/outbox").route(web::get().to(list_outbox)));
+    .service(resource("/admin/outbox").route(web::get().to(list_outbox)))
+    .service(resource("/admin/sync").route(web::get().to(sync_health)))
+    .service(resource("/admin/sync/run").route(web::post().to(sync_run)))
+    .service(
+        resource("/admin/sync/dead-letters/{seq}/{action}")
+            .route(web::post().to(dead_letter_action)),
+    );
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -132,10 +138,6 @@ pub async fn sync_health(state: State, caller: Caller) -> ApiResult<web::Json<Sy
 
 #[utoipa::path(post, path = "/api/v1/admin/sync/run", tag = "admin",
     responses((status = 202, description = "A poll starts now"), (status = 503, body = ErrorEnvelope)), security(("bearer" = [])))]
-#[expect(
-    clippy::unused_async,
-    reason = "actix-web handlers are async functions"
-)]
 pub async fn sync_run(state: State, caller: Caller) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
     let sync = state.sync.as_ref().ok_or_else(sync_off)?;

@@ -1,0 +1,521 @@
+//! A fake `ManageEngine` `ServiceDesk` Plus (REST API v3) for the integration tests: a real HTTP server
+//! on 127.0.0.1 that follows `../shared/sdp-v3-api.md` (§12 is its checklist), not deskbridge's client.
+//!
+//! - [`FakeSdp::start`] picks a [`Profile`]: on-prem (`authtoken`/`TECHNICIAN_KEY`, `note` wrapper,
+//!   small ids, `/close`) or Cloud (Zoho OAuth with a fake `POST /oauth/v2/token`, `request_note`,
+//!   long ids plus `display_id`, `/_close`). Both serve `/api/v3/...` and `/app/itdesk/api/v3/...`.
+//! - Faults ([`Fault`]) are switched at runtime; [`FakeSdp::refuse_connections`] really closes the
+//!   listener and [`FakeSdp::accept_connections`] reopens it on the same port.
+//! - The "technician" methods change data as someone working in SDP would (no HTTP), and the
+//!   inspection methods show what deskbridge sent, as stored.
+//!
+//! Behaviour the doc marks [U] is chosen here as follows: create answers 200 (see
+//! [`FakeSdp::set_create_status`]); unknown keys are rejected in both profiles; an unknown requester
+//! e-mail is created on the fly; lists default to 10 rows, requests sorted by `created_time` desc;
+//! binding uploads via `PUT /requests/{id}` adds to the attachments (never removes).
+
+mod routes;
+mod search;
+mod state;
+mod wire;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use serde_json::{Value, json};
+
+#[allow(unused_imports, reason = "part of the API even where no test names it")]
+pub use state::{
+    AttachmentOwner, CallRecord, Person, StatusChange, StoredAttachment, StoredEmail, StoredNote,
+};
+use state::{Shared, State};
+
+/// Which SDP the fake pretends to be; fixed at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    OnPrem,
+    Cloud,
+}
+
+/// The operations [`Fault::CommitThenDrop`] can target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `POST /requests`
+    CreateRequest,
+    /// `PUT /requests/{id}`
+    UpdateRequest,
+    /// `POST /requests/{id}/notes`
+    AddNote,
+    /// `PUT /requests/{id}/upload` and `POST /requests/{id}/_upload`
+    Upload,
+    /// `PUT /requests/{id}/close` (`_close` on Cloud)
+    Close,
+    /// Any call that changes something.
+    AnyMutation,
+}
+
+/// Runtime faults and instance policies. Setting one replaces an earlier one of the same kind;
+/// [`FakeSdp::clear_faults`] removes them all.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Every API call answers HTTP 503 (a front end that is up in front of an SDP that is not).
+    Down503,
+    /// Every API call waits this long before it is handled. It is still handled after a client
+    /// gave up (actix does not cancel it), so a timeout can leave a committed change behind.
+    Slow(Duration),
+    /// Every `every_nth` API call (1 = all of them) answers HTTP 429 with code 4015, plus a
+    /// `Retry-After` header when given.
+    RateLimit {
+        every_nth: u32,
+        retry_after_secs: Option<u64>,
+    },
+    /// More than `max` accepted API calls within any `per` window → HTTP 429 / 4015.
+    RateWindow {
+        max: u32,
+        per: Duration,
+        retry_after_secs: Option<u64>,
+    },
+    /// The next `times` successful calls of `op` are committed, then the connection is closed
+    /// without an answer (the client sees a transport error).
+    CommitThenDrop { op: Op, times: u32 },
+    /// Extra mandatory fields on create, as paths into `request` (`priority`,
+    /// `udf_fields.udf_sline_301`) → HTTP 400, code 4012 with `fields`.
+    MandatoryFields(Vec<String>),
+    /// What must be filled before a request may be closed → HTTP 400, code 4003 with `fields`.
+    /// `resolution` means a resolution exists, `closure_info.<key>` is looked up in the close
+    /// call's body, any other name in the stored request (`technician`, `category`, …).
+    ClosureRule(Vec<String>),
+    /// Giving a value for this request field on create or update → HTTP 403, code 4002.
+    ForbiddenField(String),
+    /// The token endpoint issues this many more tokens, then answers Zoho's "Access Denied".
+    TokenLimit(u32),
+}
+
+/// Cloud OAuth material the appliance would be configured with.
+#[derive(Clone, Debug)]
+pub struct OAuthCreds {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+    /// A single-use grant code for `grant_type=authorization_code`.
+    pub grant_code: String,
+}
+
+/// Who wrote an e-mail added with [`FakeSdp::add_email`].
+#[derive(Clone, Debug)]
+pub enum EmailFrom {
+    /// The request's requester (an inbound reply).
+    Requester,
+    /// A technician by name (an outgoing reply).
+    Technician(String),
+}
+
+/// The portal name in Cloud URLs (`/app/itdesk/api/v3/...`).
+pub const PORTAL: &str = "itdesk";
+
+/// A running fake SDP. Dropping it stops the server (without waiting); prefer [`FakeSdp::stop`].
+pub struct FakeSdp {
+    shared: Arc<Shared>,
+    profile: Profile,
+    addr: SocketAddr,
+    server: Mutex<Option<ServerHandle>>,
+    http: reqwest::Client,
+}
+
+impl FakeSdp {
+    /// Starts the server on 127.0.0.1 and a free port, on the current runtime.
+    #[expect(
+        clippy::unused_async,
+        reason = "it spawns on the caller's runtime; async keeps that requirement visible"
+    )]
+    pub async fn start(profile: Profile) -> FakeSdp {
+        let shared = Arc::new(Shared::new(State::new(profile)));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let handle = serve(&shared, listener);
+        FakeSdp {
+            shared,
+            profile,
+            addr,
+            server: Mutex::new(Some(handle)),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("webhook client"),
+        }
+    }
+
+    /// Stops the server; connections in flight are dropped.
+    pub async fn stop(self) {
+        let handle = self.server_slot().take();
+        if let Some(handle) = handle {
+            handle.stop(false).await;
+        }
+    }
+
+    /// Closes the listener, so connecting is refused (the `down_refused` fault). Open keep-alive
+    /// connections are cut too, so a client reusing one sees a reset or an incomplete message
+    /// rather than a refused connection, as when a real server dies.
+    pub async fn refuse_connections(&self) {
+        self.state().settings.refusing = true;
+        let handle = self.server_slot().take();
+        if let Some(handle) = handle {
+            handle.stop(false).await;
+        }
+    }
+
+    /// Opens the listener again on the same port after [`FakeSdp::refuse_connections`].
+    pub async fn accept_connections(&self) {
+        if self.server_slot().is_some() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(listener) => break listener,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "rebind {}: {e}", self.addr);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        self.state().settings.refusing = false;
+        let handle = serve(&self.shared, listener);
+        *self.server_slot() = Some(handle);
+    }
+
+    fn server_slot(&self) -> MutexGuard<'_, Option<ServerHandle>> {
+        self.server.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+
+    // ----- addresses and credentials -----
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// `http://127.0.0.1:PORT`, the server root.
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What the appliance is configured with: on-prem the root, Cloud `<root>/app/itdesk`.
+    pub fn base_url(&self) -> String {
+        match self.profile {
+            Profile::OnPrem => self.root_url(),
+            Profile::Cloud => format!("{}/app/{PORTAL}", self.root_url()),
+        }
+    }
+
+    /// `<base_url>/api/v3<path>`, e.g. `api_url("/requests")`.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}/api/v3{path}", self.base_url())
+    }
+
+    /// The fake Zoho accounts server (`POST <accounts_url>/oauth/v2/token`).
+    pub fn accounts_url(&self) -> String {
+        self.root_url()
+    }
+
+    /// The technician API key on-prem (ignored by the Cloud profile).
+    pub fn api_key(&self) -> String {
+        self.state().auth.api_key.clone()
+    }
+
+    /// Replaces the API key: the old one gets 401 / 4022 from now on.
+    pub fn set_api_key(&self, key: &str) {
+        key.clone_into(&mut self.state().auth.api_key);
+    }
+
+    pub fn oauth(&self) -> OAuthCreds {
+        self.state().auth.creds.clone()
+    }
+
+    /// Every access token issued so far stops working (401 / 4022), as if it had expired.
+    pub fn expire_access_tokens(&self) {
+        self.state().auth.access_tokens.clear();
+    }
+
+    /// The refresh token stops working (the token endpoint answers `invalid_code`).
+    pub fn revoke_refresh_token(&self) {
+        self.state().auth.refresh_tokens.clear();
+    }
+
+    /// Lifetime of tokens issued from now on (`expires_in`; default 3600 s); they really expire.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.state().auth.lifetime = lifetime;
+    }
+
+    /// How many calls reached `POST /oauth/v2/token`.
+    pub fn token_requests(&self) -> usize {
+        self.state().auth.token_requests
+    }
+
+    // ----- faults and settings -----
+
+    pub fn set_fault(&self, fault: Fault) {
+        self.state().faults.set(fault);
+    }
+
+    /// Removes every [`Fault`] (not the settings below, and not a closed listener).
+    pub fn clear_faults(&self) {
+        self.state().faults = state::Faults::default();
+    }
+
+    /// A fixed extra delay on every API answer (for benchmarks); survives `clear_faults`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().settings.latency = latency;
+    }
+
+    /// Largest accepted upload (default 10 MB); bigger ones get HTTP 400 / 4000.
+    pub fn set_max_upload(&self, bytes: usize) {
+        self.state().settings.max_upload = bytes;
+    }
+
+    /// Cloud: send `display_id` as `{"value", "display_value"}` instead of a string.
+    pub fn set_display_id_object(&self, on: bool) {
+        self.state().settings.display_id_object = on;
+    }
+
+    /// HTTP status of a successful create (200 as observed; 201 is possible).
+    pub fn set_create_status(&self, status: u16) {
+        self.state().settings.create_status = status;
+    }
+
+    // ----- the technician side: changes made inside SDP -----
+
+    /// Raises a request as if it came in through SDP; returns its id.
+    pub fn raise_request(&self, subject: &str, requester_email: &str) -> String {
+        self.raise_request_with(
+            json!({"subject": subject, "requester": {"email_id": requester_email}}),
+        )
+    }
+
+    /// Raises a request from fields shaped like the API's `request` object.
+    pub fn raise_request_with(&self, fields: Value) -> String {
+        let fields = into_object(fields);
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        s.create_request(&fields, &by, false)
+            .unwrap_or_else(|e| panic!("raise_request_with({fields:?}): {e:?}"))
+    }
+
+    /// Edits a request with fields shaped like the API's `request` object.
+    pub fn edit_request(&self, id: &str, fields: Value) {
+        let fields = into_object(fields);
+        let mut s = self.state();
+        s.update_request(id, &fields)
+            .unwrap_or_else(|e| panic!("edit_request({id}, {fields:?}): {e:?}"));
+    }
+
+    /// Changes the status by name (`"Resolved"`, `"On Hold"`, `"Closed"` …).
+    pub fn set_status(&self, id: &str, status: &str, comments: Option<&str>) {
+        let mut fields = json!({"status": {"name": status}});
+        if let Some(comments) = comments {
+            fields["status_change_comments"] = json!(comments);
+        }
+        self.edit_request(id, fields);
+    }
+
+    /// Assigns a technician by name (`"Tech One"`, `"Tech Two"`).
+    pub fn assign_technician(&self, id: &str, technician: &str) {
+        self.edit_request(id, json!({"technician": {"name": technician}}));
+    }
+
+    /// Adds a note by "Tech One"; `public` is `show_to_requester`. Returns the note id.
+    pub fn add_note(&self, id: &str, text: &str, public: bool) -> String {
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        let input = json!({"description": text, "show_to_requester": public});
+        s.add_note(id, as_object(&input), &by)
+            .unwrap_or_else(|e| panic!("add_note({id}): {e:?}"))
+    }
+
+    /// Adds an e-mail conversation; returns its (notification) id.
+    pub fn add_email(&self, id: &str, from: EmailFrom, body: &str) -> String {
+        self.add_email_with_files(id, from, body, &[])
+    }
+
+    /// Adds an e-mail conversation carrying attachments (`(file name, bytes)`).
+    pub fn add_email_with_files(
+        &self,
+        id: &str,
+        from: EmailFrom,
+        body: &str,
+        files: &[(&str, &[u8])],
+    ) -> String {
+        self.state()
+            .add_email(id, from, body, files)
+            .unwrap_or_else(|e| panic!("add_email({id}): {e:?}"))
+    }
+
+    /// Attaches a file to the request as "Tech One"; returns the attachment id.
+    pub fn attach_file(&self, id: &str, name: &str, bytes: &[u8]) -> String {
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        let content_type = wire::guess_content_type(name);
+        s.add_attachment(
+            id,
+            name,
+            &content_type,
+            bytes.to_vec(),
+            AttachmentOwner::Request,
+            &by,
+        )
+        .unwrap_or_else(|e| panic!("attach_file({id}): {e:?}"))
+    }
+
+    /// Sets (replaces) the resolution as "Tech One".
+    pub fn set_resolution(&self, id: &str, text: &str) {
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        s.set_resolution(id, text, &by)
+            .unwrap_or_else(|e| panic!("set_resolution({id}): {e:?}"));
+    }
+
+    // ----- inspection -----
+
+    /// The request as `GET /requests/{id}` shows it.
+    pub fn request(&self, id: &str) -> Option<Value> {
+        let s = self.state();
+        s.requests.get(id).map(|r| wire::request(&s, r))
+    }
+
+    /// Every request, oldest first, as `GET /requests/{id}` shows them.
+    pub fn requests(&self) -> Vec<Value> {
+        let s = self.state();
+        let mut all: Vec<_> = s.requests.values().collect();
+        all.sort_by_key(|r| r.created_ms);
+        all.into_iter().map(|r| wire::request(&s, r)).collect()
+    }
+
+    /// The request's notes as stored, oldest first.
+    pub fn notes(&self, id: &str) -> Vec<StoredNote> {
+        let s = self.state();
+        s.notes
+            .iter()
+            .filter(|n| n.request_id == id)
+            .cloned()
+            .collect()
+    }
+
+    /// The request's e-mail conversations, oldest first.
+    pub fn emails(&self, id: &str) -> Vec<StoredEmail> {
+        let s = self.state();
+        s.emails
+            .iter()
+            .filter(|e| e.request_id == id)
+            .cloned()
+            .collect()
+    }
+
+    /// Every file stored for the request (bound, unbound and e-mail ones), with bytes.
+    pub fn attachments(&self, id: &str) -> Vec<StoredAttachment> {
+        let s = self.state();
+        s.attachments
+            .iter()
+            .filter(|a| a.request_id == id)
+            .cloned()
+            .collect()
+    }
+
+    /// The request's status changes with their comments, oldest first.
+    pub fn status_changes(&self, id: &str) -> Vec<StatusChange> {
+        let s = self.state();
+        s.requests
+            .get(id)
+            .map(|r| r.status_changes.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every call received (API and token endpoint), in arrival order.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.state().calls.clone()
+    }
+
+    /// How many calls hit an endpoint, named like `"POST /requests"`,
+    /// `"GET /requests/{id}/notes"` or `"POST /oauth/v2/token"` (ids become `{id}`).
+    pub fn call_count(&self, endpoint: &str) -> usize {
+        let s = self.state();
+        s.calls.iter().filter(|c| c.endpoint == endpoint).count()
+    }
+
+    /// Arrival times of the API calls (not the token endpoint), for pacing assertions.
+    pub fn call_times(&self) -> Vec<Instant> {
+        let s = self.state();
+        s.calls
+            .iter()
+            .filter(|c| c.endpoint != routes::TOKEN_ENDPOINT)
+            .map(|c| c.at)
+            .collect()
+    }
+
+    /// Plays an SDP trigger: POSTs `{"request_id": "<id>", "event": "request_updated"}` to `url`.
+    pub async fn fire_webhook(
+        &self,
+        url: &str,
+        request_id: &str,
+    ) -> reqwest::Result<reqwest::StatusCode> {
+        self.fire_webhook_with(
+            url,
+            &json!({"request_id": request_id, "event": "request_updated"}),
+        )
+        .await
+    }
+
+    /// Plays an SDP trigger with any JSON body.
+    pub async fn fire_webhook_with(
+        &self,
+        url: &str,
+        body: &Value,
+    ) -> reqwest::Result<reqwest::StatusCode> {
+        let response = self.http.post(url).json(body).send().await?;
+        Ok(response.status())
+    }
+}
+
+impl Drop for FakeSdp {
+    fn drop(&mut self) {
+        if let Some(handle) = self.server_slot().take() {
+            // The stop command is sent at once; nobody waits for it here.
+            drop(handle.stop(false));
+        }
+    }
+}
+
+fn into_object(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(map) => map,
+        other => panic!("fields must be a JSON object, not {other}"),
+    }
+}
+
+fn as_object(v: &Value) -> &serde_json::Map<String, Value> {
+    v.as_object().expect("fields must be a JSON object")
+}
+
+/// Runs an actix server for `shared` on `listener`, spawned on the current runtime.
+fn serve(shared: &Arc<Shared>, listener: TcpListener) -> ServerHandle {
+    let data = web::Data::from(Arc::clone(shared));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .default_service(web::to(routes::dispatch))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    handle
+}

@@ -1,0 +1,496 @@
+//! `list_info` for every list call: paging (`row_count` ≤ 100, 1-based `start_index`,
+//! `has_more_rows`, `total_count`), `search_criteria`, `search_fields`, sorting, `fields_required`.
+//!
+//! Criteria are evaluated against the full rendered rows, so any dotted path works
+//! (`status.name`, `requester.email_id`, `udf_fields.udf_sline_301`). A path ending on a date or
+//! `display_id` object compares its `value`; ending on a lookup/user object, its `name`. Elements
+//! fold left to right: each element's `logical_operator` (default AND) joins it to what came
+//! before; `children` fold onto their parent the same way. No operator precedence ([U]).
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value};
+
+use super::wire::{self, SdpError};
+
+const LIST_INFO_KEYS: &[&str] = &[
+    "row_count",
+    "start_index",
+    "page",
+    "sort_field",
+    "sort_order",
+    "sort_fields",
+    "get_total_count",
+    "search_criteria",
+    "search_fields",
+    "filter_by",
+    "fields_required",
+];
+
+const CRITERION_KEYS: &[&str] = &[
+    "field",
+    "condition",
+    "value",
+    "values",
+    "logical_operator",
+    "children",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Cond {
+    Is,
+    IsNot,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Between,
+    NotBetween,
+    StartsWith,
+    EndsWith,
+    Contains,
+    NotContains,
+}
+
+fn condition(text: &str) -> Option<Cond> {
+    Some(match text.trim().to_ascii_lowercase().as_str() {
+        "is" | "=" | "eq" => Cond::Is,
+        "is not" | "!=" | "neq" => Cond::IsNot,
+        "greater than" | "gt" => Cond::Gt,
+        "greater or equal" | "gte" => Cond::Gte,
+        "lesser than" | "lt" => Cond::Lt,
+        "lesser or equal" | "lte" => Cond::Lte,
+        "between" => Cond::Between,
+        "not between" => Cond::NotBetween,
+        "starts with" => Cond::StartsWith,
+        "ends with" => Cond::EndsWith,
+        "contains" => Cond::Contains,
+        "not contains" => Cond::NotContains,
+        _ => return None,
+    })
+}
+
+/// A parsed `list_info`.
+pub struct ListParams {
+    row_count: usize,
+    start_index: usize,
+    sort: Vec<(String, bool)>,
+    total: bool,
+    criteria: Vec<Value>,
+    search_fields: Vec<(String, Value)>,
+    fields_required: Option<Vec<String>>,
+    echo: Map<String, Value>,
+}
+
+impl ListParams {
+    /// Parses `input_data` of a list call. `known` are the row's top-level keys that criteria and
+    /// sorting may name (empty: anything); `default_sort` is `(field, ascending)`, `None` keeps the
+    /// stored order.
+    pub fn parse(
+        input: Option<&Value>,
+        known: &[&str],
+        default_sort: Option<(&str, bool)>,
+    ) -> Result<ListParams, SdpError> {
+        let empty = Map::new();
+        let top = match input {
+            None => &empty,
+            Some(v) => v
+                .as_object()
+                .ok_or_else(|| SdpError::bad_input("input_data must be a JSON object"))?,
+        };
+        if let Some(extra) = top
+            .keys()
+            .find(|k| *k != "list_info" && *k != "fields_required")
+        {
+            return Err(SdpError::extra_key(extra));
+        }
+        let info = match top.get("list_info") {
+            None => &empty,
+            Some(v) => v
+                .as_object()
+                .ok_or_else(|| SdpError::type_mismatch("list_info"))?,
+        };
+        if let Some(extra) = info.keys().find(|k| !LIST_INFO_KEYS.contains(&k.as_str())) {
+            return Err(SdpError::extra_key(extra));
+        }
+        let row_count = count(info.get("row_count"), "row_count")?.unwrap_or(10);
+        if row_count == 0 || row_count > 100 {
+            return Err(SdpError::invalid_value("row_count")
+                .with_message("row_count must be between 1 and 100"));
+        }
+        let start_index = match (
+            count(info.get("start_index"), "start_index")?,
+            count(info.get("page"), "page")?,
+        ) {
+            (Some(start), _) => start,
+            (None, Some(page)) => (page.max(1) - 1) * row_count + 1,
+            (None, None) => 1,
+        };
+        if start_index == 0 {
+            return Err(
+                SdpError::invalid_value("start_index").with_message("start_index is 1-based")
+            );
+        }
+        let sort = parse_sort(info, known, default_sort)?;
+        let criteria = match info.get("search_criteria") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.clone(),
+            Some(one @ Value::Object(_)) => vec![one.clone()],
+            Some(_) => return Err(SdpError::type_mismatch("search_criteria")),
+        };
+        for c in &criteria {
+            validate(c, known)?;
+        }
+        let mut search_fields = Vec::new();
+        if let Some(fields) = info.get("search_fields") {
+            let fields = fields
+                .as_object()
+                .ok_or_else(|| SdpError::type_mismatch("search_fields"))?;
+            for (k, v) in fields {
+                search_fields.push((checked_field(k, known)?, v.clone()));
+            }
+        }
+        let fields_required = match info
+            .get("fields_required")
+            .or_else(|| top.get("fields_required"))
+        {
+            None => None,
+            Some(v) => {
+                let names = v
+                    .as_array()
+                    .ok_or_else(|| SdpError::type_mismatch("fields_required"))?;
+                Some(
+                    names
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
+        };
+        Ok(ListParams {
+            row_count,
+            start_index,
+            sort,
+            total: info
+                .get("get_total_count")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            criteria,
+            search_fields,
+            fields_required,
+            echo: info.clone(),
+        })
+    }
+
+    /// Filters, sorts and pages `rows` and projects the page's rows (`fields_required`, else the
+    /// `abbreviated` keys, else everything); returns the page and the response `list_info`.
+    pub fn apply(&self, mut rows: Vec<Value>, abbreviated: Option<&[&str]>) -> (Vec<Value>, Value) {
+        rows.retain(|row| self.matches(row));
+        if !self.sort.is_empty() {
+            rows.sort_by(|a, b| self.compare(a, b));
+        }
+        let total = rows.len();
+        let skip = self.start_index - 1;
+        let page: Vec<Value> = rows
+            .into_iter()
+            .skip(skip)
+            .take(self.row_count)
+            .map(|row| self.project(row, abbreviated))
+            .collect();
+        let mut info = self.echo.clone();
+        info.remove("fields_required");
+        info.insert(
+            "has_more_rows".into(),
+            Value::Bool(skip + self.row_count < total),
+        );
+        info.insert("start_index".into(), self.start_index.into());
+        info.insert("row_count".into(), page.len().into());
+        info.insert("page".into(), (skip / self.row_count + 1).into());
+        if self.total {
+            info.insert("total_count".into(), total.into());
+        }
+        (page, Value::Object(info))
+    }
+
+    fn matches(&self, row: &Value) -> bool {
+        let fields_ok = self
+            .search_fields
+            .iter()
+            .all(|(field, value)| test(row, field, Cond::Is, std::slice::from_ref(value)));
+        fields_ok && fold(row, None, &self.criteria)
+    }
+
+    fn compare(&self, a: &Value, b: &Value) -> Ordering {
+        for (field, asc) in &self.sort {
+            let ord = compare_keys(
+                first_operand(a, field).as_deref(),
+                first_operand(b, field).as_deref(),
+            );
+            let ord = if *asc { ord } else { ord.reverse() };
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        compare_keys(a["id"].as_str(), b["id"].as_str())
+    }
+
+    fn project(&self, row: Value, abbreviated: Option<&[&str]>) -> Value {
+        let Value::Object(map) = row else { return row };
+        let keep = |k: &str| match (&self.fields_required, abbreviated) {
+            (Some(names), _) => k == "id" || names.iter().any(|n| n.split('.').next() == Some(k)),
+            (None, Some(short)) => short.contains(&k),
+            (None, None) => true,
+        };
+        Value::Object(map.into_iter().filter(|(k, _)| keep(k)).collect())
+    }
+}
+
+/// `sort_field`/`sort_order` and the array form `sort_fields`, as `(field, ascending)`.
+fn parse_sort(
+    info: &Map<String, Value>,
+    known: &[&str],
+    default_sort: Option<(&str, bool)>,
+) -> Result<Vec<(String, bool)>, SdpError> {
+    let mut sort = Vec::new();
+    if let Some(field) = info.get("sort_field") {
+        let field = field
+            .as_str()
+            .ok_or_else(|| SdpError::type_mismatch("sort_field"))?;
+        sort.push((
+            checked_field(field, known)?,
+            ascending(info.get("sort_order"))?,
+        ));
+    }
+    if let Some(fields) = info.get("sort_fields") {
+        let fields = fields
+            .as_array()
+            .ok_or_else(|| SdpError::type_mismatch("sort_fields"))?;
+        for f in fields {
+            let field = f
+                .get("field")
+                .and_then(Value::as_str)
+                .ok_or_else(|| SdpError::invalid_value("sort_fields"))?;
+            sort.push((checked_field(field, known)?, ascending(f.get("order"))?));
+        }
+    }
+    if let (true, Some((field, asc))) = (sort.is_empty(), default_sort) {
+        sort.push((field.to_owned(), asc));
+    }
+    Ok(sort)
+}
+
+fn count(v: Option<&Value>, field: &str) -> Result<Option<usize>, SdpError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => wire::as_i64(v)
+            .and_then(|n| usize::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| SdpError::invalid_value(field)),
+    }
+}
+
+fn ascending(order: Option<&Value>) -> Result<bool, SdpError> {
+    match order
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("asc") => Ok(true),
+        Some("desc") => Ok(false),
+        Some(_) => Err(SdpError::invalid_value("sort_order")),
+    }
+}
+
+fn checked_field(field: &str, known: &[&str]) -> Result<String, SdpError> {
+    let head = field.split('.').next().unwrap_or_default();
+    if known.is_empty() || known.contains(&head) {
+        Ok(field.to_owned())
+    } else {
+        Err(SdpError::invalid_value(field).with_message(&format!("Invalid field {field}")))
+    }
+}
+
+fn validate(c: &Value, known: &[&str]) -> Result<(), SdpError> {
+    let obj = c
+        .as_object()
+        .ok_or_else(|| SdpError::type_mismatch("search_criteria"))?;
+    if let Some(extra) = obj.keys().find(|k| !CRITERION_KEYS.contains(&k.as_str())) {
+        return Err(SdpError::extra_key(extra));
+    }
+    if let Some(op) = obj.get("logical_operator") {
+        let op = op.as_str().map(str::to_ascii_uppercase);
+        if op.as_deref() != Some("AND") && op.as_deref() != Some("OR") {
+            return Err(SdpError::invalid_value("logical_operator"));
+        }
+    }
+    if let Some(field) = obj.get("field") {
+        let field = field
+            .as_str()
+            .ok_or_else(|| SdpError::type_mismatch("field"))?;
+        checked_field(field, known)?;
+        let cond = obj
+            .get("condition")
+            .and_then(Value::as_str)
+            .and_then(condition)
+            .ok_or_else(|| SdpError::invalid_value("condition"))?;
+        let operands = operands_of(obj).ok_or_else(|| SdpError::invalid_value("value"))?;
+        let needed = match cond {
+            Cond::Between | Cond::NotBetween => operands.len() == 2,
+            Cond::Is | Cond::IsNot => !operands.is_empty(),
+            _ => operands.len() == 1,
+        };
+        if !needed {
+            return Err(SdpError::invalid_value("values"));
+        }
+    } else if obj.get("children").is_none() {
+        return Err(SdpError::mandatory(vec!["field".into()]));
+    }
+    if let Some(children) = obj.get("children") {
+        let children = children
+            .as_array()
+            .ok_or_else(|| SdpError::type_mismatch("children"))?;
+        for child in children {
+            validate(child, known)?;
+        }
+    }
+    Ok(())
+}
+
+/// `value` (one operand) or `values` (several).
+fn operands_of(obj: &Map<String, Value>) -> Option<Vec<Value>> {
+    match (obj.get("value"), obj.get("values")) {
+        (Some(v), None) => Some(vec![v.clone()]),
+        (None, Some(Value::Array(vs))) => Some(vs.clone()),
+        _ => None,
+    }
+}
+
+/// Folds criteria left to right onto `start`.
+fn fold(row: &Value, start: Option<bool>, items: &[Value]) -> bool {
+    let mut acc = start;
+    for item in items {
+        let value = element(row, item);
+        let or = item
+            .get("logical_operator")
+            .and_then(Value::as_str)
+            .is_some_and(|op| op.eq_ignore_ascii_case("OR"));
+        acc = Some(match acc {
+            None => value,
+            Some(a) if or => a || value,
+            Some(a) => a && value,
+        });
+    }
+    acc.unwrap_or(true)
+}
+
+fn element(row: &Value, item: &Value) -> bool {
+    let children = item
+        .get("children")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let own = item.get("field").and_then(Value::as_str).map(|field| {
+        let cond = item
+            .get("condition")
+            .and_then(Value::as_str)
+            .and_then(condition)
+            .expect("validated");
+        let operands = item.as_object().and_then(operands_of).unwrap_or_default();
+        test(row, field, cond, &operands)
+    });
+    fold(row, own, children)
+}
+
+/// The comparable texts at `path`: dates/`display_id` objects give `value`, lookups/users `name`,
+/// arrays each element.
+fn candidates(row: &Value, path: &str) -> Vec<String> {
+    let Some(v) = path.split('.').try_fold(row, |v, k| v.get(k)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut push = |v: &Value| match v {
+        Value::Null => {}
+        Value::Object(o) => {
+            if let Some(x) = o
+                .get("value")
+                .or_else(|| o.get("name"))
+                .filter(|x| !x.is_null())
+            {
+                out.push(wire::scalar_text(x));
+            }
+        }
+        other => out.push(wire::scalar_text(other)),
+    };
+    match v {
+        Value::Array(items) => items.iter().for_each(&mut push),
+        other => push(other),
+    }
+    out
+}
+
+fn first_operand(row: &Value, path: &str) -> Option<String> {
+    candidates(row, path).into_iter().next()
+}
+
+fn compare_keys(a: Option<&str>, b: Option<&str>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => compare_text(a, b),
+        (a, b) => a.is_some().cmp(&b.is_some()),
+    }
+}
+
+/// Numbers compare as numbers (ids and epoch ms are strings), everything else case-insensitively.
+fn compare_text(a: &str, b: &str) -> Ordering {
+    if let (Ok(x), Ok(y)) = (a.trim().parse::<i128>(), b.trim().parse::<i128>()) {
+        return x.cmp(&y);
+    }
+    if let (Ok(x), Ok(y)) = (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+        return x.partial_cmp(&y).unwrap_or(Ordering::Equal);
+    }
+    a.to_lowercase().cmp(&b.to_lowercase())
+}
+
+fn test(row: &Value, field: &str, cond: Cond, operands: &[Value]) -> bool {
+    let have = candidates(row, field);
+    let want: Vec<Option<String>> = operands
+        .iter()
+        .map(|v| {
+            if v.is_null() {
+                None
+            } else {
+                Some(wire::scalar_text(v))
+            }
+        })
+        .collect();
+    let is = |w: &Option<String>| match w {
+        None => have.is_empty(),
+        Some(w) => have.iter().any(|h| compare_text(h, w) == Ordering::Equal),
+    };
+    let first = want.first().cloned().flatten().unwrap_or_default();
+    let ord = |test: fn(Ordering) -> bool| have.iter().any(|h| test(compare_text(h, &first)));
+    let text = |test: fn(&str, &str) -> bool| {
+        let first = first.to_lowercase();
+        have.iter().any(|h| test(&h.to_lowercase(), &first))
+    };
+    let between = || {
+        let lo = want.first().cloned().flatten().unwrap_or_default();
+        let hi = want.get(1).cloned().flatten().unwrap_or_default();
+        have.iter().any(|h| {
+            compare_text(h, &lo) != Ordering::Less && compare_text(h, &hi) != Ordering::Greater
+        })
+    };
+    match cond {
+        Cond::Is => want.iter().any(is),
+        Cond::IsNot => !want.iter().any(is),
+        Cond::Gt => ord(|o| o == Ordering::Greater),
+        Cond::Gte => ord(|o| o != Ordering::Less),
+        Cond::Lt => ord(|o| o == Ordering::Less),
+        Cond::Lte => ord(|o| o != Ordering::Greater),
+        Cond::Between => between(),
+        Cond::NotBetween => !between(),
+        Cond::StartsWith => text(|h, w| h.starts_with(w)),
+        Cond::EndsWith => text(|h, w| h.ends_with(w)),
+        Cond::Contains => text(|h, w| h.contains(w)),
+        Cond::NotContains => !text(|h, w| h.contains(w)),
+    }
+}

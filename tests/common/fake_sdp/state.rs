@@ -1,0 +1,1344 @@
+//! The fake's data and its rules: everything that both the HTTP routes and the test-side technician
+//! methods change. One mutex around [`State`]; nothing holds it across an `await`.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use super::wire::{self, SdpError};
+use super::{EmailFrom, Fault, OAuthCreds, Op, Profile};
+
+pub struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    pub fn new(state: State) -> Shared {
+        Shared {
+            state: Mutex::new(state),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A user as SDP shows it inside requests, notes and e-mails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub is_technician: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct StatusChange {
+    pub from: String,
+    pub to: String,
+    pub comments: Option<String>,
+    pub at_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Resolution {
+    pub content: String,
+    pub by: Person,
+    pub at_ms: i64,
+}
+
+/// A request; `fields` holds the writable fields already in wire form (lookups resolved).
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub id: String,
+    pub display_id: u64,
+    pub fields: Map<String, Value>,
+    pub created_by: Person,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub assigned_ms: Option<i64>,
+    pub resolved_ms: Option<i64>,
+    pub completed_ms: Option<i64>,
+    pub resolution: Option<Resolution>,
+    pub closure_info: Option<Value>,
+    pub is_reopened: bool,
+    pub status_changes: Vec<StatusChange>,
+    pub update_reasons: Vec<String>,
+}
+
+impl Request {
+    pub fn status_name(&self) -> String {
+        self.fields["status"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn requester(&self) -> Option<&Value> {
+        self.fields.get("requester").filter(|v| v.is_object())
+    }
+}
+
+/// A note as stored; the flags are `None` when the caller did not send them.
+#[derive(Clone, Debug)]
+pub struct StoredNote {
+    pub id: String,
+    pub request_id: String,
+    pub description: String,
+    pub show_to_requester: Option<bool>,
+    pub notify_technician: Option<bool>,
+    pub mark_first_response: Option<bool>,
+    pub add_to_linked_requests: Option<bool>,
+    pub author: Person,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// An e-mail threaded onto a request (a conversation of type `EMAIL`).
+#[derive(Clone, Debug)]
+pub struct StoredEmail {
+    pub id: String,
+    pub request_id: String,
+    pub subject: String,
+    pub description: String,
+    pub sender: Person,
+    pub to: Vec<String>,
+    pub from_requester: bool,
+    pub time_ms: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttachmentOwner {
+    /// Listed on the request.
+    Request,
+    /// Uploaded with `_upload` and not bound yet.
+    Unbound,
+    /// Came with an e-mail (notification id).
+    Email(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredAttachment {
+    pub id: String,
+    pub request_id: String,
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+    pub owner: AttachmentOwner,
+    pub attached_by: Person,
+    pub attached_ms: i64,
+}
+
+/// One call received, as recorded on arrival; `status` is `None` while in flight or when the
+/// connection was dropped without an answer.
+#[derive(Clone, Debug)]
+pub struct CallRecord {
+    pub at: Instant,
+    pub epoch_ms: i64,
+    pub method: String,
+    pub path: String,
+    /// `"PUT /requests/{id}/notes/{id}"`: the path without prefix, ids replaced.
+    pub endpoint: String,
+    pub accept: Option<String>,
+    pub content_type: Option<String>,
+    /// The raw `input_data` text (from the form body, else the query string).
+    pub input_data: Option<String>,
+    pub status: Option<u16>,
+}
+
+pub struct Settings {
+    /// Set while the listener is closed: calls still arriving on old connections get no answer.
+    pub refusing: bool,
+    pub latency: Duration,
+    pub max_upload: usize,
+    pub display_id_object: bool,
+    pub create_status: u16,
+}
+
+#[derive(Default)]
+pub struct Faults {
+    pub down_503: bool,
+    pub slow: Option<Duration>,
+    /// `(every_nth, retry_after, calls seen)`
+    pub rate_limit: Option<(u32, Option<u64>, u32)>,
+    /// `(max, per, retry_after, accepted call times)`
+    pub rate_window: Option<(u32, Duration, Option<u64>, VecDeque<Instant>)>,
+    pub commit_then_drop: Vec<(Op, u32)>,
+    pub mandatory: Vec<String>,
+    pub closure_rule: Vec<String>,
+    pub forbidden: Vec<String>,
+    pub token_limit: Option<u32>,
+}
+
+impl Faults {
+    pub fn set(&mut self, fault: Fault) {
+        match fault {
+            Fault::Down503 => self.down_503 = true,
+            Fault::Slow(d) => self.slow = Some(d),
+            Fault::RateLimit {
+                every_nth,
+                retry_after_secs,
+            } => self.rate_limit = Some((every_nth.max(1), retry_after_secs, 0)),
+            Fault::RateWindow {
+                max,
+                per,
+                retry_after_secs,
+            } => self.rate_window = Some((max, per, retry_after_secs, VecDeque::new())),
+            Fault::CommitThenDrop { op, times } => {
+                self.commit_then_drop.retain(|(o, _)| *o != op);
+                self.commit_then_drop.push((op, times));
+            }
+            Fault::MandatoryFields(fields) => self.mandatory = fields,
+            Fault::ClosureRule(fields) => self.closure_rule = fields,
+            Fault::ForbiddenField(field) => self.forbidden = vec![field],
+            Fault::TokenLimit(n) => self.token_limit = Some(n),
+        }
+    }
+
+    /// Counts an API call against the rate limits; the 429 to answer when it is over them.
+    pub fn rate_limited(&mut self, now: Instant) -> Option<SdpError> {
+        if let Some((every, retry_after, seen)) = &mut self.rate_limit {
+            *seen += 1;
+            if *seen % *every == 0 {
+                return Some(SdpError::rate_limited(*retry_after));
+            }
+        }
+        if let Some((max, per, retry_after, times)) = &mut self.rate_window {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= *per)
+            {
+                times.pop_front();
+            }
+            if times.len() >= *max as usize {
+                return Some(SdpError::rate_limited(*retry_after));
+            }
+            times.push_back(now);
+        }
+        None
+    }
+
+    /// Whether a successful `op` must now be answered by dropping the connection (uses one shot).
+    pub fn take_drop(&mut self, op: Op) -> bool {
+        let hit = self
+            .commit_then_drop
+            .iter_mut()
+            .find(|(o, n)| *n > 0 && (*o == op || *o == Op::AnyMutation));
+        match hit {
+            Some((_, n)) => {
+                *n -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+pub struct AuthState {
+    pub api_key: String,
+    pub creds: OAuthCreds,
+    pub access_tokens: HashMap<String, Instant>,
+    pub refresh_tokens: HashSet<String>,
+    pub grant_codes: HashSet<String>,
+    pub lifetime: Duration,
+    pub token_requests: usize,
+}
+
+/// The writable request fields and how their input is checked.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text(usize),
+    Html,
+    /// A lookup in a reference table (unknown names → 4001).
+    Table(&'static str),
+    /// A lookup whose unknown names are created on the fly.
+    Free(&'static str),
+    User,
+    Date,
+    List,
+    Udf,
+    Comment,
+    Attachments,
+    Resolution,
+    ReadOnly,
+}
+
+fn request_field(name: &str) -> Option<Kind> {
+    Some(match name {
+        "subject" => Kind::Text(250),
+        "impact_details" => Kind::Text(5000),
+        "description" => Kind::Html,
+        "status" => Kind::Table("statuses"),
+        "priority" => Kind::Table("priorities"),
+        "urgency" => Kind::Table("urgencies"),
+        "impact" => Kind::Table("impacts"),
+        "level" => Kind::Table("levels"),
+        "mode" => Kind::Table("modes"),
+        "request_type" => Kind::Table("request_types"),
+        "category" => Kind::Table("categories"),
+        "group" => Kind::Table("support_groups"),
+        "site" => Kind::Table("sites"),
+        "template" => Kind::Table("request_templates"),
+        "technician" => Kind::Table("technicians"),
+        "subcategory" => Kind::Free("subcategories"),
+        "item" => Kind::Free("items"),
+        "service_category" => Kind::Free("service_categories"),
+        "requester" | "on_behalf_of" => Kind::User,
+        "due_by_time"
+        | "first_response_due_by_time"
+        | "scheduled_start_time"
+        | "scheduled_end_time" => Kind::Date,
+        "email_to" | "email_cc" | "email_bcc" | "email_ids_to_notify" => Kind::List,
+        "udf_fields" => Kind::Udf,
+        "update_reason" | "status_change_comments" => Kind::Comment,
+        "attachments" => Kind::Attachments,
+        "resolution" => Kind::Resolution,
+        "id" | "display_id" | "created_time" | "last_updated_time" | "created_by"
+        | "short_description" | "responded_time" | "resolved_time" | "completed_time"
+        | "assigned_time" | "has_notes" | "has_attachments" | "is_service_request" => {
+            Kind::ReadOnly
+        }
+        _ => return None,
+    })
+}
+
+/// The top-level keys of a full request (what `search_criteria`/`sort_field` may name).
+pub const REQUEST_KEYS: &[&str] = &[
+    "id",
+    "display_id",
+    "subject",
+    "description",
+    "short_description",
+    "requester",
+    "technician",
+    "group",
+    "site",
+    "status",
+    "priority",
+    "urgency",
+    "impact",
+    "level",
+    "mode",
+    "request_type",
+    "category",
+    "subcategory",
+    "item",
+    "service_category",
+    "template",
+    "created_by",
+    "on_behalf_of",
+    "created_time",
+    "last_updated_time",
+    "due_by_time",
+    "first_response_due_by_time",
+    "responded_time",
+    "resolved_time",
+    "completed_time",
+    "assigned_time",
+    "scheduled_start_time",
+    "scheduled_end_time",
+    "resolution",
+    "closure_info",
+    "udf_fields",
+    "attachments",
+    "email_to",
+    "email_cc",
+    "email_bcc",
+    "email_ids_to_notify",
+    "impact_details",
+    "is_reopened",
+    "is_overdue",
+    "is_service_request",
+    "has_notes",
+    "has_attachments",
+    "unreplied_count",
+];
+
+fn is_udf_key(key: &str) -> bool {
+    ["udf_", "txt_", "num_", "date_", "dt_", "bool_", "dbl_"]
+        .iter()
+        .any(|p| key.starts_with(p) && key.len() > p.len())
+}
+
+/// A validated change to a request.
+#[derive(Default)]
+struct Patch {
+    fields: Map<String, Value>,
+    udf: Map<String, Value>,
+    status: Option<Value>,
+    status_comments: Option<String>,
+    update_reason: Option<String>,
+    bind: Vec<String>,
+    resolution: Option<String>,
+}
+
+pub struct State {
+    pub profile: Profile,
+    pub settings: Settings,
+    pub faults: Faults,
+    pub auth: AuthState,
+    /// Reference data by list key (`statuses`, `priorities` …), rows as SDP sends them.
+    pub tables: BTreeMap<&'static str, Vec<Value>>,
+    /// Requesters (technicians live in `tables["technicians"]`).
+    pub users: Vec<Person>,
+    pub requests: BTreeMap<String, Request>,
+    pub notes: Vec<StoredNote>,
+    pub emails: Vec<StoredEmail>,
+    pub attachments: Vec<StoredAttachment>,
+    pub calls: Vec<CallRecord>,
+    clock_ms: i64,
+    next_display_id: u64,
+    onprem_ids: HashMap<&'static str, u64>,
+    cloud_seq: u64,
+}
+
+pub fn now_ms() -> i64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since.as_millis()).expect("ms fit in i64")
+}
+
+fn secret(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+impl State {
+    pub fn new(profile: Profile) -> State {
+        let refresh = secret("1000.refresh.");
+        let grant = secret("1000.grant.");
+        let mut s = State {
+            profile,
+            settings: Settings {
+                refusing: false,
+                latency: Duration::ZERO,
+                max_upload: 10 * 1024 * 1024,
+                display_id_object: false,
+                create_status: 200,
+            },
+            faults: Faults::default(),
+            auth: AuthState {
+                api_key: secret("FAKE-TECH-KEY-").to_uppercase(),
+                creds: OAuthCreds {
+                    client_id: secret("1000.CLIENT").to_uppercase(),
+                    client_secret: secret(""),
+                    refresh_token: refresh.clone(),
+                    grant_code: grant.clone(),
+                },
+                access_tokens: HashMap::new(),
+                refresh_tokens: HashSet::from([refresh]),
+                grant_codes: HashSet::from([grant]),
+                lifetime: Duration::from_hours(1),
+                token_requests: 0,
+            },
+            tables: BTreeMap::new(),
+            users: Vec::new(),
+            requests: BTreeMap::new(),
+            notes: Vec::new(),
+            emails: Vec::new(),
+            attachments: Vec::new(),
+            calls: Vec::new(),
+            clock_ms: 0,
+            next_display_id: match profile {
+                Profile::OnPrem => 0,
+                Profile::Cloud => 500,
+            },
+            onprem_ids: HashMap::new(),
+            cloud_seq: 0,
+        };
+        s.seed();
+        s
+    }
+
+    /// A fresh id: on-prem small numbers per kind, Cloud long numbers from one sequence.
+    pub fn new_id(&mut self, kind: &'static str) -> String {
+        match self.profile {
+            Profile::OnPrem => {
+                let base = match kind {
+                    "request" => 100,
+                    "note" => 1000,
+                    "attachment" => 5000,
+                    "email" => 8000,
+                    "user" => 300,
+                    _ => 900,
+                };
+                let n = self.onprem_ids.entry(kind).or_insert(base);
+                *n += 1;
+                n.to_string()
+            }
+            Profile::Cloud => {
+                self.cloud_seq += 1;
+                (123_640_000_000_240_000 + self.cloud_seq).to_string()
+            }
+        }
+    }
+
+    /// The next timestamp: wall-clock ms, but strictly after every earlier one.
+    pub fn tick(&mut self) -> i64 {
+        self.clock_ms = now_ms().max(self.clock_ms + 1);
+        self.clock_ms
+    }
+
+    fn seed(&mut self) {
+        let cloud = self.profile == Profile::Cloud;
+        let mut seq = 6000u64;
+        let mut id = |onprem: u64| {
+            seq += 1;
+            if cloud {
+                (123_640_000_000_000_000 + seq).to_string()
+            } else {
+                onprem.to_string()
+            }
+        };
+        // (name, on-prem id, color, internal_name, in_progress, stop_timer); on-prem ids as observed.
+        let statuses = [
+            ("Open", 2, "#0066ff", "Open", true, false),
+            ("Assigned", 5, "#00b0f0", "Assigned", true, false),
+            ("In Progress", 6, "#ffc000", "In Progress", true, false),
+            ("On Hold", 3, "#ff0000", "Onhold", true, true),
+            ("Resolved", 4, "#00ff00", "Resolved", false, false),
+            ("Closed", 1, "#006600", "Closed", false, false),
+            ("Cancelled", 7, "#999999", "Canceled", false, false),
+        ];
+        let statuses = statuses
+            .iter()
+            .map(|(name, n, color, internal, in_progress, stop_timer)| {
+                json!({"id": id(*n), "name": name, "color": color, "internal_name": internal,
+                       "in_progress": in_progress, "stop_timer": stop_timer, "deleted": false})
+            })
+            .collect();
+        let priorities = [
+            ("Low", "#666666"),
+            ("Medium", "#ffcc00"),
+            ("High", "#ff6600"),
+            ("Urgent", "#ff0000"),
+        ];
+        let priorities = (1..)
+            .zip(priorities)
+            .map(|(n, (name, color))| json!({"id": id(n), "name": name, "color": color, "deleted": false}))
+            .collect();
+        let mut simple = |names: &[&str], first: u64| -> Vec<Value> {
+            (first..)
+                .zip(names)
+                .map(|(n, name)| json!({"id": id(n), "name": name, "deleted": false}))
+                .collect()
+        };
+        let urgencies = simple(&["Low", "Normal", "High", "Urgent"], 1);
+        let impacts = simple(&["Low", "Medium", "High"], 1);
+        let levels = simple(&["Tier 1", "Tier 2", "Tier 3", "Tier 4"], 1);
+        let modes = simple(&["E-Mail", "Phone Call", "Web Form"], 1);
+        let request_types = simple(&["Incident", "Service Request"], 1);
+        let categories = simple(&["General", "Hardware", "Software", "Network"], 1);
+        let sites = simple(&["Base Site"], 1);
+        let templates = simple(&["Default Request", "Access Request"], 1);
+        let closure_codes = simple(&["Success", "Failed", "Cancelled", "Postponed"], 1);
+        let groups = simple(&["Service Desk", "Network"], 1)
+            .into_iter()
+            .map(|mut g| {
+                g["site"] = Value::Null;
+                g
+            })
+            .collect();
+        let technicians = [
+            ("Deskbridge API", "deskbridge-api@example.com", 4),
+            ("Tech One", "tech1@example.com", 5),
+            ("Tech Two", "tech2@example.com", 6),
+        ];
+        let technicians = technicians
+            .iter()
+            .map(|(name, email, n)| {
+                json!({"id": id(*n), "name": name, "email_id": email, "login_name": email.split('@').next(),
+                       "phone": null, "mobile": null, "cost_per_hour": "0", "photo_url": null,
+                       "sms_mail_id": null, "is_technician": true, "deleted": false})
+            })
+            .collect();
+        let tables: [(&'static str, Vec<Value>); 15] = [
+            ("statuses", statuses),
+            ("priorities", priorities),
+            ("urgencies", urgencies),
+            ("impacts", impacts),
+            ("levels", levels),
+            ("modes", modes),
+            ("request_types", request_types),
+            ("categories", categories),
+            ("sites", sites),
+            ("request_templates", templates),
+            ("closure_codes", closure_codes),
+            ("support_groups", groups),
+            ("technicians", technicians),
+            ("subcategories", Vec::new()),
+            ("items", Vec::new()),
+        ];
+        self.tables.extend(tables);
+        self.tables.insert("service_categories", Vec::new());
+    }
+
+    /// The technician the API key (or OAuth token) belongs to.
+    pub fn api_user(&self) -> Person {
+        self.technician("Deskbridge API")
+    }
+
+    pub fn technician(&self, name: &str) -> Person {
+        let row = self.tables["technicians"]
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no technician {name}"));
+        person_from_row(row)
+    }
+
+    pub fn request_ref(&self, id: &str) -> Result<&Request, SdpError> {
+        self.requests
+            .get(id)
+            .ok_or_else(|| SdpError::not_found("request"))
+    }
+
+    fn request_mut(&mut self, id: &str) -> Result<&mut Request, SdpError> {
+        self.requests
+            .get_mut(id)
+            .ok_or_else(|| SdpError::not_found("request"))
+    }
+
+    /// Bumps `last_updated_time` of a request.
+    fn touch(&mut self, id: &str) -> i64 {
+        let now = self.tick();
+        if let Some(r) = self.requests.get_mut(id) {
+            r.updated_ms = now;
+        }
+        now
+    }
+
+    // ----- lookups -----
+
+    /// Resolves `{"id"}` / `{"name"}` (id wins) against a table; `null` clears.
+    fn lookup(
+        &mut self,
+        table: &'static str,
+        field: &str,
+        v: &Value,
+        free: bool,
+    ) -> Result<Value, SdpError> {
+        if v.is_null() {
+            return Ok(Value::Null);
+        }
+        let Some(obj) = v.as_object() else {
+            return Err(SdpError::invalid_value(field));
+        };
+        let rows = &self.tables[table];
+        let found = if let Some(id) = obj.get("id").filter(|v| !v.is_null()) {
+            let id = wire::scalar_text(id);
+            rows.iter().find(|r| r["id"].as_str() == Some(id.as_str()))
+        } else if let Some(name) = obj.get("name").and_then(Value::as_str) {
+            rows.iter().find(|r| {
+                r["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+        } else if let Some(email) = obj.get("email_id").and_then(Value::as_str) {
+            rows.iter().find(|r| {
+                r["email_id"]
+                    .as_str()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+        } else {
+            None
+        };
+        if let Some(row) = found {
+            return Ok(row.clone());
+        }
+        match obj.get("name").and_then(Value::as_str) {
+            Some(name) if free && obj.get("id").is_none_or(Value::is_null) => {
+                let row = json!({"id": self.new_id("lookup"), "name": name, "deleted": false});
+                self.tables.get_mut(table).expect("table").push(row.clone());
+                Ok(row)
+            }
+            _ => Err(SdpError::invalid_value(field)),
+        }
+    }
+
+    /// Resolves a user field: `{"id"}`, `{"email_id"}` or `{"name"}`; unknown e-mails and names
+    /// become new requesters.
+    fn user(&mut self, field: &str, v: &Value) -> Result<Option<Person>, SdpError> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        let obj = v
+            .as_object()
+            .ok_or_else(|| SdpError::invalid_value(field))?;
+        let all: Vec<Person> = self
+            .users
+            .iter()
+            .cloned()
+            .chain(self.tables["technicians"].iter().map(person_from_row))
+            .collect();
+        if let Some(id) = obj.get("id").filter(|v| !v.is_null()) {
+            let id = wire::scalar_text(id);
+            return all
+                .into_iter()
+                .find(|p| p.id == id)
+                .map(Some)
+                .ok_or_else(|| SdpError::invalid_value(field));
+        }
+        let email = obj.get("email_id").and_then(Value::as_str);
+        let name = obj.get("name").and_then(Value::as_str);
+        if let Some(email) = email {
+            if let Some(p) = all.iter().find(|p| {
+                p.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            }) {
+                return Ok(Some(p.clone()));
+            }
+        } else if let Some(name) = name {
+            if let Some(p) = all.iter().find(|p| p.name.eq_ignore_ascii_case(name)) {
+                return Ok(Some(p.clone()));
+            }
+        } else {
+            return Err(SdpError::invalid_value(field));
+        }
+        let name = name.map_or_else(
+            || {
+                email
+                    .unwrap_or_default()
+                    .split('@')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            },
+            str::to_owned,
+        );
+        Ok(Some(self.new_requester(&name, email)))
+    }
+
+    pub fn new_requester(&mut self, name: &str, email: Option<&str>) -> Person {
+        let p = Person {
+            id: self.new_id("user"),
+            name: name.to_owned(),
+            email: email.map(str::to_owned),
+            is_technician: false,
+        };
+        self.users.push(p.clone());
+        p
+    }
+
+    // ----- requests -----
+
+    fn parse_patch(
+        &mut self,
+        input: &Map<String, Value>,
+        creating: bool,
+    ) -> Result<Patch, SdpError> {
+        let mut patch = Patch::default();
+        for (key, v) in input {
+            let kind = request_field(key).ok_or_else(|| SdpError::extra_key(key))?;
+            if self.faults.forbidden.iter().any(|f| f == key) {
+                return Err(SdpError::forbidden(key));
+            }
+            self.patch_field(&mut patch, key, kind, v)?;
+        }
+        if creating {
+            self.check_mandatory(input)?;
+        }
+        Ok(patch)
+    }
+
+    /// Validates one input field into `patch`.
+    fn patch_field(
+        &mut self,
+        patch: &mut Patch,
+        key: &str,
+        kind: Kind,
+        v: &Value,
+    ) -> Result<(), SdpError> {
+        match kind {
+            Kind::Text(_) | Kind::Html if !v.is_null() => {
+                let text = v.as_str().ok_or_else(|| SdpError::type_mismatch(key))?;
+                if let Kind::Text(max) = kind
+                    && text.chars().count() > max
+                {
+                    return Err(SdpError::invalid_value(key)
+                        .with_message(&format!("{key} exceeds {max} characters")));
+                }
+                patch.fields.insert(key.to_owned(), v.clone());
+            }
+            Kind::Text(_) | Kind::Html => {
+                patch.fields.insert(key.to_owned(), Value::Null);
+            }
+            Kind::Table(table) | Kind::Free(table) => {
+                let free = matches!(kind, Kind::Free(_));
+                let row = self.lookup(table, key, v, free)?;
+                if key == "status" {
+                    if row.is_null() {
+                        return Err(SdpError::invalid_value(key));
+                    }
+                    patch.status = Some(row);
+                } else {
+                    patch.fields.insert(key.to_owned(), row);
+                }
+            }
+            Kind::User => {
+                let user = self.user(key, v)?;
+                let profile = self.profile;
+                patch.fields.insert(
+                    key.to_owned(),
+                    user.map_or(Value::Null, |u| wire::person(profile, &u)),
+                );
+            }
+            Kind::Date => {
+                let date = match v {
+                    Value::Null => Value::Null,
+                    Value::Object(o) => {
+                        let ms = o
+                            .get("value")
+                            .and_then(wire::as_i64)
+                            .ok_or_else(|| SdpError::type_mismatch(key))?;
+                        wire::date(ms)
+                    }
+                    _ => return Err(SdpError::type_mismatch(key)),
+                };
+                patch.fields.insert(key.to_owned(), date);
+            }
+            Kind::List => {
+                let ok =
+                    v.is_null() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+                if !ok {
+                    return Err(SdpError::type_mismatch(key));
+                }
+                patch.fields.insert(
+                    key.to_owned(),
+                    if v.is_null() { json!([]) } else { v.clone() },
+                );
+            }
+            Kind::Udf => {
+                let obj = v.as_object().ok_or_else(|| SdpError::type_mismatch(key))?;
+                for (k, value) in obj {
+                    if !is_udf_key(k) {
+                        return Err(SdpError::extra_key(k));
+                    }
+                    patch.udf.insert(k.clone(), value.clone());
+                }
+            }
+            Kind::Comment => {
+                let text = v.as_str().ok_or_else(|| SdpError::type_mismatch(key))?;
+                if key == "update_reason" {
+                    patch.update_reason = Some(text.to_owned());
+                } else {
+                    patch.status_comments = Some(text.to_owned());
+                }
+            }
+            Kind::Attachments => {
+                let items = v.as_array().ok_or_else(|| SdpError::type_mismatch(key))?;
+                for item in items {
+                    let id = item
+                        .get("id")
+                        .filter(|v| !v.is_null())
+                        .ok_or_else(|| SdpError::invalid_value(key))?;
+                    patch.bind.push(wire::scalar_text(id));
+                }
+            }
+            Kind::Resolution => {
+                let content = v
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| SdpError::invalid_value(key))?;
+                patch.resolution = Some(content.to_owned());
+            }
+            Kind::ReadOnly => {}
+        }
+        Ok(())
+    }
+
+    /// 4012 unless `subject` and every [`Fault::MandatoryFields`] path is given on create.
+    fn check_mandatory(&self, input: &Map<String, Value>) -> Result<(), SdpError> {
+        let mut missing: Vec<String> = Vec::new();
+        let subject = input
+            .get("subject")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if subject.trim().is_empty() {
+            missing.push("subject".into());
+        }
+        let whole = Value::Object(input.clone());
+        for path in &self.faults.mandatory {
+            let given = path.split('.').try_fold(&whole, |v, k| v.get(k));
+            let empty = given.is_none_or(|v| {
+                v.is_null() || v.as_str() == Some("") || v.as_object().is_some_and(Map::is_empty)
+            });
+            if empty {
+                missing.push(path.clone());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(SdpError::mandatory(missing));
+        }
+        Ok(())
+    }
+
+    /// Creates a request from an API `request` object; `by` is the caller.
+    pub fn create_request(
+        &mut self,
+        input: &Map<String, Value>,
+        by: &Person,
+        via_api: bool,
+    ) -> Result<String, SdpError> {
+        let mut patch = self.parse_patch(input, true)?;
+        if !patch.bind.is_empty() {
+            return Err(SdpError::invalid_value("attachments"));
+        }
+        let profile = self.profile;
+        if !patch.fields.contains_key("requester") || patch.fields["requester"].is_null() {
+            let requester = if via_api {
+                by.clone()
+            } else {
+                return Err(SdpError::mandatory(vec!["requester".into()]));
+            };
+            patch
+                .fields
+                .insert("requester".into(), wire::person(profile, &requester));
+        }
+        if !patch.fields.contains_key("template") {
+            let default = self.tables["request_templates"][0].clone();
+            patch.fields.insert("template".into(), default);
+        }
+        let open = self.tables["statuses"][0].clone();
+        let id = self.new_id("request");
+        self.next_display_id += 1;
+        let display_id = if profile == Profile::OnPrem {
+            id.parse().expect("numeric id")
+        } else {
+            self.next_display_id
+        };
+        let now = self.tick();
+        let mut fields = Map::new();
+        fields.insert("status".into(), patch.status.take().unwrap_or(open));
+        fields.insert("udf_fields".into(), Value::Object(Map::new()));
+        let request = Request {
+            id: id.clone(),
+            display_id,
+            fields,
+            created_by: by.clone(),
+            created_ms: now,
+            updated_ms: now,
+            assigned_ms: None,
+            resolved_ms: None,
+            completed_ms: None,
+            resolution: None,
+            closure_info: None,
+            is_reopened: false,
+            status_changes: Vec::new(),
+            update_reasons: Vec::new(),
+        };
+        self.requests.insert(id.clone(), request);
+        self.apply_patch(&id, patch, by, now);
+        Ok(id)
+    }
+
+    /// Updates a request from an API `request` object (only the fields given change).
+    pub fn update_request(&mut self, id: &str, input: &Map<String, Value>) -> Result<(), SdpError> {
+        self.request_ref(id)?;
+        let patch = self.parse_patch(input, false)?;
+        self.check_bind(id, &patch.bind)?;
+        if let Some(status) = &patch.status
+            && status["name"] == "Closed"
+        {
+            self.check_closure_rule(id, None)?;
+        }
+        let now = self.touch(id);
+        let by = self.api_user();
+        self.apply_patch(id, patch, &by, now);
+        Ok(())
+    }
+
+    /// 4001 unless every id to bind is an upload of this request (not an e-mail's file).
+    fn check_bind(&self, id: &str, bind: &[String]) -> Result<(), SdpError> {
+        for att in bind {
+            let ok = self.attachments.iter().any(|a| {
+                &a.id == att && a.request_id == id && !matches!(a.owner, AttachmentOwner::Email(_))
+            });
+            if !ok {
+                return Err(SdpError::invalid_value("attachments"));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_patch(&mut self, id: &str, patch: Patch, by: &Person, now: i64) {
+        for a in &mut self.attachments {
+            if a.request_id == id
+                && patch.bind.contains(&a.id)
+                && a.owner == AttachmentOwner::Unbound
+            {
+                a.owner = AttachmentOwner::Request;
+            }
+        }
+        if let Some(content) = &patch.resolution {
+            self.requests.get_mut(id).expect("checked").resolution = Some(Resolution {
+                content: content.clone(),
+                by: by.clone(),
+                at_ms: now,
+            });
+        }
+        let r = self.requests.get_mut(id).expect("checked");
+        for (k, v) in patch.fields {
+            if k == "technician" && !v.is_null() {
+                r.assigned_ms = Some(now);
+            }
+            r.fields.insert(k, v);
+        }
+        if !patch.udf.is_empty() {
+            let udf = r.fields.entry("udf_fields").or_insert_with(|| json!({}));
+            for (k, v) in patch.udf {
+                udf[k] = v;
+            }
+        }
+        if let Some(reason) = patch.update_reason {
+            r.update_reasons.push(reason);
+        }
+        if let Some(status) = patch.status {
+            set_status(r, status, patch.status_comments, now);
+        }
+    }
+
+    /// 4003 when the closure rule is not met; `closure` is the close call's `closure_info`.
+    fn check_closure_rule(
+        &self,
+        id: &str,
+        closure: Option<&Map<String, Value>>,
+    ) -> Result<(), SdpError> {
+        let r = self.request_ref(id)?;
+        let full = wire::request(self, r);
+        let mut missing = Vec::new();
+        for rule in &self.faults.closure_rule {
+            let value = if let Some(key) = rule.strip_prefix("closure_info.") {
+                closure.and_then(|c| c.get(key)).cloned()
+            } else if rule == "resolution" {
+                r.resolution.as_ref().map(|res| json!(res.content))
+            } else {
+                rule.split('.').try_fold(&full, |v, k| v.get(k)).cloned()
+            };
+            if value.is_none_or(|v| v.is_null() || v.as_str() == Some("")) {
+                missing.push(rule.clone());
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(SdpError::closure_rule(missing))
+        }
+    }
+
+    /// The close action: status Closed, `closure_info` stored.
+    pub fn close_request(
+        &mut self,
+        id: &str,
+        closure: Option<&Map<String, Value>>,
+    ) -> Result<(), SdpError> {
+        self.request_ref(id)?;
+        let mut info = Map::new();
+        for (k, v) in closure.into_iter().flatten() {
+            let v = match k.as_str() {
+                "requester_ack_resolution" if v.is_boolean() || v.is_null() => v.clone(),
+                "requester_ack_comments" | "closure_comments" if v.is_string() || v.is_null() => {
+                    v.clone()
+                }
+                "closure_code" => self.lookup("closure_codes", "closure_code", v, true)?,
+                "requester_ack_resolution" | "requester_ack_comments" | "closure_comments" => {
+                    return Err(SdpError::type_mismatch(k));
+                }
+                _ => return Err(SdpError::extra_key(k)),
+            };
+            info.insert(k.clone(), v);
+        }
+        self.check_closure_rule(id, closure)?;
+        let closed = self.status_row("Closed");
+        let now = self.touch(id);
+        let r = self.request_mut(id)?;
+        let comments = info
+            .get("closure_comments")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        r.closure_info = Some(Value::Object(info));
+        set_status(r, closed, comments, now);
+        Ok(())
+    }
+
+    pub fn status_row(&self, name: &str) -> Value {
+        self.tables["statuses"]
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .expect("seeded status")
+    }
+
+    /// The assign action: only `group` and `technician` may be given.
+    pub fn assign(&mut self, id: &str, input: &Map<String, Value>) -> Result<(), SdpError> {
+        if let Some(extra) = input.keys().find(|k| *k != "group" && *k != "technician") {
+            return Err(SdpError::extra_key(extra));
+        }
+        self.update_request(id, input)
+    }
+
+    pub fn set_resolution(&mut self, id: &str, content: &str, by: &Person) -> Result<(), SdpError> {
+        self.request_ref(id)?;
+        let now = self.touch(id);
+        self.request_mut(id)?.resolution = Some(Resolution {
+            content: content.to_owned(),
+            by: by.clone(),
+            at_ms: now,
+        });
+        Ok(())
+    }
+
+    pub fn delete_request(&mut self, id: &str) -> Result<(), SdpError> {
+        self.requests
+            .remove(id)
+            .ok_or_else(|| SdpError::not_found("request"))?;
+        self.notes.retain(|n| n.request_id != id);
+        self.emails.retain(|e| e.request_id != id);
+        self.attachments.retain(|a| a.request_id != id);
+        Ok(())
+    }
+
+    // ----- notes, e-mails, attachments -----
+
+    pub fn add_note(
+        &mut self,
+        rid: &str,
+        input: &Map<String, Value>,
+        by: &Person,
+    ) -> Result<String, SdpError> {
+        self.request_ref(rid)?;
+        let mut note = StoredNote {
+            id: String::new(),
+            request_id: rid.to_owned(),
+            description: String::new(),
+            show_to_requester: None,
+            notify_technician: None,
+            mark_first_response: None,
+            add_to_linked_requests: None,
+            author: by.clone(),
+            created_ms: 0,
+            updated_ms: 0,
+        };
+        apply_note_input(&mut note, input)?;
+        if note.description.trim().is_empty() {
+            return Err(SdpError::mandatory(vec!["description".into()]));
+        }
+        note.id = self.new_id("note");
+        let now = self.touch(rid);
+        note.created_ms = now;
+        note.updated_ms = now;
+        let id = note.id.clone();
+        self.notes.push(note);
+        Ok(id)
+    }
+
+    pub fn note_index(&self, rid: &str, nid: &str) -> Result<usize, SdpError> {
+        self.request_ref(rid)?;
+        self.notes
+            .iter()
+            .position(|n| n.request_id == rid && n.id == nid)
+            .ok_or_else(|| SdpError::not_found("note"))
+    }
+
+    pub fn update_note(
+        &mut self,
+        rid: &str,
+        nid: &str,
+        input: &Map<String, Value>,
+    ) -> Result<(), SdpError> {
+        let i = self.note_index(rid, nid)?;
+        let mut note = self.notes[i].clone();
+        apply_note_input(&mut note, input)?;
+        if note.description.trim().is_empty() {
+            return Err(SdpError::mandatory(vec!["description".into()]));
+        }
+        note.updated_ms = self.touch(rid);
+        self.notes[i] = note;
+        Ok(())
+    }
+
+    pub fn delete_note(&mut self, rid: &str, nid: &str) -> Result<(), SdpError> {
+        let i = self.note_index(rid, nid)?;
+        self.notes.remove(i);
+        self.touch(rid);
+        Ok(())
+    }
+
+    pub fn add_email(
+        &mut self,
+        rid: &str,
+        from: EmailFrom,
+        body: &str,
+        files: &[(&str, &[u8])],
+    ) -> Result<String, SdpError> {
+        let r = self.request_ref(rid)?;
+        let subject = format!(
+            "Re: [Request ID :##{}##] : {}",
+            r.display_id,
+            r.fields
+                .get("subject")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        );
+        let requester = r.requester().map(person_from_row);
+        let (sender, to, from_requester) = match from {
+            EmailFrom::Requester => {
+                let sender = requester.expect("the request has a requester");
+                (sender, vec!["helpdesk@example.com".to_owned()], true)
+            }
+            EmailFrom::Technician(name) => {
+                let to = requester.and_then(|p| p.email).into_iter().collect();
+                (self.technician(&name), to, false)
+            }
+        };
+        self.push_email(
+            rid,
+            subject,
+            body.to_owned(),
+            sender,
+            to,
+            from_requester,
+            files,
+        )
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one private constructor with plain fields"
+    )]
+    pub fn push_email(
+        &mut self,
+        rid: &str,
+        subject: String,
+        description: String,
+        sender: Person,
+        to: Vec<String>,
+        from_requester: bool,
+        files: &[(&str, &[u8])],
+    ) -> Result<String, SdpError> {
+        self.request_ref(rid)?;
+        let id = self.new_id("email");
+        let now = self.touch(rid);
+        for (name, bytes) in files {
+            let content_type = wire::guess_content_type(name);
+            self.add_attachment(
+                rid,
+                name,
+                &content_type,
+                bytes.to_vec(),
+                AttachmentOwner::Email(id.clone()),
+                &sender,
+            )?;
+        }
+        self.emails.push(StoredEmail {
+            id: id.clone(),
+            request_id: rid.to_owned(),
+            subject,
+            description,
+            sender,
+            to,
+            from_requester,
+            time_ms: now,
+        });
+        Ok(id)
+    }
+
+    pub fn add_attachment(
+        &mut self,
+        rid: &str,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+        owner: AttachmentOwner,
+        by: &Person,
+    ) -> Result<String, SdpError> {
+        self.request_ref(rid)?;
+        let id = self.new_id("attachment");
+        let now = self.touch(rid);
+        self.attachments.push(StoredAttachment {
+            id: id.clone(),
+            request_id: rid.to_owned(),
+            name: name.to_owned(),
+            content_type: content_type.to_owned(),
+            bytes,
+            owner,
+            attached_by: by.clone(),
+            attached_ms: now,
+        });
+        Ok(id)
+    }
+
+    pub fn delete_attachment(&mut self, rid: &str, aid: &str) -> Result<(), SdpError> {
+        self.request_ref(rid)?;
+        let before = self.attachments.len();
+        self.attachments
+            .retain(|a| !(a.request_id == rid && a.id == aid));
+        if self.attachments.len() == before {
+            return Err(SdpError::not_found("attachment"));
+        }
+        self.touch(rid);
+        Ok(())
+    }
+}
+
+fn set_status(r: &mut Request, status: Value, comments: Option<String>, now: i64) {
+    let from = r.status_name();
+    let was_open = r.fields["status"]["in_progress"] == true;
+    let name = status["name"].as_str().unwrap_or_default().to_owned();
+    let open = status["in_progress"] == true;
+    if from != name || comments.is_some() {
+        r.status_changes.push(StatusChange {
+            from: from.clone(),
+            to: name.clone(),
+            comments,
+            at_ms: now,
+        });
+    }
+    if !was_open && open {
+        r.is_reopened = true;
+        r.resolved_ms = None;
+        r.completed_ms = None;
+    }
+    match name.as_str() {
+        "Resolved" => r.resolved_ms = Some(now),
+        "Closed" | "Cancelled" => {
+            r.completed_ms = Some(now);
+            r.resolved_ms.get_or_insert(now);
+        }
+        _ => {}
+    }
+    r.fields.insert("status".into(), status);
+}
+
+fn apply_note_input(note: &mut StoredNote, input: &Map<String, Value>) -> Result<(), SdpError> {
+    for (k, v) in input {
+        let flag = |v: &Value| v.as_bool().ok_or_else(|| SdpError::type_mismatch(k));
+        match k.as_str() {
+            "description" => {
+                v.as_str()
+                    .ok_or_else(|| SdpError::type_mismatch(k))?
+                    .clone_into(&mut note.description);
+            }
+            "show_to_requester" => note.show_to_requester = Some(flag(v)?),
+            "notify_technician" => note.notify_technician = Some(flag(v)?),
+            "mark_first_response" => note.mark_first_response = Some(flag(v)?),
+            "add_to_linked_requests" => note.add_to_linked_requests = Some(flag(v)?),
+            "id" | "added_time" | "added_by" | "created_time" | "created_by"
+            | "last_updated_time" | "request" => {}
+            _ => return Err(SdpError::extra_key(k)),
+        }
+    }
+    Ok(())
+}
+
+pub fn person_from_row(row: &Value) -> Person {
+    Person {
+        id: row["id"].as_str().unwrap_or_default().to_owned(),
+        name: row["name"].as_str().unwrap_or_default().to_owned(),
+        email: row["email_id"].as_str().map(str::to_owned),
+        is_technician: row["is_technician"] == true,
+    }
+}

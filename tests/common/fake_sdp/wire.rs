@@ -1,0 +1,482 @@
+//! How the fake writes JSON: ids and numbers as strings, dates as `{value, display_value}`,
+//! `response_status` an object on single calls and an array on lists, errors as in the doc's §9.
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::Profile;
+use super::state::{
+    AttachmentOwner, Person, Request, State, StoredAttachment, StoredEmail, StoredNote,
+};
+
+/// An SDP error answer.
+#[derive(Debug)]
+pub struct SdpError {
+    pub http: u16,
+    pub code: u32,
+    pub message: Option<String>,
+    pub field: Option<String>,
+    pub fields: Vec<String>,
+    pub retry_after: Option<u64>,
+}
+
+impl SdpError {
+    pub fn new(http: u16, code: u32, message: &str) -> SdpError {
+        SdpError {
+            http,
+            code,
+            message: Some(message.to_owned()),
+            field: None,
+            fields: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_message(mut self, message: &str) -> SdpError {
+        self.message = Some(message.to_owned());
+        self
+    }
+
+    pub fn with_field(mut self, field: &str) -> SdpError {
+        self.field = Some(field.to_owned());
+        self
+    }
+
+    pub fn bad_input(message: &str) -> SdpError {
+        SdpError::new(400, 4000, message)
+    }
+
+    pub fn not_found(what: &str) -> SdpError {
+        SdpError::new(404, 4007, &format!("Invalid URL or {what} not found"))
+    }
+
+    pub fn invalid_value(field: &str) -> SdpError {
+        SdpError::new(400, 4001, &format!("Invalid value for {field}")).with_field(field)
+    }
+
+    pub fn forbidden(field: &str) -> SdpError {
+        SdpError::new(403, 4002, &format!("Cannot give value for {field}")).with_field(field)
+    }
+
+    pub fn type_mismatch(field: &str) -> SdpError {
+        SdpError::new(400, 4021, &format!("Data type mismatch for {field}")).with_field(field)
+    }
+
+    pub fn mandatory(fields: Vec<String>) -> SdpError {
+        SdpError {
+            fields,
+            message: None,
+            ..SdpError::new(400, 4012, "")
+        }
+    }
+
+    pub fn closure_rule(fields: Vec<String>) -> SdpError {
+        SdpError {
+            fields,
+            ..SdpError::new(400, 4003, "Closure rule violation")
+        }
+    }
+
+    /// An unknown key in `input_data` (Cloud's wording, used by both profiles).
+    pub fn extra_key(key: &str) -> SdpError {
+        SdpError::new(400, 4000, "EXTRA_KEY_FOUND_IN_JSON").with_field(key)
+    }
+
+    pub fn unauthorized(profile: Profile) -> SdpError {
+        let message = match profile {
+            Profile::OnPrem => "Invalid API key received",
+            Profile::Cloud => "UNAUTHORISED",
+        };
+        SdpError::new(401, 4022, message)
+    }
+
+    pub fn rate_limited(retry_after: Option<u64>) -> SdpError {
+        SdpError {
+            retry_after,
+            ..SdpError::new(429, 4015, "API rate limit reached")
+        }
+    }
+
+    pub fn too_large(limit: usize) -> SdpError {
+        SdpError::bad_input(&format!("File size exceeds the limit of {limit} bytes"))
+    }
+
+    /// `{"response_status": {...}}`; the status is an array when `list` is set.
+    pub fn body(&self, list: bool) -> Value {
+        let mut message = Map::new();
+        message.insert("status_code".into(), json!(self.code));
+        message.insert("type".into(), json!("failed"));
+        if let Some(m) = &self.message {
+            message.insert("message".into(), json!(m));
+        }
+        if let Some(f) = &self.field {
+            message.insert("field".into(), json!(f));
+        }
+        if !self.fields.is_empty() {
+            message.insert("fields".into(), json!(self.fields));
+        }
+        let status = json!({"status_code": 4000, "status": "failed", "messages": [message]});
+        json!({"response_status": if list { json!([status]) } else { status }})
+    }
+}
+
+pub fn success() -> Value {
+    json!({"status_code": 2000, "status": "success"})
+}
+
+/// `{key: entity, "response_status": {...}}`
+pub fn single(key: &str, entity: Value) -> Value {
+    let mut m = Map::new();
+    m.insert(key.to_owned(), entity);
+    m.insert("response_status".into(), success());
+    Value::Object(m)
+}
+
+/// `{"response_status": {..., "messages": [{2000, message}]}}` for action calls.
+pub fn action(message: &str) -> Value {
+    json!({"response_status": {"status_code": 2000, "status": "success",
+        "messages": [{"status_code": 2000, "type": "success", "message": message}]}})
+}
+
+/// `{key: rows, "list_info": {...}, "response_status": [{...}]}`
+pub fn list(key: &str, rows: Vec<Value>, list_info: Value) -> Value {
+    let mut m = Map::new();
+    m.insert(key.to_owned(), Value::Array(rows));
+    m.insert("list_info".into(), list_info);
+    m.insert("response_status".into(), json!([success()]));
+    Value::Object(m)
+}
+
+pub fn display(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    t.format(format_description!(
+        "[month repr:short] [day padding:none], [year] [hour repr:12]:[minute] [period]"
+    ))
+    .unwrap_or_default()
+}
+
+pub fn date(ms: i64) -> Value {
+    json!({"value": ms.to_string(), "display_value": display(ms)})
+}
+
+fn opt_date(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, date)
+}
+
+/// An input number given as a JSON number or a numeric string.
+pub fn as_i64(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// A scalar as text: `"101"` and `101` both give `101`.
+pub fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn person(profile: Profile, p: &Person) -> Value {
+    let vip = match profile {
+        Profile::OnPrem => "is_vipuser",
+        Profile::Cloud => "is_vip_user",
+    };
+    let mut v = json!({"id": p.id, "name": p.name, "email_id": p.email, "is_technician": p.is_technician,
+        "phone": null, "mobile": null, "department": null, "photo_url": null, "sms_mail": null});
+    v[vip] = json!(false);
+    v
+}
+
+fn user_ref(p: &Person) -> Value {
+    json!({"id": p.id, "name": p.name, "email_id": p.email})
+}
+
+/// The full request, as `GET /requests/{id}` answers.
+pub fn request(s: &State, r: &Request) -> Value {
+    let mut v = request_defaults();
+    for (k, value) in &r.fields {
+        v.insert(k.clone(), value.clone());
+    }
+    v.insert("id".into(), json!(r.id));
+    let display_id = match s.profile {
+        Profile::Cloud if s.settings.display_id_object => {
+            json!({"value": r.display_id.to_string(), "display_value": format!("REQ-{}", r.display_id)})
+        }
+        _ => json!(r.display_id.to_string()),
+    };
+    v.insert("display_id".into(), display_id);
+    v.insert("created_by".into(), person(s.profile, &r.created_by));
+    v.insert("created_time".into(), date(r.created_ms));
+    v.insert("last_updated_time".into(), date(r.updated_ms));
+    v.insert("assigned_time".into(), opt_date(r.assigned_ms));
+    v.insert("resolved_time".into(), opt_date(r.resolved_ms));
+    v.insert("completed_time".into(), opt_date(r.completed_ms));
+    v.insert("responded_time".into(), Value::Null);
+    let description = r
+        .fields
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    v.insert(
+        "short_description".into(),
+        json!(
+            strip_html(description)
+                .chars()
+                .take(100)
+                .collect::<String>()
+        ),
+    );
+    v.insert(
+        "resolution".into(),
+        r.resolution.as_ref().map_or(Value::Null, |res| {
+            json!({"content": res.content, "submitted_by": user_ref(&res.by),
+                   "submitted_on": date(res.at_ms), "resolution_attachments": []})
+        }),
+    );
+    v.insert(
+        "closure_info".into(),
+        r.closure_info.clone().unwrap_or(Value::Null),
+    );
+    let attachments: Vec<Value> = s
+        .attachments
+        .iter()
+        .filter(|a| a.request_id == r.id && a.owner == AttachmentOwner::Request)
+        .map(attachment)
+        .collect();
+    v.insert("has_attachments".into(), json!(!attachments.is_empty()));
+    v.insert("attachments".into(), Value::Array(attachments));
+    v.insert(
+        "has_notes".into(),
+        json!(s.notes.iter().any(|n| n.request_id == r.id)),
+    );
+    v.insert(
+        "is_service_request".into(),
+        json!(
+            r.fields
+                .get("request_type")
+                .is_some_and(|t| t["name"] == "Service Request")
+        ),
+    );
+    v.insert("is_reopened".into(), json!(r.is_reopened));
+    v.insert("unreplied_count".into(), json!(unreplied(s, r)));
+    v.insert("time_elapsed".into(), json!("0"));
+    Value::Object(v)
+}
+
+/// What a request carries before its own fields: nulls, empty lists, `false` flags.
+fn request_defaults() -> Map<String, Value> {
+    let mut v = Map::new();
+    for key in [
+        "description",
+        "technician",
+        "group",
+        "site",
+        "priority",
+        "urgency",
+        "impact",
+        "level",
+        "mode",
+        "request_type",
+        "category",
+        "subcategory",
+        "item",
+        "service_category",
+        "on_behalf_of",
+        "due_by_time",
+        "first_response_due_by_time",
+        "scheduled_start_time",
+        "scheduled_end_time",
+        "impact_details",
+    ] {
+        v.insert(key.into(), Value::Null);
+    }
+    for key in ["email_to", "email_cc", "email_bcc", "email_ids_to_notify"] {
+        v.insert(key.into(), json!([]));
+    }
+    for flag in [
+        "is_overdue",
+        "is_first_response_overdue",
+        "is_escalated",
+        "is_read",
+        "is_trashed",
+        "is_fcr",
+        "has_linked_requests",
+        "has_problem",
+        "has_project",
+        "has_request_initiated_change",
+        "has_draft",
+        "cancellation_requested",
+    ] {
+        v.insert(flag.into(), json!(false));
+    }
+    v
+}
+
+/// Requester e-mails since the last technician e-mail or public note.
+fn unreplied(s: &State, r: &Request) -> usize {
+    let last_reply = s
+        .emails
+        .iter()
+        .filter(|e| e.request_id == r.id && !e.from_requester)
+        .map(|e| e.time_ms)
+        .chain(
+            s.notes
+                .iter()
+                .filter(|n| n.request_id == r.id && n.show_to_requester == Some(true))
+                .map(|n| n.created_ms),
+        )
+        .max()
+        .unwrap_or(0);
+    s.emails
+        .iter()
+        .filter(|e| e.request_id == r.id && e.from_requester && e.time_ms > last_reply)
+        .count()
+}
+
+/// What a list row carries when `fields_required` does not say otherwise.
+pub const ABBREVIATED: &[&str] = &[
+    "id",
+    "display_id",
+    "subject",
+    "requester",
+    "technician",
+    "status",
+    "priority",
+    "template",
+    "group",
+    "site",
+    "created_time",
+    "due_by_time",
+    "has_notes",
+    "is_service_request",
+    "cancellation_requested",
+    "has_draft",
+];
+
+pub fn note(s: &State, n: &StoredNote) -> Value {
+    let (time_key, by_key) = match s.profile {
+        Profile::OnPrem => ("added_time", "added_by"),
+        Profile::Cloud => ("created_time", "created_by"),
+    };
+    let mut v = json!({
+        "id": n.id,
+        "description": n.description,
+        "show_to_requester": n.show_to_requester.unwrap_or(false),
+        "notify_technician": n.notify_technician.unwrap_or(false),
+        "mark_first_response": n.mark_first_response.unwrap_or(false),
+        "add_to_linked_requests": n.add_to_linked_requests.unwrap_or(false),
+        "last_updated_time": date(n.updated_ms),
+        "last_updated_by": user_ref(&n.author),
+        "request": {"id": n.request_id},
+    });
+    v[time_key] = date(n.created_ms);
+    v[by_key] = user_ref(&n.author);
+    v
+}
+
+pub fn note_key(profile: Profile) -> &'static str {
+    match profile {
+        Profile::OnPrem => "note",
+        Profile::Cloud => "request_note",
+    }
+}
+
+pub fn content_url(a: &StoredAttachment) -> String {
+    format!(
+        "/api/v3/requests/{}/attachments/{}/download",
+        a.request_id, a.id
+    )
+}
+
+pub fn attachment(a: &StoredAttachment) -> Value {
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "content_type": a.content_type,
+        "module": "request",
+        "size": {"value": a.bytes.len().to_string(), "display_value": size_text(a.bytes.len())},
+        "content_url": content_url(a),
+        "attached_by": user_ref(&a.attached_by),
+        "attached_on": date(a.attached_ms),
+    })
+}
+
+fn size_text(bytes: usize) -> String {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a display value with two decimals"
+    )]
+    let kb = bytes as f64 / 1024.0;
+    if kb < 1024.0 {
+        format!("{kb:.2}KB")
+    } else {
+        format!("{:.2}MB", kb / 1024.0)
+    }
+}
+
+/// A conversations row: metadata only.
+pub fn conversation_note(n: &StoredNote) -> Value {
+    json!({"id": n.id, "type": "NOTES", "created_time": date(n.created_ms),
+           "show_to_requester": n.show_to_requester.unwrap_or(false), "created_by": user_ref(&n.author),
+           "has_attachments": false,
+           "content_url": format!("/api/v3/requests/{}/notes/{}", n.request_id, n.id)})
+}
+
+pub fn conversation_email(s: &State, e: &StoredEmail) -> Value {
+    let has_attachments = s
+        .attachments
+        .iter()
+        .any(|a| a.owner == AttachmentOwner::Email(e.id.clone()));
+    json!({"id": e.id, "type": "EMAIL", "created_time": date(e.time_ms), "show_to_requester": true,
+           "created_by": user_ref(&e.sender), "has_attachments": has_attachments,
+           "content_url": format!("/api/v3/requests/{}/notifications/{}", e.request_id, e.id)})
+}
+
+/// `GET /requests/{id}/notifications/{id}`: the e-mail itself.
+pub fn notification(s: &State, e: &StoredEmail) -> Value {
+    let attachments: Vec<Value> = s
+        .attachments
+        .iter()
+        .filter(|a| a.owner == AttachmentOwner::Email(e.id.clone()))
+        .map(attachment)
+        .collect();
+    json!({"id": e.id, "subject": e.subject, "description": e.description,
+           "sender": {"name": e.sender.name, "email_id": e.sender.email},
+           "to": e.to, "time": date(e.time_ms), "type": "EMAIL",
+           "from_requester": e.from_requester, "attachments": attachments})
+}
+
+fn strip_html(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+pub fn guess_content_type(name: &str) -> String {
+    let ext = name
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "txt" | "log" => "text/plain",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "pdf" => "application/pdf",
+        "json" => "application/json",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+    .to_owned()
+}

@@ -1,0 +1,1192 @@
+//! The fake SDP answers raw calls shaped like the API doc's examples, in both profiles.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::eventually;
+use crate::common::fake_sdp::{EmailFrom, FakeSdp, Fault, Op, Profile};
+
+const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
+
+/// A bare SDP client: vnd Accept header, `input_data` in the query on GET and form-encoded otherwise.
+struct Client {
+    base: String,
+    http: reqwest::Client,
+    auth: (&'static str, String),
+}
+
+impl Client {
+    async fn new(fake: &FakeSdp) -> Client {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let auth = match fake.profile() {
+            Profile::OnPrem => ("authtoken", fake.api_key()),
+            Profile::Cloud => {
+                let token = refresh(&http, fake).await["access_token"]
+                    .as_str()
+                    .expect("an access token")
+                    .to_owned();
+                ("Authorization", format!("Zoho-oauthtoken {token}"))
+            }
+        };
+        Client {
+            base: fake.base_url(),
+            http,
+            auth,
+        }
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        input: Option<&Value>,
+    ) -> reqwest::RequestBuilder {
+        let is_get = method == Method::GET;
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v3{path}", self.base))
+            .header("Accept", ACCEPT)
+            .header(self.auth.0, &self.auth.1);
+        if let Some(input) = input {
+            let params = [("input_data", input.to_string())];
+            req = if is_get {
+                req.query(&params)
+            } else {
+                req.form(&params)
+            };
+        }
+        req
+    }
+
+    async fn call(&self, method: Method, path: &str, input: Option<Value>) -> (StatusCode, Value) {
+        send(self.request(method, path, input.as_ref())).await
+    }
+
+    async fn get(&self, path: &str, input: Option<Value>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, input).await
+    }
+
+    async fn create(&self, request: Value) -> Value {
+        let (status, body) = self
+            .call(Method::POST, "/requests", Some(json!({"request": request})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["response_status"]["status_code"], 2000, "{body}");
+        body["request"].clone()
+    }
+
+    async fn upload(
+        &self,
+        method: Method,
+        path: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+        let form = reqwest::multipart::Form::new().part("input_file", part);
+        send(self.request(method, path, None).multipart(form)).await
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = req.send().await.expect("the fake answers");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn refresh(http: &reqwest::Client, fake: &FakeSdp) -> Value {
+    let oauth = fake.oauth();
+    let response = http
+        .post(format!("{}/oauth/v2/token", fake.accounts_url()))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", oauth.refresh_token.as_str()),
+            ("client_id", oauth.client_id.as_str()),
+            ("client_secret", oauth.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .expect("the token endpoint answers");
+    response.json().await.expect("json")
+}
+
+fn message_code(body: &Value) -> u64 {
+    let status = &body["response_status"];
+    let status = if status.is_array() {
+        &status[0]
+    } else {
+        status
+    };
+    assert_eq!(status["status"], "failed", "{body}");
+    status["messages"][0]["status_code"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a message code: {body}"))
+}
+
+fn ms(date: &Value) -> i64 {
+    date["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a date object: {date}"))
+        .parse()
+        .unwrap()
+}
+
+fn ids(body: &Value, key: &str) -> Vec<String> {
+    body[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("a {key} list: {body}"))
+        .iter()
+        .map(|row| row["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn fake_sdp_onprem_creates_gets_updates_and_validates_requests() {
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let sdp = Client::new(&fake).await;
+
+    let created = sdp
+        .create(json!({
+            "subject": "VPN down for branch 12",
+            "description": "<p>Users cannot connect since 09:00</p>",
+            "requester": {"email_id": "alice@example.com"},
+            "priority": {"name": "High"},
+            "request_type": {"name": "Incident"},
+            "group": {"name": "Network"},
+            "template": {"name": "Default Request"},
+            "udf_fields": {"udf_sline_301": "EXT-4711"}
+        }))
+        .await;
+    let id = created["id"].as_str().expect("ids are strings").to_owned();
+    assert_eq!(id, "101", "on-prem ids are small numbers");
+    assert_eq!(created["status"]["name"], "Open");
+    assert_eq!(created["status"]["in_progress"], true);
+    assert_eq!(created["priority"]["name"], "High");
+    assert_eq!(created["requester"]["email_id"], "alice@example.com");
+    assert_eq!(created["udf_fields"]["udf_sline_301"], "EXT-4711");
+    let created_at = ms(&created["created_time"]);
+    assert!(created["created_time"]["display_value"].is_string());
+
+    let (status, got) = sdp.get(&format!("/requests/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        got["response_status"]["status_code"], 2000,
+        "an object on single calls"
+    );
+    assert_eq!(
+        got["request"]["description"],
+        "<p>Users cannot connect since 09:00</p>"
+    );
+
+    let (status, updated) = sdp
+        .call(
+            Method::PUT,
+            &format!("/requests/{id}"),
+            Some(json!({"request": {"status": {"name": "On Hold"}, "status_change_comments": "waiting for logs",
+                                    "technician": {"name": "Tech One"}, "update_reason": "synced"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["request"]["status"]["internal_name"], "Onhold");
+    assert_eq!(updated["request"]["status"]["stop_timer"], true);
+    assert_eq!(updated["request"]["technician"]["name"], "Tech One");
+    assert!(ms(&updated["request"]["last_updated_time"]) > created_at);
+    let changes = fake.status_changes(&id);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        (
+            changes[0].from.as_str(),
+            changes[0].to.as_str(),
+            changes[0].comments.as_deref()
+        ),
+        ("Open", "On Hold", Some("waiting for logs"))
+    );
+
+    // Errors.
+    let (status, body) = sdp.get("/requests/999999", None).await;
+    assert_eq!((status, message_code(&body)), (StatusCode::NOT_FOUND, 4007));
+    let (status, body) = sdp
+        .call(
+            Method::POST,
+            "/requests",
+            Some(json!({"request": {"description": "no subject"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, message_code(&body)),
+        (StatusCode::BAD_REQUEST, 4012)
+    );
+    assert_eq!(
+        body["response_status"]["messages"][0]["fields"],
+        json!(["subject"])
+    );
+    let (status, body) = sdp
+        .call(
+            Method::POST,
+            "/requests",
+            Some(json!({"request": {"subject": "x", "priority": {"name": "Whenever"}}})),
+        )
+        .await;
+    assert_eq!(
+        (status, message_code(&body)),
+        (StatusCode::BAD_REQUEST, 4001)
+    );
+    assert_eq!(body["response_status"]["messages"][0]["field"], "priority");
+    let (status, body) = sdp
+        .call(
+            Method::POST,
+            "/requests",
+            Some(json!({"request": {"subject": "x", "colour": "red"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, message_code(&body)),
+        (StatusCode::BAD_REQUEST, 4000)
+    );
+    let (status, body) = send(
+        sdp.request(Method::POST, "/requests", None)
+            .form(&[("input_data", "{\"request\": {\"subject\": ")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["response_status"]["status_code"], 4000, "{body}");
+
+    fake.set_fault(Fault::MandatoryFields(vec![
+        "udf_fields.udf_sline_301".into(),
+        "category".into(),
+    ]));
+    let (status, body) = sdp
+        .call(
+            Method::POST,
+            "/requests",
+            Some(json!({"request": {"subject": "x", "category": {"name": "Network"}}})),
+        )
+        .await;
+    assert_eq!(
+        (status, message_code(&body)),
+        (StatusCode::BAD_REQUEST, 4012)
+    );
+    assert_eq!(
+        body["response_status"]["messages"][0]["fields"],
+        json!(["udf_fields.udf_sline_301"])
+    );
+    fake.set_fault(Fault::ForbiddenField("priority".into()));
+    let (status, body) = sdp
+        .call(
+            Method::PUT,
+            &format!("/requests/{id}"),
+            Some(json!({"request": {"priority": {"name": "Low"}}})),
+        )
+        .await;
+    assert_eq!((status, message_code(&body)), (StatusCode::FORBIDDEN, 4002));
+    fake.clear_faults();
+
+    // input_data in the query string works for POST too.
+    let (status, body) = send(sdp.request(Method::POST, "/requests", None).query(&[(
+        "input_data",
+        json!({"request": {"subject": "via query"}}).to_string(),
+    )]))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["request"]["requester"]["name"], "Deskbridge API",
+        "the caller is the default requester"
+    );
+    assert_eq!(fake.call_count("POST /requests"), 7);
+    assert_eq!(fake.call_count("GET /requests/{id}"), 2);
+    let last = fake.calls().pop().unwrap();
+    assert_eq!(last.accept.as_deref(), Some(ACCEPT));
+    assert_eq!(last.status, Some(200));
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_lists_search_sort_and_page() {
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let sdp = Client::new(&fake).await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        let email = if i % 2 == 0 {
+            "even@example.com"
+        } else {
+            "odd@example.com"
+        };
+        let r = sdp
+            .create(json!({"subject": format!("Printer {i} jammed"), "description": "<p>paper</p>",
+                           "requester": {"email_id": email}, "udf_fields": {"udf_char1": format!("T-{i}")}}))
+            .await;
+        created.push(r);
+    }
+    let id0 = created[0]["id"].as_str().unwrap().to_owned();
+    assert!(id0.len() >= 18, "cloud ids are long: {id0}");
+    assert_eq!(created[0]["display_id"], "501");
+    assert_ne!(created[0]["display_id"], created[0]["id"]);
+
+    // Touch request 2 last, then ask for everything changed after request 6 was created.
+    let id2 = created[2]["id"].as_str().unwrap().to_owned();
+    fake.add_note(&id2, "checked the tray", false);
+    let since = ms(&created[6]["last_updated_time"]);
+    let cursor = json!({"list_info": {"row_count": 100, "start_index": 1, "sort_field": "last_updated_time", "sort_order": "asc",
+        "search_criteria": [{"field": "last_updated_time", "condition": "greater than", "value": since.to_string()}],
+        "fields_required": ["id", "display_id", "subject", "status", "last_updated_time"]}});
+    let (status, body) = sdp.get("/requests", Some(cursor)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["response_status"].is_array(), "an array on lists");
+    assert_eq!(ids(&body, "requests"), vec![id2.clone()]);
+    assert!(body["requests"][0]["last_updated_time"]["value"].is_string());
+    assert!(body["requests"][0].get("description").is_none());
+
+    // Paging: 1-based start_index, has_more_rows, total_count on request.
+    let mut seen = Vec::new();
+    let mut start = 1;
+    loop {
+        let page = json!({"list_info": {"row_count": 3, "start_index": start, "sort_field": "created_time",
+                                        "sort_order": "asc", "get_total_count": true}});
+        let (_, body) = sdp.get("/requests", Some(page)).await;
+        assert_eq!(body["list_info"]["total_count"], 7);
+        assert!(
+            body["requests"][0].get("description").is_none(),
+            "list rows are abbreviated"
+        );
+        assert!(body["requests"][0].get("last_updated_time").is_none());
+        assert!(body["requests"][0]["subject"].is_string());
+        seen.extend(ids(&body, "requests"));
+        if body["list_info"]["has_more_rows"] != true {
+            break;
+        }
+        start += 3;
+    }
+    let all: Vec<String> = created
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, all);
+    let (_, body) = sdp.get("/requests", None).await;
+    assert!(body["list_info"].get("total_count").is_none());
+
+    let search = |criteria: Value| json!({"list_info": {"row_count": 100, "sort_field": "created_time", "sort_order": "asc", "search_criteria": criteria}});
+    let count = |body: &Value| body["requests"].as_array().unwrap().len();
+    let (_, body) = sdp
+        .get("/requests", Some(search(json!({"field": "requester.email_id", "condition": "is", "value": "odd@example.com"}))))
+        .await;
+    assert_eq!(count(&body), 3);
+    let (_, body) = sdp
+        .get("/requests", Some(search(json!([{"field": "udf_fields.udf_char1", "condition": "is", "values": ["T-1", "T-4"]},
+                                           {"field": "subject", "condition": "starts with", "value": "printer 6", "logical_operator": "OR"}]))))
+        .await;
+    assert_eq!(count(&body), 3);
+    let (_, body) = sdp
+        .get("/requests", Some(search(json!([{"field": "subject", "condition": "contains", "value": "jammed"},
+                                           {"field": "requester.email_id", "condition": "is not", "value": "even@example.com", "logical_operator": "AND"}]))))
+        .await;
+    assert_eq!(count(&body), 3);
+    let from = ms(&created[1]["created_time"]).to_string();
+    let to = ms(&created[3]["created_time"]).to_string();
+    let (_, body) = sdp
+        .get(
+            "/requests",
+            Some(search(
+                json!({"field": "created_time", "condition": "between", "values": [from, to]}),
+            )),
+        )
+        .await;
+    assert_eq!(count(&body), 3);
+    let (_, body) = sdp
+        .get("/requests", Some(search(json!({"field": "created_time", "condition": "greater or equal", "value": ms(&created[5]["created_time"]).to_string()}))))
+        .await;
+    assert_eq!(count(&body), 2);
+    let (_, body) = sdp
+        .get("/requests", Some(search(json!({"field": "created_time", "condition": "lesser than", "value": ms(&created[1]["created_time"]).to_string()}))))
+        .await;
+    assert_eq!(ids(&body, "requests"), vec![id0.clone()]);
+    let (_, body) = sdp
+        .get("/requests", Some(json!({"list_info": {"row_count": 1, "sort_field": "created_time", "sort_order": "desc"}, "fields_required": ["subject", "description"]})))
+        .await;
+    assert_eq!(body["requests"][0]["subject"], "Printer 6 jammed");
+    assert_eq!(
+        body["requests"][0]["description"], "<p>paper</p>",
+        "fields_required at the top level"
+    );
+
+    let (status, body) = sdp
+        .get("/requests", Some(json!({"list_info": {"row_count": 101}})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = sdp
+        .get(
+            "/requests",
+            Some(search(
+                json!({"field": "subject", "condition": "sounds like", "value": "x"}),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (status, message_code(&body)),
+        (StatusCode::BAD_REQUEST, 4001)
+    );
+
+    // Reference data.
+    let (_, body) = sdp
+        .get("/statuses", Some(json!({"list_info": {"row_count": 100}})))
+        .await;
+    let names: Vec<&str> = body["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "Open",
+        "Assigned",
+        "In Progress",
+        "On Hold",
+        "Resolved",
+        "Closed",
+        "Cancelled",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let resolved = body["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "Resolved")
+        .unwrap();
+    assert_eq!(
+        (
+            resolved["in_progress"].as_bool(),
+            resolved["internal_name"].as_str()
+        ),
+        (Some(false), Some("Resolved"))
+    );
+    for (path, key, name) in [
+        ("/priorities", "priorities", "Urgent"),
+        ("/request_types", "request_types", "Service Request"),
+        ("/categories", "categories", "Network"),
+        ("/request_templates", "request_templates", "Default Request"),
+        ("/technicians", "technicians", "Tech One"),
+    ] {
+        let (status, body) = sdp.get(path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            body[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|row| row["name"] == name),
+            "{path}: {body}"
+        );
+    }
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_notes_use_the_profile_wrapper() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let request = sdp
+            .create(json!({"subject": "Notes", "requester": {"email_id": "alice@example.com"}}))
+            .await;
+        let id = request["id"].as_str().unwrap().to_owned();
+        let before = ms(&request["last_updated_time"]);
+        let (key, time_key) = match profile {
+            Profile::OnPrem => ("note", "added_time"),
+            Profile::Cloud => ("request_note", "created_time"),
+        };
+        let path = format!("/requests/{id}/notes");
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                &path,
+                Some(json!({key: {"description": "<p>public</p>", "show_to_requester": true}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{profile:?}: {body}");
+        let note_id = body[key]["id"].as_str().unwrap().to_owned();
+        assert_eq!(body[key]["show_to_requester"], true);
+        assert!(
+            body[key][time_key]["value"].is_string(),
+            "{profile:?}: {body}"
+        );
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                &path,
+                Some(json!({"request_note": {"description": "no flag"}})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "both profiles take request_note: {body}"
+        );
+        let stored = fake.notes(&id);
+        assert_eq!(stored.len(), 2);
+        assert_eq!(stored[1].show_to_requester, None, "stored as given");
+
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                &path,
+                Some(json!({"note": {"description": "x"}})),
+            )
+            .await;
+        if profile == Profile::Cloud {
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(
+                body["response_status"]["messages"][0]["message"],
+                "EXTRA_KEY_FOUND_IN_JSON"
+            );
+        } else {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+
+        let (_, list) = sdp
+            .get(&path, Some(json!({"list_info": {"row_count": 100}})))
+            .await;
+        assert_eq!(ids(&list, "notes")[0], note_id);
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &format!("{path}/{note_id}"),
+                Some(json!({key: {"description": "<p>edited</p>"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body[key]["description"], "<p>edited</p>");
+        let (_, one) = sdp.get(&format!("{path}/{note_id}"), None).await;
+        assert_eq!(one[key]["description"], "<p>edited</p>");
+        let (status, _) = sdp
+            .call(Method::DELETE, &format!("{path}/{note_id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = sdp.get(&format!("{path}/{note_id}"), None).await;
+        assert_eq!((status, message_code(&body)), (StatusCode::NOT_FOUND, 4007));
+
+        let after = ms(&fake.request(&id).unwrap()["last_updated_time"]);
+        assert!(after > before, "notes bump last_updated_time");
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_conversations_list_metadata_and_serve_emails() {
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let sdp = Client::new(&fake).await;
+    let id = fake.raise_request("Mail thread", "alice@example.com");
+    let note = fake.add_note(&id, "private remark", false);
+    let outgoing = fake.add_email(
+        &id,
+        EmailFrom::Technician("Tech Two".into()),
+        "<p>Please reboot</p>",
+    );
+    let reply = fake.add_email_with_files(
+        &id,
+        EmailFrom::Requester,
+        "<p>Done, log attached</p>",
+        &[("boot.log", b"line 1\nline 2\n")],
+    );
+
+    let (status, body) = sdp
+        .get(&format!("/requests/{id}/conversations"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        ids(&body, "conversations"),
+        vec![note.clone(), outgoing, reply.clone()]
+    );
+    let rows = body["conversations"].as_array().unwrap();
+    assert_eq!(rows[0]["type"], "NOTES");
+    assert_eq!(rows[0]["show_to_requester"], false);
+    assert_eq!(rows[2]["type"], "EMAIL");
+    assert_eq!(rows[2]["has_attachments"], true);
+    assert!(rows[2].get("description").is_none(), "metadata only");
+
+    let url = format!(
+        "{}{}",
+        fake.root_url(),
+        rows[2]["content_url"].as_str().unwrap()
+    );
+    let (status, detail) = send(
+        sdp.http
+            .get(url)
+            .header("Accept", ACCEPT)
+            .header(sdp.auth.0, &sdp.auth.1),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let mail = &detail["notification"];
+    assert_eq!(mail["sender"]["email_id"], "alice@example.com");
+    assert_eq!(mail["description"], "<p>Done, log attached</p>");
+    assert!(
+        mail["subject"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("##{id}##"))
+    );
+    let log_url = format!(
+        "{}{}",
+        fake.root_url(),
+        mail["attachments"][0]["content_url"].as_str().unwrap()
+    );
+    let log = sdp
+        .http
+        .get(log_url)
+        .header("authtoken", fake.api_key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(log.bytes().await.unwrap().as_ref(), b"line 1\nline 2\n");
+
+    let (_, full) = sdp.get(&format!("/requests/{id}"), None).await;
+    assert_eq!(full["request"]["unreplied_count"], 1);
+    assert_eq!(
+        full["request"]["attachments"],
+        json!([]),
+        "mail files are not request attachments"
+    );
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_uploads_download_byte_identical() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = sdp.create(json!({"subject": "Files"})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let content: Vec<u8> = (0..300_000u32)
+            .map(|i| u8::try_from(i % 251).unwrap())
+            .collect();
+
+        let (status, direct) = sdp
+            .upload(
+                Method::PUT,
+                &format!("/requests/{id}/upload"),
+                "dump.bin",
+                content.clone(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{profile:?}: {direct}");
+        assert_eq!(direct["attachment"]["size"]["value"], "300000");
+
+        let (status, staged) = sdp
+            .upload(
+                Method::POST,
+                &format!("/requests/{id}/_upload"),
+                "notes.txt",
+                b"hello".to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{staged}");
+        let staged_id = staged["attachment"]["id"].as_str().unwrap().to_owned();
+        let (_, list) = sdp.get(&format!("/requests/{id}/attachments"), None).await;
+        assert_eq!(
+            list["attachments"].as_array().unwrap().len(),
+            1,
+            "not attached until bound"
+        );
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{id}"),
+                Some(json!({"request": {"attachments": [{"id": staged_id}]}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, list) = sdp.get(&format!("/requests/{id}/attachments"), None).await;
+        let rows = list["attachments"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        let dump = rows.iter().find(|a| a["name"] == "dump.bin").unwrap();
+        assert_eq!(dump["size"]["value"], "300000");
+        let url = format!(
+            "{}{}",
+            fake.root_url(),
+            dump["content_url"].as_str().unwrap()
+        );
+        let response = sdp
+            .http
+            .get(&url)
+            .header(sdp.auth.0, &sdp.auth.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.bytes().await.unwrap().as_ref(), content.as_slice());
+        let response = sdp.http.get(&url).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "downloads need auth"
+        );
+        let stored = fake.attachments(&id);
+        assert_eq!(
+            stored.iter().find(|a| a.name == "notes.txt").unwrap().bytes,
+            b"hello"
+        );
+
+        fake.set_max_upload(1000);
+        let (status, body) = sdp
+            .upload(
+                Method::PUT,
+                &format!("/requests/{id}/upload"),
+                "big.bin",
+                vec![7; 5000],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["response_status"]["status_code"], 4000);
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_closes_assigns_and_resolves_per_profile() {
+    for (profile, close, assign, wrong_close) in [
+        (Profile::OnPrem, "close", "assign", "_close"),
+        (Profile::Cloud, "_close", "_assign", "close"),
+    ] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = sdp.create(json!({"subject": "Close me"})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let body = json!({"request": {"closure_info": {"requester_ack_resolution": true, "requester_ack_comments": "thanks",
+                                                        "closure_comments": "fixed", "closure_code": {"name": "Success"}}}});
+
+        let (status, _) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{id}/{wrong_close}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{profile:?} does not serve {wrong_close}"
+        );
+
+        let (status, res) = sdp
+            .call(Method::PUT, &format!("/requests/{id}/{assign}"), Some(json!({"request": {"group": {"name": "Network"}, "technician": {"name": "Tech Two"}}})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        assert_eq!(fake.request(&id).unwrap()["technician"]["name"], "Tech Two");
+
+        fake.set_fault(Fault::ClosureRule(vec!["resolution".into()]));
+        let (status, res) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{id}/{close}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, message_code(&res)),
+            (StatusCode::BAD_REQUEST, 4003)
+        );
+        let (status, res) = sdp
+            .call(
+                Method::POST,
+                &format!("/requests/{id}/resolutions"),
+                Some(json!({"resolution": {"content": "<p>Rebooted</p>"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        assert_eq!(res["resolution"]["content"], "<p>Rebooted</p>");
+        let (_, res) = sdp.get(&format!("/requests/{id}/resolutions"), None).await;
+        assert!(res["resolution"]["submitted_on"]["value"].is_string());
+
+        let (status, res) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{id}/{close}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        assert_eq!(res["response_status"]["status_code"], 2000);
+        let closed = fake.request(&id).unwrap();
+        assert_eq!(closed["status"]["name"], "Closed");
+        assert_eq!(closed["closure_info"]["requester_ack_resolution"], true);
+        assert_eq!(closed["closure_info"]["closure_code"]["name"], "Success");
+        assert!(closed["completed_time"]["value"].is_string());
+
+        // Reopen through a plain status change.
+        fake.set_status(&id, "Open", Some("customer replied"));
+        assert_eq!(fake.request(&id).unwrap()["is_reopened"], true);
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_rate_limits_with_4015() {
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let sdp = Client::new(&fake).await;
+    fake.set_fault(Fault::RateLimit {
+        every_nth: 1,
+        retry_after_secs: Some(2),
+    });
+    let response = sdp
+        .request(Method::GET, "/requests", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "2");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(message_code(&body), 4015);
+
+    fake.set_fault(Fault::RateLimit {
+        every_nth: 3,
+        retry_after_secs: None,
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(sdp.get("/statuses", None).await.0.as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429, 200, 200, 429]);
+
+    fake.clear_faults();
+    fake.set_fault(Fault::RateWindow {
+        max: 2,
+        per: Duration::from_mins(1),
+        retry_after_secs: None,
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(sdp.get("/statuses", None).await.0.as_u16());
+    }
+    assert_eq!(statuses[2], 429, "{statuses:?}");
+    fake.clear_faults();
+    assert_eq!(sdp.get("/statuses", None).await.0, StatusCode::OK);
+    let times = fake.call_times();
+    assert_eq!(times.len(), 11);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_checks_credentials_and_refreshes_tokens() {
+    // On-prem: authtoken or TECHNICIAN_KEY, nothing else.
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let http = reqwest::Client::new();
+    let url = fake.api_url("/requests");
+    let ok = http
+        .get(&url)
+        .header("TECHNICIAN_KEY", fake.api_key())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let (status, body) = send(http.get(&url).header("authtoken", "wrong")).await;
+    assert_eq!(
+        (status, message_code(&body)),
+        (StatusCode::UNAUTHORIZED, 4022)
+    );
+    let (status, _) = send(
+        http.get(&url)
+            .header("Authorization", format!("authtoken: {}", fake.api_key())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let old = fake.api_key();
+    fake.set_api_key("rotated");
+    let (status, _) = send(http.get(&url).header("authtoken", old)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    fake.stop().await;
+
+    // Cloud: Zoho OAuth.
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let url = fake.api_url("/requests");
+    assert!(url.contains("/app/itdesk/api/v3/"), "{url}");
+    let token = refresh(&http, &fake).await;
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["expires_in"], 3600);
+    assert!(token["api_domain"].is_string());
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    let auth = format!("Zoho-oauthtoken {access}");
+    assert_eq!(
+        http.get(&url)
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let bare_root = format!("{}/api/v3/requests", fake.root_url());
+    assert_eq!(
+        http.get(&bare_root)
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let (status, _) = send(http.get(&url).header("authtoken", fake.api_key())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "cloud takes only OAuth");
+
+    fake.expire_access_tokens();
+    let (status, body) = send(http.get(&url).header("Authorization", &auth)).await;
+    assert_eq!(
+        (status, message_code(&body)),
+        (StatusCode::UNAUTHORIZED, 4022)
+    );
+    let again = refresh(&http, &fake).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(again, access);
+    let status = http
+        .get(&url)
+        .header("Authorization", format!("Zoho-oauthtoken {again}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fake.token_requests(), 2);
+
+    // Query parameters work too; bad input gets `{"error": ...}`.
+    let oauth = fake.oauth();
+    let token_url = format!("{}/oauth/v2/token", fake.accounts_url());
+    let by_query: Value = http
+        .post(&token_url)
+        .query(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &oauth.refresh_token),
+            ("client_id", &oauth.client_id),
+            ("client_secret", &oauth.client_secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(by_query["access_token"].is_string(), "{by_query}");
+    let bad: Value = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "nope"),
+            ("client_id", &oauth.client_id),
+            ("client_secret", &oauth.client_secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bad, json!({"error": "invalid_code"}));
+    let granted: Value = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &oauth.grant_code),
+            ("client_id", &oauth.client_id),
+            ("client_secret", &oauth.client_secret),
+            ("redirect_uri", "https://www.zoho.com"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(granted["refresh_token"].is_string(), "{granted}");
+    fake.revoke_refresh_token();
+    assert_eq!(refresh(&http, &fake).await["error"], "invalid_code");
+    assert_eq!(fake.token_requests(), 6);
+
+    // Short-lived tokens really expire.
+    let fake2 = FakeSdp::start(Profile::Cloud).await;
+    fake2.set_token_lifetime(Duration::from_millis(200));
+    let token = refresh(&http, &fake2).await;
+    assert_eq!(token["expires_in"], 0);
+    let auth = format!(
+        "Zoho-oauthtoken {}",
+        token["access_token"].as_str().unwrap()
+    );
+    let url2 = fake2.api_url("/statuses");
+    eventually(Duration::from_secs(5), || async {
+        let status = http
+            .get(&url2)
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        (status == StatusCode::UNAUTHORIZED).then_some(())
+    })
+    .await;
+    fake.stop().await;
+    fake2.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_commits_then_drops_the_connection() {
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let sdp = Client::new(&fake).await;
+    fake.set_fault(Fault::CommitThenDrop {
+        op: Op::CreateRequest,
+        times: 1,
+    });
+    let input = json!({"request": {"subject": "Committed but unanswered"}});
+    let err = sdp
+        .request(Method::POST, "/requests", Some(&input))
+        .send()
+        .await
+        .expect_err("the connection is dropped");
+    assert!(!err.is_status(), "{err}");
+    let stored = fake.requests();
+    assert_eq!(stored.len(), 1, "the request was committed");
+    assert_eq!(stored[0]["subject"], "Committed but unanswered");
+    assert_eq!(fake.calls().last().unwrap().status, None);
+
+    // One shot: the retry is answered (and creates a duplicate, which is the client's problem).
+    let again = sdp
+        .create(json!({"subject": "Committed but unanswered"}))
+        .await;
+    assert_eq!(fake.requests().len(), 2);
+
+    let id = again["id"].as_str().unwrap().to_owned();
+    fake.set_fault(Fault::CommitThenDrop {
+        op: Op::AddNote,
+        times: 2,
+    });
+    for _ in 0..2 {
+        let note = json!({"note": {"description": "lost answer"}});
+        assert!(
+            sdp.request(Method::POST, &format!("/requests/{id}/notes"), Some(&note))
+                .send()
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(fake.notes(&id).len(), 2);
+    fake.set_fault(Fault::CommitThenDrop {
+        op: Op::Upload,
+        times: 1,
+    });
+    let part = reqwest::multipart::Part::bytes(b"abc".to_vec()).file_name("a.txt");
+    let upload = sdp
+        .request(Method::PUT, &format!("/requests/{id}/upload"), None)
+        .multipart(reqwest::multipart::Form::new().part("input_file", part));
+    assert!(upload.send().await.is_err());
+    assert_eq!(fake.attachments(&id).len(), 1);
+    let (status, _) = sdp.get(&format!("/requests/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "reads are unaffected");
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_goes_down_and_comes_back() {
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let sdp = Client::new(&fake).await;
+    let id = fake.raise_request("Still here", "bob@example.com");
+
+    fake.set_fault(Fault::Down503);
+    let (status, _) = sdp.get(&format!("/requests/{id}"), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    fake.clear_faults();
+
+    fake.refuse_connections().await;
+    let path = format!("/requests/{id}");
+    let pooled = sdp.request(Method::GET, &path, None).send().await;
+    assert!(pooled.is_err(), "open connections are cut");
+    let fresh = reqwest::Client::new()
+        .get(fake.api_url(&path))
+        .header("authtoken", fake.api_key())
+        .send()
+        .await
+        .expect_err("refused");
+    assert!(fresh.is_connect(), "new connections are refused: {fresh:?}");
+    fake.accept_connections().await;
+    let (status, body) = sdp.get(&format!("/requests/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "same port, same data: {body}");
+    assert_eq!(body["request"]["subject"], "Still here");
+
+    // A slow server: the client times out, but the call is still handled after the delay.
+    fake.set_fault(Fault::Slow(Duration::from_millis(300)));
+    let input = json!({"request": {"subject": "too slow"}});
+    let err = sdp
+        .request(Method::POST, "/requests", Some(&input))
+        .timeout(Duration::from_millis(50))
+        .send()
+        .await
+        .expect_err("times out");
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(fake.requests().len(), 1, "not handled yet");
+    eventually(Duration::from_secs(5), || async {
+        (fake.requests().len() == 2).then_some(())
+    })
+    .await;
+    fake.clear_faults();
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_technician_changes_bump_last_updated_time() {
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let id = fake.raise_request_with(
+        json!({"subject": "From the SDP side", "requester": {"email_id": "carol@example.com"},
+                                            "priority": {"name": "Urgent"}}),
+    );
+    let mut last = ms(&fake.request(&id).unwrap()["last_updated_time"]);
+    let mut bumped = |what: &str| {
+        let now = ms(&fake.request(&id).unwrap()["last_updated_time"]);
+        assert!(now > last, "{what} bumps last_updated_time");
+        last = now;
+    };
+    fake.set_status(&id, "In Progress", None);
+    bumped("status");
+    fake.assign_technician(&id, "Tech One");
+    bumped("assign");
+    fake.add_note(&id, "public", true);
+    bumped("note");
+    fake.add_email(&id, EmailFrom::Requester, "any news?");
+    bumped("email");
+    fake.attach_file(&id, "shot.png", b"\x89PNG");
+    bumped("attachment");
+    fake.set_resolution(&id, "done");
+    bumped("resolution");
+    fake.edit_request(&id, json!({"udf_fields": {"udf_char1": "X"}}));
+    bumped("edit");
+
+    let full = fake.request(&id).unwrap();
+    assert_eq!(full["status"]["name"], "In Progress");
+    assert_eq!(full["technician"]["name"], "Tech One");
+    assert_eq!(full["has_notes"], true);
+    assert_eq!(full["attachments"][0]["name"], "shot.png");
+    assert_eq!(fake.notes(&id)[0].show_to_requester, Some(true));
+    assert_eq!(
+        fake.emails(&id)[0].sender.email.as_deref(),
+        Some("carol@example.com")
+    );
+
+    // The trigger: a POST carrying the request id (here to the fake itself, which answers 404).
+    let status = fake
+        .fire_webhook(&format!("{}/hooks/sdp", fake.root_url()), &id)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(fake.call_count("POST /hooks/sdp"), 1);
+    fake.stop().await;
+}
