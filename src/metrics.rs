@@ -26,6 +26,13 @@ pub struct Metrics {
     pub login_failures: Counter,
     pub outbox_depth: Gauge,
     pub tickets_total: Gauge,
+    pub sdp_delivered: Counter,
+    pub sdp_delivery_errors: Counter,
+    pub sdp_poll_errors: Counter,
+    pub sdp_dead_letters: Gauge,
+    /// Age of the oldest change not yet in SDP: the outbound lag.
+    pub sdp_oldest_pending_seconds: Gauge,
+    pub sdp_last_poll_timestamp_seconds: Gauge,
 }
 
 impl Default for Metrics {
@@ -47,6 +54,12 @@ impl Metrics {
             login_failures: Counter::default(),
             outbox_depth: Gauge::default(),
             tickets_total: Gauge::default(),
+            sdp_delivered: Counter::default(),
+            sdp_delivery_errors: Counter::default(),
+            sdp_poll_errors: Counter::default(),
+            sdp_dead_letters: Gauge::default(),
+            sdp_oldest_pending_seconds: Gauge::default(),
+            sdp_last_poll_timestamp_seconds: Gauge::default(),
         };
         registry.register(
             "http_responses",
@@ -84,6 +97,36 @@ impl Metrics {
             m.outbox_depth.clone(),
         );
         registry.register("tickets", "Tickets in the store", m.tickets_total.clone());
+        registry.register(
+            "sdp_delivered",
+            "Changes delivered to ServiceDesk Plus",
+            m.sdp_delivered.clone(),
+        );
+        registry.register(
+            "sdp_delivery_errors",
+            "Failed delivery attempts to ServiceDesk Plus",
+            m.sdp_delivery_errors.clone(),
+        );
+        registry.register(
+            "sdp_poll_errors",
+            "Failed polls of ServiceDesk Plus",
+            m.sdp_poll_errors.clone(),
+        );
+        registry.register(
+            "sdp_dead_letters",
+            "Changes SDP refused, waiting for an admin",
+            m.sdp_dead_letters.clone(),
+        );
+        registry.register(
+            "sdp_oldest_pending_seconds",
+            "Age of the oldest change not yet delivered to ServiceDesk Plus",
+            m.sdp_oldest_pending_seconds.clone(),
+        );
+        registry.register(
+            "sdp_last_poll_timestamp_seconds",
+            "Unix time of the last successful poll of ServiceDesk Plus",
+            m.sdp_last_poll_timestamp_seconds.clone(),
+        );
         *m.registry.lock().expect("fresh mutex") = registry;
         m
     }

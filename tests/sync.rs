@@ -44,6 +44,9 @@ both_profiles!(
     the_request_budget_is_never_exceeded,
     the_webhook_needs_its_secret_and_beats_the_poll,
     requests_raised_in_sdp_for_portal_users_are_imported,
+    a_refused_change_becomes_a_dead_letter_an_admin_can_retry,
+    a_dead_letter_an_admin_discards_is_dropped,
+    a_mapped_name_sdp_refuses_is_left_out_and_reported,
 );
 
 struct Env {
@@ -743,4 +746,176 @@ async fn requests_raised_in_sdp_for_portal_users_are_imported(profile: Profile) 
     );
     // Nothing went back to SDP for an imported ticket.
     assert_eq!(env.fake.requests().len(), 2);
+}
+
+/// A resolved ticket whose confirmation SDP refuses (closure rule, 4003: not retryable, so a dead
+/// letter at once). Returns the ticket number, the SDP id and the dead letter.
+async fn refused_confirmation(env: &Env, subject: &str) -> (String, String, Value) {
+    let (n, id) = env.new_ticket(subject).await;
+    env.fake.set_status(&id, "Resolved", None);
+    env.until(&n, |t| t["status"] == "resolved").await;
+    env.fake
+        .set_fault(Fault::ClosureRule(vec!["resolution".into()]));
+    env.alice
+        .post(&format!("/api/v1/tickets/{n}/confirm"), &json!({}))
+        .await;
+    let dead = eventually(WAIT, || async {
+        let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+        health["dead_letters"].as_array().unwrap().first().cloned()
+    })
+    .await;
+    (n, id, dead)
+}
+
+async fn a_refused_change_becomes_a_dead_letter_an_admin_can_retry(profile: Profile) {
+    let env = Env::start(profile).await;
+    let (n, id, dead) = refused_confirmation(&env, "Closure rules").await;
+    assert_eq!(dead["op"], "close");
+    assert!(
+        dead["last_error"].as_str().unwrap().contains("4003"),
+        "{dead}"
+    );
+    let t = env.ticket(&n).await;
+    assert_eq!(t["sdp"]["sync_state"], "failed");
+    assert!(t["sdp"]["last_error"].as_str().unwrap().contains("4003"));
+    // While the dead letter waits, the ticket's later changes wait behind it, in order.
+    env.alice
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": "after the close"}),
+        )
+        .await;
+    let seq = dead["seq"].as_u64().unwrap();
+    let retry = format!("/api/v1/admin/sync/dead-letters/{seq}/retry");
+    assert_eq!(
+        env.alice.post(&retry, &json!({})).await.0,
+        StatusCode::FORBIDDEN,
+        "only admins handle dead letters"
+    );
+    let missing = env
+        .admin
+        .post("/api/v1/admin/sync/dead-letters/999999/retry", &json!({}))
+        .await;
+    assert_eq!(missing.0, StatusCode::NOT_FOUND);
+
+    env.fake.set_resolution(&id, "Fixed");
+    env.fake.clear_faults();
+    assert_eq!(env.admin.post(&retry, &json!({})).await.0, StatusCode::OK);
+    env.synced(&n).await;
+    // The message on the closed ticket reopened it: close, then reopen, then the note, in order.
+    let moves: Vec<_> = env
+        .fake
+        .status_changes(&id)
+        .iter()
+        .map(|c| c.to.clone())
+        .collect();
+    assert_eq!(
+        moves[moves.len() - 2..],
+        ["Closed".to_owned(), "Open".to_owned()],
+        "{moves:?}"
+    );
+    assert_eq!(
+        env.fake.notes(&id).len(),
+        1,
+        "the waiting message followed the retried close"
+    );
+}
+
+async fn a_dead_letter_an_admin_discards_is_dropped(profile: Profile) {
+    let env = Env::start(profile).await;
+    let (n, _, dead) = refused_confirmation(&env, "Discarded").await;
+    let seq = dead["seq"].as_u64().unwrap();
+    let (status, _) = env
+        .admin
+        .post(
+            &format!("/api/v1/admin/sync/dead-letters/{seq}/discard"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+    assert_eq!(health["dead_letters"], json!([]));
+    assert_eq!(env.ticket(&n).await["sdp"]["sync_state"], "synced");
+    let (_, events) = env.alice.get(&format!("/api/v1/tickets/{n}/events")).await;
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "sdp_discarded")
+    );
+}
+
+async fn a_mapped_name_sdp_refuses_is_left_out_and_reported(profile: Profile) {
+    let env = Env::start_with(profile, |c| {
+        c.sdp.mapping.priority_urgent = "Critical".into();
+    })
+    .await;
+    let (status, _) = env
+        .alice
+        .post(
+            "/api/v1/tickets",
+            &json!({"kind": "problem_report", "subject": "Urgent thing", "priority": "urgent"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = env.synced("DB-000001").await;
+    let r = env.fake.request(&id).unwrap();
+    assert_eq!(
+        r["request_type"]["name"], "Incident",
+        "the names SDP knows are kept"
+    );
+    assert_ne!(r["priority"]["name"], "Critical");
+    let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+    let mismatches = health["stats"]["mismatches"].as_array().unwrap();
+    assert!(
+        mismatches
+            .iter()
+            .any(|m| m.as_str().unwrap().contains("priority")),
+        "{health}"
+    );
+}
+
+#[actix_web::test]
+async fn an_expired_cloud_token_is_refreshed_once() {
+    let env = Env::start(Profile::Cloud).await;
+    let (n, id) = env.new_ticket("Token").await;
+    let before = env.fake.token_requests();
+    env.fake.expire_access_tokens();
+    env.alice
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": "after expiry"}),
+        )
+        .await;
+    eventually(WAIT, || async {
+        (env.fake.notes(&id).len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.fake.token_requests(),
+        before + 1,
+        "one refresh, then the call went through"
+    );
+}
+
+#[actix_web::test]
+async fn a_wrong_api_key_fails_visibly_without_retry_storms() {
+    let env = Env::start(Profile::OnPrem).await;
+    env.fake.set_api_key("rotated-key");
+    env.alice.ticket("Bad key").await;
+    let t = eventually(WAIT, || async {
+        let t = env.ticket("DB-000001").await;
+        (t["sdp"]["sync_state"] == "failed").then_some(t)
+    })
+    .await;
+    assert!(
+        t["sdp"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("credentials"),
+        "{t}"
+    );
+    let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+    assert_eq!(health["dead_letters"].as_array().unwrap().len(), 1);
 }

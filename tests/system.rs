@@ -28,6 +28,13 @@ async fn health_ready_metrics_and_openapi_answer() {
         "{metrics}"
     );
     assert!(metrics.contains("deskbridge_outbox_depth 1"), "{metrics}");
+    for name in [
+        "deskbridge_sdp_oldest_pending_seconds",
+        "deskbridge_sdp_dead_letters 0",
+        "deskbridge_sdp_delivery_errors_total 0",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
 
     let (status, doc) = anon.get("/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);

@@ -236,6 +236,7 @@ async fn poll_once(sync: &SyncCtx) {
             tracing::warn!(error = %e, "sdp poll failed; retrying at the next interval");
             let mut stats = sync.stats();
             stats.poll_errors += 1;
+            sync.store.metrics.sdp_poll_errors.inc();
             stats.last_poll_error = Some(e.to_string());
         }
     }

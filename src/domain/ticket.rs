@@ -135,3 +135,36 @@ impl Ticket {
             .any(|field| field.to_lowercase().contains(needle))
     }
 }
+
+/// A ticket for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn sample(id: u64) -> Ticket {
+    let now = OffsetDateTime::now_utc();
+    Ticket {
+        id: TicketId(id),
+        uid: Uuid::nil(),
+        number: TicketId(id).number("DB"),
+        kind: Kind::ProblemReport,
+        subject: "VPN <down>".into(),
+        description: "Since 09:00\nbranch 12 & 13".into(),
+        priority: Priority::Urgent,
+        service: None,
+        status: Status::New,
+        requester: Requester {
+            id: UserId::new(),
+            email: "a@example.com".into(),
+            name: "Alice".into(),
+            organization: String::new(),
+        },
+        created_at: now,
+        updated_at: now,
+        resolved_at: None,
+        closed_at: None,
+        assignee: None,
+        due_by: None,
+        sdp: SdpLink::default(),
+        sdp_status: None,
+        sdp_pending: 0,
+        sdp_updated_ms: None,
+    }
+}

@@ -93,7 +93,12 @@ pub async fn poll(ctx: &SyncCtx) -> Result<u64, SyncError> {
         let p = progress.clone();
         ctx.store.transact(|tx| tx.put_sync(state::IMPORT, &p))?;
     }
-    ctx.stats().last_poll_ok = Some(OffsetDateTime::now_utc());
+    let now = OffsetDateTime::now_utc();
+    ctx.stats().last_poll_ok = Some(now);
+    ctx.store
+        .metrics
+        .sdp_last_poll_timestamp_seconds
+        .set(now.unix_timestamp());
     Ok(read)
 }
 
@@ -672,4 +677,121 @@ fn apply_files(
         kinds.push(TicketEventKind::Attachment);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::lifecycle::ReopenWindow;
+    use crate::metrics::Metrics;
+    use crate::store::Store;
+    use crate::sync::mapping::MappedStatus;
+
+    const WINDOW: ReopenWindow = ReopenWindow { days: 30 };
+
+    /// A closed ticket whose customer confirmation (Close) SDP has not seen yet.
+    fn setup() -> (tempfile::TempDir, Store, TicketId, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16, "DB", Metrics::new()).unwrap();
+        let (id, seq) = store
+            .transact(|tx| {
+                let (id, _) = tx.next_ticket()?;
+                let mut t = crate::domain::ticket::sample(id.0);
+                t.status = Status::Closed;
+                t.sdp_status = Some("Resolved".into());
+                t.sdp_updated_ms = Some(10);
+                let seq = tx.outbox(&mut t, OutboxOp::Close, OffsetDateTime::now_utc())?;
+                tx.save(None, &t)?;
+                Ok((id, seq))
+            })
+            .unwrap();
+        (dir, store, id, seq)
+    }
+
+    fn observed(sdp: &str, status: Status, updated_ms: i64, pending: u64) -> Observed {
+        Observed {
+            technician: None,
+            mapped: Some(MappedStatus {
+                status,
+                warning: None,
+            }),
+            sdp_status: Some(sdp.into()),
+            due_by: None,
+            pending_status: vec![pending],
+            updated_ms: Some(updated_ms),
+            team: Actor::team("Tech One"),
+        }
+    }
+
+    fn run(store: &Store, id: TicketId, seen: &Observed) -> Ticket {
+        store
+            .transact(|tx| {
+                let before = tx.require(id)?;
+                let mut t = before.clone();
+                apply_fields(
+                    tx,
+                    &mut t,
+                    seen,
+                    WINDOW,
+                    OffsetDateTime::now_utc(),
+                    &mut Vec::new(),
+                )?;
+                tx.save(Some(&before), &t)?;
+                Ok(t)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn both_sides_changed_the_status_sdp_wins_and_the_conflict_is_recorded() {
+        let (_dir, store, id, seq) = setup();
+        let t = run(
+            &store,
+            id,
+            &observed("In Progress", Status::InProgress, 20, seq),
+        );
+        assert_eq!(t.status, Status::InProgress);
+        assert_eq!(t.sdp_pending, 0);
+        assert!(
+            store.outbox_after(0, 10).unwrap().is_empty(),
+            "the customer's close is withdrawn"
+        );
+        let conflict = store
+            .events(id)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.kind == "conflict")
+            .expect("a conflict event");
+        assert_eq!(
+            (conflict.from.as_deref(), conflict.to.as_deref()),
+            (Some("closed"), Some("in_progress"))
+        );
+    }
+
+    #[test]
+    fn an_older_read_changes_nothing() {
+        let (_dir, store, id, seq) = setup();
+        let t = run(
+            &store,
+            id,
+            &observed("In Progress", Status::InProgress, 5, seq),
+        );
+        assert_eq!(t.status, Status::Closed);
+        assert_eq!(store.outbox_after(0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_unchanged_sdp_status_leaves_the_customers_change_to_go_out() {
+        let (_dir, store, id, seq) = setup();
+        let t = run(&store, id, &observed("Resolved", Status::Resolved, 20, seq));
+        assert_eq!(t.status, Status::Closed);
+        assert_eq!(store.outbox_after(0, 10).unwrap().len(), 1);
+        assert!(
+            store
+                .events(id)
+                .unwrap()
+                .iter()
+                .all(|e| e.kind != "conflict")
+        );
+    }
 }

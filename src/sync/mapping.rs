@@ -147,37 +147,10 @@ impl Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Requester, SdpLink, TicketId, UserId};
+    use crate::domain::TicketId;
 
     fn ticket() -> Ticket {
-        let now = time::OffsetDateTime::now_utc();
-        Ticket {
-            id: TicketId(123),
-            uid: uuid::Uuid::nil(),
-            number: "DB-000123".into(),
-            kind: Kind::ProblemReport,
-            subject: "VPN <down>".into(),
-            description: "Since 09:00\nbranch 12 & 13".into(),
-            priority: Priority::Urgent,
-            service: None,
-            status: Status::New,
-            requester: Requester {
-                id: UserId::new(),
-                email: "a@example.com".into(),
-                name: "Alice".into(),
-                organization: String::new(),
-            },
-            created_at: now,
-            updated_at: now,
-            resolved_at: None,
-            closed_at: None,
-            assignee: None,
-            due_by: None,
-            sdp: SdpLink::default(),
-            sdp_status: None,
-            sdp_pending: 0,
-            sdp_updated_ms: None,
-        }
+        crate::domain::ticket::sample(123)
     }
 
     fn status(name: &str, in_progress: Option<bool>, stop_timer: Option<bool>) -> StatusRef {

@@ -89,6 +89,7 @@ async fn deliver(ctx: &SyncCtx, entry: OutboxEntry) -> Result<(), SyncError> {
         Ok(done) => {
             record_success(ctx, &entry, &done)?;
             ctx.stats().delivered += 1;
+            ctx.store.metrics.sdp_delivered.inc();
             if matches!(entry.op, OutboxOp::Close | OutboxOp::Reopen { .. })
                 && let Some(id) = ctx
                     .store
@@ -104,6 +105,7 @@ async fn deliver(ctx: &SyncCtx, entry: OutboxEntry) -> Result<(), SyncError> {
         Err(e) => {
             tracing::warn!(error = %e, attempts = entry.attempts + 1, "sdp delivery failed");
             ctx.stats().delivery_errors += 1;
+            ctx.store.metrics.sdp_delivery_errors.inc();
             record_failure(ctx, &entry, was_unknown, &e)?;
         }
     }

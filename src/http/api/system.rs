@@ -34,6 +34,20 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .set(i64::try_from(state.store.outbox_len()).unwrap_or(i64::MAX));
     m.tickets_total
         .set(i64::try_from(state.store.ticket_count().unwrap_or(0)).unwrap_or(i64::MAX));
+    let oldest = state
+        .store
+        .outbox_after(0, 1)
+        .ok()
+        .and_then(|e| e.first().map(|e| e.at));
+    m.sdp_oldest_pending_seconds.set(oldest.map_or(0, |at| {
+        (time::OffsetDateTime::now_utc() - at).whole_seconds()
+    }));
+    m.sdp_dead_letters.set(
+        state
+            .store
+            .dead_letters()
+            .map_or(0, |d| i64::try_from(d.len()).unwrap_or(i64::MAX)),
+    );
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(m.render())
