@@ -64,8 +64,15 @@ pub async fn poll(ctx: &SyncCtx) -> Result<u64, SyncError> {
         let (rows, more) = ctx.sdp.list_requests(&list_info).await?;
         for row in &rows {
             if relevant(ctx, row)? {
-                if read_request(ctx, &row.id).await? {
-                    progress.imported += 1;
+                match read_request(ctx, &row.id).await {
+                    Ok(imported) => progress.imported += u64::from(imported),
+                    // SDP unavailable: stop here; the watermark stays and the next poll resumes.
+                    Err(SyncError::Sdp(e)) if e.is_retryable() => return Err(SyncError::Sdp(e)),
+                    // One request SDP will never serve (deleted, unreadable) must not stall the rest.
+                    Err(e) => ctx.mismatch(format!(
+                        "SDP request {} could not be read and was skipped: {e}",
+                        row.id
+                    )),
                 }
                 read += 1;
             }
