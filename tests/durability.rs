@@ -170,6 +170,13 @@ async fn the_outbox_holds_one_entry_per_change_in_order() {
             json!({"op": "add_note", "message": last_messages[2]["id"]}),
         ]
     );
+    let (_, health) = app.admin().await.get("/api/v1/admin/sync").await;
+    assert_eq!(
+        health["queue_depth"],
+        entries.len(),
+        "the kept count matches the queue: {health}"
+    );
+    assert_eq!(health["enabled"], false);
     let seqs: Vec<_> = entries.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert!(
         seqs.windows(2).all(|w| w[0] < w[1]),

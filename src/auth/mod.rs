@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, SaltString};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
@@ -13,22 +13,116 @@ use sha2::{Digest, Sha256};
 pub const API_TOKEN_PREFIX: &str = "dbt_";
 pub const SESSION_COOKIE: &str = "deskbridge_session";
 
+/// At most this many hashes run at once, each on a memory buffer that is kept and reused. argon2
+/// needs 19 MiB per hash; allocating it per sign-in leaves the freed blocks in the allocator's
+/// per-thread arenas, and the process grows by that much for every worker thread that ever hashed.
+const HASH_SLOTS: usize = 2;
+
+struct BlockPool {
+    free: std::sync::Mutex<(Vec<Vec<argon2::Block>>, usize)>,
+    returned: std::sync::Condvar,
+}
+
+static POOL: BlockPool = BlockPool {
+    free: std::sync::Mutex::new((Vec::new(), 0)),
+    returned: std::sync::Condvar::new(),
+};
+
+/// Runs `f` with a buffer of at least `blocks` blocks, waiting while every slot is busy.
+fn with_blocks<T>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    let mut buffer = {
+        let mut guard = POOL
+            .free
+            .lock()
+            .expect("pool lock is never poisoned: no panics while held");
+        loop {
+            if let Some(buffer) = guard.0.pop() {
+                break buffer;
+            }
+            if guard.1 < HASH_SLOTS {
+                guard.1 += 1;
+                break Vec::new();
+            }
+            guard = POOL
+                .returned
+                .wait(guard)
+                .expect("pool lock is never poisoned: no panics while held");
+        }
+    };
+    if buffer.len() < blocks {
+        buffer.resize(blocks, argon2::Block::default());
+    }
+    let result = f(&mut buffer[..blocks]);
+    POOL.free
+        .lock()
+        .expect("pool lock is never poisoned: no panics while held")
+        .0
+        .push(buffer);
+    POOL.returned.notify_one();
+    result
+}
+
+/// Computes the raw hash of `password` with the parameters, salt and output length of `like`.
+fn compute(
+    argon: &Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let blocks = argon.params().block_count();
+    with_blocks(blocks, |memory| {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt, out, memory)
+    })
+}
+
 pub fn hash_password(password: &str) -> String {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).expect("the OS random source is available");
+    let argon = Argon2::default();
+    let mut out = [0u8; 32];
+    compute(&argon, password, &salt, &mut out)
+        .expect("argon2 accepts any password up to the validated length");
     let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt length");
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 accepts any password up to the validated length")
-        .to_string()
+    let hash = PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: argon2::password_hash::ParamsString::try_from(argon.params())
+            .expect("default params encode"),
+        salt: Some(salt.as_salt()),
+        hash: Some(
+            argon2::password_hash::Output::new(&out).expect("32 bytes is a valid output length"),
+        ),
+    };
+    hash.to_string()
 }
 
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = hash
+        .version
+        .map_or(Ok(argon2::Version::default()), argon2::Version::try_from);
+    let (Ok(version), Ok(params)) = (version, argon2::Params::try_from(&hash)) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    if compute(&argon, password, salt, &mut out).is_err() {
+        return false;
+    }
+    // Output's equality is constant-time.
+    argon2::password_hash::Output::new(&out).is_ok_and(|actual| actual == expected)
 }
 
 /// A fixed hash to verify against when the account does not exist, so timing does not tell
@@ -94,10 +188,30 @@ mod tests {
     #[test]
     fn passwords_verify_and_hashes_are_argon2id() {
         let hash = hash_password("correct horse battery");
+        assert!(PasswordHash::new(&hash).is_ok(), "{hash}");
         assert!(hash.starts_with("$argon2id$"));
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("wrong", &hash));
         assert!(!verify_password("x", "not a hash"));
+        // Hashes made by the argon2 crate's own API (other parameters too) still verify.
+        let params = argon2::Params::new(8 * 1024, 2, 1, None).unwrap();
+        let old = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let other =
+            argon2::password_hash::PasswordHasher::hash_password(&old, b"old password", &salt)
+                .unwrap()
+                .to_string();
+        assert!(verify_password("old password", &other));
+        assert!(!verify_password("old passwore", &other));
+        // Many concurrent hashes share the bounded pool.
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    verify_password(&format!("p{i}"), &hash_password(&format!("p{i}")))
+                })
+            })
+            .collect();
+        assert!(handles.into_iter().all(|h| h.join().unwrap()));
     }
 
     #[test]

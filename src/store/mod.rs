@@ -139,6 +139,8 @@ pub(crate) mod meta {
     /// Last id handed out to a message, attachment, event or outbox entry (one sequence for all, so
     /// their ids also order them across kinds).
     pub const ITEM_SEQ: &[u8] = b"seq.item";
+    /// Entries in the outbox, kept with every change to it.
+    pub const OUTBOX_LEN: &[u8] = b"count.outbox";
 }
 
 pub struct Store {
@@ -173,6 +175,11 @@ impl Store {
             .open()?;
         migrations::run(&db, data_dir)?;
         let trees = Trees::open(&db)?;
+        if trees.meta.get(meta::OUTBOX_LEN)?.is_none() {
+            // Stores written before the count existed: count once.
+            let len = trees.outbox.len() as u64;
+            trees.meta.insert(meta::OUTBOX_LEN, &keys::u64_be(len))?;
+        }
         blobs::prepare(data_dir)?;
         let commit = commit::GroupCommit::start(db.clone(), metrics.commit_batches.clone())
             .map_err(io(data_dir))?;

@@ -67,8 +67,17 @@ impl Store {
             .collect()
     }
 
+    /// Entries waiting in the outbox (a kept count: no walk).
     pub fn outbox_len(&self) -> usize {
-        self.trees.outbox.len()
+        let len = self
+            .trees
+            .meta
+            .get(super::meta::OUTBOX_LEN)
+            .ok()
+            .flatten()
+            .and_then(|v| keys::read_u64(&v))
+            .unwrap_or(0);
+        usize::try_from(len).unwrap_or(usize::MAX)
     }
 
     pub fn dead_letters(&self) -> Result<Vec<OutboxEntry>, StoreError> {

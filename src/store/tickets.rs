@@ -154,7 +154,7 @@ impl TicketTx<'_> {
             last_error: None,
             outcome_unknown: false,
         };
-        self.t[OUTBOX].insert(&keys::u64_be(seq), encode(&entry))?;
+        self.put_outbox(&entry)?;
         Ok(seq)
     }
 
@@ -196,20 +196,38 @@ impl TicketTx<'_> {
 
     /// Rewrites an entry (its delivery state) in place, keeping its position.
     pub fn put_outbox(&self, entry: &OutboxEntry) -> TxResult<()> {
-        self.t[OUTBOX].insert(&keys::u64_be(entry.seq), encode(entry))?;
+        if self.t[OUTBOX]
+            .insert(&keys::u64_be(entry.seq), encode(entry))?
+            .is_none()
+        {
+            self.count_outbox(1)?;
+        }
         Ok(())
     }
 
     /// Removes a delivered (or discarded) entry.
     pub fn remove_outbox(&self, seq: u64) -> TxResult<()> {
-        self.t[OUTBOX].remove(&keys::u64_be(seq))?;
+        if self.t[OUTBOX].remove(&keys::u64_be(seq))?.is_some() {
+            self.count_outbox(-1)?;
+        }
         Ok(())
     }
 
     /// Moves an entry out of the queue into the dead letters; it keeps its number.
     pub fn bury(&self, entry: &OutboxEntry) -> TxResult<()> {
-        self.t[OUTBOX].remove(&keys::u64_be(entry.seq))?;
+        self.remove_outbox(entry.seq)?;
         self.t[DEAD_LETTERS].insert(&keys::u64_be(entry.seq), encode(entry))?;
+        Ok(())
+    }
+
+    /// Keeps the queue length in `meta`, so reading it never walks the queue.
+    fn count_outbox(&self, delta: i64) -> TxResult<()> {
+        let now = self.t[META]
+            .get(meta::OUTBOX_LEN)?
+            .and_then(|v| keys::read_u64(&v))
+            .unwrap_or(0);
+        let next = now.saturating_add_signed(delta);
+        self.t[META].insert(meta::OUTBOX_LEN, &keys::u64_be(next))?;
         Ok(())
     }
 
