@@ -21,6 +21,13 @@ enum Auth {
     Cloud(OAuth),
 }
 
+/// One page of `GET /requests`.
+pub struct RequestPage {
+    pub rows: Vec<Request>,
+    pub more: bool,
+    pub total: Option<u64>,
+}
+
 pub struct SdpClient {
     http: reqwest::Client,
     /// `<base_url>/api/v3`
@@ -239,7 +246,7 @@ impl SdpClient {
     }
 
     /// One page of requests; `list_info` as SDP takes it. Returns the rows and whether more follow.
-    pub async fn list_requests(&self, list_info: &Value) -> Result<(Vec<Request>, bool), SdpError> {
+    pub async fn list_requests(&self, list_info: &Value) -> Result<RequestPage, SdpError> {
         let body = self
             .call(
                 Method::GET,
@@ -253,7 +260,15 @@ impl SdpClient {
             .pointer("/list_info/has_more_rows")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        Ok((rows, more))
+        // Only present when `get_total_count` was asked for; a string or a number.
+        let total = body
+            .pointer("/list_info/total_count")
+            .and_then(|v| match v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            });
+        Ok(RequestPage { rows, more, total })
     }
 
     pub async fn add_note(

@@ -8,5 +8,5 @@ pub mod error;
 mod oauth;
 mod pacer;
 
-pub use client::SdpClient;
+pub use client::{RequestPage, SdpClient};
 pub use error::SdpError;

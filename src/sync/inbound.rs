@@ -61,7 +61,11 @@ pub async fn poll(ctx: &SyncCtx) -> Result<u64, SyncError> {
             "search_criteria": [{"field": "last_updated_time", "condition": "greater than", "value": since.to_string()}],
             "fields_required": ["id", "subject", "requester", "status", "technician", "last_updated_time"],
         });
-        let (rows, more) = ctx.sdp.list_requests(&list_info).await?;
+        let page = ctx.sdp.list_requests(&list_info).await?;
+        if start_index == 1 && !progress.done && progress.total.is_none() {
+            progress.total = page.total;
+        }
+        let (rows, more) = (page.rows, page.more);
         for row in &rows {
             if relevant(ctx, row)? {
                 match read_request(ctx, &row.id).await {

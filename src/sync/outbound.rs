@@ -226,7 +226,7 @@ async fn create(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<D
     }
     if entry.outcome_unknown {
         let list_info = json!({"row_count": 10, "start_index": 1, "search_criteria": ctx.mapping.search_for(&ticket.number)});
-        let (found, _) = ctx.sdp.list_requests(&list_info).await?;
+        let found = ctx.sdp.list_requests(&list_info).await?.rows;
         if let Some(request) = found.into_iter().next() {
             tracing::info!(request = %request.id, "linked the request an unanswered create made");
             return Ok(Done::Request(request.id));
