@@ -5,14 +5,11 @@
 use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message as ActixMessage, ResponseFuture};
-use time::OffsetDateTime;
 
-use super::tickets::transition;
 use super::{
-    Created, Ctx, Idempotency, Render, TicketEvent, TicketEventKind, commit_and_publish,
-    create_once,
+    Contribution, Created, Ctx, Idempotency, Render, TicketEvent, TicketEventKind,
+    commit_and_publish, contribute,
 };
-use crate::domain::lifecycle::Action;
 use crate::domain::{
     Actor as Who, Attachment, AttachmentId, Delivery, DomainError, Origin, TicketId,
 };
@@ -72,20 +69,13 @@ impl Handler<StoreAttachment> for AttachmentActor {
             let sha256 = tokio::task::spawn_blocking(move || store.commit_blob(blob))
                 .await
                 .map_err(|e| StoreError::Durability(format!("blob commit task failed: {e}")))??;
-            let result = ctx.store.transact(|tx| {
-                let before = tx.require(msg.ticket)?;
-                create_once(tx, msg.idempotency.as_ref(), &msg.render, || {
-                    let now = OffsetDateTime::now_utc();
-                    let mut ticket = before.clone();
-                    transition(
-                        tx,
-                        &mut ticket,
-                        Action::Reply,
-                        &msg.actor,
-                        None,
-                        ctx.window,
-                        now,
-                    )?;
+            let result = contribute(
+                &ctx,
+                msg.ticket,
+                &msg.actor,
+                msg.idempotency.as_ref(),
+                &msg.render,
+                |tx, ticket, now| {
                     let attachment = Attachment {
                         id: AttachmentId(tx.next_item()?),
                         ticket: ticket.id,
@@ -100,26 +90,17 @@ impl Handler<StoreAttachment> for AttachmentActor {
                         sdp_id: None,
                     };
                     tx.attachment(&attachment)?;
-                    ticket.updated_at = now;
-                    tx.event(
-                        &ticket,
-                        "attachment_added",
-                        &msg.actor,
-                        None,
-                        None,
-                        Some(attachment.filename.clone()),
-                    )?;
-                    tx.outbox(
-                        &mut ticket,
-                        OutboxOp::AddAttachment {
-                            attachment: attachment.id,
-                        },
-                        now,
-                    )?;
-                    tx.save(Some(&before), &ticket)?;
-                    Ok((attachment, ticket))
-                })
-            });
+                    let event = ("attachment_added", Some(attachment.filename.clone()));
+                    let outbox = OutboxOp::AddAttachment {
+                        attachment: attachment.id,
+                    };
+                    Ok(Contribution {
+                        item: attachment,
+                        event,
+                        outbox,
+                    })
+                },
+            );
             let (created, ticket) = result?;
             let event = ticket.map(|t| TicketEvent::of(&t, TicketEventKind::Attachment));
             let fresh = event.is_some();

@@ -2,14 +2,11 @@
 //! reopens it, through the ticket state machine, in the same transaction.
 
 use actix::{Actor, Context, Handler, Message as ActixMessage, ResponseFuture};
-use time::OffsetDateTime;
 
-use super::tickets::transition;
 use super::{
-    Created, Ctx, Idempotency, Render, TicketEvent, TicketEventKind, commit_and_publish,
-    create_once,
+    Contribution, Created, Ctx, Idempotency, Render, TicketEvent, TicketEventKind,
+    commit_and_publish, contribute,
 };
-use crate::domain::lifecycle::Action;
 use crate::domain::{Actor as Who, Delivery, Message, MessageId, Origin, TicketId};
 use crate::store::{OpError, OutboxOp};
 
@@ -36,20 +33,13 @@ impl Handler<PostMessage> for DiscussionActor {
 
     fn handle(&mut self, msg: PostMessage, _: &mut Context<Self>) -> Self::Result {
         let ctx = self.ctx.clone();
-        let result = ctx.store.transact(|tx| {
-            let before = tx.require(msg.ticket)?;
-            create_once(tx, msg.idempotency.as_ref(), &msg.render, || {
-                let now = OffsetDateTime::now_utc();
-                let mut ticket = before.clone();
-                transition(
-                    tx,
-                    &mut ticket,
-                    Action::Reply,
-                    &msg.actor,
-                    None,
-                    ctx.window,
-                    now,
-                )?;
+        let result = contribute(
+            &ctx,
+            msg.ticket,
+            &msg.actor,
+            msg.idempotency.as_ref(),
+            &msg.render,
+            |tx, ticket, now| {
                 let message = Message {
                     id: MessageId(tx.next_item()?),
                     ticket: ticket.id,
@@ -61,19 +51,16 @@ impl Handler<PostMessage> for DiscussionActor {
                     sdp_id: None,
                 };
                 tx.message(&message)?;
-                ticket.updated_at = now;
-                tx.event(&ticket, "message_added", &msg.actor, None, None, None)?;
-                tx.outbox(
-                    &mut ticket,
-                    OutboxOp::AddNote {
-                        message: message.id,
-                    },
-                    now,
-                )?;
-                tx.save(Some(&before), &ticket)?;
-                Ok((message, ticket))
-            })
-        });
+                let outbox = OutboxOp::AddNote {
+                    message: message.id,
+                };
+                Ok(Contribution {
+                    item: message,
+                    event: ("message_added", None),
+                    outbox,
+                })
+            },
+        );
         Box::pin(async move {
             let (created, ticket) = result?;
             let event = ticket.map(|t| TicketEvent::of(&t, TicketEventKind::Message));

@@ -20,7 +20,7 @@ pub use tickets::TicketActor;
 
 use crate::domain::Ticket;
 use crate::domain::lifecycle::ReopenWindow;
-use crate::store::{IdempotentReply, OpError, Store, TicketTx, TxResult};
+use crate::store::{IdempotentReply, OpError, OutboxOp, Store, TicketTx, TxResult};
 
 /// What every writer needs.
 #[derive(Clone)]
@@ -123,6 +123,51 @@ impl TicketEvent {
             status: ticket.status,
         }
     }
+}
+
+/// What a customer adds to a ticket (a message, a file), as written by [`contribute`].
+pub(crate) struct Contribution<T> {
+    pub item: T,
+    /// History event kind, and its detail.
+    pub event: (&'static str, Option<String>),
+    pub outbox: OutboxOp,
+}
+
+/// A customer adds something to a ticket, in one transaction and once per idempotency key: a reply
+/// on a finished ticket reopens it through the state machine, `add` writes the item, and the
+/// history event and outbox entry follow. Returns the answer and, when something was written, the
+/// ticket to publish.
+pub(crate) fn contribute<T>(
+    ctx: &Ctx,
+    ticket: crate::domain::TicketId,
+    actor: &crate::domain::Actor,
+    idempotency: Option<&Idempotency>,
+    render: &Render<T>,
+    add: impl Fn(&TicketTx<'_>, &Ticket, time::OffsetDateTime) -> TxResult<Contribution<T>>,
+) -> Result<(Created, Option<Ticket>), OpError> {
+    ctx.store.transact(|tx| {
+        let before = tx.require(ticket)?;
+        create_once(tx, idempotency, render, || {
+            let now = time::OffsetDateTime::now_utc();
+            let mut ticket = before.clone();
+            tickets::transition(
+                tx,
+                &mut ticket,
+                crate::domain::Action::Reply,
+                actor,
+                None,
+                ctx.window,
+                now,
+            )?;
+            let added = add(tx, &ticket, now)?;
+            ticket.updated_at = now;
+            let (kind, detail) = added.event;
+            tx.event(&ticket, kind, actor, None, None, detail)?;
+            tx.outbox(&mut ticket, added.outbox, now)?;
+            tx.save(Some(&before), &ticket)?;
+            Ok((added.item, ticket))
+        })
+    })
 }
 
 /// Waits for durability, then publishes: a 2xx is only sent for data that is on disk.
