@@ -188,6 +188,12 @@ fn a_missing_explicit_file_is_an_error() {
 #[test]
 fn the_packaged_config_is_the_reference_with_production_paths() {
     let packaged = include_str!("../../packaging/deb/deskbridge.toml");
-    let expected = REFERENCE.replace("data_dir = \"./data\"", "data_dir = \"/var/lib/deskbridge\"");
-    assert_eq!(packaged, expected, "regenerate: sed 's|^data_dir = \"./data\"$|data_dir = \"/var/lib/deskbridge\"|' config/deskbridge.toml > packaging/deb/deskbridge.toml");
+    let expected = REFERENCE.replace(
+        "data_dir = \"./data\"",
+        "data_dir = \"/var/lib/deskbridge\"",
+    );
+    assert_eq!(
+        packaged, expected,
+        "regenerate: sed 's|^data_dir = \"./data\"$|data_dir = \"/var/lib/deskbridge\"|' config/deskbridge.toml > packaging/deb/deskbridge.toml"
+    );
 }
