@@ -766,10 +766,14 @@ fn route_reference(
     }
 }
 
-fn list_requests(s: &State, data: Option<&Value>) -> Result<Outcome, SdpError> {
+fn list_requests(s: &mut State, data: Option<&Value>) -> Result<Outcome, SdpError> {
     let params = ListParams::parse(data, state::REQUEST_KEYS, Some(("created_time", false)))?;
-    let rows = s.requests.values().map(|r| wire::request(s, r)).collect();
-    let (page, info) = params.apply(rows, Some(wire::ABBREVIATED));
+    let ids = s.request_order(&params);
+    let (page, info) = params.page(
+        &ids[..],
+        |id| wire::request(s, &s.requests[id]),
+        Some(wire::ABBREVIATED),
+    );
     Ok(ok(wire::list("requests", page, info)))
 }
 

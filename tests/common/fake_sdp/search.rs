@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::wire::{self, SdpError};
 
@@ -185,18 +185,87 @@ impl ListParams {
 
     /// Filters, sorts and pages `rows` and projects the page's rows (`fields_required`, else the
     /// `abbreviated` keys, else everything); returns the page and the response `list_info`.
-    pub fn apply(&self, mut rows: Vec<Value>, abbreviated: Option<&[&str]>) -> (Vec<Value>, Value) {
-        rows.retain(|row| self.matches(row));
-        if !self.sort.is_empty() {
-            rows.sort_by(|a, b| self.compare(a, b));
+    pub fn apply(&self, rows: Vec<Value>, abbreviated: Option<&[&str]>) -> (Vec<Value>, Value) {
+        let order = self.order(&rows);
+        let mut rows: Vec<Option<Value>> = rows.into_iter().map(Some).collect();
+        self.page(
+            &order,
+            |&i| rows[i].take().expect("a row is on one page once"),
+            abbreviated,
+        )
+    }
+
+    /// What decides which rows match and in which order (not which page): the same key on the
+    /// same rows gives the same [`ListParams::order`].
+    pub fn selection_key(&self) -> String {
+        json!([self.sort, self.criteria, self.search_fields]).to_string()
+    }
+
+    /// The top-level keys of a row that matching and ordering read (criteria, `search_fields`,
+    /// sort fields, and `id`): rows holding only these keys select exactly as full rows do.
+    pub fn selection_keys(&self) -> Vec<String> {
+        let mut paths: Vec<&str> = vec!["id"];
+        paths.extend(self.sort.iter().map(|(field, _)| field.as_str()));
+        paths.extend(self.search_fields.iter().map(|(field, _)| field.as_str()));
+        for c in &self.criteria {
+            criterion_fields(c, &mut paths);
         }
-        let total = rows.len();
+        let mut keys: Vec<String> = Vec::new();
+        for path in paths {
+            let head = path.split('.').next().unwrap_or_default();
+            if !keys.iter().any(|k| k == head) {
+                keys.push(head.to_owned());
+            }
+        }
+        keys
+    }
+
+    /// The positions in `rows` of the rows that match, in the answer's order: sorted by the sort
+    /// fields, then by `id`; rows that compare equal keep their order.
+    pub fn order(&self, rows: &[Value]) -> Vec<usize> {
+        let matching = (0..rows.len()).filter(|&i| self.matches(&rows[i]));
+        if self.sort.is_empty() {
+            return matching.collect();
+        }
+        // Each row's sort keys are read once, not at every comparison.
+        let mut keyed: Vec<(usize, Vec<Option<String>>)> = matching
+            .map(|i| {
+                let keys = self
+                    .sort
+                    .iter()
+                    .map(|(field, _)| first_operand(&rows[i], field))
+                    .collect();
+                (i, keys)
+            })
+            .collect();
+        keyed.sort_by(|(a, a_keys), (b, b_keys)| {
+            for ((_, asc), (x, y)) in self.sort.iter().zip(a_keys.iter().zip(b_keys)) {
+                let ord = compare_keys(x.as_deref(), y.as_deref());
+                let ord = if *asc { ord } else { ord.reverse() };
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            compare_keys(rows[*a]["id"].as_str(), rows[*b]["id"].as_str())
+        });
+        keyed.into_iter().map(|(i, _)| i).collect()
+    }
+
+    /// The page of `order` (everything that matched, in the answer's order) and the response
+    /// `list_info`; `row` renders an item of `order`, and is asked only for the page's items.
+    pub fn page<T>(
+        &self,
+        order: &[T],
+        mut row: impl FnMut(&T) -> Value,
+        abbreviated: Option<&[&str]>,
+    ) -> (Vec<Value>, Value) {
+        let total = order.len();
         let skip = self.start_index - 1;
-        let page: Vec<Value> = rows
-            .into_iter()
+        let page: Vec<Value> = order
+            .iter()
             .skip(skip)
             .take(self.row_count)
-            .map(|row| self.project(row, abbreviated))
+            .map(|item| self.project(row(item), abbreviated))
             .collect();
         let mut info = self.echo.clone();
         info.remove("fields_required");
@@ -219,20 +288,6 @@ impl ListParams {
             .iter()
             .all(|(field, value)| test(row, field, Cond::Is, std::slice::from_ref(value)));
         fields_ok && fold(row, None, &self.criteria)
-    }
-
-    fn compare(&self, a: &Value, b: &Value) -> Ordering {
-        for (field, asc) in &self.sort {
-            let ord = compare_keys(
-                first_operand(a, field).as_deref(),
-                first_operand(b, field).as_deref(),
-            );
-            let ord = if *asc { ord } else { ord.reverse() };
-            if ord != Ordering::Equal {
-                return ord;
-            }
-        }
-        compare_keys(a["id"].as_str(), b["id"].as_str())
     }
 
     fn project(&self, row: Value, abbreviated: Option<&[&str]>) -> Value {
@@ -355,6 +410,21 @@ fn validate(c: &Value, known: &[&str]) -> Result<(), SdpError> {
         }
     }
     Ok(())
+}
+
+/// The `field` of a criterion and of its `children`, recursively.
+fn criterion_fields<'a>(c: &'a Value, out: &mut Vec<&'a str>) {
+    if let Some(field) = c.get("field").and_then(Value::as_str) {
+        out.push(field);
+    }
+    for child in c
+        .get("children")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        criterion_fields(child, out);
+    }
 }
 
 /// `value` (one operand) or `values` (several).

@@ -2,11 +2,12 @@
 //! methods change. One mutex around [`State`]; nothing holds it across an `await`.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+use super::search::ListParams;
 use super::wire::{self, SdpError};
 use super::{EmailFrom, Fault, OAuthCreds, Op, Profile};
 
@@ -375,6 +376,16 @@ struct Patch {
     resolution: Option<String>,
 }
 
+/// What a rendered request depends on, besides its own record: see [`State::render_version`].
+type RenderVersion = (i64, usize, usize, usize, usize, bool);
+
+/// The last `GET /requests` selection (see [`State::request_order`]).
+struct ListCache {
+    key: String,
+    version: RenderVersion,
+    ids: Arc<[String]>,
+}
+
 pub struct State {
     pub profile: Profile,
     pub settings: Settings,
@@ -393,6 +404,7 @@ pub struct State {
     next_display_id: u64,
     onprem_ids: HashMap<&'static str, u64>,
     cloud_seq: u64,
+    list_cache: Option<ListCache>,
 }
 
 pub fn now_ms() -> i64 {
@@ -448,6 +460,7 @@ impl State {
             },
             onprem_ids: HashMap::new(),
             cloud_seq: 0,
+            list_cache: None,
         };
         s.seed();
         s
@@ -480,6 +493,59 @@ impl State {
     pub fn tick(&mut self) -> i64 {
         self.clock_ms = now_ms().max(self.clock_ms + 1);
         self.clock_ms
+    }
+
+    /// Changes whenever a rendered request may change: every change to a request, its notes,
+    /// e-mails or files takes a fresh [`State::tick`] (strictly increasing), and a deletion
+    /// shrinks a collection.
+    fn render_version(&self) -> RenderVersion {
+        (
+            self.clock_ms,
+            self.requests.len(),
+            self.notes.len(),
+            self.emails.len(),
+            self.attachments.len(),
+            self.settings.display_id_object,
+        )
+    }
+
+    /// The ids of the requests that `params` selects, in its order. Filtering and sorting look at
+    /// every request, so the result is kept while no request changes and the selection stays the
+    /// same: a client paging through a large backlog pays for it once, not per page.
+    pub fn request_order(&mut self, params: &ListParams) -> Arc<[String]> {
+        let key = params.selection_key();
+        let version = self.render_version();
+        if let Some(cache) = &self.list_cache
+            && cache.key == key
+            && cache.version == version
+        {
+            return Arc::clone(&cache.ids);
+        }
+        // Only what the selection reads is rendered: rows of the keys it names select exactly as
+        // full rows do.
+        let keys = params.selection_keys();
+        let requests: Vec<&Request> = self.requests.values().collect();
+        let rows: Vec<Value> = requests
+            .iter()
+            .map(|r| {
+                let row = keys
+                    .iter()
+                    .map(|k| (k.clone(), wire::request_key(self, r, k)))
+                    .collect();
+                Value::Object(row)
+            })
+            .collect();
+        let ids: Arc<[String]> = params
+            .order(&rows)
+            .into_iter()
+            .map(|i| requests[i].id.clone())
+            .collect();
+        self.list_cache = Some(ListCache {
+            key,
+            version,
+            ids: Arc::clone(&ids),
+        });
+        ids
     }
 
     fn seed(&mut self) {

@@ -194,76 +194,109 @@ fn user_ref(p: &Person) -> Value {
     json!({"id": p.id, "name": p.name, "email_id": p.email})
 }
 
+/// The keys [`request`] computes from the stored request; they win over stored fields.
+const COMPUTED: &[&str] = &[
+    "id",
+    "display_id",
+    "created_by",
+    "created_time",
+    "last_updated_time",
+    "assigned_time",
+    "resolved_time",
+    "completed_time",
+    "responded_time",
+    "short_description",
+    "resolution",
+    "closure_info",
+    "has_attachments",
+    "attachments",
+    "has_notes",
+    "is_service_request",
+    "is_reopened",
+    "unreplied_count",
+    "time_elapsed",
+];
+
 /// The full request, as `GET /requests/{id}` answers.
 pub fn request(s: &State, r: &Request) -> Value {
     let mut v = request_defaults();
     for (k, value) in &r.fields {
         v.insert(k.clone(), value.clone());
     }
-    v.insert("id".into(), json!(r.id));
-    let display_id = match s.profile {
-        Profile::Cloud if s.settings.display_id_object => {
-            json!({"value": r.display_id.to_string(), "display_value": format!("REQ-{}", r.display_id)})
+    for key in COMPUTED {
+        v.insert(
+            (*key).to_owned(),
+            computed(s, r, key).expect("a computed key"),
+        );
+    }
+    Value::Object(v)
+}
+
+/// One top-level key of [`request`] without rendering the others (`null` when the request has no
+/// such key), for filtering and sorting many requests.
+pub fn request_key(s: &State, r: &Request, key: &str) -> Value {
+    computed(s, r, key)
+        .or_else(|| r.fields.get(key).cloned())
+        .or_else(|| request_defaults().remove(key))
+        .unwrap_or(Value::Null)
+}
+
+/// A key of [`COMPUTED`]; `None` for any other.
+fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
+    let listed =
+        |a: &&StoredAttachment| a.request_id == r.id && a.owner == AttachmentOwner::Request;
+    Some(match key {
+        "id" => json!(r.id),
+        "display_id" => match s.profile {
+            Profile::Cloud if s.settings.display_id_object => {
+                json!({"value": r.display_id.to_string(), "display_value": format!("REQ-{}", r.display_id)})
+            }
+            _ => json!(r.display_id.to_string()),
+        },
+        "created_by" => person(s.profile, &r.created_by),
+        "created_time" => date(r.created_ms),
+        "last_updated_time" => date(r.updated_ms),
+        "assigned_time" => opt_date(r.assigned_ms),
+        "resolved_time" => opt_date(r.resolved_ms),
+        "completed_time" => opt_date(r.completed_ms),
+        "responded_time" => Value::Null,
+        "short_description" => {
+            let description = r
+                .fields
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            json!(
+                strip_html(description)
+                    .chars()
+                    .take(100)
+                    .collect::<String>()
+            )
         }
-        _ => json!(r.display_id.to_string()),
-    };
-    v.insert("display_id".into(), display_id);
-    v.insert("created_by".into(), person(s.profile, &r.created_by));
-    v.insert("created_time".into(), date(r.created_ms));
-    v.insert("last_updated_time".into(), date(r.updated_ms));
-    v.insert("assigned_time".into(), opt_date(r.assigned_ms));
-    v.insert("resolved_time".into(), opt_date(r.resolved_ms));
-    v.insert("completed_time".into(), opt_date(r.completed_ms));
-    v.insert("responded_time".into(), Value::Null);
-    let description = r
-        .fields
-        .get("description")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    v.insert(
-        "short_description".into(),
-        json!(
-            strip_html(description)
-                .chars()
-                .take(100)
-                .collect::<String>()
-        ),
-    );
-    v.insert(
-        "resolution".into(),
-        r.resolution.as_ref().map_or(Value::Null, |res| {
+        "resolution" => r.resolution.as_ref().map_or(Value::Null, |res| {
             json!({"content": res.content, "submitted_by": user_ref(&res.by),
                    "submitted_on": date(res.at_ms), "resolution_attachments": []})
         }),
-    );
-    v.insert(
-        "closure_info".into(),
-        r.closure_info.clone().unwrap_or(Value::Null),
-    );
-    let attachments: Vec<Value> = s
-        .attachments
-        .iter()
-        .filter(|a| a.request_id == r.id && a.owner == AttachmentOwner::Request)
-        .map(attachment)
-        .collect();
-    v.insert("has_attachments".into(), json!(!attachments.is_empty()));
-    v.insert("attachments".into(), Value::Array(attachments));
-    v.insert(
-        "has_notes".into(),
-        json!(s.notes.iter().any(|n| n.request_id == r.id)),
-    );
-    v.insert(
-        "is_service_request".into(),
-        json!(
+        "closure_info" => r.closure_info.clone().unwrap_or(Value::Null),
+        "has_attachments" => json!(s.attachments.iter().any(|a| listed(&a))),
+        "attachments" => Value::Array(
+            s.attachments
+                .iter()
+                .filter(listed)
+                .map(attachment)
+                .collect(),
+        ),
+        "has_notes" => json!(s.notes.iter().any(|n| n.request_id == r.id)),
+        "is_service_request" => json!(
             r.fields
                 .get("request_type")
                 .is_some_and(|t| t["name"] == "Service Request")
         ),
-    );
-    v.insert("is_reopened".into(), json!(r.is_reopened));
-    v.insert("unreplied_count".into(), json!(unreplied(s, r)));
-    v.insert("time_elapsed".into(), json!("0"));
-    Value::Object(v)
+        "is_reopened" => json!(r.is_reopened),
+        "unreplied_count" => json!(unreplied(s, r)),
+        "time_elapsed" => json!("0"),
+        _ => return None,
+    })
 }
 
 /// What a request carries before its own fields: nulls, empty lists, `false` flags.
