@@ -65,7 +65,14 @@ impl Env {
         profile: Profile,
         adjust: impl FnOnce(&mut deskbridge::config::Config),
     ) -> Env {
-        let fake = FakeSdp::start(profile).await;
+        Env::start_with_fake(FakeSdp::start(profile).await, profile, adjust).await
+    }
+
+    async fn start_with_fake(
+        fake: FakeSdp,
+        profile: Profile,
+        adjust: impl FnOnce(&mut deskbridge::config::Config),
+    ) -> Env {
         let app = TestApp::start_with(|c| {
             c.sdp.base_url = fake.base_url();
             match profile {
@@ -918,4 +925,26 @@ async fn a_wrong_api_key_fails_visibly_without_retry_storms() {
     );
     let (_, health) = env.admin.get("/api/v1/admin/sync").await;
     assert_eq!(health["dead_letters"].as_array().unwrap().len(), 1);
+}
+
+#[actix_web::test]
+async fn a_failed_poll_is_retried_before_the_next_interval() {
+    // The poll interval is an hour; SDP refuses connections when the first poll runs.
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    fake.refuse_connections().await;
+    let env = Env::start_with_fake(fake, Profile::OnPrem, |_| {}).await;
+    eventually(WAIT, || async {
+        let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+        health["stats"]["poll_errors"].as_u64().filter(|n| *n >= 1)
+    })
+    .await;
+    env.fake
+        .raise_request("Raised while we could not poll", "alice@example.com");
+    env.fake.accept_connections().await;
+    // No poll is asked for: the retry brings it.
+    eventually(WAIT, || async {
+        let (_, list) = env.alice.get("/api/v1/tickets").await;
+        (list["total"] == 1).then_some(())
+    })
+    .await;
 }

@@ -207,37 +207,51 @@ async fn inbound_loop(
     let interval = Duration::from_secs(sync.config.poll_interval_secs);
     let mut hints = hints.lock().await;
     let mut next_poll = tokio::time::Instant::now();
+    let mut failures = 0u32;
     loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(next_poll) => {
-                poll_once(sync).await;
-                next_poll = tokio::time::Instant::now() + interval;
-            }
-            () = poll_now.notified() => {
-                poll_once(sync).await;
-                next_poll = tokio::time::Instant::now() + interval;
-            }
+        let due = tokio::select! {
+            () = tokio::time::sleep_until(next_poll) => true,
+            () = poll_now.notified() => true,
             Some(id) = hints.recv() => {
                 if let Err(e) = inbound::read_request(sync, &id).await {
                     tracing::warn!(request = %id, error = %e, "reading a hinted request failed; the poll will catch it");
                 }
+                false
             }
+        };
+        if due {
+            // A failed poll (SDP away, a dropped connection) is retried with backoff, never later
+            // than the regular interval.
+            failures = if poll_once(sync).await {
+                0
+            } else {
+                failures + 1
+            };
+            let wait = if failures == 0 {
+                interval
+            } else {
+                outbound::backoff(failures, Duration::from_secs(1), interval)
+            };
+            next_poll = tokio::time::Instant::now() + wait;
         }
     }
 }
 
-async fn poll_once(sync: &SyncCtx) {
+/// One poll; whether it succeeded.
+async fn poll_once(sync: &SyncCtx) -> bool {
     match inbound::poll(sync).await {
         Ok(read) => {
             sync.stats().last_poll_error = None;
             tracing::debug!(read, "sdp poll done");
+            true
         }
         Err(e) => {
-            tracing::warn!(error = %e, "sdp poll failed; retrying at the next interval");
+            tracing::warn!(error = %e, "sdp poll failed; retrying with backoff");
             let mut stats = sync.stats();
             stats.poll_errors += 1;
-            sync.store.metrics.sdp_poll_errors.inc();
             stats.last_poll_error = Some(e.to_string());
+            sync.store.metrics.sdp_poll_errors.inc();
+            false
         }
     }
 }
