@@ -11,6 +11,10 @@
 //! The load generator runs on the same machine as the server; every child process is stopped when
 //! the bench ends, fails or panics.
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{create_customer, login, ms, per_sec, percentile};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Read as _, Write as _};
@@ -276,53 +280,6 @@ fn rss_mib(pid: u32) -> anyhow::Result<f64> {
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers.
 
-async fn login(http: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
-    let password = if email == ADMIN_EMAIL {
-        ADMIN_PASSWORD
-    } else {
-        CUSTOMER_PASSWORD
-    };
-    let response = http
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    ensure!(
-        status == StatusCode::OK,
-        "sign-in of {email}: {status} {body}"
-    );
-    Ok(body["token"].as_str().context("token")?.to_owned())
-}
-
-async fn create_customer(
-    http: &reqwest::Client,
-    base: &str,
-    admin: &str,
-    email: &str,
-) -> anyhow::Result<()> {
-    let response = http
-        .post(format!("{base}/api/v1/admin/users"))
-        .bearer_auth(admin)
-        .json(&json!({
-            "email": email,
-            "name": format!("Load client {email}"),
-            "password": CUSTOMER_PASSWORD,
-            "role": "customer",
-            "organization": "Bench Org",
-        }))
-        .send()
-        .await?;
-    let status = response.status();
-    let body = response.text().await?;
-    ensure!(
-        status == StatusCode::CREATED,
-        "create {email}: {status} {body}"
-    );
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // 1. Durable ticket creation throughput.
 
@@ -363,12 +320,20 @@ fn throughput(work: &Path) -> anyhow::Result<Throughput> {
             .timeout(Duration::from_secs(30))
             .build()?;
         let base = server.base();
-        let admin = login(&http, &base, ADMIN_EMAIL).await?;
+        let admin = login(&http, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
         let mut tokens = Vec::with_capacity(CLIENTS);
         for i in 0..CLIENTS {
             let email = format!("load{i:02}@bench.test");
-            create_customer(&http, &base, &admin, &email).await?;
-            tokens.push(login(&http, &base, &email).await?);
+            create_customer(
+                &http,
+                &base,
+                &admin,
+                &email,
+                &format!("Load client {email}"),
+                CUSTOMER_PASSWORD,
+            )
+            .await?;
+            tokens.push(login(&http, &base, &email, CUSTOMER_PASSWORD).await?);
         }
         let setup_rss_mib = server.rss_mib()?;
         println!("{CLIENTS} customers created and signed in; RSS {setup_rss_mib:.1} MiB");
@@ -816,7 +781,7 @@ fn listing(dataset: &Dataset, work: &Path) -> anyhow::Result<Listing> {
             .timeout(Duration::from_secs(30))
             .build()?;
         let base = server.base();
-        let token = login(&http, &base, LIST_CUSTOMER_EMAIL).await?;
+        let token = login(&http, &base, LIST_CUSTOMER_EMAIL, CUSTOMER_PASSWORD).await?;
         let mut queries = Vec::new();
         for (path, expected_items) in LIST_QUERIES {
             let url = format!("{base}{path}");
@@ -874,23 +839,6 @@ fn listing(dataset: &Dataset, work: &Path) -> anyhow::Result<Listing> {
 
 // ---------------------------------------------------------------------------------------------
 // Statistics and the summary.
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn per_sec(n: usize, d: Duration) -> f64 {
-    f64::from(u32::try_from(n).unwrap_or(u32::MAX)) / d.as_secs_f64()
-}
-
-/// Nearest-rank percentile of sorted samples, `per_mille` of 1000 (990 = p99).
-fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (sorted.len() * per_mille).div_ceil(1000).max(1);
-    sorted[rank - 1]
-}
 
 fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();

@@ -21,6 +21,10 @@
 #[expect(dead_code, reason = "the bench drives only part of the fake's API")]
 mod fake_sdp;
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::{create_customer, login, ms, per_sec, percentile};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -191,7 +195,15 @@ impl Env {
         let base = format!("http://{}", running.addr);
         let http = http_client()?;
         let admin = login(&http, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-        create_customer(&http, &base, &admin, CUSTOMER_EMAIL).await?;
+        create_customer(
+            &http,
+            &base,
+            &admin,
+            CUSTOMER_EMAIL,
+            "Bench Customer",
+            CUSTOMER_PASSWORD,
+        )
+        .await?;
         let customer = login(&http, &base, CUSTOMER_EMAIL, CUSTOMER_PASSWORD).await?;
         Ok(Env {
             fake,
@@ -278,53 +290,6 @@ async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Res
     let body: Value = response.json().await?;
     ensure!(status == StatusCode::OK, "GET {url}: {status} {body}");
     Ok(body)
-}
-
-async fn login(
-    http: &reqwest::Client,
-    base: &str,
-    email: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let response = http
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    ensure!(
-        status == StatusCode::OK,
-        "sign-in of {email}: {status} {body}"
-    );
-    Ok(body["token"].as_str().context("token")?.to_owned())
-}
-
-async fn create_customer(
-    http: &reqwest::Client,
-    base: &str,
-    admin: &str,
-    email: &str,
-) -> anyhow::Result<()> {
-    let response = http
-        .post(format!("{base}/api/v1/admin/users"))
-        .bearer_auth(admin)
-        .json(&json!({
-            "email": email,
-            "name": "Bench Customer",
-            "password": CUSTOMER_PASSWORD,
-            "role": "customer",
-            "organization": "Bench Org",
-        }))
-        .send()
-        .await?;
-    let status = response.status();
-    let body = response.text().await?;
-    ensure!(
-        status == StatusCode::CREATED,
-        "create {email}: {status} {body}"
-    );
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1054,23 +1019,6 @@ fn thread_cores(
 
 // ---------------------------------------------------------------------------------------------
 // Statistics and the summary.
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn per_sec(n: usize, d: Duration) -> f64 {
-    f64::from(u32::try_from(n).unwrap_or(u32::MAX)) / d.as_secs_f64()
-}
-
-/// Nearest-rank percentile of sorted samples, `per_mille` of 1000 (990 = p99).
-fn percentile(sorted: &[Duration], per_mille: usize) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (sorted.len() * per_mille).div_ceil(1000).max(1);
-    sorted[rank - 1]
-}
 
 /// `p50 a ms, p90 b ms, p99 c ms, max d ms (n samples)`
 fn spread(sorted: &[Duration]) -> String {
