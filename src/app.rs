@@ -49,6 +49,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })?;
     let store = Arc::new(store);
     let setup_token = ensure_admin(&config, &store).await?;
+    auth::release_hash_buffers();
     let window = ReopenWindow {
         days: config.portal.reopen_window_days,
     };

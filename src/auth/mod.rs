@@ -62,6 +62,18 @@ fn with_blocks<T>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T
     result
 }
 
+/// Frees the pooled buffers not in use (after start-up, which may hash once for the bootstrap
+/// admin): an idle appliance keeps no hashing memory until the next sign-in needs it.
+pub fn release_hash_buffers() {
+    let mut guard = POOL
+        .free
+        .lock()
+        .expect("pool lock is never poisoned: no panics while held");
+    let idle = guard.0.len();
+    guard.0.clear();
+    guard.1 -= idle;
+}
+
 /// Computes the raw hash of `password` with the parameters, salt and output length of `like`.
 fn compute(
     argon: &Argon2<'_>,
