@@ -164,7 +164,3 @@ pub struct Event {
     #[serde(default)]
     pub detail: Option<String>,
 }
-
-/// Who uploaded or wrote something, for ownership checks that do not depend on display names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Owner(pub UserId);
