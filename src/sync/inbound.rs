@@ -491,15 +491,23 @@ async fn apply(
     if let Some(warning) = mapped.as_ref().and_then(|m| m.warning.clone()) {
         ctx.mismatch(warning);
     }
-    let pending_status = ctx
+    // Only a ticket with undelivered changes can have a queued status change: skip the scan otherwise.
+    let has_pending = ctx
         .store
-        .outbox_after(0, 100_000)?
-        .into_iter()
-        .filter(|e| {
-            e.ticket == ticket_id && matches!(e.op, OutboxOp::Close | OutboxOp::Reopen { .. })
-        })
-        .map(|e| e.seq)
-        .collect();
+        .ticket(ticket_id)?
+        .is_some_and(|t| t.sdp_pending > 0);
+    let pending_status = if has_pending {
+        ctx.store
+            .outbox_after(0, 100_000)?
+            .into_iter()
+            .filter(|e| {
+                e.ticket == ticket_id && matches!(e.op, OutboxOp::Close | OutboxOp::Reopen { .. })
+            })
+            .map(|e| e.seq)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let observed = Observed {
         team: Actor::team(technician.as_deref().unwrap_or("ServiceDesk Plus")),
         technician,
