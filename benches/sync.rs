@@ -31,8 +31,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
+use deskbridge::actors::TicketEventKind;
+use deskbridge::actors::broadcaster::Published;
 use deskbridge::actors::broadcaster::Subscribe;
-use deskbridge::actors::{TicketEvent, TicketEventKind};
 use deskbridge::app::Running;
 use deskbridge::config::{Config, Secret};
 use deskbridge::domain::{Role, User, UserId};
@@ -264,14 +265,15 @@ impl Env {
         Ok(linked)
     }
 
-    async fn subscribe(&self) -> anyhow::Result<Receiver<TicketEvent>> {
+    async fn subscribe(&self) -> anyhow::Result<Receiver<Published>> {
         Ok(self
             .running
             .state
             .actors
             .broadcaster
-            .send(Subscribe)
-            .await?)
+            .send(Subscribe::default())
+            .await?
+            .receiver)
     }
 
     /// Whether the customer's `GET .../messages` shows a message with this body.
@@ -413,7 +415,7 @@ fn poll_pacing(i: usize) -> Duration {
 
 /// Waits for a `Message` event of ticket `number`.
 async fn message_event(
-    events: &mut Receiver<TicketEvent>,
+    events: &mut Receiver<Published>,
     number: &str,
     deadline: Instant,
 ) -> anyhow::Result<()> {
@@ -421,7 +423,9 @@ async fn message_event(
         let next = tokio::time::timeout_at(deadline.into(), events.recv()).await;
         match next {
             Err(_) => bail!("no message event for {number} within {SAMPLE_DEADLINE:?}"),
-            Ok(Ok(e)) if e.number == number && e.kind == TicketEventKind::Message => return Ok(()),
+            Ok(Ok(p)) if p.event.number == number && p.event.kind == TicketEventKind::Message => {
+                return Ok(());
+            }
             Ok(Ok(_) | Err(RecvError::Lagged(_))) => {}
             Ok(Err(RecvError::Closed)) => bail!("the broadcaster stopped"),
         }

@@ -71,10 +71,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     });
 
     let app_state = state.clone();
+    let frame_ancestors = config.portal.frame_ancestors.clone();
     let server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(app_state.clone())
-            .wrap(security_headers())
+            .wrap(security_headers(&frame_ancestors))
             .wrap(from_fn(observe))
             .configure(http::configure)
     })
@@ -208,16 +209,29 @@ fn announce_setup(config: &Config, addr: SocketAddr, token: &str) {
     );
 }
 
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// Headers on every response unless a handler sets its own. Scripts and styles load only from
+/// `/static` (no inline script); framing is refused unless `portal.frame_ancestors` names origins.
+fn security_headers(frame_ancestors: &str) -> DefaultHeaders {
+    let ancestors = if frame_ancestors.trim().is_empty() {
+        "'none'"
+    } else {
+        frame_ancestors.trim()
+    };
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors {ancestors}"
+    );
+    let headers = DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Referrer-Policy", "no-referrer"))
-        .add(("X-Frame-Options", "DENY"))
-        .add((
-            "Content-Security-Policy",
-            "default-src 'none'; frame-ancestors 'none'",
-        ))
-        .add(("Cache-Control", "no-store"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add(("Content-Security-Policy", csp))
+        .add(("Cache-Control", "no-store"));
+    // Older browsers know only X-Frame-Options, which cannot name origins.
+    if ancestors == "'none'" {
+        headers.add(("X-Frame-Options", "DENY"))
+    } else {
+        headers
+    }
 }
 
 /// Counts responses by status class and logs each request (never its query string, which may hold

@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod sdp;
 pub mod store;
 pub mod sync;
+pub mod web;

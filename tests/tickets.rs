@@ -435,9 +435,10 @@ async fn changes_are_published_to_subscribers_after_they_are_durable() {
         .state()
         .actors
         .broadcaster
-        .send(Subscribe)
+        .send(Subscribe::default())
         .await
-        .unwrap();
+        .unwrap()
+        .receiver;
     let t = alice.ticket("Live").await;
     alice
         .post(
@@ -451,7 +452,8 @@ async fn changes_are_published_to_subscribers_after_they_are_durable() {
         let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .event;
         assert_eq!(event.number, t["number"].as_str().unwrap());
         assert_eq!(
             event.requester.to_string(),

@@ -254,6 +254,9 @@ pub struct PortalConfig {
     pub ticket_prefix: String,
     pub max_attachment_bytes: u64,
     pub reopen_window_days: u32,
+    /// Origins allowed to embed the pages in a frame (space-separated); empty: none.
+    #[serde(deserialize_with = "lossy_string")]
+    pub frame_ancestors: String,
 }
 
 impl Default for PortalConfig {
@@ -262,6 +265,7 @@ impl Default for PortalConfig {
             ticket_prefix: "DB".into(),
             max_attachment_bytes: 25 * 1024 * 1024,
             reopen_window_days: 30,
+            frame_ancestors: String::new(),
         }
     }
 }
@@ -569,6 +573,22 @@ impl Config {
         }
         if self.portal.reopen_window_days > 3650 {
             return Err(invalid("portal.reopen_window_days", "must be at most 3650"));
+        }
+        for origin in self.portal.frame_ancestors.split_whitespace() {
+            let ok = origin == "'self'"
+                || http_url(origin).is_ok_and(|u| {
+                    u.path() == "/"
+                        && u.query().is_none()
+                        && origin.trim_end_matches('/') == u.origin().ascii_serialization()
+                });
+            if !ok {
+                return Err(invalid(
+                    "portal.frame_ancestors",
+                    format!(
+                        "{origin:?} is not an origin such as https://portal.example.com or 'self'"
+                    ),
+                ));
+            }
         }
         let auth = &self.auth;
         if !(1..=24 * 365).contains(&auth.session_ttl_hours) {

@@ -99,7 +99,7 @@ fn header_text<'a>(req: &'a HttpRequest, name: &str) -> ApiResult<Option<&'a str
     }
 }
 
-fn authenticate(req: &HttpRequest) -> ApiResult<Caller> {
+pub(crate) fn authenticate(req: &HttpRequest) -> ApiResult<Caller> {
     let state = state(req);
     let secret = credential(req).ok_or_else(ApiError::unauthenticated)?;
     let hash = auth::secret_hash(&secret);

@@ -42,6 +42,7 @@ impl AppState {
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);
+    crate::web::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

@@ -418,6 +418,26 @@ impl Store {
         Ok(TicketPage { items, total })
     }
 
+    /// How many tickets are in each status (in `Status::ALL` order), for one requester or all. Reads
+    /// only the index, whose value starts with the status code.
+    pub fn status_counts(&self, requester: Option<UserId>) -> Result<[u64; 6], StoreError> {
+        let (tree, prefix) = match requester {
+            Some(user) => (&self.trees.tickets_by_requester, keys::user(user).to_vec()),
+            None => (&self.trees.tickets_by_activity, Vec::new()),
+        };
+        let mut counts = [0u64; 6];
+        for value in tree.scan_prefix(&prefix).values() {
+            let value = value?;
+            if let Some(i) = value
+                .first()
+                .and_then(|code| Status::ALL.iter().position(|s| s.code() == *code))
+            {
+                counts[i] += 1;
+            }
+        }
+        Ok(counts)
+    }
+
     fn indexed_ticket(&self, index_key: &[u8]) -> Result<Option<Ticket>, StoreError> {
         match keys::trailing_ticket(index_key) {
             Some(id) => self.ticket(id),

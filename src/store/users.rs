@@ -108,9 +108,27 @@ impl Store {
 
     /// Signs the account out everywhere: every session and API token it holds.
     pub fn delete_tokens_of(&self, user: UserId) -> Result<usize, StoreError> {
+        self.delete_tokens_where(user, |_| true)
+    }
+
+    /// Ends every browser session of the account; its API tokens keep working.
+    pub fn delete_sessions_of(&self, user: UserId) -> Result<usize, StoreError> {
+        self.delete_tokens_where(user, |r| r.kind == TokenKind::Session)
+    }
+
+    fn delete_tokens_where(
+        &self,
+        user: UserId,
+        which: impl Fn(&TokenRecord) -> bool,
+    ) -> Result<usize, StoreError> {
         let mut removed = 0;
         for item in self.trees.tokens_by_user.scan_prefix(keys::user(user)) {
             let (key, _) = item?;
+            let hash: [u8; 32] = key[16..].try_into().unwrap_or([0; 32]);
+            // An index entry whose record is gone is removed either way.
+            if self.token(&hash)?.is_some_and(|r| !which(&r)) {
+                continue;
+            }
             self.trees.tokens.remove(&key[16..])?;
             self.trees.tokens_by_user.remove(&key)?;
             removed += 1;

@@ -118,15 +118,15 @@ fn issue(state: &AppState, user: &User, kind: TokenKind) -> ApiResult<TokenRespo
     })
 }
 
-async fn credentials_user(
+pub(crate) async fn credentials_user(
     state: &State,
     req: &HttpRequest,
-    body: ValidJson<Credentials>,
+    credentials: Credentials,
 ) -> ApiResult<User> {
     let state = state.clone();
     let address = req.peer_addr().map(|a| a.ip());
     // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    web::block(move || sign_in(&state, address, &body.value))
+    web::block(move || sign_in(&state, address, &credentials))
         .await
         .map_err(|e| ApiError::internal(&e))?
 }
@@ -138,7 +138,7 @@ pub async fn create_token(
     req: HttpRequest,
     body: ValidJson<Credentials>,
 ) -> ApiResult<web::Json<TokenResponse>> {
-    let user = credentials_user(&state, &req, body).await?;
+    let user = credentials_user(&state, &req, body.value).await?;
     let issued = issue(&state, &user, TokenKind::Api)?;
     state.store.durable().await?;
     tracing::info!(user = %user.email, "api token issued");
@@ -170,19 +170,38 @@ pub async fn create_session(
     req: HttpRequest,
     body: ValidJson<Credentials>,
 ) -> ApiResult<HttpResponse> {
-    let user = credentials_user(&state, &req, body).await?;
-    // A fresh session id at every sign-in: a session fixed before sign-in is worthless.
-    if let Some(old) = crate::http::extract::credential(&req) {
-        state.store.delete_token(&auth::secret_hash(&old))?;
-    }
-    let issued = issue(&state, &user, TokenKind::Session)?;
-    state.store.durable().await?;
-    let max_age = issued.expires_at - OffsetDateTime::now_utc();
-    let mut cookie = session_cookie(issued.token, max_age);
-    cookie.set_secure(req.connection_info().scheme() == "https");
+    let (user, cookie) = start_session(&state, &req, body.value).await?;
     Ok(HttpResponse::Ok()
         .cookie(cookie)
         .json(UserView::from(&user)))
+}
+
+/// Checks the credentials and opens a session (the API's and the sign-in page's): a fresh session
+/// id at every sign-in, so a session fixed before sign-in is worthless.
+pub(crate) async fn start_session(
+    state: &State,
+    req: &HttpRequest,
+    credentials: Credentials,
+) -> ApiResult<(User, Cookie<'static>)> {
+    let user = credentials_user(state, req, credentials).await?;
+    if let Some(old) = req.cookie(SESSION_COOKIE) {
+        state.store.delete_token(&auth::secret_hash(old.value()))?;
+    }
+    let issued = issue(state, &user, TokenKind::Session)?;
+    state.store.durable().await?;
+    let max_age = issued.expires_at - OffsetDateTime::now_utc();
+    Ok((user, end_session_cookie(req, issued.token, max_age)))
+}
+
+/// The session cookie with `value`; an empty value and zero age clear it.
+pub(crate) fn end_session_cookie(
+    req: &HttpRequest,
+    value: String,
+    max_age: Duration,
+) -> Cookie<'static> {
+    let mut cookie = session_cookie(value, max_age);
+    cookie.set_secure(req.connection_info().scheme() == "https");
+    cookie
 }
 
 #[utoipa::path(delete, path = "/api/v1/auth/session", tag = "auth",

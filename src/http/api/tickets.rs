@@ -20,14 +20,14 @@ use crate::actors::tickets::{CreateTicket, CustomerAction, NewTicket};
 use crate::actors::{Created, Render};
 use crate::domain::lifecycle::Action;
 use crate::domain::validate::{self, SERVICE_MAX_CHARS, SUBJECT_MAX_CHARS, safe_filename};
-use crate::domain::{AttachmentId, Kind, Priority, Status, Ticket, Validation};
+use crate::domain::{AttachmentId, Kind, Priority, Status, Ticket, TicketId, Validation};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use crate::http::AppState;
 use crate::http::extract::{Caller, IdempotencyKey, ValidJson};
 use crate::http::views::{
     AttachmentView, EventView, Items, MessageView, TicketList, TicketView, json_string,
 };
-use crate::store::{BlobWriter, ListFilter};
+use crate::store::{BlobWriter, ListFilter, StagedBlob};
 
 type State = web::Data<AppState>;
 
@@ -57,7 +57,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The ticket, if the caller may read it; otherwise the same 404 as a missing ticket.
-fn readable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket> {
+pub(crate) fn readable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket> {
     match state.store.ticket_by_number(number)? {
         Some(ticket) if caller.can_read(&ticket) => Ok(ticket),
         _ => Err(ApiError::ticket_not_found()),
@@ -65,7 +65,7 @@ fn readable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket
 }
 
 /// The ticket, if the caller may act on it. An admin who may read but not act gets 403.
-fn writable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket> {
+pub(crate) fn writable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket> {
     let ticket = readable(state, caller, number)?;
     if caller.can_write(&ticket) {
         Ok(ticket)
@@ -101,6 +101,25 @@ pub struct CreateTicketBody {
     pub service: Option<String>,
 }
 
+/// Checks a submission's fields (the API's and the portal form's) and normalizes them.
+pub(crate) fn new_ticket(b: CreateTicketBody) -> ApiResult<NewTicket> {
+    let mut v = Validation::default();
+    validate::required_line(&mut v, "subject", &b.subject, SUBJECT_MAX_CHARS);
+    validate::text(&mut v, "description", &b.description, false);
+    validate::optional_line(&mut v, "service", b.service.as_deref(), SERVICE_MAX_CHARS);
+    v.into_result()?;
+    Ok(NewTicket {
+        kind: b.kind,
+        subject: b.subject.trim().to_owned(),
+        description: b.description,
+        priority: b.priority.unwrap_or_default(),
+        service: b
+            .service
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+    })
+}
+
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = CreateTicketBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the same ticket")),
     responses((status = 201, body = TicketView), (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -110,34 +129,20 @@ pub async fn create_ticket(
     idem: IdempotencyKey,
     body: ValidJson<CreateTicketBody>,
 ) -> ApiResult<HttpResponse> {
-    let b = body.value;
-    let mut v = Validation::default();
-    validate::required_line(&mut v, "subject", &b.subject, SUBJECT_MAX_CHARS);
-    validate::text(&mut v, "description", &b.description, false);
-    validate::optional_line(&mut v, "service", b.service.as_deref(), SERVICE_MAX_CHARS);
-    v.into_result()?;
+    let input = new_ticket(body.value)?;
     let render: Render<Ticket> =
         Box::new(|t| json_string(&TicketView::new(t, OffsetDateTime::now_utc())));
     let msg = CreateTicket {
         requester: caller.user.clone(),
         actor: caller.actor.clone(),
-        input: NewTicket {
-            kind: b.kind,
-            subject: b.subject.trim().to_owned(),
-            description: b.description,
-            priority: b.priority.unwrap_or_default(),
-            service: b
-                .service
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty()),
-        },
+        input,
         idempotency: idem.scoped(&caller, "tickets", &body.fingerprint),
         render,
     };
     Ok(created(state.actors.tickets.send(msg).await??))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// new | assigned | `in_progress` | pending | resolved | closed
@@ -165,22 +170,8 @@ fn number_param(v: &mut Validation, field: &str, raw: Option<&str>, default: u64
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(ListQuery),
-    responses((status = 200, body = TicketList), (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_tickets(
-    state: State,
-    caller: Caller,
-    req: HttpRequest,
-) -> ApiResult<web::Json<TicketList>> {
-    let query = web::Query::<ListQuery>::from_query(req.query_string())
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-query",
-                format!("the query string is malformed: {e}"),
-            )
-        })?
-        .into_inner();
+/// The list filter for a query (the API's and the dashboard's); a customer sees only their own.
+pub(crate) fn list_filter(caller: &Caller, query: &ListQuery) -> ApiResult<ListFilter> {
     let mut v = Validation::default();
     let status = query
         .status
@@ -212,6 +203,7 @@ pub async fn list_tickets(
     let per_page = number_param(&mut v, "per_page", query.per_page.as_deref(), 20, 100);
     let q = query
         .q
+        .clone()
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
     if q.as_ref().is_some_and(|q| q.len() > 200) {
@@ -226,6 +218,27 @@ pub async fn list_tickets(
         page,
         per_page,
     };
+    Ok(filter)
+}
+
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(ListQuery),
+    responses((status = 200, body = TicketList), (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn list_tickets(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+) -> ApiResult<web::Json<TicketList>> {
+    let query = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+                format!("the query string is malformed: {e}"),
+            )
+        })?
+        .into_inner();
+    let filter = list_filter(&caller, &query)?;
+    let (page, per_page) = (filter.page, filter.per_page);
     let store = state.store.clone();
     let found = web::block(move || store.list_tickets(&filter))
         .await
@@ -310,21 +323,67 @@ pub async fn create_message(
     body: ValidJson<MessageBody>,
 ) -> ApiResult<HttpResponse> {
     let ticket = writable(&state, &caller, &number)?;
+    let idempotency = idem.scoped(
+        &caller,
+        &format!("messages:{}", ticket.id.0),
+        &body.fingerprint,
+    );
+    let render = Box::new(|m: &crate::domain::Message| json_string(&MessageView::from(m)));
+    Ok(created(
+        post_message(
+            &state,
+            &caller,
+            &ticket,
+            body.value.body,
+            idempotency,
+            render,
+        )
+        .await?,
+    ))
+}
+
+/// Checks and posts a customer's message (a reply on a resolved or closed ticket reopens it).
+pub(crate) async fn post_message(
+    state: &AppState,
+    caller: &Caller,
+    ticket: &Ticket,
+    body: String,
+    idempotency: Option<crate::actors::Idempotency>,
+    render: Render<crate::domain::Message>,
+) -> ApiResult<Created> {
     let mut v = Validation::default();
-    validate::text(&mut v, "body", &body.value.body, true);
+    validate::text(&mut v, "body", &body, true);
     v.into_result()?;
     let msg = PostMessage {
         ticket: ticket.id,
         actor: caller.actor.clone(),
-        body: body.value.body,
-        idempotency: idem.scoped(
-            &caller,
-            &format!("messages:{}", ticket.id.0),
-            &body.fingerprint,
-        ),
-        render: Box::new(|m| json_string(&MessageView::from(m))),
+        body,
+        idempotency,
+        render,
     };
-    Ok(created(state.actors.discussions.send(msg).await??))
+    Ok(state.actors.discussions.send(msg).await??)
+}
+
+/// Confirms a resolution or reopens (with a reason) through the state machine.
+pub(crate) async fn customer_action(
+    state: &AppState,
+    caller: &Caller,
+    ticket: &Ticket,
+    action: Action,
+    reason: Option<String>,
+) -> ApiResult<Ticket> {
+    if let Some(reason) = &reason {
+        let mut v = Validation::default();
+        validate::text(&mut v, "reason", reason, true);
+        v.into_result()?;
+    }
+    let msg = CustomerAction {
+        ticket: ticket.id,
+        actor: caller.actor.clone(),
+        action,
+        reason,
+    };
+    Ok(state.actors.tickets.send(msg).await??)
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets/{number}/attachments", tag = "tickets", params(("number" = String, Path)),
@@ -354,6 +413,80 @@ pub struct UploadForm {
     file: String,
 }
 
+pub(crate) fn malformed_multipart(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "malformed-multipart",
+        format!("the form could not be read: {e}"),
+    )
+}
+
+/// Refuses an upload of up to `files` attachments before reading it when the client says it is
+/// bigger than they may be.
+pub(crate) fn refuse_declared_oversize(
+    state: &AppState,
+    req: &HttpRequest,
+    files: u64,
+) -> ApiResult<()> {
+    let limit = state.config.portal.max_attachment_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let allowed = limit.saturating_mul(files).saturating_add(64 * 1024);
+    if declared.is_some_and(|len| len > allowed) {
+        return Err(crate::domain::DomainError::AttachmentTooLarge { limit }.into());
+    }
+    Ok(())
+}
+
+/// Reads and discards a form field.
+pub(crate) async fn drain(field: &mut actix_multipart::Field) -> ApiResult<()> {
+    while let Some(chunk) = field.next().await {
+        chunk.map_err(malformed_multipart)?;
+    }
+    Ok(())
+}
+
+/// Streams a file field to a staged blob (capped, hashed) under its safe name.
+pub(crate) async fn stage_file(
+    state: &AppState,
+    field: &mut actix_multipart::Field,
+) -> ApiResult<(String, StagedBlob)> {
+    let filename = safe_filename(
+        field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .unwrap_or_default(),
+    );
+    let mut writer =
+        BlobWriter::create(&state.store, state.config.portal.max_attachment_bytes).await?;
+    while let Some(chunk) = field.next().await {
+        writer.write(&chunk.map_err(malformed_multipart)?).await?;
+    }
+    Ok((filename, writer.finish().await?))
+}
+
+/// Records a staged file on the ticket through the attachment actor.
+pub(crate) async fn attach(
+    state: &AppState,
+    caller: &Caller,
+    ticket: TicketId,
+    (filename, blob): (String, StagedBlob),
+    idempotency: Option<crate::actors::Idempotency>,
+    render: Render<crate::domain::Attachment>,
+) -> ApiResult<Created> {
+    let msg = StoreAttachment {
+        ticket,
+        actor: caller.actor.clone(),
+        blob,
+        filename,
+        idempotency,
+        render,
+    };
+    Ok(state.actors.attachments.send(msg).await??)
+}
+
 #[utoipa::path(post, path = "/api/v1/tickets/{number}/attachments", tag = "tickets",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     params(("number" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
@@ -380,56 +513,16 @@ pub async fn create_attachment(
             "upload the file as multipart/form-data in the field `file`",
         ));
     }
-    let limit = state.config.portal.max_attachment_bytes;
-    // Refuse an oversized upload before reading it when the client says how big it is.
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit.saturating_add(64 * 1024)) {
-        return Err(crate::domain::DomainError::AttachmentTooLarge { limit }.into());
-    }
+    refuse_declared_oversize(&state, &req, 1)?;
     let mut form = Multipart::new(req.headers(), payload);
     let mut staged = None;
     while let Some(field) = form.next().await {
-        let mut field = field.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed-multipart",
-                format!("the form could not be read: {e}"),
-            )
-        })?;
+        let mut field = field.map_err(malformed_multipart)?;
         if field.name() != Some("file") || staged.is_some() {
-            // Other fields are drained and ignored.
-            while let Some(chunk) = field.next().await {
-                chunk.map_err(|e| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed-multipart",
-                        e.to_string(),
-                    )
-                })?;
-            }
+            drain(&mut field).await?;
             continue;
         }
-        let filename = safe_filename(
-            field
-                .content_disposition()
-                .and_then(|cd| cd.get_filename())
-                .unwrap_or_default(),
-        );
-        let mut writer = BlobWriter::create(&state.store, limit).await?;
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed-multipart",
-                    e.to_string(),
-                )
-            })?;
-            writer.write(&chunk).await?;
-        }
-        staged = Some((filename, writer.finish().await?));
+        staged = Some(stage_file(&state, &mut field).await?);
     }
     let Some((filename, blob)) = staged else {
         return Err(ApiError::field(
@@ -440,19 +533,23 @@ pub async fn create_attachment(
         ));
     };
     let fingerprint = hex::encode(Sha256::digest(format!("{}\0{}", blob.sha256, filename)));
-    let msg = StoreAttachment {
-        ticket: ticket.id,
-        actor: caller.actor.clone(),
-        blob,
-        filename,
-        idempotency: idem.scoped(
+    let idempotency = idem.scoped(
+        &caller,
+        &format!("attachments:{}", ticket.id.0),
+        &fingerprint,
+    );
+    let render = Box::new(|a: &crate::domain::Attachment| json_string(&AttachmentView::from(a)));
+    Ok(created(
+        attach(
+            &state,
             &caller,
-            &format!("attachments:{}", ticket.id.0),
-            &fingerprint,
-        ),
-        render: Box::new(|a| json_string(&AttachmentView::from(a))),
-    };
-    Ok(created(state.actors.attachments.send(msg).await??))
+            ticket.id,
+            (filename, blob),
+            idempotency,
+            render,
+        )
+        .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets/{number}/attachments/{id}", tag = "tickets",
@@ -501,13 +598,7 @@ pub async fn confirm_ticket(
     number: web::Path<String>,
 ) -> ApiResult<web::Json<TicketView>> {
     let ticket = writable(&state, &caller, &number)?;
-    let msg = CustomerAction {
-        ticket: ticket.id,
-        actor: caller.actor.clone(),
-        action: Action::Confirm,
-        reason: None,
-    };
-    let ticket = state.actors.tickets.send(msg).await??;
+    let ticket = customer_action(&state, &caller, &ticket, Action::Confirm, None).await?;
     Ok(web::Json(TicketView::new(
         &ticket,
         OffsetDateTime::now_utc(),
@@ -531,16 +622,8 @@ pub async fn reopen_ticket(
     body: ValidJson<ReopenBody>,
 ) -> ApiResult<web::Json<TicketView>> {
     let ticket = writable(&state, &caller, &number)?;
-    let mut v = Validation::default();
-    validate::text(&mut v, "reason", &body.value.reason, true);
-    v.into_result()?;
-    let msg = CustomerAction {
-        ticket: ticket.id,
-        actor: caller.actor.clone(),
-        action: Action::Reopen,
-        reason: Some(body.value.reason),
-    };
-    let ticket = state.actors.tickets.send(msg).await??;
+    let reason = Some(body.value.reason);
+    let ticket = customer_action(&state, &caller, &ticket, Action::Reopen, reason).await?;
     Ok(web::Json(TicketView::new(
         &ticket,
         OffsetDateTime::now_utc(),

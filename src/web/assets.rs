@@ -1,0 +1,43 @@
+//! CSS, JS and images from `web/static`, compiled into the binary. Cached by the browser and
+//! revalidated by `ETag` (the content's sha256), so an upgrade is picked up without a stale page.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use rust_embed::RustEmbed;
+
+#[derive(RustEmbed)]
+#[folder = "web/static"]
+struct Static;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/{path:.*}", web::get().to(serve));
+}
+
+async fn serve(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let Some(file) = Static::get(&path) else {
+        return HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("not found");
+    };
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..12]));
+    let cached = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut response = if cached {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response.insert_header((header::ETAG, etag)).insert_header((
+        header::CACHE_CONTROL,
+        "public, max-age=300, must-revalidate",
+    ));
+    if cached {
+        return response.finish();
+    }
+    response
+        .content_type(file.metadata.mimetype())
+        .body(file.data.into_owned())
+}

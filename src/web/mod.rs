@@ -1,0 +1,373 @@
+//! The browser pages: the customer portal and the admin console, rendered on the server from the
+//! askama templates in `web/templates` (compiled in, autoescaped), with CSS and a little JS from
+//! `web/static` (embedded). Every page works without JS; `app.js` adds live updates.
+//!
+//! Pages use the same checks and actors as the REST API (`http::api`); they only parse forms,
+//! render HTML, and answer with redirects (post/redirect/get) instead of JSON.
+
+pub mod assets;
+pub mod format;
+pub mod i18n;
+pub mod live;
+pub mod portal;
+
+use std::collections::BTreeMap;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use askama::Template;
+use sha2::{Digest, Sha256};
+
+use crate::auth::{self, SESSION_COOKIE};
+use crate::domain::User;
+use crate::error::ApiError;
+use crate::http::extract::{self, Caller};
+use i18n::{Bundle, LANG_COOKIE, Lang};
+
+/// Holds the anonymous CSRF secret for forms shown before sign-in (sign-in, first-run setup).
+const CSRF_COOKIE: &str = "deskbridge_csrf";
+/// A one-shot notice shown after a redirect; its value is a message key, never text.
+const FLASH_COOKIE: &str = "deskbridge_flash";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    assets::configure(cfg);
+    live::configure(cfg);
+    portal::configure(cfg);
+}
+
+/// What every page needs: the language, who is signed in, the CSRF token for its forms.
+pub struct Page {
+    pub tr: &'static Bundle,
+    pub caller: Option<Caller>,
+    pub csrf: String,
+    /// Path and query of this page, for "come back here" links.
+    pub here: String,
+    pub flash: Option<String>,
+    cookies: Vec<Cookie<'static>>,
+}
+
+impl Page {
+    pub fn t(&self, key: &str) -> String {
+        self.tr.t(key)
+    }
+
+    pub fn t1(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
+        self.tr.t1(key, name, value)
+    }
+
+    pub fn lang(&self) -> &'static str {
+        self.tr.lang().code()
+    }
+
+    pub fn user(&self) -> Option<&User> {
+        self.caller.as_ref().map(|c| &c.user)
+    }
+
+    pub fn user_name(&self) -> &str {
+        self.user().map_or("", |u| u.name.as_str())
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.caller.as_ref().is_some_and(Caller::is_admin)
+    }
+
+    pub fn signed_in(&self) -> bool {
+        self.caller.is_some()
+    }
+
+    /// Renders a template as the answer, with the cookies this page needs.
+    pub fn render(&self, template: &impl Template) -> HttpResponse {
+        self.render_status(StatusCode::OK, template)
+    }
+
+    pub fn render_status(&self, status: StatusCode, template: &impl Template) -> HttpResponse {
+        match template.render() {
+            Ok(html) => {
+                let mut response = HttpResponse::build(status);
+                response.content_type("text/html; charset=utf-8");
+                for cookie in &self.cookies {
+                    response.cookie(cookie.clone());
+                }
+                response.body(html)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "template failed to render");
+                PageError::internal(self.tr).error_response()
+            }
+        }
+    }
+
+    /// The signed-in caller, or a redirect to the sign-in page that comes back here.
+    pub fn require(&self) -> Result<&Caller, PageError> {
+        self.caller.as_ref().ok_or_else(|| PageError::SignIn {
+            next: self.here.clone(),
+        })
+    }
+
+    /// Checks a submitted form's CSRF token and, when the browser sends one, its Origin.
+    pub fn check_form(&self, req: &HttpRequest, token: &str) -> Result<(), PageError> {
+        let same_origin = match req.headers().get(header::ORIGIN) {
+            None => true,
+            Some(origin) => {
+                let host = req.connection_info().host().to_owned();
+                origin.to_str().ok().is_some_and(|o| {
+                    o.split_once("://")
+                        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host))
+                })
+            }
+        };
+        if same_origin && !self.csrf.is_empty() && auth::secrets_equal(&self.csrf, token) {
+            Ok(())
+        } else {
+            tracing::warn!(path = %req.path(), "form refused: CSRF token or origin mismatch");
+            Err(PageError::new(self.tr, StatusCode::FORBIDDEN, "error-csrf"))
+        }
+    }
+}
+
+/// The CSRF token of a session: derived from the session secret, which only the browser holds
+/// (in an `HttpOnly` cookie), so another site cannot know it.
+fn session_csrf(secret: &str) -> String {
+    let digest = Sha256::digest(format!("deskbridge-csrf\0{secret}"));
+    hex::encode(&digest[..16])
+}
+
+fn language(req: &HttpRequest) -> Lang {
+    req.cookie(LANG_COOKIE)
+        .and_then(|c| Lang::parse(c.value()))
+        .unwrap_or_else(|| {
+            let accept = req
+                .headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            Lang::negotiate(accept)
+        })
+}
+
+pub(crate) fn cookie(name: &'static str, value: String, req: &HttpRequest) -> Cookie<'static> {
+    let mut cookie = Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    cookie.set_secure(req.connection_info().scheme() == "https");
+    cookie
+}
+
+fn removal(name: &'static str) -> Cookie<'static> {
+    let mut cookie = Cookie::build(name, "").path("/").finish();
+    cookie.make_removal();
+    cookie
+}
+
+impl FromRequest for Page {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Page, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let tr = language(req).tr();
+        let mut cookies = Vec::new();
+        // Only the session cookie signs a page in; bearer tokens are for the API.
+        let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+        let caller = session
+            .as_ref()
+            .and_then(|_| extract::authenticate(req).ok());
+        let csrf = match (&caller, &session) {
+            (Some(_), Some(secret)) => session_csrf(secret),
+            _ => match req.cookie(CSRF_COOKIE) {
+                Some(c) if c.value().len() == 64 => c.value().to_owned(),
+                _ => {
+                    let secret = auth::new_secret("");
+                    cookies.push(cookie(CSRF_COOKIE, secret.clone(), req));
+                    secret
+                }
+            },
+        };
+        let flash = req.cookie(FLASH_COOKIE).and_then(|c| {
+            cookies.push(removal(FLASH_COOKIE));
+            let key = format!("flash-{}", c.value());
+            tr.has(&key).then(|| tr.t(&key))
+        });
+        let here = match req.query_string() {
+            "" => req.path().to_owned(),
+            q => format!("{}?{q}", req.path()),
+        };
+        std::future::ready(Ok(Page {
+            tr,
+            caller,
+            csrf,
+            here,
+            flash,
+            cookies,
+        }))
+    }
+}
+
+/// A redirect after a successful form (post/redirect/get), with an optional notice.
+pub fn see_other(to: &str, flash: Option<&'static str>, req: &HttpRequest) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther();
+    response.insert_header((header::LOCATION, to));
+    if let Some(key) = flash {
+        response.cookie(cookie(FLASH_COOKIE, key.to_owned(), req));
+    }
+    response.finish()
+}
+
+/// A local path to return to: only same-site absolute paths, never `//host` or a scheme.
+pub fn local_path(next: &str) -> Option<&str> {
+    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
+}
+
+/// Why a page could not be shown, rendered as a page in the visitor's language.
+#[derive(Debug)]
+pub enum PageError {
+    SignIn {
+        next: String,
+    },
+    Shown {
+        status: StatusCode,
+        title: String,
+        detail: String,
+        lang: Lang,
+    },
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    tr: &'static Bundle,
+    title: &'a str,
+    detail: &'a str,
+}
+
+impl ErrorPage<'_> {
+    fn t(&self, key: &str) -> String {
+        self.tr.t(key)
+    }
+
+    fn lang(&self) -> &'static str {
+        self.tr.lang().code()
+    }
+}
+
+impl PageError {
+    pub fn new(tr: &'static Bundle, status: StatusCode, key: &str) -> PageError {
+        PageError::Shown {
+            status,
+            title: tr.t(key),
+            detail: tr.t(&format!("{key}-detail")),
+            lang: tr.lang(),
+        }
+    }
+
+    pub fn not_found(tr: &'static Bundle) -> PageError {
+        PageError::new(tr, StatusCode::NOT_FOUND, "error-not-found")
+    }
+
+    pub fn internal(tr: &'static Bundle) -> PageError {
+        PageError::new(tr, StatusCode::INTERNAL_SERVER_ERROR, "error-internal")
+    }
+
+    /// An API error met while serving a page: its status, with the message translated by code
+    /// where there is one.
+    pub fn from_api(tr: &'static Bundle, e: &ApiError) -> PageError {
+        let key = format!("error-{}", e.body.code);
+        let detail = if tr.has(&key) {
+            tr.t(&key)
+        } else {
+            e.body.message.clone()
+        };
+        PageError::Shown {
+            status: e.status,
+            title: tr.t("error-title"),
+            detail,
+            lang: tr.lang(),
+        }
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::SignIn { .. } => f.write_str("sign-in required"),
+            PageError::Shown { status, title, .. } => write!(f, "{status}: {title}"),
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::SignIn { .. } => StatusCode::SEE_OTHER,
+            PageError::Shown { status, .. } => *status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::SignIn { next } => {
+                let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, format!("/sign-in?{query}")))
+                    .finish()
+            }
+            PageError::Shown {
+                status,
+                title,
+                detail,
+                lang,
+            } => {
+                let page = ErrorPage {
+                    tr: lang.tr(),
+                    title,
+                    detail,
+                };
+                let html = page.render().unwrap_or_else(|_| title.clone());
+                HttpResponse::build(*status)
+                    .content_type("text/html; charset=utf-8")
+                    .body(html)
+            }
+        }
+    }
+}
+
+/// Field errors to show beside the inputs, translated where the message is known.
+#[derive(Debug, Default)]
+pub struct FormErrors {
+    pub fields: BTreeMap<String, String>,
+    pub summary: Option<String>,
+}
+
+impl FormErrors {
+    pub fn from_api(tr: &'static Bundle, e: &ApiError) -> FormErrors {
+        let key = format!("error-{}", e.body.code);
+        let summary = if tr.has(&key) {
+            tr.t(&key)
+        } else {
+            e.body.message.clone()
+        };
+        FormErrors {
+            fields: e.body.fields.clone().unwrap_or_default(),
+            summary: Some(summary),
+        }
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.fields.get(field).map(String::as_str)
+    }
+
+    pub fn any(&self) -> bool {
+        self.summary.is_some() || !self.fields.is_empty()
+    }
+}
+
+/// Parses an `application/x-www-form-urlencoded` body.
+pub fn parse_form<T: serde::de::DeserializeOwned>(
+    tr: &'static Bundle,
+    body: &[u8],
+) -> Result<T, PageError> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|_| PageError::new(tr, StatusCode::BAD_REQUEST, "error-bad-form"))
+}
