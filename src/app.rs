@@ -54,7 +54,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         days: config.portal.reopen_window_days,
     };
     let actors = Actors::start(Arc::clone(&store), window);
-    let sync = start_sync(&config, &store, &actors, window)?;
+    let saved = crate::settings::load(&store)?;
+    let sdp = crate::settings::effective(&config, &saved);
+    let sync = start_sync(&sdp, &store, &actors, window)?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
@@ -67,7 +69,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         setup_token: std::sync::Mutex::new(setup_token.clone()),
         ready: Arc::clone(&ready),
         metrics,
-        sync,
+        sdp: std::sync::RwLock::new(Arc::new(sdp)),
+        sync: std::sync::RwLock::new(sync),
     });
 
     let app_state = state.clone();
@@ -112,7 +115,7 @@ impl Running {
         if let Ok(Err(e)) = self.task.await {
             tracing::error!(error = %e, "http server stopped with an error");
         }
-        if let Some(sync) = &self.state.sync {
+        if let Some(sync) = self.state.sync() {
             let _ = sync.send(crate::actors::sync::Stop).await;
         }
         let store = Arc::clone(&self.state.store);
@@ -131,27 +134,26 @@ impl Running {
 }
 
 /// Starts the SDP sync when `sdp.base_url` is set; without it, changes wait in the outbox.
-fn start_sync(
-    config: &Config,
+pub(crate) fn start_sync(
+    sdp: &crate::config::SdpConfig,
     store: &Arc<Store>,
     actors: &Actors,
     window: ReopenWindow,
 ) -> anyhow::Result<Option<actix::Addr<crate::actors::sync::SyncSupervisor>>> {
     use actix::Actor as _;
-    if !config.sdp.enabled() {
+    if !sdp.enabled() {
         tracing::warn!("sdp.base_url is not set: sync is off and changes wait in the outbox");
         return Ok(None);
     }
-    let client =
-        crate::sdp::SdpClient::new(&config.sdp).context("cannot set up the SDP client (sdp.*)")?;
+    let client = crate::sdp::SdpClient::new(sdp).context("cannot set up the SDP client (sdp.*)")?;
     let broadcaster = actors.broadcaster.clone();
     let ctx = crate::sync::SyncCtx {
         store: Arc::clone(store),
         sdp: client,
         mapping: crate::sync::mapping::Mapping {
-            config: config.sdp.mapping.clone(),
+            config: sdp.mapping.clone(),
         },
-        config: config.sdp.clone(),
+        config: sdp.clone(),
         window,
         publish: Box::new(move |event| broadcaster.do_send(event)),
         stats: std::sync::Mutex::default(),
@@ -202,7 +204,8 @@ fn announce_setup(config: &Config, addr: SocketAddr, token: &str) {
     };
     tracing::warn!(setup_token = %token, "no admin account exists yet: create the first one with this one-time setup token");
     eprintln!(
-        "\n  No admin account exists yet. Create the first one with this one-time setup token:\n\n    \
+        "\n  No admin account exists yet. Open {base}/admin/setup and enter this one-time setup token:\n\n    \
+         {token}\n\n  or create the admin from a shell:\n\n    \
          curl -X POST {base}/api/v1/setup -H 'Content-Type: application/json' \\\n      \
          -d '{{\"token\": \"{token}\", \"email\": \"admin@example.com\", \"name\": \"Admin\", \"password\": \"choose-a-long-one\"}}'\n\n  \
          Or set bootstrap.admin_email and bootstrap.admin_password (see config/deskbridge.toml).\n"

@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod sdp;
+pub mod settings;
 pub mod store;
 pub mod sync;
 pub mod web;

@@ -36,6 +36,48 @@ pub enum ConfigError {
     },
 }
 
+/// Which console keys the file or environment fixed, and where.
+fn fixed_keys(figment: &Figment, config: &Config) -> std::collections::BTreeMap<String, String> {
+    let defaults = Figment::from(Serialized::defaults(Config::default()));
+    let mut fixed = std::collections::BTreeMap::new();
+    for key in CONSOLE_KEYS {
+        let Ok(value) = figment.find_value(key) else {
+            continue;
+        };
+        // Compared as JSON: TOML reads integers as i64 where the defaults hold u64.
+        let as_json = |v: &figment::value::Value| v.deserialize::<serde_json::Value>().ok();
+        if defaults
+            .find_value(key)
+            .is_ok_and(|d| as_json(&d) == as_json(&value))
+        {
+            continue;
+        }
+        let source = match figment.find_metadata(key).and_then(|m| m.source.as_ref()) {
+            Some(figment::Source::File(path)) => format!("{}", path.display()),
+            _ => format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase()),
+        };
+        fixed.insert((*key).to_owned(), source);
+    }
+    let files = [
+        ("sdp.api_key", &config.sdp.api_key_file),
+        ("sdp.webhook_secret", &config.sdp.webhook_secret_file),
+        (
+            "sdp.oauth_client_secret",
+            &config.sdp.oauth_client_secret_file,
+        ),
+        (
+            "sdp.oauth_refresh_token",
+            &config.sdp.oauth_refresh_token_file,
+        ),
+    ];
+    for (key, path) in files {
+        if !path.as_os_str().is_empty() {
+            fixed.insert(key.to_owned(), path.display().to_string());
+        }
+    }
+    fixed
+}
+
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key,
@@ -53,7 +95,34 @@ pub struct Config {
     pub portal: PortalConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    /// Console-editable keys ([`CONSOLE_KEYS`]) that the file or environment set to something other
+    /// than the default, with where from: the console shows them read-only.
+    #[serde(skip)]
+    pub fixed: std::collections::BTreeMap<String, String>,
 }
+
+/// Keys an admin may edit in the console, unless the config file or environment fixes them. A key
+/// the file merely restates at its default (as the packaged file does) stays editable.
+pub const CONSOLE_KEYS: &[&str] = &[
+    "sdp.base_url",
+    "sdp.deployment",
+    "sdp.api_key",
+    "sdp.oauth_client_id",
+    "sdp.oauth_client_secret",
+    "sdp.oauth_refresh_token",
+    "sdp.oauth_accounts_url",
+    "sdp.poll_interval_secs",
+    "sdp.webhook_secret",
+    "sdp.mapping.request_type_problem_report",
+    "sdp.mapping.request_type_information_request",
+    "sdp.mapping.priority_low",
+    "sdp.mapping.priority_medium",
+    "sdp.mapping.priority_high",
+    "sdp.mapping.priority_urgent",
+    "sdp.mapping.category",
+    "sdp.mapping.reopen_status",
+    "sdp.mapping.statuses",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -364,6 +433,7 @@ impl Config {
         let mut config: Config = figment.extract().map_err(Box::new)?;
         config.resolve_secret_files()?;
         config.validate()?;
+        config.fixed = fixed_keys(figment, &config);
         Ok(config)
     }
 

@@ -4,6 +4,7 @@
 //! idempotency record) commits in one sled transaction through [`Store::transact`]; a caller that
 //! answers 2xx first awaits [`Store::durable`].
 
+mod admin;
 mod blobs;
 mod commit;
 pub mod keys;
@@ -18,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
+pub use admin::AuditEntry;
 pub use blobs::{BlobWriter, StagedBlob};
 pub use outbox::{OutboxEntry, OutboxOp};
 pub use tickets::{IdempotentReply, ListFilter, TicketPage, TicketTx};
@@ -129,6 +131,8 @@ tree_names! {
     tickets_by_sdp => "tickets_by_sdp.v1",
     sdp_seen => "sdp_seen.v1",
     sync => "sync.v1",
+    settings => "settings.v1",
+    audit => "audit.v1",
 }
 
 /// Keys of the `meta` tree.

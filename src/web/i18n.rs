@@ -204,6 +204,14 @@ mod tests {
             "sync-pending sync-synced sync-failed",
             "event-created event-imported event-sdp-linked event-assigned event-status-changed \
              event-conflict event-confirmed event-reopened event-message-added event-attachment-added",
+            "base_url api_key oauth_client_id oauth_client_secret oauth_refresh_token \
+             oauth_accounts_url poll_interval_secs webhook_secret request_type_problem_report \
+             request_type_information_request priority_low priority_medium priority_high \
+             priority_urgent category reopen_status customer admin integration",
+            "check-configured check-auth check-statuses check-read",
+            "flash-setup-done flash-sdp-saved flash-mapping-saved flash-sync-started flash-sync-off \
+             flash-dead-letter-retried flash-dead-letter-discarded flash-user-created \
+             flash-user-disabled flash-user-enabled flash-password-reset flash-token-issued",
             "flash-signed-out flash-ticket-created flash-ticket-created-file-failed flash-reply-sent \
              flash-reply-sent-files flash-confirmed flash-reopened",
         ] {
@@ -216,6 +224,8 @@ mod tests {
             "error-bad-form",
             "error-unavailable",
             "error-customers-only",
+            "error-admins-only",
+            "error-self-disable",
         ] {
             used.push(key.to_owned());
             used.push(format!("{key}-detail"));

@@ -5,6 +5,7 @@
 //! Pages use the same checks and actors as the REST API (`http::api`); they only parse forms,
 //! render HTML, and answer with redirects (post/redirect/get) instead of JSON.
 
+pub mod admin;
 pub mod assets;
 pub mod format;
 pub mod i18n;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     assets::configure(cfg);
     live::configure(cfg);
     portal::configure(cfg);
+    admin::configure(cfg);
 }
 
 /// What every page needs: the language, who is signed in, the CSRF token for its forms.
@@ -226,6 +228,8 @@ pub enum PageError {
     SignIn {
         next: String,
     },
+    /// Somewhere else first (the first-run setup before anyone can sign in).
+    Redirect(String),
     Shown {
         status: StatusCode,
         title: String,
@@ -292,6 +296,7 @@ impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PageError::SignIn { .. } => f.write_str("sign-in required"),
+            PageError::Redirect(to) => write!(f, "see {to}"),
             PageError::Shown { status, title, .. } => write!(f, "{status}: {title}"),
         }
     }
@@ -300,7 +305,7 @@ impl std::fmt::Display for PageError {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            PageError::SignIn { .. } => StatusCode::SEE_OTHER,
+            PageError::SignIn { .. } | PageError::Redirect(_) => StatusCode::SEE_OTHER,
             PageError::Shown { status, .. } => *status,
         }
     }
@@ -313,6 +318,9 @@ impl ResponseError for PageError {
                     .insert_header((header::LOCATION, format!("/sign-in?{query}")))
                     .finish()
             }
+            PageError::Redirect(to) => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, to.as_str()))
+                .finish(),
             PageError::Shown {
                 status,
                 title,

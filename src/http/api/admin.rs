@@ -52,7 +52,16 @@ pub async fn create_user(
     body: ValidJson<CreateUserBody>,
 ) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
-    let b = body.value;
+    let user = create_account(&state, &caller, body.value).await?;
+    Ok(HttpResponse::Created().json(UserView::from(&user)))
+}
+
+/// Creates an account (the API's and the console's), recorded in the audit log.
+pub(crate) async fn create_account(
+    state: &AppState,
+    caller: &Caller,
+    b: CreateUserBody,
+) -> ApiResult<crate::domain::User> {
     let mut v = Validation::default();
     validate_account(&mut v, &b.email, &b.name, &b.password);
     validate::optional_line(
@@ -67,9 +76,14 @@ pub async fn create_user(
             .await
             .map_err(|e| crate::error::ApiError::internal(&e))?;
     state.store.create_user(&user)?;
+    state.store.audit(
+        &caller.user.email,
+        "user.created",
+        &format!("{} ({:?})", user.email, user.role),
+    )?;
     state.store.durable().await?;
     tracing::info!(admin = %caller.user.email, user = %user.email, role = ?user.role, "account created");
-    Ok(HttpResponse::Created().json(UserView::from(&user)))
+    Ok(user)
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
@@ -119,28 +133,34 @@ pub struct SyncView {
     responses((status = 200, body = SyncView), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn sync_health(state: State, caller: Caller) -> ApiResult<web::Json<SyncView>> {
     caller.require_admin()?;
+    Ok(web::Json(sync_view(&state).await?))
+}
+
+/// The sync's health as the API and the console show it.
+pub(crate) async fn sync_view(state: &AppState) -> ApiResult<SyncView> {
     let pending = state.store.outbox_after(0, 1)?;
     let now = time::OffsetDateTime::now_utc();
-    let sync_stats = match &state.sync {
+    let sync = state.sync();
+    let sync_stats = match &sync {
         Some(sync) => Some(sync.send(crate::actors::sync::GetStats).await?),
         None => None,
     };
-    Ok(web::Json(SyncView {
-        enabled: state.sync.is_some(),
+    Ok(SyncView {
+        enabled: sync.is_some(),
         queue_depth: state.store.outbox_len(),
         oldest_pending_secs: pending.first().map(|e| (now - e.at).whole_seconds()),
         watermark: state.store.sync_value("watermark")?,
         import: state.store.sync_value("import")?,
         stats: sync_stats,
         dead_letters: state.store.dead_letters()?,
-    }))
+    })
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/sync/run", tag = "admin",
     responses((status = 202, description = "A poll starts now"), (status = 503, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn sync_run(state: State, caller: Caller) -> ApiResult<HttpResponse> {
     caller.require_admin()?;
-    let sync = state.sync.as_ref().ok_or_else(sync_off)?;
+    let sync = state.sync().ok_or_else(sync_off)?;
     sync.do_send(crate::actors::sync::SyncNow);
     Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "polling"})))
 }
@@ -173,6 +193,18 @@ pub async fn dead_letter_action(
             ));
         }
     };
+    handle_dead_letter(&state, &caller, seq, retry).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"seq": seq, "action": action})))
+}
+
+/// Retries or discards a dead letter (the API's and the console's), recorded in the audit log.
+pub(crate) async fn handle_dead_letter(
+    state: &AppState,
+    caller: &Caller,
+    seq: u64,
+    retry: bool,
+) -> ApiResult<()> {
+    let action = if retry { "retry" } else { "discard" };
     let done = state.store.transact(|tx| {
         if retry {
             crate::sync::outbound::retry_dead_letter(tx, seq)
@@ -186,10 +218,15 @@ pub async fn dead_letter_action(
             "no such dead letter",
         ));
     }
+    state.store.audit(
+        &caller.user.email,
+        &format!("dead_letter.{action}"),
+        &seq.to_string(),
+    )?;
     state.store.durable().await?;
     tracing::info!(admin = %caller.user.email, seq, action, "dead letter handled");
-    if let Some(sync) = &state.sync {
+    if let Some(sync) = state.sync() {
         sync.do_send(crate::actors::sync::Kick);
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({"seq": seq, "action": action})))
+    Ok(())
 }

@@ -88,7 +88,7 @@ fn sign_in(
     }
 }
 
-fn issue(state: &AppState, user: &User, kind: TokenKind) -> ApiResult<TokenResponse> {
+pub(crate) fn issue(state: &AppState, user: &User, kind: TokenKind) -> ApiResult<TokenResponse> {
     let now = OffsetDateTime::now_utc();
     let ttl = match kind {
         TokenKind::Api => {
@@ -271,7 +271,12 @@ pub(crate) fn new_account(
 #[utoipa::path(post, path = "/api/v1/setup", tag = "auth", request_body = SetupBody,
     responses((status = 201, body = UserView), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 pub async fn setup(state: State, body: ValidJson<SetupBody>) -> ApiResult<HttpResponse> {
-    let b = body.value;
+    let user = create_first_admin(&state, body.value).await?;
+    Ok(HttpResponse::Created().json(UserView::from(&user)))
+}
+
+/// Creates the first admin with the one-time setup token (the API's and the console's setup page).
+pub(crate) async fn create_first_admin(state: &AppState, b: SetupBody) -> ApiResult<User> {
     let mut v = Validation::default();
     validate_account(&mut v, &b.email, &b.name, &b.password);
     v.into_result()?;
@@ -299,7 +304,8 @@ pub async fn setup(state: State, body: ValidJson<SetupBody>) -> ApiResult<HttpRe
         *slot = None;
         user
     };
+    state.store.audit(&user.email, "setup.done", &user.email)?;
     state.store.durable().await?;
     tracing::info!(admin = %user.email, "first admin created through setup");
-    Ok(HttpResponse::Created().json(UserView::from(&user)))
+    Ok(user)
 }

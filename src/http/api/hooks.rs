@@ -51,7 +51,8 @@ pub async fn sdp_webhook(
     req: HttpRequest,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let expected = state.config.sdp.webhook_secret.expose();
+    let sdp = state.sdp();
+    let expected = sdp.webhook_secret.expose();
     let given = req
         .headers()
         .get(SECRET_HEADER)
@@ -66,7 +67,7 @@ pub async fn sdp_webhook(
             "the webhook secret is missing or wrong",
         ));
     }
-    let Some(sync) = &state.sync else {
+    let Some(sync) = state.sync() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "sync-off",

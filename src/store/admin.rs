@@ -1,0 +1,90 @@
+//! What the console keeps: settings edited there (JSON under a name in `settings`) and the audit
+//! log of admin actions (`audit`, keyed by a counter so it reads back in order).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Store, StoreError, encode, keys, names};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The admin's e-mail.
+    pub admin: String,
+    /// A stable name: `sdp.saved`, `mapping.saved`, `user.created`, `dead_letter.retry`, …
+    pub action: String,
+    /// What was acted on; never a secret.
+    pub detail: String,
+}
+
+impl Store {
+    pub fn setting<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        Store::get(&self.trees.settings, names::settings, name.as_bytes())
+    }
+
+    pub fn put_setting<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        self.trees.settings.insert(name.as_bytes(), encode(value))?;
+        Ok(())
+    }
+
+    /// Appends to the audit log; durable with the next group commit, like the change it records.
+    pub fn audit(&self, admin: &str, action: &str, detail: &str) -> Result<AuditEntry, StoreError> {
+        let seq = self.db.generate_id()?;
+        let entry = AuditEntry {
+            seq,
+            at: OffsetDateTime::now_utc(),
+            admin: admin.to_owned(),
+            action: action.to_owned(),
+            detail: detail.to_owned(),
+        };
+        self.trees.audit.insert(keys::u64_be(seq), encode(&entry))?;
+        Ok(entry)
+    }
+
+    /// The newest `limit` entries, newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.trees
+            .audit
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item?;
+                super::decode(names::audit, &key, &value)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_and_audit_round_trip_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || Store::open(dir.path(), 8, "DB", crate::metrics::Metrics::new()).unwrap();
+        let store = open();
+        assert_eq!(store.setting::<String>("sdp").unwrap(), None);
+        store.put_setting("sdp", &"value".to_owned()).unwrap();
+        store
+            .audit("a@example.com", "sdp.saved", "base_url")
+            .unwrap();
+        store
+            .audit("a@example.com", "user.created", "b@example.com")
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let store = open();
+        assert_eq!(
+            store.setting::<String>("sdp").unwrap().as_deref(),
+            Some("value")
+        );
+        let log = store.audit_log(10).unwrap();
+        let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["user.created", "sdp.saved"]);
+    }
+}
