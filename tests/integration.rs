@@ -9,6 +9,7 @@ mod config_cli;
 mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;
+mod pages;
 mod sync;
 mod system;
 mod tickets;

@@ -1,0 +1,467 @@
+//! The browser pages over plain HTTP: who may see what, CSRF, session rotation, languages, form
+//! errors that keep what was typed, live-update resume, and console settings that take effect and
+//! persist. (tests/browser.rs drives the same pages in Chromium.)
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+use crate::common::fake_sdp::{FakeSdp, Profile};
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestApp, eventually};
+
+/// A cookie-keeping client that does not follow redirects, like a browser seen from the server.
+struct Visitor {
+    base: String,
+    http: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+    lang: Option<&'static str>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+impl Visitor {
+    fn new(app: &TestApp) -> Visitor {
+        Visitor {
+            base: app.base.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            cookies: BTreeMap::new(),
+            lang: None,
+        }
+    }
+
+    fn keep(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(SET_COOKIE) {
+            let text = value.to_str().expect("ascii cookie");
+            let pair = text.split(';').next().unwrap_or_default();
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if value.is_empty() || text.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let mut req = req.header("Cookie", self.cookie_header());
+        if let Some(lang) = self.lang {
+            req = req.header("Accept-Language", lang);
+        }
+        let response = req.send().await.expect("request");
+        self.keep(response.headers());
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        let body = response.text().await.expect("body");
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let req = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(req).await
+    }
+
+    async fn post_multipart(&mut self, path: &str, form: reqwest::multipart::Form) -> Page {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .multipart(form);
+        self.send(req).await
+    }
+
+    /// The CSRF token a page's forms carry.
+    async fn csrf(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        hidden(&page.body, "csrf")
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let csrf = self.csrf("/sign-in").await;
+        self.post(
+            "/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", password),
+                ("next", "/tickets"),
+            ],
+        )
+        .await
+    }
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        + marker.len();
+    html[start..].split('"').next().expect("value").to_owned()
+}
+
+fn new_ticket_form(csrf: &str, subject: &str, description: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("csrf", csrf.to_owned())
+        .text("form_id", "f1")
+        .text("kind", "problem_report")
+        .text("subject", subject.to_owned())
+        .text("description", description.to_owned())
+        .text("priority", "high")
+        .text("service", "")
+}
+
+async fn signed_in_customer(app: &TestApp, email: &str) -> Visitor {
+    app.customer(email).await;
+    let mut v = Visitor::new(app);
+    let page = v.sign_in(email, PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    v
+}
+
+#[actix_web::test]
+async fn pages_check_who_asks() {
+    let app = TestApp::start().await;
+    let mut anonymous = Visitor::new(&app);
+    let page = anonymous.get("/tickets").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location.as_deref(), Some("/sign-in?next=%2Ftickets"));
+
+    let mut alice = signed_in_customer(&app, "alice@example.com").await;
+    let csrf = alice.csrf("/tickets/new").await;
+    let page = alice
+        .post_multipart("/tickets/new", new_ticket_form(&csrf, "Alice's VM", "down"))
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/tickets/DB-000001"));
+
+    let mut bob = signed_in_customer(&app, "bob@example.com").await;
+    let page = bob.get("/tickets/DB-000001").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.body.contains("Alice's VM"));
+    let page = bob.get("/events?ticket=DB-000001").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let csrf = bob.csrf("/tickets").await;
+    let page = bob
+        .post("/tickets/DB-000001/confirm", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert_eq!(bob.get("/admin").await.status, StatusCode::FORBIDDEN);
+
+    // An admin reads the ticket page but gets no reply form.
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = admin.get("/tickets/DB-000001").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Alice&#39;s VM") || page.body.contains("Alice&#x27;s VM"));
+    assert!(!page.body.contains("action=\"/tickets/DB-000001/reply\""));
+}
+
+#[actix_web::test]
+async fn forged_forms_are_refused_and_change_nothing() {
+    let app = TestApp::start().await;
+    let mut alice = signed_in_customer(&app, "alice@example.com").await;
+    let page = alice
+        .post_multipart("/tickets/new", new_ticket_form("forged", "x", "y"))
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let csrf = alice.csrf("/tickets/new").await;
+    let req = alice
+        .http
+        .post(format!("{}/tickets/new", alice.base))
+        .header("Origin", "https://evil.example")
+        .multipart(new_ticket_form(&csrf, "x", "y"));
+    assert_eq!(alice.send(req).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.state().store.ticket_count().unwrap(), 0);
+    // The token of one session is worthless in another.
+    let mut other = signed_in_customer(&app, "other@example.com").await;
+    let page = other
+        .post_multipart("/tickets/new", new_ticket_form(&csrf, "x", "y"))
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.state().store.ticket_count().unwrap(), 0);
+}
+
+#[actix_web::test]
+async fn sign_in_rotates_the_session_and_sign_out_everywhere_ends_all() {
+    let app = TestApp::start().await;
+    app.customer("alice@example.com").await;
+    let mut first = Visitor::new(&app);
+    first
+        .cookies
+        .insert("deskbridge_session".into(), "planted".into());
+    first.sign_in("alice@example.com", PASSWORD).await;
+    let session = first.cookies["deskbridge_session"].clone();
+    assert_ne!(session, "planted");
+    let mut second = Visitor::new(&app);
+    second.sign_in("alice@example.com", PASSWORD).await;
+    assert_ne!(second.cookies["deskbridge_session"], session);
+    assert_eq!(first.get("/tickets").await.status, StatusCode::OK);
+
+    let csrf = second.csrf("/tickets").await;
+    let page = second
+        .post("/sign-out", &[("csrf", &csrf), ("everywhere", "1")])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/sign-in"));
+    assert!(!second.cookies.contains_key("deskbridge_session"));
+    assert_eq!(first.get("/tickets").await.status, StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn language_follows_the_browser_then_the_choice() {
+    let app = TestApp::start().await;
+    let mut v = Visitor::new(&app);
+    v.lang = Some("id-ID,id;q=0.9");
+    let page = v.get("/sign-in").await;
+    assert!(page.body.contains("<html lang=\"id\">"));
+    assert!(page.body.contains("Kata sandi"));
+    let page = v
+        .post("/language", &[("lang", "en"), ("next", "/sign-in")])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/sign-in"));
+    let page = v.get("/sign-in").await;
+    assert!(page.body.contains("<html lang=\"en\">"));
+    assert!(page.body.contains("Password"));
+    // Only local paths are followed back.
+    let page = v
+        .post("/language", &[("lang", "id"), ("next", "//evil.example/")])
+        .await;
+    assert_eq!(page.location.as_deref(), Some("/"));
+}
+
+#[actix_web::test]
+async fn a_refused_form_comes_back_with_what_was_typed() {
+    let app = TestApp::start().await;
+    let mut alice = signed_in_customer(&app, "alice@example.com").await;
+    let csrf = alice.csrf("/tickets/new").await;
+    let long = "s".repeat(300);
+    let page = alice
+        .post_multipart(
+            "/tickets/new",
+            new_ticket_form(&csrf, &long, "my <b>careful</b> description"),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("subject-error"));
+    assert!(
+        page.body
+            .contains("my &#60;b&#62;careful&#60;/b&#62; description")
+    );
+    assert!(page.body.contains(&long));
+    assert_eq!(app.state().store.ticket_count().unwrap(), 0);
+}
+
+#[actix_web::test]
+async fn the_live_stream_resumes_from_the_last_event_id() {
+    let app = TestApp::start().await;
+    let mut alice = signed_in_customer(&app, "alice@example.com").await;
+    let api = app.login("alice@example.com", PASSWORD).await;
+    api.ticket("First").await;
+    let cookie = alice.cookie_header();
+    let open = |last: Option<String>| {
+        let mut req = alice
+            .http
+            .get(format!("{}/events", alice.base))
+            .header("Cookie", cookie.clone());
+        if let Some(last) = last {
+            req = req.header("Last-Event-ID", last);
+        }
+        req.send()
+    };
+    let mut stream = open(None).await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    api.ticket("Second").await;
+    let first_id = read_event(&mut stream, "DB-000002").await;
+    drop(stream);
+    // Missed while disconnected: a message on the second ticket and a third ticket.
+    api.post(
+        "/api/v1/tickets/DB-000002/messages",
+        &serde_json::json!({"body": "while away"}),
+    )
+    .await;
+    api.ticket("Third").await;
+    let mut resumed = open(Some(first_id)).await.unwrap();
+    read_event(&mut resumed, "\"kind\":\"message\"").await;
+    read_event(&mut resumed, "DB-000003").await;
+    // An id from before a restart asks the page to refresh.
+    let mut stale = open(Some("00000000-5".into())).await.unwrap();
+    read_event(&mut stale, "\"refresh\":true").await;
+    let _ = alice.get("/tickets").await;
+}
+
+/// Reads the stream until an event containing `needle`; returns that event's id.
+async fn read_event(stream: &mut reqwest::Response, needle: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no event with {needle}; saw {seen}"))
+            .expect("stream")
+            .expect("open stream");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(event) = seen.split("\n\n").find(|e| e.contains(needle)) {
+            return event
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .unwrap_or_default()
+                .to_owned();
+        }
+    }
+}
+
+#[actix_web::test]
+async fn console_settings_take_effect_and_survive_a_restart() {
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let mut app = TestApp::start().await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = admin.get("/admin").await;
+    assert!(page.body.contains("sync-off") || page.body.contains("Off:"));
+    let csrf = admin.csrf("/admin/sdp").await;
+    let key = fake.api_key();
+    let base = fake.base_url();
+    let page = admin
+        .post(
+            "/admin/sdp",
+            &[
+                ("csrf", &csrf),
+                ("base_url", &base),
+                ("deployment", "on_prem"),
+                ("api_key", &key),
+                ("poll_interval_secs", "3600"),
+                ("webhook_secret", "hook-secret-1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/admin/sdp"),
+        "{}",
+        page.body
+    );
+    assert!(
+        app.state().sync().is_some(),
+        "the sync started without a restart"
+    );
+    let page = admin.post("/admin/sdp/test", &[("csrf", &csrf)]).await;
+    assert!(page.body.contains("id=\"test-results\""));
+    assert!(!page.body.contains("class=\"bad\""), "{}", page.body);
+
+    // A ticket now reaches the fake SDP.
+    let api = app.customer("alice@example.com").await;
+    api.ticket("Reaches SDP").await;
+    eventually(Duration::from_secs(20), || async {
+        (fake.requests().len() == 1).then_some(())
+    })
+    .await;
+
+    app.restart().await;
+    assert!(
+        app.state().sync().is_some(),
+        "saved settings apply at start"
+    );
+    assert_eq!(app.state().sdp().base_url, base);
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = admin.get("/admin/audit").await;
+    assert!(page.body.contains("sdp.saved") && page.body.contains("sdp.tested"));
+    // Secrets are never shown back.
+    let page = admin.get("/admin/sdp").await;
+    assert!(!page.body.contains(&key) && !page.body.contains("hook-secret-1"));
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn keys_fixed_by_the_configuration_are_read_only() {
+    let app = TestApp::start_with(|c| {
+        c.sdp.poll_interval_secs = 45;
+        c.fixed.insert(
+            "sdp.poll_interval_secs".into(),
+            "/etc/deskbridge/deskbridge.toml".into(),
+        );
+    })
+    .await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = admin.get("/admin/sdp").await;
+    assert!(page.body.contains("/etc/deskbridge/deskbridge.toml"));
+    assert!(!page.body.contains("name=\"poll_interval_secs\""));
+    let csrf = hidden(&page.body, "csrf");
+    admin
+        .post(
+            "/admin/sdp",
+            &[("csrf", &csrf), ("poll_interval_secs", "5")],
+        )
+        .await;
+    assert_eq!(app.state().sdp().poll_interval_secs, 45);
+}
+
+#[actix_web::test]
+async fn first_run_setup_needs_the_token_and_happens_once() {
+    let app = TestApp::start_with(|c| {
+        c.bootstrap.admin_email = String::new();
+    })
+    .await;
+    let token = app
+        .state()
+        .setup_token
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("a setup token");
+    let mut v = Visitor::new(&app);
+    let page = v.get("/admin").await;
+    assert_eq!(page.location.as_deref(), Some("/admin/setup"));
+    let csrf = v.csrf("/admin/setup").await;
+    let form = |token: &str| {
+        [
+            ("csrf", csrf.clone()),
+            ("token", token.to_owned()),
+            ("email", "root@example.com".to_owned()),
+            ("name", "Root".to_owned()),
+            ("password", "root-password-1".to_owned()),
+        ]
+    };
+    let wrong = form("wrong");
+    let page = v.post("/admin/setup", &pairs(&wrong)).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let right = form(&token);
+    let page = v.post("/admin/setup", &pairs(&right)).await;
+    assert_eq!(page.location.as_deref(), Some("/admin/sdp"));
+    assert_eq!(v.get("/admin/sdp").await.status, StatusCode::OK);
+    let mut late = Visitor::new(&app);
+    let page = late.get("/admin/setup").await;
+    assert_eq!(page.location.as_deref(), Some("/admin"));
+}
+
+fn pairs<'a>(form: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    form.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
