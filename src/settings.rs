@@ -91,7 +91,7 @@ pub fn effective(config: &Config, saved: &ConsoleSdp) -> SdpConfig {
 }
 
 fn overlay_mapping(target: &mut MappingConfig, saved: &MappingConfig, free: &dyn Fn(&str) -> bool) {
-    let pairs: [(&str, &mut String, &String); 8] = [
+    let pairs: [(&str, &mut String, &String); 9] = [
         (
             "sdp.mapping.request_type_problem_report",
             &mut target.request_type_problem_report,
@@ -126,6 +126,11 @@ fn overlay_mapping(target: &mut MappingConfig, saved: &MappingConfig, free: &dyn
             "sdp.mapping.category",
             &mut target.category,
             &saved.category,
+        ),
+        (
+            "sdp.mapping.template",
+            &mut target.template,
+            &saved.template,
         ),
         (
             "sdp.mapping.reopen_status",

@@ -120,6 +120,7 @@ pub const CONSOLE_KEYS: &[&str] = &[
     "sdp.mapping.priority_high",
     "sdp.mapping.priority_urgent",
     "sdp.mapping.category",
+    "sdp.mapping.template",
     "sdp.mapping.reopen_status",
     "sdp.mapping.statuses",
 ];
@@ -219,6 +220,9 @@ pub struct MappingConfig {
     pub priority_urgent: String,
     #[serde(deserialize_with = "lossy_string")]
     pub category: String,
+    /// SDP request template for new requests; empty: SDP's default template.
+    #[serde(deserialize_with = "lossy_string")]
+    pub template: String,
     #[serde(deserialize_with = "lossy_string")]
     pub number_udf: String,
     #[serde(deserialize_with = "lossy_string")]
@@ -246,6 +250,7 @@ impl Default for MappingConfig {
             priority_high: "High".into(),
             priority_urgent: "Urgent".into(),
             category: String::new(),
+            template: String::new(),
             number_udf: String::new(),
             reopen_status: "Open".into(),
             statuses: statuses

@@ -86,6 +86,9 @@ impl Mapping {
         if !self.config.category.trim().is_empty() {
             set("category", json!({"name": self.config.category.trim()}));
         }
+        if !self.config.template.trim().is_empty() {
+            set("template", json!({"name": self.config.template.trim()}));
+        }
         if !udf.is_empty() {
             set("udf_fields", json!({ udf: ticket.number }));
         }
@@ -177,15 +180,19 @@ mod tests {
         let without = m.new_request(&ticket(), &["priority".into()]);
         assert!(without.get("priority").is_none());
 
+        assert!(r.get("template").is_none());
+
         let udf = Mapping {
             config: MappingConfig {
                 number_udf: "udf_sline_301".into(),
+                template: "Cloud incident".into(),
                 ..MappingConfig::default()
             },
         };
         let r = udf.new_request(&ticket(), &[]);
         assert_eq!(r["subject"], "VPN <down>");
         assert_eq!(r["udf_fields"]["udf_sline_301"], "DB-000123");
+        assert_eq!(r["template"]["name"], "Cloud incident");
         assert_eq!(
             udf.search_for("DB-000123")[0]["field"],
             "udf_fields.udf_sline_301"

@@ -232,7 +232,13 @@ async fn create(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<D
             return Ok(Done::Request(request.id));
         }
     }
-    let optional = ["request_type", "priority", "category", "udf_fields"];
+    let optional = [
+        "request_type",
+        "priority",
+        "category",
+        "template",
+        "udf_fields",
+    ];
     let mut omit: Vec<String> = Vec::new();
     loop {
         let body = ctx.mapping.new_request(ticket, &omit);

@@ -681,7 +681,7 @@ async fn sdp_lists(sdp: &SdpConfig) -> Result<BTreeMap<&'static str, Vec<String>
     Ok(lists)
 }
 
-const MAPPING_NAMES: [(&str, &str); 8] = [
+const MAPPING_NAMES: [(&str, &str); 9] = [
     ("request_type_problem_report", "request_types"),
     ("request_type_information_request", "request_types"),
     ("priority_low", "priorities"),
@@ -689,6 +689,7 @@ const MAPPING_NAMES: [(&str, &str); 8] = [
     ("priority_high", "priorities"),
     ("priority_urgent", "priorities"),
     ("category", "categories"),
+    ("template", "request_templates"),
     ("reopen_status", "statuses"),
 ];
 
@@ -701,6 +702,7 @@ fn mapping_value<'m>(m: &'m mut MappingConfig, key: &str) -> &'m mut String {
         "priority_high" => &mut m.priority_high,
         "priority_urgent" => &mut m.priority_urgent,
         "category" => &mut m.category,
+        "template" => &mut m.template,
         _ => &mut m.reopen_status,
     }
 }

@@ -207,7 +207,7 @@ mod tests {
             "base_url api_key oauth_client_id oauth_client_secret oauth_refresh_token \
              oauth_accounts_url poll_interval_secs webhook_secret request_type_problem_report \
              request_type_information_request priority_low priority_medium priority_high \
-             priority_urgent category reopen_status customer admin integration",
+             priority_urgent category template reopen_status customer admin integration",
             "check-configured check-auth check-statuses check-read",
             "flash-setup-done flash-sdp-saved flash-mapping-saved flash-sync-started flash-sync-off \
              flash-dead-letter-retried flash-dead-letter-discarded flash-user-created \

@@ -104,6 +104,7 @@ priority_medium = Priority for Medium
 priority_high = Priority for High
 priority_urgent = Priority for Urgent
 category = Category for new requests
+template = Request template for new requests
 reopen_status = Status to reopen with
 
 user-new = New account

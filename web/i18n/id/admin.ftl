@@ -104,6 +104,7 @@ priority_medium = Prioritas untuk Sedang
 priority_high = Prioritas untuk Tinggi
 priority_urgent = Prioritas untuk Mendesak
 category = Kategori untuk permintaan baru
+template = Templat permintaan untuk permintaan baru
 reopen_status = Status saat dibuka kembali
 
 user-new = Akun baru
