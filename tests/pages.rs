@@ -465,3 +465,38 @@ async fn first_run_setup_needs_the_token_and_happens_once() {
 fn pairs<'a>(form: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
     form.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
+
+#[actix_web::test]
+async fn headers_allow_framing_only_by_configured_origins_and_assets_revalidate() {
+    let app = TestApp::start().await;
+    let http = reqwest::Client::new();
+    let r = http.get(app.url("/sign-in")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<script>"), "no inline script");
+
+    let r = http.get(app.url("/static/app.js")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let r = http
+        .get(app.url("/static/app.js"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    let r = http.get(app.url("/static/../Cargo.toml")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let framed = TestApp::start_with(|c| {
+        c.portal.frame_ancestors = "https://portal.cloudeka.example".into();
+    })
+    .await;
+    let r = http.get(framed.url("/sign-in")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors https://portal.cloudeka.example"));
+    assert!(r.headers().get("x-frame-options").is_none());
+}

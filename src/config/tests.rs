@@ -169,6 +169,14 @@ fn invalid_values_name_the_key() {
             "bootstrap.admin_password",
         ),
         ("[log]\nlevel = \"==\"\n", "log.level"),
+        (
+            "[portal]\nframe_ancestors = \"https://a.example; script-src *\"\n",
+            "portal.frame_ancestors",
+        ),
+        (
+            "[portal]\nframe_ancestors = \"https://a.example/path\"\n",
+            "portal.frame_ancestors",
+        ),
     ];
     Jail::expect_with(|jail| {
         for (text, key) in cases {
