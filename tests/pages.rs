@@ -488,7 +488,11 @@ async fn headers_allow_framing_only_by_configured_origins_and_assets_revalidate(
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
-    let r = http.get(app.url("/static/../Cargo.toml")).send().await.unwrap();
+    let r = http
+        .get(app.url("/static/../Cargo.toml"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     let framed = TestApp::start_with(|c| {
@@ -499,4 +503,68 @@ async fn headers_allow_framing_only_by_configured_origins_and_assets_revalidate(
     let csp = r.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors https://portal.cloudeka.example"));
     assert!(r.headers().get("x-frame-options").is_none());
+}
+
+#[actix_web::test]
+async fn the_console_manages_accounts_and_issues_tokens_once() {
+    let app = TestApp::start().await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let csrf = admin.csrf("/admin/users").await;
+    let page = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "portal@cloudeka.example"),
+                ("name", "Cloudeka portal"),
+                ("password", "portal-password-1"),
+                ("role", "integration"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/admin/users"),
+        "{}",
+        page.body
+    );
+    let user = app
+        .state()
+        .store
+        .user_by_email("portal@cloudeka.example")
+        .unwrap()
+        .expect("created");
+    let path = format!("/admin/users/{}", user.id.0);
+    let page = admin
+        .post(&path, &[("csrf", &csrf), ("action", "token")])
+        .await;
+    let start = page.body.find("id=\"new-token\">").expect("token shown") + 15;
+    let token = page.body[start..].split('<').next().unwrap().to_owned();
+    let api = reqwest::Client::new();
+    let me = api
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .header("X-Deskbridge-On-Behalf-Of", "c@example.com")
+        .header("X-Deskbridge-On-Behalf-Of-Name", "C")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    assert!(!admin.get("/admin/users").await.body.contains(&token));
+
+    // Disabling signs the account out everywhere, tokens included.
+    admin
+        .post(&path, &[("csrf", &csrf), ("action", "disable")])
+        .await;
+    let me = api
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    let page = admin.get("/admin/audit").await;
+    assert!(page.body.contains("user.created") && page.body.contains("user.token"));
+    assert!(page.body.contains("user.disable"));
 }
