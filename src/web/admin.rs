@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::format::{self, When, status_key};
-use super::{FormErrors, Page, PageError, parse_form, see_other};
+use super::{FormErrors, Page, PageError, see_other};
 use crate::config::{ConfigError, Deployment, MappingConfig, SdpConfig};
 use crate::domain::{Role, Status, UserId};
 use crate::error::ApiError;
@@ -82,12 +82,6 @@ fn api(page: &Page) -> impl Fn(ApiError) -> PageError + '_ {
 
 fn store_err(page: &Page) -> impl Fn(crate::store::StoreError) -> PageError + '_ {
     move |e| PageError::from_api(page.tr, &e.into())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 // ---- overview: sync health ----
@@ -167,8 +161,7 @@ async fn sync_run(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     admin(&page, &state)?;
-    let form: CsrfOnly = parse_form(page.tr, &body)?;
-    page.check_form(&req, &form.csrf)?;
+    let _: BTreeMap<String, String> = page.submitted(&req, &body)?;
     let flash = match state.sync() {
         Some(sync) => {
             sync.do_send(crate::actors::sync::SyncNow);
@@ -194,8 +187,7 @@ async fn dead_letter(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let caller = admin(&page, &state)?;
-    let form: DeadLetterForm = parse_form(page.tr, &body)?;
-    page.check_form(&req, &form.csrf)?;
+    let form: DeadLetterForm = page.submitted(&req, &body)?;
     let retry = form.action == "retry";
     handle_dead_letter(&state, caller, *seq, retry)
         .await
@@ -247,8 +239,7 @@ async fn setup(
     state: State,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let form: SetupForm = parse_form(page.tr, &body)?;
-    page.check_form(&req, &form.csrf)?;
+    let form: SetupForm = page.submitted(&req, &body)?;
     let body = SetupBody {
         token: form.token,
         email: form.email.clone(),
@@ -443,8 +434,7 @@ async fn sdp_save(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let caller = admin(&page, &state)?;
-    let form: BTreeMap<String, String> = parse_form(page.tr, &body)?;
-    page.check_form(&req, form.get("csrf").map_or("", String::as_str))?;
+    let form: BTreeMap<String, String> = page.submitted(&req, &body)?;
     let mut saved = settings::load(&state.store).map_err(store_err(&page))?;
     let mut changed = Vec::new();
     let given = |key: &str| form.get(key).map(|v| v.trim().to_owned());
@@ -604,8 +594,7 @@ async fn sdp_test(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let caller = admin(&page, &state)?;
-    let form: CsrfOnly = parse_form(page.tr, &body)?;
-    page.check_form(&req, &form.csrf)?;
+    let _: BTreeMap<String, String> = page.submitted(&req, &body)?;
     let checks = connection_checks(&page, &state.sdp()).await;
     let passed = checks.iter().all(|c| c.ok);
     state
@@ -773,12 +762,11 @@ async fn mapping_save(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let caller = admin(&page, &state)?;
-    let pairs: Vec<(String, String)> = parse_form(page.tr, &body)?;
+    let pairs: Vec<(String, String)> = page.submitted(&req, &body)?;
     let form: BTreeMap<&str, &str> = pairs
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    page.check_form(&req, form.get("csrf").copied().unwrap_or(""))?;
     let mut saved = settings::load(&state.store).map_err(store_err(&page))?;
     let mut mapping = state.sdp().mapping.clone();
     let mut statuses = BTreeMap::new();
@@ -896,8 +884,7 @@ async fn user_create(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let caller = admin(&page, &state)?;
-    let form: NewUserForm = parse_form(page.tr, &body)?;
-    page.check_form(&req, &form.csrf)?;
+    let form: NewUserForm = page.submitted(&req, &body)?;
     let role = match form.role.as_str() {
         "admin" => Role::Admin,
         "integration" => Role::Integration,
@@ -939,8 +926,7 @@ async fn user_action(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let caller = admin(&page, &state)?;
-    let form: UserActionForm = parse_form(page.tr, &body)?;
-    page.check_form(&req, &form.csrf)?;
+    let form: UserActionForm = page.submitted(&req, &body)?;
     let id = id
         .parse::<uuid::Uuid>()
         .map(UserId)

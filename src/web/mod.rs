@@ -128,6 +128,25 @@ impl Page {
     }
 }
 
+impl Page {
+    /// A submitted `application/x-www-form-urlencoded` form, once its CSRF token (field `csrf`) and
+    /// origin check out.
+    pub fn submitted<T: serde::de::DeserializeOwned>(
+        &self,
+        req: &HttpRequest,
+        body: &[u8],
+    ) -> Result<T, PageError> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct Token {
+            csrf: String,
+        }
+        let token: Token = parse_form(self.tr, body)?;
+        self.check_form(req, &token.csrf)?;
+        parse_form(self.tr, body)
+    }
+}
+
 /// The CSRF token of a session: derived from the session secret, which only the browser holds
 /// (in an `HttpOnly` cookie), so another site cannot know it.
 fn session_csrf(secret: &str) -> String {
