@@ -663,6 +663,18 @@ async fn create_ticket(
     Ok(see_other(&format!("/tickets/{number}"), Some(flash), &req))
 }
 
+/// Field messages in the page's language: validation writes them in English for the API, so each
+/// field the portal's forms have gets its own translated message (what a valid value looks like).
+fn localized(page: &Page, mut errors: FormErrors, max_size: &str) -> FormErrors {
+    for (field, message) in &mut errors.fields {
+        let key = format!("form-error-{field}");
+        if page.tr.has(&key) {
+            *message = page.t1(&key, "size", max_size);
+        }
+    }
+    errors
+}
+
 /// The form again, with what was typed and what is wrong.
 fn new_ticket_again(
     page: &Page,
@@ -670,7 +682,8 @@ fn new_ticket_again(
     form: Option<&PageForm>,
     e: &ApiError,
 ) -> HttpResponse {
-    let mut errors = FormErrors::from_api(page.tr, e);
+    let max_size = format::size(state.config.portal.max_attachment_bytes);
+    let mut errors = localized(page, FormErrors::from_api(page.tr, e), &max_size);
     if form.is_some_and(|f| !f.files.is_empty()) {
         errors
             .fields
@@ -693,7 +706,7 @@ fn new_ticket_again(
             priority: get("priority"),
             service: get("service"),
             form_id: form.map_or_else(new_form_id, |f| f.get("form_id").to_owned()),
-            max_size: format::size(state.config.portal.max_attachment_bytes),
+            max_size,
             errors,
         },
     )
@@ -882,6 +895,7 @@ fn render_ticket(
     };
     let now = OffsetDateTime::now_utc();
     let can_write = caller.can_write(ticket);
+    let max_size = format::size(state.config.portal.max_attachment_bytes);
     let (sync, sync_key) = match (ticket.sdp.sync_state, &ticket.sdp.request_id) {
         (SyncState::Failed, _) => ("failed", "sync-failed"),
         (SyncState::Synced, Some(_)) => ("synced", "sync-synced"),
@@ -918,8 +932,8 @@ fn render_ticket(
         reply: typed.reply.to_owned(),
         reason: typed.reason.to_owned(),
         form_id: typed.form_id.map_or_else(new_form_id, str::to_owned),
-        max_size: format::size(state.config.portal.max_attachment_bytes),
-        errors: typed.errors,
+        errors: localized(page, typed.errors, &max_size),
+        max_size,
     };
     Ok(page.render_status(status, &body))
 }
