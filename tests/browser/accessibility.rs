@@ -1,0 +1,163 @@
+//! axe-core (pinned in `tests/browser/package-lock.json`) injected into each portal page, in English
+//! and in Bahasa Indonesia: no serious or critical violation.
+
+use std::path::Path;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::PASSWORD;
+use crate::harness::{Browser, Session, Setup, axe_source, run};
+
+/// Runs axe on the current page; returns its serious and critical violations, one line each.
+/// Moderate and minor ones are printed, not counted.
+pub async fn audit(b: &Browser, axe: &str, page: &str) -> Vec<String> {
+    let loaded = b
+        .js("return typeof window.axe === 'object';", Vec::new())
+        .await;
+    if loaded != json!(true) {
+        b.js(axe, Vec::new()).await;
+    }
+    let result = b
+        .js(
+            "return axe.run(document, {resultTypes: ['violations']}).then(r => ({\
+               passes: r.passes.length,\
+               violations: r.violations.map(v => ({impact: v.impact, line: v.impact + ' ' + v.id +\
+                 ' (' + v.help + '): ' + v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' — ' +\
+                 n.failureSummary.replace(/\\s+/g, ' ')).join(' | ')}))}));",
+            Vec::new(),
+        )
+        .await;
+    // A page where nothing passed means axe did not really look at it.
+    assert!(
+        result["passes"].as_u64().is_some_and(|n| n > 0),
+        "{page}: axe checked nothing ({result})"
+    );
+    let mut counted = Vec::new();
+    for v in result["violations"].as_array().expect("axe answers a list") {
+        let line = format!("{page}: {}", v["line"].as_str().unwrap_or_default());
+        if matches!(v["impact"].as_str(), Some("serious" | "critical")) {
+            counted.push(line);
+        } else {
+            eprintln!("axe (not counted) {line}");
+        }
+    }
+    counted
+}
+
+#[actix_web::test]
+async fn portal_pages_pass_axe_in_both_languages() {
+    let test = "portal_pages_pass_axe_in_both_languages";
+    let Some(axe) = axe_source(test) else {
+        return;
+    };
+    run(test, Setup::Configured, async |s: &Session| {
+        portal_pages(s, &axe).await;
+    })
+    .await;
+}
+
+async fn portal_pages(s: &Session, axe: &str) {
+    let alice = s.app.customer("ani@example.com", "Ani Wijaya").await;
+    let b = &s.browser;
+
+    // A ticket with a message, a picture and a team reply, resolved by the team, so the
+    // dashboard has a "waiting on you" list and the ticket page its confirm and reopen forms.
+    let t = alice.ticket("Backup job fails every night").await;
+    let number = t["number"].as_str().unwrap().to_owned();
+    let png = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/fixtures/error-dialog.png"),
+    )
+    .unwrap();
+    assert_eq!(
+        alice.upload(&number, "error.png", png).await.0,
+        StatusCode::CREATED
+    );
+    let (status, _) = alice
+        .post(
+            &format!("/api/v1/tickets/{number}/messages"),
+            &json!({"body": "The log says: disk quota exceeded."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    alice.ticket("How do I add a user to the VPN?").await;
+    let request = s.sdp_request(&alice, &number).await;
+    s.fake
+        .add_note(&request, "The quota is raised to 2 TB.", true);
+    s.team_sets(&alice, &number, &request, ("Resolved", "resolved"))
+        .await;
+
+    let mut violations = Vec::new();
+    b.goto("/sign-in").await;
+    b.find("#email").await;
+    violations.extend(audit(b, axe, "sign-in en").await);
+    b.screenshot("sign-in-en").await;
+    b.switch_language("id").await;
+    violations.extend(audit(b, axe, "sign-in id").await);
+    b.screenshot("sign-in-id").await;
+    // A failed sign-in shows its error.
+    b.fill("#email", "ani@example.com").await;
+    b.fill("#password", "not-the-password").await;
+    b.click_and_load("form[action='/sign-in'] button[type=submit]")
+        .await;
+    b.find("#sign-in-error").await;
+    violations.extend(audit(b, axe, "sign-in failed id").await);
+    b.sign_in("ani@example.com", PASSWORD).await;
+
+    for lang in ["id", "en"] {
+        b.goto("/tickets").await;
+        b.switch_language(lang).await;
+        violations.extend(signed_in_pages(b, axe, lang, &number).await);
+    }
+    assert!(
+        violations.is_empty(),
+        "axe found serious or critical violations:\n{}",
+        violations.join("\n")
+    );
+}
+
+/// Dashboard, new ticket (empty and with errors), ticket page and a missing page.
+async fn signed_in_pages(b: &Browser, axe: &str, lang: &str, number: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    b.goto("/tickets").await;
+    b.find("table.tickets").await;
+    found.extend(audit(b, axe, &format!("dashboard {lang}")).await);
+    b.screenshot(&format!("dashboard-{lang}")).await;
+
+    b.goto("/tickets/new").await;
+    b.find("#subject").await;
+    found.extend(audit(b, axe, &format!("new-ticket {lang}")).await);
+    b.screenshot(&format!("new-ticket-{lang}")).await;
+    // Nothing typed: the subject is missing.
+    b.click_and_load("form[action='/tickets/new'] button[type=submit]")
+        .await;
+    b.find("#error-summary").await;
+    // Field messages come in the page's language too.
+    let expected = if lang == "id" {
+        "Isi subjek"
+    } else {
+        "Enter a subject"
+    };
+    let message = b.find("#subject-error").await.text().await.unwrap();
+    assert!(message.starts_with(expected), "{lang}: {message}");
+    found.extend(audit(b, axe, &format!("new-ticket with errors {lang}")).await);
+    b.screenshot(&format!("new-ticket-errors-{lang}")).await;
+
+    b.goto(&format!("/tickets/{number}")).await;
+    b.find(".chat .bubble.team").await;
+    b.until(
+        "(() => { const i = document.querySelector('img.preview'); return i && i.complete; })()",
+        "the preview loaded",
+    )
+    .await;
+    found.extend(audit(b, axe, &format!("ticket {lang}")).await);
+    b.screenshot(&format!("ticket-{lang}")).await;
+
+    b.goto("/tickets/DB-999999").await;
+    b.find("h1").await;
+    found.extend(audit(b, axe, &format!("not-found {lang}")).await);
+    b.screenshot(&format!("not-found-{lang}")).await;
+    let title: Value = b.js("return document.title;", Vec::new()).await;
+    assert!(title.as_str().is_some_and(|t| !t.is_empty()));
+    found
+}
