@@ -2,7 +2,7 @@
 //! a child process configured by environment variables, one chromedriver per test, and a browser
 //! session whose waits all have a deadline.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -58,7 +58,9 @@ fn missing(test: &str, what: &str) {
          (.ci/run does so when run as root)"
     );
     let bar = "!".repeat(78);
-    eprintln!(
+    // Straight to stderr: the test harness would capture `eprintln!` of a passing test.
+    let _ = writeln!(
+        std::io::stderr(),
         "\n{bar}\n  SKIPPED {test}: {what} not found.\n  The browser tests need \
          `apt-get install chromium chromium-driver` and npm (for axe-core).\n{bar}\n"
     );
@@ -73,8 +75,11 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// axe-core's script, installed from `tests/browser/package-lock.json` (`npm ci`) when missing.
 pub fn axe_source(test: &str) -> Option<String> {
+    // Tests run in parallel: one installs, the others wait for it.
+    static INSTALL: Mutex<()> = Mutex::new(());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let script = dir.join("node_modules/axe-core/axe.min.js");
+    let _installing = INSTALL.lock().unwrap_or_else(PoisonError::into_inner);
     if !script.is_file() {
         if on_path("npm").is_none() {
             missing(test, "npm (to install axe-core)");
