@@ -565,6 +565,12 @@ impl Browser {
             .select_by_value(lang)
             .await
             .expect("choose a language");
+        // Choosing does not navigate by itself (no change of context on input); the button applies it.
+        self.find("form[action='/language'] button")
+            .await
+            .click()
+            .await
+            .expect("apply the language");
         self.until(
             &format!(
                 "document.documentElement.lang === '{lang}' && document.readyState !== 'loading'"

@@ -18,13 +18,6 @@
     });
   }
 
-  // The language menu applies itself; its button stays for keyboard and no-JS users.
-  function autosubmit() {
-    document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
-      sel.addEventListener("change", function () { sel.form.submit(); });
-    });
-  }
-
   // Live parts: on each event, fetch this page again and swap every [data-live] region, so the
   // HTML is rendered by the server only. Forms being typed in live outside those regions.
   var refreshing = false, again = false;
@@ -69,7 +62,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     localizeTimes(document);
-    autosubmit();
     live();
     var summary = document.getElementById("error-summary");
     if (summary) { summary.focus(); }

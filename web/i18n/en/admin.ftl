@@ -17,7 +17,10 @@ open = Open
 retry = Retry
 discard = Discard
 seconds = { $n } s
-attempts = { $n } attempts
+attempts = { $n ->
+    [one] one attempt
+   *[other] { $n } attempts
+}
 
 setup-title = Set up deskbridge
 setup-intro = No administrator exists yet. Create the first one with the one-time setup token.
@@ -40,9 +43,18 @@ import-done = Finished: { $n } imported
 import-running = Running: { $n } requests read
 tickets-total = Tickets
 sync-errors = Delivery
-sync-delivered = { $n } changes delivered
-sync-delivery-errors = { $n } delivery errors
-sync-poll-errors = { $n } poll errors
+sync-delivered = { $n ->
+    [one] One change delivered
+   *[other] { $n } changes delivered
+}
+sync-delivery-errors = { $n ->
+    [one] One delivery error
+   *[other] { $n } delivery errors
+}
+sync-poll-errors = { $n ->
+    [one] One poll error
+   *[other] { $n } poll errors
+}
 dead-letters = Dead letters
 dead-letters-none = None: every change reached ServiceDesk Plus or is on its way.
 queue-empty = Nothing waiting.
