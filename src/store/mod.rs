@@ -9,6 +9,7 @@ mod commit;
 pub mod keys;
 mod migrations;
 pub mod outbox;
+pub mod snapshot;
 mod tickets;
 pub mod users;
 
@@ -20,6 +21,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 pub use blobs::{BlobWriter, StagedBlob};
 pub use outbox::{OutboxEntry, OutboxOp};
+pub use snapshot::Snapshot;
 pub use tickets::{IdempotentReply, ListFilter, TicketPage, TicketTx};
 pub use users::TokenRecord;
 
@@ -52,6 +54,8 @@ pub enum StoreError {
     TooNew { found: u32, supported: u32 },
     #[error("migration to schema version {version} failed: {message}")]
     Migration { version: u32, message: String },
+    #[error("store export is damaged: {0}")]
+    Malformed(String),
 }
 
 /// The outcome of an operation: a broken rule, or a failing store.
@@ -152,6 +156,18 @@ pub struct Store {
     pub(crate) metrics: Metrics,
     /// Woken when a change was queued for SDP, so delivery starts at once.
     outbox_signal: tokio::sync::Notify,
+    /// Every write holds it shared; a snapshot holds it exclusively, so it sees one point in time.
+    writes: std::sync::RwLock<()>,
+    /// One snapshot at a time: each needs room for a full copy of the store.
+    snapshots: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// The sled settings of every store, so an imported database is laid out like a live one.
+pub(crate) fn sled_config(path: &Path, cache_mb: u64) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_mb * 1024 * 1024)
+        .mode(sled::Mode::LowSpace)
 }
 
 impl Store {
@@ -168,11 +184,7 @@ impl Store {
         };
         std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
         let db_path = data_dir.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            .cache_capacity(cache_mb * 1024 * 1024)
-            .mode(sled::Mode::LowSpace)
-            .open()?;
+        let db = sled_config(&db_path, cache_mb).open()?;
         migrations::run(&db, data_dir)?;
         let trees = Trees::open(&db)?;
         if trees.meta.get(meta::OUTBOX_LEN)?.is_none() {
@@ -192,7 +204,23 @@ impl Store {
             prefix,
             metrics,
             outbox_signal: tokio::sync::Notify::new(),
+            writes: std::sync::RwLock::new(()),
+            snapshots: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
         })
+    }
+
+    /// Held by every write for its duration; see [`Store::snapshot`].
+    pub(crate) fn write_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.writes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The right to take a snapshot, unless one is being taken or sent already.
+    pub fn try_snapshot_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        std::sync::Arc::clone(&self.snapshots)
+            .try_acquire_owned()
+            .ok()
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -333,6 +333,7 @@ impl Store {
             &t.sync,
         ];
         let prefix = self.ticket_prefix();
+        let _gate = self.write_gate();
         map_tx(trees[..].transaction(|view| {
             f(&TicketTx {
                 t: view,

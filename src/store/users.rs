@@ -29,6 +29,7 @@ impl Store {
     /// Creates the account; the e-mail must be free.
     pub fn create_user(&self, user: &User) -> Result<(), OpError> {
         let t = &self.trees;
+        let _gate = self.write_gate();
         map_tx(
             (&t.users, &t.users_by_email).transaction(|(users, by_email)| {
                 if by_email.get(user.email.as_bytes())?.is_some() {
@@ -43,6 +44,7 @@ impl Store {
 
     /// Replaces an account record (the e-mail is immutable).
     pub fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        let _gate = self.write_gate();
         self.trees.users.insert(keys::user(user.id), encode(user))?;
         Ok(())
     }
@@ -78,6 +80,7 @@ impl Store {
         let t = &self.trees;
         let mut by_user = keys::user(record.user).to_vec();
         by_user.extend_from_slice(hash);
+        let _gate = self.write_gate();
         (&t.tokens, &t.tokens_by_user)
             .transaction(|(tokens, index)| {
                 tokens.insert(&hash[..], encode(record))?;
@@ -97,6 +100,7 @@ impl Store {
     }
 
     pub fn delete_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let _gate = self.write_gate();
         if let Some(record) = self.token(hash)? {
             let mut by_user = keys::user(record.user).to_vec();
             by_user.extend_from_slice(hash);
@@ -109,6 +113,7 @@ impl Store {
     /// Signs the account out everywhere: every session and API token it holds.
     pub fn delete_tokens_of(&self, user: UserId) -> Result<usize, StoreError> {
         let mut removed = 0;
+        let _gate = self.write_gate();
         for item in self.trees.tokens_by_user.scan_prefix(keys::user(user)) {
             let (key, _) = item?;
             self.trees.tokens.remove(&key[16..])?;
