@@ -11,8 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { echo "test-deb: $*"; }
-fail() { echo "test-deb: FAILED: $*" >&2; exit 1; }
+name=test-deb
+# shellcheck source=packaging/test-lib.sh
+. packaging/test-lib.sh
 [ "$(id -u)" = 0 ] || fail "run as root (it installs packages)"
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -20,14 +21,7 @@ work=$(mktemp -d)
 server_pid=""
 cleanup() {
     local status=$?
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    if [ "$status" != 0 ] && [ -f "$work/server.log" ]; then
-        echo "--- server log" >&2
-        tail -n 40 "$work/server.log" >&2
-    fi
+    stop_leftover_server "$status"
     rm -rf "$work"
     exit "$status"
 }
@@ -104,11 +98,7 @@ echo "$deps" | tr ',' '\n' | sed 's/^ *//; s/ .*//' | while read -r dep; do
 done
 
 # --- run it as the service would: its user, the installed conffile
-port=""
-for candidate in $(shuf -i 20000-40000 -n 50); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-done
-[ -n "$port" ] || fail "no free port"
+port=$(free_port)
 base="http://127.0.0.1:$port"
 
 start_server() {
@@ -118,35 +108,8 @@ start_server() {
         env -i PATH=/usr/bin:/bin DESKBRIDGE__SERVER__BIND="127.0.0.1:$port" \
         /usr/bin/deskbridge serve --config /etc/deskbridge/deskbridge.toml) 2>>"$work/server.log" &
     server_pid=$!
-    local deadline=$((SECONDS + 60))
-    until curl -sf "$base/healthz" >/dev/null; do
-        kill -0 "$server_pid" 2>/dev/null || fail "the server exited during start-up"
-        [ "$SECONDS" -lt "$deadline" ] || fail "/healthz did not answer within 60 s"
-        sleep 0.1
-    done
+    wait_healthy
 }
-
-stop_server() {
-    kill -TERM "$server_pid"
-    local status=0
-    wait "$server_pid" || status=$?
-    server_pid=""
-    [ "$status" = 0 ] || fail "the server exited with $status on SIGTERM"
-}
-
-api() { # method path [json] — prints the body; fails on a non-2xx answer
-    local method=$1 path=$2 body=${3:-}
-    local args=(-sS -X "$method" -H 'Content-Type: application/json' -w '\n%{http_code}')
-    [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
-    [ -n "$body" ] && args+=(-d "$body")
-    local out code
-    out=$(curl "${args[@]}" "$base$path")
-    code=${out##*$'\n'}
-    out=${out%$'\n'*}
-    [ "${code:0:1}" = 2 ] || fail "$method $path answered $code: $out"
-    printf '%s' "$out"
-}
-json_field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"; }
 
 log "serving as the deskbridge user on $base"
 start_server
@@ -154,11 +117,8 @@ setup_token=$(sed -n 's/.*"token": "\([^"]*\)".*/\1/p' "$work/server.log" | head
 [ -n "$setup_token" ] || fail "no setup token in the log"
 TOKEN=""
 api POST /api/v1/setup "{\"token\": \"$setup_token\", \"email\": \"admin@example.com\", \"name\": \"Admin\", \"password\": \"admin-password-1\"}" >/dev/null
-TOKEN=$(api POST /api/v1/auth/token '{"email": "admin@example.com", "password": "admin-password-1"}' | json_field token)
-api POST /api/v1/admin/users '{"email": "alice@example.com", "name": "Alice", "password": "alice-password-1", "role": "customer"}' >/dev/null
-TOKEN=$(api POST /api/v1/auth/token '{"email": "alice@example.com", "password": "alice-password-1"}' | json_field token)
-number=$(api POST /api/v1/tickets '{"kind": "problem_report", "subject": "Packaged ticket", "description": "Created by the package test."}' | json_field number)
-[ -n "$number" ] || fail "no ticket number"
+sign_in admin@example.com admin-password-1
+number=$(create_customer_ticket "Packaged ticket")
 log "created ticket $number"
 stop_server
 [ "$(stat -c %U /var/lib/deskbridge/db)" = deskbridge ] || fail "the store is not owned by deskbridge"
@@ -174,9 +134,7 @@ grep -q "^cache_mb = 32$" /etc/deskbridge/deskbridge.toml || fail "the edited co
 [ ! -e /etc/deskbridge/deskbridge.toml.dpkg-new ] || fail "dpkg left the new conffile aside"
 expect_stat /var/lib/deskbridge "750 deskbridge deskbridge"
 start_server
-TOKEN=$(api POST /api/v1/auth/token '{"email": "alice@example.com", "password": "alice-password-1"}' | json_field token)
-api GET "/api/v1/tickets/$number" | grep -q '"subject":"Packaged ticket"' || fail "the ticket is gone after the upgrade"
-log "ticket $number is still there after the upgrade"
+expect_ticket "$number" "Packaged ticket"
 stop_server
 
 # --- remove keeps data and config; purge removes them
