@@ -1,8 +1,8 @@
-//! The server side: take the snapshot while writers pause, then write the archive.
+//! The server side: take the snapshot, then write the archive.
 //!
-//! The snapshot goes to a file under `data_dir/tmp` first, so writers wait only as long as the
-//! local copy takes, never for the network. The content files need no pause: they are written
-//! before the record that names them and never change or go away.
+//! The snapshot goes to a file under `data_dir/tmp` first, so it never waits for the network while
+//! it holds writers at its end. The content files need no snapshot: they are written before the
+//! record that names them and never change or go away.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -37,7 +37,7 @@ impl Drop for Staged {
     }
 }
 
-/// Takes the snapshot (writers wait meanwhile) and lists the content files it refers to.
+/// Takes the snapshot (see `Store::snapshot`) and lists the content files it refers to.
 /// Blocking: run it off the async threads.
 pub fn prepare(store: &Store, permit: OwnedSemaphorePermit) -> Result<Prepared, BackupError> {
     let path = store
@@ -55,10 +55,12 @@ pub fn prepare(store: &Store, permit: OwnedSemaphorePermit) -> Result<Prepared, 
         .and_then(|f| f.sync_all())
         .map_err(io_at(&path))?;
     tracing::info!(
-        entries = snapshot.entries,
+        records = snapshot.records,
         bytes = size,
         files = snapshot.blobs.len(),
-        paused_ms = snapshot.paused.as_millis(),
+        took_ms = snapshot.took.as_millis(),
+        changed_meanwhile = snapshot.changed,
+        writers_paused_ms = snapshot.paused.as_millis(),
         "store snapshot taken"
     );
     let mut sources = vec![(

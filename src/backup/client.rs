@@ -42,8 +42,11 @@ fn fetch(url: &str, token: &str, partial: &Path) -> Result<(), BackupError> {
         .map_err(io_at(partial))?;
     let failed = |e: reqwest::Error| BackupError::Download(format!("{url}: {e}"));
     runtime.block_on(async {
+        // No limit on the whole download, which grows with the data; but a silent server fails.
+        // The answer starts once the store is copied, which takes minutes on a large store.
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_mins(10))
             .build()
             .map_err(failed)?;
         let mut response = client

@@ -77,7 +77,7 @@ fn export(db: &sled::Db, data_dir: &Path, version: u32) -> Result<std::path::Pat
     };
     std::fs::create_dir_all(&dir).map_err(io)?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-    super::snapshot::export(db, &mut out, |_, _, _| Ok(()))?;
+    super::snapshot::export(db, &mut out)?;
     out.into_inner()
         .map_err(|e| io(e.into_error()))?
         .sync_all()

@@ -156,10 +156,50 @@ pub struct Store {
     pub(crate) metrics: Metrics,
     /// Woken when a change was queued for SDP, so delivery starts at once.
     outbox_signal: tokio::sync::Notify,
-    /// Every write holds it shared; a snapshot holds it exclusively, so it sees one point in time.
+    /// Every write holds it shared; a snapshot holds it exclusively for its start and its end.
     writes: std::sync::RwLock<()>,
+    /// Keys written while a snapshot copies the trees.
+    journal: Journal,
     /// One snapshot at a time: each needs room for a full copy of the store.
     snapshots: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// While a snapshot copies the trees, every write records which key it changes (tree name, key), so
+/// the snapshot can copy those keys again at its end. Writers record under the write gate, and a
+/// snapshot starts and stops the journal holding the gate exclusively, so no write slips between.
+#[derive(Default)]
+pub(crate) struct Journal {
+    active: std::sync::atomic::AtomicBool,
+    touched: std::sync::Mutex<std::collections::BTreeSet<(&'static str, Vec<u8>)>>,
+}
+
+impl Journal {
+    pub(crate) fn record(&self, tree: &'static str, key: &[u8]) {
+        if self.active.load(std::sync::atomic::Ordering::Acquire) {
+            self.keys().insert((tree, key.to_vec()));
+        }
+    }
+
+    fn keys(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<(&'static str, Vec<u8>)>> {
+        self.touched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn start(&self) {
+        self.keys().clear();
+        self.active
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Stops recording and returns what was recorded.
+    fn stop(&self) -> std::collections::BTreeSet<(&'static str, Vec<u8>)> {
+        self.active
+            .store(false, std::sync::atomic::Ordering::Release);
+        std::mem::take(&mut *self.keys())
+    }
 }
 
 /// The sled settings of every store, so an imported database is laid out like a live one.
@@ -205,6 +245,7 @@ impl Store {
             metrics,
             outbox_signal: tokio::sync::Notify::new(),
             writes: std::sync::RwLock::new(()),
+            journal: Journal::default(),
             snapshots: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }

@@ -1,12 +1,14 @@
 //! A copy of every tree as one stream of records, and the way back into an empty database.
 //!
-//! [`Store::snapshot`] pauses writers while it copies (reads go on), so the copy is one point in
-//! time across all trees: sled's iterators alone are not. The pre-migration export uses the same
-//! format.
+//! [`Store::snapshot`] copies the trees while writers go on, recording which keys they change
+//! (the store's journal). Then it pauses writers for a moment and appends those keys as they are
+//! now. Importing the copy, later records replacing earlier ones, gives the store exactly as it was
+//! in that moment, across all trees: sled's iterators alone would not. The pre-migration export
+//! uses the same format.
 //!
 //! Format: the magic `deskbridge-store\n`, a big-endian `u32` version, then records. A record is a
-//! tag byte followed by length-prefixed (`u32` big-endian) fields: `T name` opens a tree, `E key
-//! value` is an entry of the last opened tree, and `Z` ends the stream.
+//! tag byte followed by length-prefixed (`u32` big-endian) fields: `T name` selects a tree, `E key
+//! value` sets an entry of the selected tree, `D key` deletes one, and `Z` ends the stream.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -20,6 +22,7 @@ const MAGIC: &[u8] = b"deskbridge-store\n";
 const VERSION: u32 = 1;
 const TREE: u8 = b'T';
 const ENTRY: u8 = b'E';
+const DELETE: u8 = b'D';
 const END: u8 = b'Z';
 /// Entries written to the new database per batch on import.
 const IMPORT_BATCH: usize = 10_000;
@@ -29,46 +32,89 @@ const IMPORT_BATCH: usize = 10_000;
 pub struct Snapshot {
     /// The content files the snapshot's attachments refer to (hex sha256).
     pub blobs: BTreeSet<String>,
-    /// Records (tree entries) written.
-    pub entries: u64,
-    /// How long writers waited.
+    /// Records written.
+    pub records: u64,
+    /// Keys changed during the copy, copied again at its end.
+    pub changed: usize,
+    /// How long the copy took.
+    pub took: Duration,
+    /// How long writers waited at its end.
     pub paused: Duration,
 }
 
 impl Store {
-    /// Writes every tree to `out` as one consistent copy. Writers wait until the copy is written;
-    /// readers do not. Write to a local file, never to a slow peer.
+    /// Writes every tree to `out` as one consistent copy. Writers wait only while the keys they
+    /// changed during the copy are written again; readers never wait.
     pub fn snapshot(&self, out: &mut impl Write) -> Result<Snapshot, StoreError> {
-        let _paused = self
-            .writes
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let gate = || {
+            self.writes
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        {
+            // Writes in flight finish first; every later one records its keys.
+            let _start = gate();
+            self.journal.start();
+        }
         let started = Instant::now();
         let mut blobs = BTreeSet::new();
-        let entries = export(&self.db, out, |tree, key, value| {
+        let mut visit = |tree: &[u8], key: &[u8], value: &[u8]| {
             if tree == names::attachments.as_bytes() {
                 let attachment: Attachment = super::decode(names::attachments, key, value)?;
                 blobs.insert(attachment.sha256);
             }
             Ok(())
-        })?;
+        };
+        let mut writer = Writer { out };
+        let copied = writer
+            .header()
+            .and_then(|()| write_trees(&self.db, &mut writer, &mut visit));
+        let _paused = gate();
+        let paused = Instant::now();
+        let changed = self.journal.stop();
+        let mut records = copied?;
+        let mut selected: Option<&str> = None;
+        for (name, key) in &changed {
+            if selected != Some(*name) {
+                writer.bytes(&[TREE])?;
+                writer.field(name.as_bytes())?;
+                selected = Some(name);
+            }
+            if let Some(value) = self.db.open_tree(name)?.get(key)? {
+                visit(name.as_bytes(), key, &value)?;
+                writer.entry(key, &value)?;
+            } else {
+                writer.bytes(&[DELETE])?;
+                writer.field(key)?;
+            }
+            records += 1;
+        }
+        writer.end()?;
         Ok(Snapshot {
             blobs,
-            entries,
-            paused: started.elapsed(),
+            records,
+            changed: changed.len(),
+            took: started.elapsed(),
+            paused: paused.elapsed(),
         })
     }
 }
 
-/// Writes every tree of `db`, calling `visit` for each entry; returns the number of entries.
-pub(crate) fn export(
-    db: &sled::Db,
-    out: &mut impl Write,
-    mut visit: impl FnMut(&[u8], &[u8], &[u8]) -> Result<(), StoreError>,
-) -> Result<u64, StoreError> {
+/// Writes every tree of `db` while nothing else writes to it; returns the number of entries.
+pub(crate) fn export(db: &sled::Db, out: &mut impl Write) -> Result<u64, StoreError> {
     let mut writer = Writer { out };
-    writer.bytes(MAGIC)?;
-    writer.bytes(&VERSION.to_be_bytes())?;
+    writer.header()?;
+    let entries = write_trees(db, &mut writer, &mut |_, _, _| Ok(()))?;
+    writer.end()?;
+    Ok(entries)
+}
+
+/// Every entry of every tree, calling `visit` for each; returns the number of entries.
+fn write_trees<W: Write>(
+    db: &sled::Db,
+    writer: &mut Writer<'_, W>,
+    visit: &mut impl FnMut(&[u8], &[u8], &[u8]) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
     let mut entries = 0;
     for name in db.tree_names() {
         let tree = db.open_tree(&name)?;
@@ -77,14 +123,10 @@ pub(crate) fn export(
         for item in &tree {
             let (key, value) = item?;
             visit(&name, &key, &value)?;
-            writer.bytes(&[ENTRY])?;
-            writer.field(&key)?;
-            writer.field(&value)?;
+            writer.entry(&key, &value)?;
             entries += 1;
         }
     }
-    writer.bytes(&[END])?;
-    writer.out.flush().map_err(io_error)?;
     Ok(entries)
 }
 
@@ -93,6 +135,22 @@ struct Writer<'a, W: Write> {
 }
 
 impl<W: Write> Writer<'_, W> {
+    fn header(&mut self) -> Result<(), StoreError> {
+        self.bytes(MAGIC)?;
+        self.bytes(&VERSION.to_be_bytes())
+    }
+
+    fn entry(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.bytes(&[ENTRY])?;
+        self.field(key)?;
+        self.field(value)
+    }
+
+    fn end(&mut self) -> Result<(), StoreError> {
+        self.bytes(&[END])?;
+        self.out.flush().map_err(io_error)
+    }
+
     fn bytes(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
         self.out.write_all(bytes).map_err(io_error)
     }
@@ -157,11 +215,16 @@ fn import_into(db: &sled::Db, input: &mut impl Read) -> Result<u64, StoreError> 
         }
         match tag {
             TREE => tree = Some(db.open_tree(reader.field()?)?),
-            ENTRY => {
+            ENTRY | DELETE => {
                 let current = tree
                     .as_ref()
                     .ok_or_else(|| malformed("an entry before any tree"))?;
-                batch.insert(reader.field()?, reader.field()?);
+                let key = reader.field()?;
+                if tag == ENTRY {
+                    batch.insert(key, reader.field()?);
+                } else {
+                    batch.remove(key);
+                }
                 pending += 1;
                 entries += 1;
                 if pending == IMPORT_BATCH {
@@ -231,45 +294,30 @@ mod tests {
         }
     }
 
-    /// Entries per tree in an export.
-    fn tree_sizes(mut export: &[u8]) -> std::collections::HashMap<Vec<u8>, usize> {
-        let mut reader = Reader { input: &mut export };
-        assert_eq!(reader.exact(MAGIC.len()).unwrap(), MAGIC);
-        assert_eq!(reader.u32().unwrap(), VERSION);
-        let mut sizes = std::collections::HashMap::new();
-        let mut tree = Vec::new();
-        loop {
-            match reader.exact(1).unwrap()[0] {
-                TREE => tree = reader.field().unwrap(),
-                ENTRY => {
-                    reader.field().unwrap();
-                    reader.field().unwrap();
-                    *sizes.entry(tree.clone()).or_default() += 1;
-                }
-                _ => return sizes,
-            }
-        }
+    fn restored(copy: &[u8]) -> sled::Db {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        import_into(&db, &mut &copy[..]).unwrap();
+        db
     }
 
-    #[test]
-    fn a_snapshot_taken_during_writes_is_one_point_in_time_and_imports_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let store =
-            Arc::new(Store::open(&dir.path().join("data"), 8, "DB", Metrics::new()).unwrap());
-        for n in 0..2_000 {
-            store.create_user(&user(n)).unwrap();
-        }
-        // Each account is two entries in two trees, written in one transaction: a copy that is
-        // not one point in time shows the trees with different lengths.
+    fn len(db: &sled::Db, tree: &str) -> usize {
+        db.open_tree(tree).unwrap().len()
+    }
+
+    /// Snapshots taken while `write` runs in a loop on another thread.
+    fn snapshots_during(
+        store: &Arc<Store>,
+        write: impl Fn(&Store, usize) + Send + 'static,
+    ) -> Vec<Vec<u8>> {
         let stop = Arc::new(AtomicBool::new(false));
         let (started_tx, started) = std::sync::mpsc::channel();
         let writer = {
-            let (store, stop) = (Arc::clone(&store), Arc::clone(&stop));
+            let (store, stop) = (Arc::clone(store), Arc::clone(&stop));
             std::thread::spawn(move || {
-                let mut n = 2_000;
+                let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    store.create_user(&user(n)).unwrap();
-                    if n == 2_000 {
+                    write(&store, n);
+                    if n == 0 {
                         started_tx.send(()).unwrap();
                     }
                     n += 1;
@@ -279,37 +327,81 @@ mod tests {
         };
         started.recv().unwrap();
         let mut copies = Vec::new();
+        let mut changed = 0;
         for _ in 0..10 {
             let mut out = Vec::new();
-            store.snapshot(&mut out).unwrap();
+            changed += store.snapshot(&mut out).unwrap().changed;
             copies.push(out);
         }
         stop.store(true, Ordering::Relaxed);
-        let written = writer.join().unwrap();
-        assert!(written > 2_000, "the writer ran during the snapshots");
+        assert!(
+            writer.join().unwrap() > 1,
+            "the writer ran during the snapshots"
+        );
+        assert!(changed > 0, "keys changed during the copies");
+        copies
+    }
 
+    #[test]
+    fn a_snapshot_taken_during_writes_is_one_point_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(Store::open(&dir.path().join("data"), 8, "DB", Metrics::new()).unwrap());
+        for n in 0..2_000 {
+            store.create_user(&user(1_000_000 + n)).unwrap();
+        }
+        // An account is two entries in two trees, written in one transaction: a copy that is not
+        // one point in time shows the trees with different lengths.
+        let copies = snapshots_during(&store, |store, n| store.create_user(&user(n)).unwrap());
         for (i, copy) in copies.iter().enumerate() {
-            let sizes = tree_sizes(copy);
-            let users = sizes[names::users.as_bytes()];
-            assert!(users >= 2_000);
+            let db = restored(copy);
+            assert!(len(&db, names::users) >= 2_000);
             assert_eq!(
-                users,
-                sizes[names::users_by_email.as_bytes()],
+                len(&db, names::users),
+                len(&db, names::users_by_email),
                 "copy {i} is one point in time across trees"
             );
         }
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let entries = import_into(&db, &mut copies[9].as_slice()).unwrap();
-        let sizes = tree_sizes(&copies[9]);
-        assert_eq!(
-            entries,
-            u64::try_from(sizes.values().sum::<usize>()).unwrap()
-        );
+        let db = restored(copies.last().unwrap());
         let users = db.open_tree(names::users).unwrap();
-        assert_eq!(users.len(), sizes[names::users.as_bytes()]);
         for item in &users {
             let (key, value) = item.unwrap();
             assert_eq!(store.trees.users.get(&key).unwrap(), Some(value));
+        }
+    }
+
+    #[test]
+    fn a_snapshot_sees_ticket_transactions_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(Store::open(&dir.path().join("data"), 8, "DB", Metrics::new()).unwrap());
+        // Each transaction takes the next item number and writes a sync entry under it: in a
+        // consistent copy the counter equals the number of entries.
+        let step = |store: &Store, _| {
+            store
+                .transact(|tx| {
+                    let n = tx.next_item()?;
+                    tx.put_sync(&format!("item-{n}"), &n)
+                })
+                .unwrap();
+        };
+        for n in 0..2_000 {
+            step(&store, n);
+        }
+        for (i, copy) in snapshots_during(&store, step).iter().enumerate() {
+            let db = restored(copy);
+            let counter = db
+                .open_tree(names::meta)
+                .unwrap()
+                .get(super::super::meta::ITEM_SEQ)
+                .unwrap()
+                .and_then(|v| super::super::keys::read_u64(&v))
+                .unwrap();
+            assert_eq!(
+                usize::try_from(counter).unwrap(),
+                len(&db, names::sync),
+                "copy {i} is one point in time across trees"
+            );
         }
     }
 
@@ -322,7 +414,7 @@ mod tests {
             .unwrap();
         db.open_tree("t").unwrap().insert(b"k", b"v").unwrap();
         let mut out = Vec::new();
-        export(&db, &mut out, |_, _, _| Ok(())).unwrap();
+        export(&db, &mut out).unwrap();
 
         let cut = &out[..out.len() - 3];
         let err = import(&dir.path().join("a"), &mut &cut[..]).unwrap_err();

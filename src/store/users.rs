@@ -35,6 +35,9 @@ impl Store {
                 if by_email.get(user.email.as_bytes())?.is_some() {
                     return abort(DomainError::EmailTaken);
                 }
+                self.journal
+                    .record(names::users_by_email, user.email.as_bytes());
+                self.journal.record(names::users, &keys::user(user.id));
                 by_email.insert(user.email.as_bytes(), &keys::user(user.id))?;
                 users.insert(&keys::user(user.id), encode(user))?;
                 Ok(())
@@ -45,6 +48,7 @@ impl Store {
     /// Replaces an account record (the e-mail is immutable).
     pub fn update_user(&self, user: &User) -> Result<(), StoreError> {
         let _gate = self.write_gate();
+        self.journal.record(names::users, &keys::user(user.id));
         self.trees.users.insert(keys::user(user.id), encode(user))?;
         Ok(())
     }
@@ -81,6 +85,8 @@ impl Store {
         let mut by_user = keys::user(record.user).to_vec();
         by_user.extend_from_slice(hash);
         let _gate = self.write_gate();
+        self.journal.record(names::tokens, hash);
+        self.journal.record(names::tokens_by_user, &by_user);
         (&t.tokens, &t.tokens_by_user)
             .transaction(|(tokens, index)| {
                 tokens.insert(&hash[..], encode(record))?;
@@ -104,8 +110,10 @@ impl Store {
         if let Some(record) = self.token(hash)? {
             let mut by_user = keys::user(record.user).to_vec();
             by_user.extend_from_slice(hash);
+            self.journal.record(names::tokens_by_user, &by_user);
             self.trees.tokens_by_user.remove(by_user)?;
         }
+        self.journal.record(names::tokens, hash);
         self.trees.tokens.remove(hash)?;
         Ok(())
     }
@@ -116,6 +124,8 @@ impl Store {
         let _gate = self.write_gate();
         for item in self.trees.tokens_by_user.scan_prefix(keys::user(user)) {
             let (key, _) = item?;
+            self.journal.record(names::tokens, &key[16..]);
+            self.journal.record(names::tokens_by_user, &key);
             self.trees.tokens.remove(&key[16..])?;
             self.trees.tokens_by_user.remove(&key)?;
             removed += 1;

@@ -1,5 +1,5 @@
 //! `GET /api/v1/admin/backup`: a consistent backup of the running appliance, streamed as a tar
-//! archive (see `crate::backup`). Writers pause only while the store is copied to local disk.
+//! archive (see `crate::backup`).
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -27,8 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/v1/admin/backup", tag = "admin",
     description = "A tar archive of the appliance at one point in time: `manifest.json` (format, versions, \
         every entry's size and sha256), `manifest.json.sha256`, `store.export` (every record) and \
-        `blobs/<aa>/<sha256>` (attachment content). Writers wait while the store is copied to local \
-        disk; reads do not. Restore it with `deskbridge restore --from FILE --data-dir DIR`.",
+        `blobs/<aa>/<sha256>` (attachment content). Reads and writes go on while the store is copied; \
+        writers wait only a moment at its end. Restore it with `deskbridge restore --from FILE --data-dir DIR`.",
     responses((status = 200, description = "The archive (Content-Length is exact)", content_type = "application/x-tar"),
         (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 409, description = "Another backup is being taken", body = ErrorEnvelope)),
