@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check-config`, `healthcheck`.
+//! The command line: `serve`, `check-config`, `healthcheck`, `backup`, `restore`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +38,37 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Download a consistent backup of a running appliance (needs an admin API token).
+    Backup {
+        /// Where to write the archive. It appears only once it is complete and every checksum
+        /// matched; until then the download goes to FILE.partial.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The appliance's base URL. Default: server.bind of the configuration (loopback when it
+        /// binds every address).
+        #[arg(long)]
+        url: Option<String>,
+        /// A file holding an admin API token (from POST /api/v1/auth/token).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// An admin API token. Prefer $`DESKBRIDGE_TOKEN` or --token-file: other users can read
+        /// command lines.
+        #[arg(long, env = "DESKBRIDGE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Configuration file, for the default URL.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Create a data dir from a backup archive, after checking every checksum. DIR must be missing
+    /// or empty.
+    Restore {
+        /// The archive written by `deskbridge backup` or downloaded from the console.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The new data dir: the data dir setting of the appliance that will use it.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 pub fn run() -> ExitCode {
@@ -54,14 +85,106 @@ pub fn run() -> ExitCode {
             }
         },
         Command::Healthcheck { url } => healthcheck(url),
+        Command::Backup {
+            out,
+            url,
+            token_file,
+            token,
+            config,
+        } => backup(&out, url, token_file.as_deref(), token, config.as_deref()),
+        Command::Restore { from, data_dir } => restore(&from, &data_dir),
+    }
+}
+
+/// The appliance's own address from the configuration: server.bind, on loopback when it binds
+/// every address.
+fn local_base_url(config: Option<&std::path::Path>) -> String {
+    let bind =
+        Config::load(config).map_or_else(|_| ([127, 0, 0, 1], 8080).into(), |c| c.bind_addr());
+    let host = if bind.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        bind.ip()
+    };
+    format!("http://{}", std::net::SocketAddr::new(host, bind.port()))
+}
+
+fn backup(
+    out: &std::path::Path,
+    url: Option<String>,
+    token_file: Option<&std::path::Path>,
+    token: Option<String>,
+    config: Option<&std::path::Path>,
+) -> ExitCode {
+    let token = match (token_file, token) {
+        (Some(file), _) => match std::fs::read_to_string(file) {
+            Ok(token) => token.trim().to_owned(),
+            Err(e) => {
+                eprintln!("deskbridge backup: {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, Some(token)) => token.trim().to_owned(),
+        (None, None) => String::new(),
+    };
+    if token.is_empty() {
+        eprintln!(
+            "deskbridge backup: an admin API token is needed: --token-file FILE or DESKBRIDGE_TOKEN"
+        );
+        return ExitCode::FAILURE;
+    }
+    let url = url.unwrap_or_else(|| local_base_url(config));
+    match crate::backup::client::backup(&url, &token, out) {
+        Ok(manifest) => {
+            eprintln!(
+                "deskbridge backup: {} written ({} entries, schema version {})",
+                out.display(),
+                manifest.entries.len(),
+                manifest.schema_version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("deskbridge backup: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn restore(from: &std::path::Path, data_dir: &std::path::Path) -> ExitCode {
+    let size = std::fs::metadata(from).map(|m| m.len()).ok();
+    let mut progress = crate::backup::Progress::new("restore: checking", size);
+    match crate::backup::restore::restore(from, data_dir, &mut progress) {
+        Ok(restored) => {
+            eprintln!(
+                "deskbridge restore: {} restored from the backup of {} ({} records, {} files); \
+                 start deskbridge with storage.data_dir = {:?}",
+                data_dir.display(),
+                restored
+                    .manifest
+                    .created_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                restored.records,
+                restored.manifest.entries.len() - 1,
+                data_dir.display().to_string()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("deskbridge restore: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    // Colours only on a terminal: the journal and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Text => builder.init(),
@@ -105,19 +228,7 @@ async fn shutdown_signal() {
 }
 
 fn healthcheck(url: Option<String>) -> ExitCode {
-    let url = url.unwrap_or_else(|| {
-        let bind =
-            Config::load(None).map_or_else(|_| ([127, 0, 0, 1], 8080).into(), |c| c.bind_addr());
-        let host = if bind.ip().is_unspecified() {
-            std::net::IpAddr::from([127, 0, 0, 1])
-        } else {
-            bind.ip()
-        };
-        format!(
-            "http://{}/healthz",
-            std::net::SocketAddr::new(host, bind.port())
-        )
-    });
+    let url = url.unwrap_or_else(|| format!("{}/healthz", local_base_url(None)));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

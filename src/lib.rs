@@ -4,6 +4,7 @@
 pub mod actors;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -1,20 +1,6 @@
 //! The binary's commands: `check-config`, `healthcheck`, `--version`, and `serve` refusing bad config.
 
-use std::process::Command;
-
-use crate::common::TestApp;
-
-fn deskbridge() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deskbridge"));
-    // The tests must not pick up a config from the machine they run on.
-    cmd.env_remove("DESKBRIDGE_CONFIG");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("DESKBRIDGE__") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+use crate::common::{TestApp, deskbridge_command as deskbridge};
 
 #[test]
 fn check_config_prints_the_merged_config_with_secrets_redacted() {

@@ -5,6 +5,7 @@ mod common;
 mod access;
 mod attachments;
 mod auth;
+mod backup;
 mod config_cli;
 mod durability;
 mod fake_sdp_selftest;

@@ -568,3 +568,20 @@ async fn the_console_manages_accounts_and_issues_tokens_once() {
     assert!(page.body.contains("user.created") && page.body.contains("user.token"));
     assert!(page.body.contains("user.disable"));
 }
+
+#[actix_web::test]
+async fn the_console_offers_the_backup_download() {
+    let app = TestApp::start().await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = admin.get("/admin").await;
+    assert!(page.body.contains("href=\"/api/v1/admin/backup\""));
+    // The link works with the console's session, and only an admin's.
+    let download = admin.get("/api/v1/admin/backup").await;
+    assert_eq!(download.status, StatusCode::OK);
+    let mut alice = signed_in_customer(&app, "alice@example.com").await;
+    assert_eq!(
+        alice.get("/api/v1/admin/backup").await.status,
+        StatusCode::FORBIDDEN
+    );
+}

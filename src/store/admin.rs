@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::meta::AUDIT_SEQ;
 use super::{Store, StoreError, encode, keys, names};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,13 +27,28 @@ impl Store {
     }
 
     pub fn put_setting<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StoreError> {
+        let _gate = self.write_gate();
+        self.journal.record(names::settings, name.as_bytes());
         self.trees.settings.insert(name.as_bytes(), encode(value))?;
         Ok(())
     }
 
     /// Appends to the audit log; durable with the next group commit, like the change it records.
     pub fn audit(&self, admin: &str, action: &str, detail: &str) -> Result<AuditEntry, StoreError> {
-        let seq = self.db.generate_id()?;
+        let _gate = self.write_gate();
+        // A counter in the store (not sled's id generator), so numbering survives a restore.
+        self.journal.record(names::meta, AUDIT_SEQ);
+        let seq = self
+            .trees
+            .meta
+            .update_and_fetch(AUDIT_SEQ, |old| {
+                let n = old
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some((n + 1).to_be_bytes().to_vec())
+            })?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map_or(1, u64::from_be_bytes);
         let entry = AuditEntry {
             seq,
             at: OffsetDateTime::now_utc(),
@@ -40,6 +56,7 @@ impl Store {
             action: action.to_owned(),
             detail: detail.to_owned(),
         };
+        self.journal.record(names::audit, &keys::u64_be(seq));
         self.trees.audit.insert(keys::u64_be(seq), encode(&entry))?;
         Ok(entry)
     }

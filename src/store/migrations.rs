@@ -1,7 +1,6 @@
 //! Schema versions. On open, an older store is exported to `data_dir/backups/` first, then each
 //! migration step runs in order; a newer store is refused so a downgrade cannot damage data.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::{SCHEMA_VERSION, StoreError, meta};
@@ -67,8 +66,7 @@ pub(crate) fn run_with(
     set_version(db, current)
 }
 
-/// Writes every tree as length-prefixed records: `[name len u32][name]` then `[key len u32][key]
-/// [value len u32][value]` pairs, an empty key closing each tree.
+/// Writes every tree to `backups/` in the snapshot format (see `snapshot`).
 fn export(db: &sled::Db, data_dir: &Path, version: u32) -> Result<std::path::PathBuf, StoreError> {
     let dir = data_dir.join("backups");
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -79,21 +77,7 @@ fn export(db: &sled::Db, data_dir: &Path, version: u32) -> Result<std::path::Pat
     };
     std::fs::create_dir_all(&dir).map_err(io)?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-    let mut put = |bytes: &[u8]| -> std::io::Result<()> {
-        let len = u32::try_from(bytes.len()).expect("sled keys and values are far below 4 GiB");
-        out.write_all(&len.to_be_bytes())?;
-        out.write_all(bytes)
-    };
-    for name in db.tree_names() {
-        let tree = db.open_tree(&name)?;
-        put(&name).map_err(io)?;
-        for item in &tree {
-            let (k, v) = item?;
-            put(&k).map_err(io)?;
-            put(&v).map_err(io)?;
-        }
-        put(&[]).map_err(io)?;
-    }
+    super::snapshot::export(db, &mut out)?;
     out.into_inner()
         .map_err(|e| io(e.into_error()))?
         .sync_all()

@@ -10,6 +10,7 @@ mod commit;
 pub mod keys;
 mod migrations;
 pub mod outbox;
+pub mod snapshot;
 mod tickets;
 pub mod users;
 
@@ -22,6 +23,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 pub use admin::AuditEntry;
 pub use blobs::{BlobWriter, StagedBlob};
 pub use outbox::{OutboxEntry, OutboxOp};
+pub use snapshot::Snapshot;
 pub use tickets::{IdempotentReply, ListFilter, TicketPage, TicketTx};
 pub use users::TokenRecord;
 
@@ -54,6 +56,8 @@ pub enum StoreError {
     TooNew { found: u32, supported: u32 },
     #[error("migration to schema version {version} failed: {message}")]
     Migration { version: u32, message: String },
+    #[error("store export is damaged: {0}")]
+    Malformed(String),
 }
 
 /// The outcome of an operation: a broken rule, or a failing store.
@@ -140,6 +144,8 @@ pub(crate) mod meta {
     pub const SCHEMA_VERSION: &[u8] = b"schema_version";
     /// Last ticket number handed out.
     pub const TICKET_SEQ: &[u8] = b"seq.ticket";
+    /// Last audit log entry number.
+    pub const AUDIT_SEQ: &[u8] = b"seq.audit";
     /// Last id handed out to a message, attachment, event or outbox entry (one sequence for all, so
     /// their ids also order them across kinds).
     pub const ITEM_SEQ: &[u8] = b"seq.item";
@@ -156,6 +162,58 @@ pub struct Store {
     pub(crate) metrics: Metrics,
     /// Woken when a change was queued for SDP, so delivery starts at once.
     outbox_signal: tokio::sync::Notify,
+    /// Every write holds it shared; a snapshot holds it exclusively for its start and its end.
+    writes: std::sync::RwLock<()>,
+    /// Keys written while a snapshot copies the trees.
+    journal: Journal,
+    /// One snapshot at a time: each needs room for a full copy of the store.
+    snapshots: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// While a snapshot copies the trees, every write records which key it changes (tree name, key), so
+/// the snapshot can copy those keys again at its end. Writers record under the write gate, and a
+/// snapshot starts and stops the journal holding the gate exclusively, so no write slips between.
+#[derive(Default)]
+pub(crate) struct Journal {
+    active: std::sync::atomic::AtomicBool,
+    touched: std::sync::Mutex<std::collections::BTreeSet<(&'static str, Vec<u8>)>>,
+}
+
+impl Journal {
+    pub(crate) fn record(&self, tree: &'static str, key: &[u8]) {
+        if self.active.load(std::sync::atomic::Ordering::Acquire) {
+            self.keys().insert((tree, key.to_vec()));
+        }
+    }
+
+    fn keys(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<(&'static str, Vec<u8>)>> {
+        self.touched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn start(&self) {
+        self.keys().clear();
+        self.active
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Stops recording and returns what was recorded.
+    fn stop(&self) -> std::collections::BTreeSet<(&'static str, Vec<u8>)> {
+        self.active
+            .store(false, std::sync::atomic::Ordering::Release);
+        std::mem::take(&mut *self.keys())
+    }
+}
+
+/// The sled settings of every store, so an imported database is laid out like a live one.
+pub(crate) fn sled_config(path: &Path, cache_mb: u64) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_mb * 1024 * 1024)
+        .mode(sled::Mode::LowSpace)
 }
 
 impl Store {
@@ -172,11 +230,7 @@ impl Store {
         };
         std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
         let db_path = data_dir.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            .cache_capacity(cache_mb * 1024 * 1024)
-            .mode(sled::Mode::LowSpace)
-            .open()?;
+        let db = sled_config(&db_path, cache_mb).open()?;
         migrations::run(&db, data_dir)?;
         let trees = Trees::open(&db)?;
         if trees.meta.get(meta::OUTBOX_LEN)?.is_none() {
@@ -196,7 +250,24 @@ impl Store {
             prefix,
             metrics,
             outbox_signal: tokio::sync::Notify::new(),
+            writes: std::sync::RwLock::new(()),
+            journal: Journal::default(),
+            snapshots: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
         })
+    }
+
+    /// Held by every write for its duration; see [`Store::snapshot`].
+    pub(crate) fn write_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.writes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The right to take a snapshot, unless one is being taken or sent already.
+    pub fn try_snapshot_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        std::sync::Arc::clone(&self.snapshots)
+            .try_acquire_owned()
+            .ok()
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -2,13 +2,13 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 use sled::transaction::TransactionalTree;
+use sled::{IVec, Transactional};
 use time::OffsetDateTime;
 
 use super::{
-    OpError, OutboxEntry, OutboxOp, Store, StoreError, TxResult, abort, decode, encode, keys,
-    map_tx, meta, names, next_in,
+    Journal, OpError, OutboxEntry, OutboxOp, Store, StoreError, TxResult, abort, decode, encode,
+    keys, map_tx, meta, names, next_in,
 };
 use crate::domain::{
     Actor, Attachment, AttachmentId, DomainError, Event, EventId, Kind, Message, Status, Ticket,
@@ -41,6 +41,22 @@ const DEAD_LETTERS: usize = 9;
 const BY_SDP: usize = 10;
 const SDP_SEEN: usize = 11;
 const SYNC: usize = 12;
+/// Tree names by index, for the snapshot journal.
+const TREE_NAMES: [&str; TREES] = [
+    names::meta,
+    names::tickets,
+    names::tickets_by_activity,
+    names::tickets_by_requester,
+    names::messages,
+    names::attachments,
+    names::events,
+    names::outbox,
+    names::idempotency,
+    names::dead_letters,
+    names::tickets_by_sdp,
+    names::sdp_seen,
+    names::sync,
+];
 
 /// A view of the store inside one transaction. Everything written through it commits together or not
 /// at all, which is what makes the outbox trustworthy: no change without its entry, no entry without
@@ -48,6 +64,7 @@ const SYNC: usize = 12;
 pub struct TicketTx<'a> {
     t: &'a [TransactionalTree],
     prefix: &'a str,
+    journal: &'a Journal,
 }
 
 fn index_value(ticket: &Ticket) -> [u8; 2] {
@@ -55,6 +72,22 @@ fn index_value(ticket: &Ticket) -> [u8; 2] {
 }
 
 impl TicketTx<'_> {
+    /// Every write goes through `put` or `del`, so a snapshot in progress learns which keys changed.
+    fn put(&self, tree: usize, key: &[u8], value: impl Into<IVec>) -> TxResult<Option<IVec>> {
+        self.journal.record(TREE_NAMES[tree], key);
+        Ok(self.t[tree].insert(key, value)?)
+    }
+
+    fn del(&self, tree: usize, key: &[u8]) -> TxResult<Option<IVec>> {
+        self.journal.record(TREE_NAMES[tree], key);
+        Ok(self.t[tree].remove(key)?)
+    }
+
+    fn next_in(&self, key: &[u8]) -> TxResult<u64> {
+        self.journal.record(names::meta, key);
+        next_in(&self.t[META], key)
+    }
+
     pub fn ticket(&self, id: TicketId) -> TxResult<Option<Ticket>> {
         let key = keys::u64_be(id.0);
         match self.t[TICKETS].get(key)? {
@@ -72,31 +105,38 @@ impl TicketTx<'_> {
 
     /// Hands out the next ticket id and its human number.
     pub fn next_ticket(&self) -> TxResult<(TicketId, String)> {
-        let id = TicketId(next_in(&self.t[META], meta::TICKET_SEQ)?);
+        let id = TicketId(self.next_in(meta::TICKET_SEQ)?);
         Ok((id, id.number(self.prefix)))
     }
 
     pub fn next_item(&self) -> TxResult<u64> {
-        next_in(&self.t[META], meta::ITEM_SEQ)
+        self.next_in(meta::ITEM_SEQ)
     }
 
     /// Writes the ticket and moves its index entries from `before`'s activity time to `after`'s.
     pub fn save(&self, before: Option<&Ticket>, after: &Ticket) -> TxResult<()> {
         if let Some(before) = before {
-            self.t[BY_ACTIVITY].remove(&keys::by_activity(before.updated_at, before.id))?;
-            self.t[BY_REQUESTER].remove(&keys::by_requester(
-                before.requester.id,
-                before.updated_at,
-                before.id,
-            ))?;
+            self.del(
+                BY_ACTIVITY,
+                &keys::by_activity(before.updated_at, before.id),
+            )?;
+            self.del(
+                BY_REQUESTER,
+                &keys::by_requester(before.requester.id, before.updated_at, before.id),
+            )?;
         }
         let value = index_value(after);
-        self.t[BY_ACTIVITY].insert(&keys::by_activity(after.updated_at, after.id), &value)?;
-        self.t[BY_REQUESTER].insert(
+        self.put(
+            BY_ACTIVITY,
+            &keys::by_activity(after.updated_at, after.id),
+            &value,
+        )?;
+        self.put(
+            BY_REQUESTER,
             &keys::by_requester(after.requester.id, after.updated_at, after.id),
             &value,
         )?;
-        self.t[TICKETS].insert(&keys::u64_be(after.id.0), encode(after))?;
+        self.put(TICKETS, &keys::u64_be(after.id.0), encode(after))?;
         Ok(())
     }
 
@@ -119,17 +159,22 @@ impl TicketTx<'_> {
             to,
             detail,
         };
-        self.t[EVENTS].insert(&keys::child(ticket.id, event.id.0), encode(&event))?;
+        self.put(EVENTS, &keys::child(ticket.id, event.id.0), encode(&event))?;
         Ok(event)
     }
 
     pub fn message(&self, message: &Message) -> TxResult<()> {
-        self.t[MESSAGES].insert(&keys::child(message.ticket, message.id.0), encode(message))?;
+        self.put(
+            MESSAGES,
+            &keys::child(message.ticket, message.id.0),
+            encode(message),
+        )?;
         Ok(())
     }
 
     pub fn attachment(&self, attachment: &Attachment) -> TxResult<()> {
-        self.t[ATTACHMENTS].insert(
+        self.put(
+            ATTACHMENTS,
             &keys::child(attachment.ticket, attachment.id.0),
             encode(attachment),
         )?;
@@ -196,8 +241,8 @@ impl TicketTx<'_> {
 
     /// Rewrites an entry (its delivery state) in place, keeping its position.
     pub fn put_outbox(&self, entry: &OutboxEntry) -> TxResult<()> {
-        if self.t[OUTBOX]
-            .insert(&keys::u64_be(entry.seq), encode(entry))?
+        if self
+            .put(OUTBOX, &keys::u64_be(entry.seq), encode(entry))?
             .is_none()
         {
             self.count_outbox(1)?;
@@ -207,7 +252,7 @@ impl TicketTx<'_> {
 
     /// Removes a delivered (or discarded) entry.
     pub fn remove_outbox(&self, seq: u64) -> TxResult<()> {
-        if self.t[OUTBOX].remove(&keys::u64_be(seq))?.is_some() {
+        if self.del(OUTBOX, &keys::u64_be(seq))?.is_some() {
             self.count_outbox(-1)?;
         }
         Ok(())
@@ -216,7 +261,7 @@ impl TicketTx<'_> {
     /// Moves an entry out of the queue into the dead letters; it keeps its number.
     pub fn bury(&self, entry: &OutboxEntry) -> TxResult<()> {
         self.remove_outbox(entry.seq)?;
-        self.t[DEAD_LETTERS].insert(&keys::u64_be(entry.seq), encode(entry))?;
+        self.put(DEAD_LETTERS, &keys::u64_be(entry.seq), encode(entry))?;
         Ok(())
     }
 
@@ -227,7 +272,7 @@ impl TicketTx<'_> {
             .and_then(|v| keys::read_u64(&v))
             .unwrap_or(0);
         let next = now.saturating_add_signed(delta);
-        self.t[META].insert(meta::OUTBOX_LEN, &keys::u64_be(next))?;
+        self.put(META, meta::OUTBOX_LEN, &keys::u64_be(next))?;
         Ok(())
     }
 
@@ -243,13 +288,13 @@ impl TicketTx<'_> {
 
     /// Takes an entry back from the dead letters (to retry it, or to drop it).
     pub fn unbury(&self, seq: u64) -> TxResult<()> {
-        self.t[DEAD_LETTERS].remove(&keys::u64_be(seq))?;
+        self.del(DEAD_LETTERS, &keys::u64_be(seq))?;
         Ok(())
     }
 
     /// Records which ticket an SDP request belongs to.
     pub fn link_sdp(&self, sdp_id: &str, ticket: TicketId) -> TxResult<()> {
-        self.t[BY_SDP].insert(sdp_id.as_bytes(), &keys::u64_be(ticket.0))?;
+        self.put(BY_SDP, sdp_id.as_bytes(), &keys::u64_be(ticket.0))?;
         Ok(())
     }
 
@@ -266,13 +311,13 @@ impl TicketTx<'_> {
     }
 
     pub fn mark_seen(&self, ticket: TicketId, item: &str) -> TxResult<()> {
-        self.t[SDP_SEEN].insert(keys::seen(ticket, item), &[])?;
+        self.put(SDP_SEEN, &keys::seen(ticket, item), &[])?;
         Ok(())
     }
 
     /// Writes a piece of sync state (watermark, import progress) with the changes it covers.
     pub fn put_sync<T: Serialize>(&self, key: &str, value: &T) -> TxResult<()> {
-        self.t[SYNC].insert(key.as_bytes(), encode(value))?;
+        self.put(SYNC, key.as_bytes(), encode(value))?;
         Ok(())
     }
 
@@ -289,7 +334,7 @@ impl TicketTx<'_> {
     }
 
     pub fn remember(&self, key: &[u8], reply: &IdempotentReply) -> TxResult<()> {
-        self.t[IDEMPOTENCY].insert(key, encode(reply))?;
+        self.put(IDEMPOTENCY, key, encode(reply))?;
         Ok(())
     }
 }
@@ -333,10 +378,12 @@ impl Store {
             &t.sync,
         ];
         let prefix = self.ticket_prefix();
+        let _gate = self.write_gate();
         map_tx(trees[..].transaction(|view| {
             f(&TicketTx {
                 t: view,
                 prefix: &prefix,
+                journal: &self.journal,
             })
         }))
     }

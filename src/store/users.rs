@@ -29,11 +29,15 @@ impl Store {
     /// Creates the account; the e-mail must be free.
     pub fn create_user(&self, user: &User) -> Result<(), OpError> {
         let t = &self.trees;
+        let _gate = self.write_gate();
         map_tx(
             (&t.users, &t.users_by_email).transaction(|(users, by_email)| {
                 if by_email.get(user.email.as_bytes())?.is_some() {
                     return abort(DomainError::EmailTaken);
                 }
+                self.journal
+                    .record(names::users_by_email, user.email.as_bytes());
+                self.journal.record(names::users, &keys::user(user.id));
                 by_email.insert(user.email.as_bytes(), &keys::user(user.id))?;
                 users.insert(&keys::user(user.id), encode(user))?;
                 Ok(())
@@ -43,6 +47,8 @@ impl Store {
 
     /// Replaces an account record (the e-mail is immutable).
     pub fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        let _gate = self.write_gate();
+        self.journal.record(names::users, &keys::user(user.id));
         self.trees.users.insert(keys::user(user.id), encode(user))?;
         Ok(())
     }
@@ -78,6 +84,9 @@ impl Store {
         let t = &self.trees;
         let mut by_user = keys::user(record.user).to_vec();
         by_user.extend_from_slice(hash);
+        let _gate = self.write_gate();
+        self.journal.record(names::tokens, hash);
+        self.journal.record(names::tokens_by_user, &by_user);
         (&t.tokens, &t.tokens_by_user)
             .transaction(|(tokens, index)| {
                 tokens.insert(&hash[..], encode(record))?;
@@ -97,11 +106,14 @@ impl Store {
     }
 
     pub fn delete_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let _gate = self.write_gate();
         if let Some(record) = self.token(hash)? {
             let mut by_user = keys::user(record.user).to_vec();
             by_user.extend_from_slice(hash);
+            self.journal.record(names::tokens_by_user, &by_user);
             self.trees.tokens_by_user.remove(by_user)?;
         }
+        self.journal.record(names::tokens, hash);
         self.trees.tokens.remove(hash)?;
         Ok(())
     }
@@ -122,6 +134,7 @@ impl Store {
         which: impl Fn(&TokenRecord) -> bool,
     ) -> Result<usize, StoreError> {
         let mut removed = 0;
+        let _gate = self.write_gate();
         for item in self.trees.tokens_by_user.scan_prefix(keys::user(user)) {
             let (key, _) = item?;
             let hash: [u8; 32] = key[16..].try_into().unwrap_or([0; 32]);
@@ -129,6 +142,8 @@ impl Store {
             if self.token(&hash)?.is_some_and(|r| !which(&r)) {
                 continue;
             }
+            self.journal.record(names::tokens, &key[16..]);
+            self.journal.record(names::tokens_by_user, &key);
             self.trees.tokens.remove(&key[16..])?;
             self.trees.tokens_by_user.remove(&key)?;
             removed += 1;

@@ -241,6 +241,19 @@ impl Api {
     }
 }
 
+/// The `deskbridge` binary, blind to any configuration of the machine the tests run on.
+pub fn deskbridge_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deskbridge"));
+    cmd.env_remove("DESKBRIDGE_CONFIG")
+        .env_remove("DESKBRIDGE_TOKEN");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("DESKBRIDGE__") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
 /// Asserts the common error shape and returns the code.
 pub fn error_code(body: &Value) -> &str {
     let error = &body["error"];

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backup;
 pub mod hooks;
 pub mod system;
 pub mod tickets;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(auth::configure)
             .configure(admin::configure)
+            .configure(backup::configure)
             .configure(tickets::configure)
             .configure(hooks::configure)
             .service(resource("/openapi.json").route(web::get().to(system::openapi))),
@@ -34,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     paths(
         auth::create_token, auth::delete_token, auth::create_session, auth::delete_session, auth::me, auth::setup,
         admin::create_user, admin::list_users, admin::list_outbox, admin::sync_health, admin::sync_run,
-        admin::dead_letter_action, hooks::sdp_webhook,
+        admin::dead_letter_action, backup::download_backup, hooks::sdp_webhook,
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket, tickets::list_events,
         tickets::list_messages, tickets::create_message, tickets::list_attachments, tickets::create_attachment,
         tickets::download_attachment, tickets::confirm_ticket, tickets::reopen_ticket,

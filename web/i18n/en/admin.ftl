@@ -128,6 +128,10 @@ new-password = New password
 new-password-for = New password for { $email }
 reset-password = Reset password
 
+backup-title = Backup
+backup-hint = A consistent copy of the store and every attachment, with a checksummed manifest. Restore it with `deskbridge restore --from FILE --data-dir DIR` into an empty directory.
+backup-download = Download a backup
+
 audit-empty = No admin actions yet.
 
 flash-setup-done = Welcome. Now connect ServiceDesk Plus.

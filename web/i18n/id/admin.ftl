@@ -116,6 +116,10 @@ new-password = Kata sandi baru
 new-password-for = Kata sandi baru untuk { $email }
 reset-password = Atur ulang kata sandi
 
+backup-title = Cadangan
+backup-hint = Salinan konsisten dari penyimpanan dan setiap lampiran, dengan manifes ber-checksum. Pulihkan dengan `deskbridge restore --from FILE --data-dir DIR` ke direktori kosong.
+backup-download = Unduh cadangan
+
 audit-empty = Belum ada tindakan admin.
 
 flash-setup-done = Selamat datang. Sekarang hubungkan ServiceDesk Plus.
