@@ -148,6 +148,20 @@ fn overlay_mapping(target: &mut MappingConfig, saved: &MappingConfig, free: &dyn
     }
 }
 
+/// The names of the settings that differ between two saves (never their values: some are secrets).
+pub fn changed_keys(before: &ConsoleSdp, after: &ConsoleSdp) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return Vec::new();
+    };
+    after
+        .iter()
+        .filter(|(key, value)| before.get(*key) != Some(*value))
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
 /// Checks an SDP configuration with the same rules as the configuration file.
 pub fn validate(config: &Config, sdp: &SdpConfig) -> Result<(), ConfigError> {
     let mut candidate = config.clone();
@@ -190,6 +204,25 @@ mod tests {
             effective(&config, &ConsoleSdp::default()).api_key.expose(),
             ""
         );
+    }
+
+    #[test]
+    fn changed_keys_name_what_differs_and_nothing_else() {
+        let before = ConsoleSdp {
+            base_url: Some("https://a.example".into()),
+            api_key: Some("old-key".into()),
+            ..ConsoleSdp::default()
+        };
+        let after = ConsoleSdp {
+            api_key: Some("new-key".into()),
+            poll_interval_secs: Some(10),
+            ..before.clone()
+        };
+        assert_eq!(
+            changed_keys(&before, &after),
+            ["api_key", "poll_interval_secs"]
+        );
+        assert!(changed_keys(&after, &after).is_empty());
     }
 
     #[test]

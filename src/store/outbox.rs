@@ -80,6 +80,19 @@ impl Store {
         usize::try_from(len).unwrap_or(usize::MAX)
     }
 
+    /// One ticket's waiting entries, oldest first (a walk of the outbox: for the console's sync log).
+    pub fn outbox_of(&self, ticket: TicketId) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for item in &self.trees.outbox {
+            let (k, v) = item?;
+            let entry: OutboxEntry = super::decode(names::outbox, &k, &v)?;
+            if entry.ticket == ticket {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
     pub fn dead_letters(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         Store::scan(&self.trees.dead_letters, names::dead_letters, &[])
     }

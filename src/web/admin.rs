@@ -436,11 +436,10 @@ async fn sdp_save(
     let caller = admin(&page, &state)?;
     let form: BTreeMap<String, String> = page.submitted(&req, &body)?;
     let mut saved = settings::load(&state.store).map_err(store_err(&page))?;
-    let mut changed = Vec::new();
+    let before = saved.clone();
     let given = |key: &str| form.get(key).map(|v| v.trim().to_owned());
     for key in SDP_TEXT {
         let Some(value) = given(key) else { continue };
-        changed.push(key);
         match key {
             "base_url" => saved.base_url = Some(value.trim_end_matches('/').to_owned()),
             "oauth_client_id" => saved.oauth_client_id = Some(value),
@@ -466,7 +465,6 @@ async fn sdp_save(
         let Some(value) = given(key).filter(|v| !v.is_empty()) else {
             continue;
         };
-        changed.push(key);
         let slot = match key {
             "api_key" => &mut saved.api_key,
             "oauth_client_secret" => &mut saved.oauth_client_secret,
@@ -481,23 +479,14 @@ async fn sdp_save(
         } else {
             Deployment::OnPrem
         });
-        changed.push("deployment");
     }
     let sdp = settings::effective(&state.config, &saved);
     if let Err(e) = settings::validate(&state.config, &sdp) {
         let body = sdp_page(&page, &state, &req, Vec::new(), config_error(&page, &e));
         return Ok(page.render_status(StatusCode::UNPROCESSABLE_ENTITY, &body));
     }
-    apply(
-        &page,
-        &state,
-        caller,
-        &saved,
-        sdp,
-        "sdp.saved",
-        &changed.join(", "),
-    )
-    .await?;
+    let changed = settings::changed_keys(&before, &saved).join(", ");
+    apply(&page, &state, caller, &saved, sdp, "sdp.saved", &changed).await?;
     Ok(see_other("/admin/sdp", Some("sdp-saved"), &req))
 }
 
@@ -1098,19 +1087,17 @@ async fn ticket_log(
         .ticket_by_number(&number)
         .map_err(store_err(&page))?
         .ok_or_else(|| PageError::not_found(page.tr))?;
-    let of_ticket = |entries: Vec<OutboxEntry>| -> Vec<OutboxEntry> {
-        entries
-            .into_iter()
-            .filter(|e| e.ticket == ticket.id)
-            .collect()
+    // Only a ticket with undelivered changes has outbox entries or dead letters to look for.
+    let (pending, dead) = if ticket.sdp_pending == 0 {
+        (Vec::new(), Vec::new())
+    } else {
+        let dead = state.store.dead_letters().map_err(store_err(&page))?;
+        let pending = state.store.outbox_of(ticket.id).map_err(store_err(&page))?;
+        (
+            pending,
+            dead.into_iter().filter(|e| e.ticket == ticket.id).collect(),
+        )
     };
-    let pending = of_ticket(
-        state
-            .store
-            .outbox_after(0, 10_000)
-            .map_err(store_err(&page))?,
-    );
-    let dead = of_ticket(state.store.dead_letters().map_err(store_err(&page))?);
     let events = state
         .store
         .events(ticket.id)
