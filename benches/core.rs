@@ -24,9 +24,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use deskbridge::actors::tickets::{CreateTicket, NewTicket};
+use deskbridge::actors::tickets::CreateTicket;
 use deskbridge::config::{Config, Secret};
 use deskbridge::domain::{Actor, Kind, Priority, Role, User, UserId};
+use deskbridge::tickets::NewTicket;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -795,7 +795,7 @@ async fn import_evidence(
     let mut commits = Vec::with_capacity(COMMIT_PROBES);
     for i in 0..COMMIT_PROBES {
         let started = Instant::now();
-        store.transact(|tx| tx.put_sync("bench_probe", &i))?;
+        store.put_sync_values(&[("bench_probe", serde_json::json!(i))])?;
         store.durable().await?;
         commits.push(started.elapsed());
     }

@@ -12,14 +12,15 @@ use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{HttpServer, web};
 use anyhow::Context as _;
+use tracing::Instrument as _;
 
 use crate::actors::Actors;
 use crate::auth::{self, LoginThrottle};
 use crate::config::Config;
 use crate::domain::lifecycle::ReopenWindow;
 use crate::domain::{Role, User, UserId};
-use crate::http::{self, AppState};
 use crate::metrics::{Metrics, StatusLabel};
+use crate::service::{AppState, SyncHandle};
 use crate::store::Store;
 
 /// A running appliance.
@@ -56,7 +57,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let actors = Actors::start(Arc::clone(&store), window);
     let saved = crate::settings::load(&store)?;
     let sdp = crate::settings::effective(&config, &saved);
-    let sync = start_sync(&sdp, &store, &actors, window)?;
+    let sync = SyncHandle::start(&sdp, Arc::clone(&store), actors.publisher(), window)?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
@@ -69,8 +70,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         setup_token: std::sync::Mutex::new(setup_token.clone()),
         ready: Arc::clone(&ready),
         metrics,
-        sdp: std::sync::RwLock::new(Arc::new(sdp)),
-        sync: std::sync::RwLock::new(sync),
+        sync,
     });
 
     let app_state = state.clone();
@@ -80,7 +80,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .app_data(app_state.clone())
             .wrap(security_headers(&frame_ancestors))
             .wrap(from_fn(observe))
-            .configure(http::configure)
+            .configure(crate::http::configure)
+            .configure(crate::web::configure)
+            .default_service(web::to(crate::http::not_found))
     })
     .disable_signals()
     .shutdown_timeout(config.server.shutdown_timeout_secs)
@@ -115,9 +117,7 @@ impl Running {
         if let Ok(Err(e)) = self.task.await {
             tracing::error!(error = %e, "http server stopped with an error");
         }
-        if let Some(sync) = self.state.sync() {
-            let _ = sync.send(crate::actors::sync::Stop).await;
-        }
+        self.state.sync.stop().await;
         let store = Arc::clone(&self.state.store);
         drop(self.state);
         // The actors hold the store until their mailboxes close, which happens on their arbiter
@@ -131,34 +131,6 @@ impl Running {
         }
         tracing::info!("deskbridge stopped");
     }
-}
-
-/// Starts the SDP sync when `sdp.base_url` is set; without it, changes wait in the outbox.
-pub(crate) fn start_sync(
-    sdp: &crate::config::SdpConfig,
-    store: &Arc<Store>,
-    actors: &Actors,
-    window: ReopenWindow,
-) -> anyhow::Result<Option<actix::Addr<crate::actors::sync::SyncSupervisor>>> {
-    use actix::Actor as _;
-    if !sdp.enabled() {
-        tracing::warn!("sdp.base_url is not set: sync is off and changes wait in the outbox");
-        return Ok(None);
-    }
-    let client = crate::sdp::SdpClient::new(sdp).context("cannot set up the SDP client (sdp.*)")?;
-    let broadcaster = actors.broadcaster.clone();
-    let ctx = crate::sync::SyncCtx {
-        store: Arc::clone(store),
-        sdp: client,
-        mapping: crate::sync::mapping::Mapping {
-            config: sdp.mapping.clone(),
-        },
-        config: sdp.clone(),
-        window,
-        publish: Box::new(move |event| broadcaster.do_send(event)),
-        stats: std::sync::Mutex::default(),
-    };
-    Ok(Some(crate::actors::sync::SyncSupervisor::new(ctx).start()))
 }
 
 /// Makes sure someone can administer the appliance: the configured bootstrap admin, or a one-time
@@ -249,7 +221,8 @@ async fn observe(
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());
-    let response = next.call(req).await?;
+    let span = tracing::info_span!("http", %method, %path);
+    let response = next.call(req).instrument(span).await?;
     let status = response.status();
     if let Some(metrics) = metrics {
         let class = format!("{}xx", status.as_u16() / 100);

@@ -1,4 +1,5 @@
 //! The one mapping from errors to HTTP: a status and `{"error": {"code", "message", "fields"?}}`.
+//! Every code the API answers with is an [`ErrorCode`], with its status beside it in one table.
 //! Codes are kebab-case and stable once shipped; clients branch on them, not on messages.
 
 use std::collections::BTreeMap;
@@ -11,6 +12,152 @@ use utoipa::ToSchema;
 
 use crate::domain::{DomainError, TransitionError, Validation};
 use crate::store::{OpError, StoreError};
+
+/// Every error the API can answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    // The request itself.
+    BadRequest,
+    InvalidQuery,
+    InvalidHeader,
+    InvalidField,
+    InvalidAction,
+    MalformedJson,
+    MalformedMultipart,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed,
+    // Who asks.
+    Unauthenticated,
+    InvalidCredentials,
+    TooManyAttempts,
+    Forbidden,
+    AccountDisabled,
+    OnBehalfOfNotAllowed,
+    OnBehalfOfRequired,
+    OnBehalfOfNotCustomer,
+    CustomerUnknown,
+    InvalidSetupToken,
+    SetupDone,
+    // Tickets.
+    TicketNotFound,
+    AttachmentNotFound,
+    AttachmentTooLarge,
+    TooManyFiles,
+    InvalidTransition,
+    ReopenWindowExpired,
+    IdempotencyKeyReused,
+    // Accounts.
+    EmailTaken,
+    UserNotFound,
+    SelfDisable,
+    // Sync and operations.
+    SyncOff,
+    InvalidWebhookSecret,
+    DeadLetterNotFound,
+    BackupInProgress,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 38] = [
+        ErrorCode::BadRequest,
+        ErrorCode::InvalidQuery,
+        ErrorCode::InvalidHeader,
+        ErrorCode::InvalidField,
+        ErrorCode::InvalidAction,
+        ErrorCode::MalformedJson,
+        ErrorCode::MalformedMultipart,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Unauthenticated,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::TooManyAttempts,
+        ErrorCode::Forbidden,
+        ErrorCode::AccountDisabled,
+        ErrorCode::OnBehalfOfNotAllowed,
+        ErrorCode::OnBehalfOfRequired,
+        ErrorCode::OnBehalfOfNotCustomer,
+        ErrorCode::CustomerUnknown,
+        ErrorCode::InvalidSetupToken,
+        ErrorCode::SetupDone,
+        ErrorCode::TicketNotFound,
+        ErrorCode::AttachmentNotFound,
+        ErrorCode::AttachmentTooLarge,
+        ErrorCode::TooManyFiles,
+        ErrorCode::InvalidTransition,
+        ErrorCode::ReopenWindowExpired,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::EmailTaken,
+        ErrorCode::UserNotFound,
+        ErrorCode::SelfDisable,
+        ErrorCode::SyncOff,
+        ErrorCode::InvalidWebhookSecret,
+        ErrorCode::DeadLetterNotFound,
+        ErrorCode::BackupInProgress,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The table: each code's wire name and HTTP status.
+    fn spec(self) -> (&'static str, StatusCode) {
+        use ErrorCode as E;
+        match self {
+            E::BadRequest => ("bad-request", StatusCode::BAD_REQUEST),
+            E::InvalidQuery => ("invalid-query", StatusCode::BAD_REQUEST),
+            E::InvalidHeader => ("invalid-header", StatusCode::BAD_REQUEST),
+            E::InvalidField => ("invalid-field", StatusCode::UNPROCESSABLE_ENTITY),
+            E::InvalidAction => ("invalid-action", StatusCode::BAD_REQUEST),
+            E::MalformedJson => ("malformed-json", StatusCode::BAD_REQUEST),
+            E::MalformedMultipart => ("malformed-multipart", StatusCode::BAD_REQUEST),
+            E::UnsupportedMediaType => {
+                ("unsupported-media-type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            E::PayloadTooLarge => ("payload-too-large", StatusCode::PAYLOAD_TOO_LARGE),
+            E::NotFound => ("not-found", StatusCode::NOT_FOUND),
+            E::MethodNotAllowed => ("method-not-allowed", StatusCode::METHOD_NOT_ALLOWED),
+            E::Unauthenticated => ("unauthenticated", StatusCode::UNAUTHORIZED),
+            E::InvalidCredentials => ("invalid-credentials", StatusCode::UNAUTHORIZED),
+            E::TooManyAttempts => ("too-many-attempts", StatusCode::TOO_MANY_REQUESTS),
+            E::Forbidden => ("forbidden", StatusCode::FORBIDDEN),
+            E::AccountDisabled => ("account-disabled", StatusCode::FORBIDDEN),
+            E::OnBehalfOfNotAllowed => ("on-behalf-of-not-allowed", StatusCode::FORBIDDEN),
+            E::OnBehalfOfRequired => ("on-behalf-of-required", StatusCode::FORBIDDEN),
+            E::OnBehalfOfNotCustomer => ("on-behalf-of-not-customer", StatusCode::FORBIDDEN),
+            E::CustomerUnknown => ("customer-unknown", StatusCode::UNPROCESSABLE_ENTITY),
+            E::InvalidSetupToken => ("invalid-setup-token", StatusCode::FORBIDDEN),
+            E::SetupDone => ("setup-done", StatusCode::CONFLICT),
+            E::TicketNotFound => ("ticket-not-found", StatusCode::NOT_FOUND),
+            E::AttachmentNotFound => ("attachment-not-found", StatusCode::NOT_FOUND),
+            E::AttachmentTooLarge => ("attachment-too-large", StatusCode::PAYLOAD_TOO_LARGE),
+            E::TooManyFiles => ("too-many-files", StatusCode::UNPROCESSABLE_ENTITY),
+            E::InvalidTransition => ("invalid-transition", StatusCode::CONFLICT),
+            E::ReopenWindowExpired => ("reopen-window-expired", StatusCode::CONFLICT),
+            E::IdempotencyKeyReused => ("idempotency-key-reused", StatusCode::UNPROCESSABLE_ENTITY),
+            E::EmailTaken => ("email-taken", StatusCode::CONFLICT),
+            E::UserNotFound => ("user-not-found", StatusCode::NOT_FOUND),
+            E::SelfDisable => ("self-disable", StatusCode::CONFLICT),
+            E::SyncOff => ("sync-off", StatusCode::SERVICE_UNAVAILABLE),
+            E::InvalidWebhookSecret => ("invalid-webhook-secret", StatusCode::UNAUTHORIZED),
+            E::DeadLetterNotFound => ("dead-letter-not-found", StatusCode::NOT_FOUND),
+            E::BackupInProgress => ("backup-in-progress", StatusCode::CONFLICT),
+            E::Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            E::Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.spec().0
+    }
+
+    pub fn status(self) -> StatusCode {
+        self.spec().1
+    }
+}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -27,7 +174,7 @@ pub struct ErrorEnvelope {
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: StatusCode,
+    pub code: ErrorCode,
     pub body: ErrorBody,
     /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
@@ -38,7 +185,7 @@ impl std::fmt::Display for ApiError {
         write!(
             f,
             "{} {}: {}",
-            self.status.as_u16(),
+            self.status().as_u16(),
             self.body.code,
             self.body.message
         )
@@ -46,16 +193,20 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
+            code,
             body: ErrorBody {
-                code,
+                code: code.as_str(),
                 message: message.into(),
                 fields: None,
             },
             retry_after: None,
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     #[must_use]
@@ -64,35 +215,22 @@ impl ApiError {
         self
     }
 
-    pub fn field(
-        status: StatusCode,
-        code: &'static str,
-        field: &str,
-        message: impl Into<String>,
-    ) -> ApiError {
+    /// An error about one field, named in `fields` and in the message.
+    pub fn field(code: ErrorCode, field: &str, message: impl Into<String>) -> ApiError {
         let message = message.into();
         let fields = BTreeMap::from([(field.to_owned(), message.clone())]);
-        ApiError::new(status, code, format!("{field}: {message}")).with_fields(fields)
+        ApiError::new(code, format!("{field}: {message}")).with_fields(fields)
     }
 
     pub fn unauthenticated() -> ApiError {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "sign in or send a valid bearer token",
         )
     }
 
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, code, message)
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, code, message)
-    }
-
     pub fn ticket_not_found() -> ApiError {
-        ApiError::not_found("ticket-not-found", "no such ticket")
+        ApiError::new(ErrorCode::TicketNotFound, "no such ticket")
     }
 
     /// Logs the cause once, with its chain, and answers without internals.
@@ -106,8 +244,7 @@ impl ApiError {
         }
         tracing::error!(error = %chain, "internal error");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "an internal error occurred; it has been logged",
         )
     }
@@ -116,8 +253,7 @@ impl ApiError {
 impl From<Validation> for ApiError {
     fn from(v: Validation) -> ApiError {
         let message = v.to_string();
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", message)
-            .with_fields(v.fields)
+        ApiError::new(ErrorCode::InvalidField, message).with_fields(v.fields)
     }
 }
 
@@ -126,29 +262,23 @@ impl From<DomainError> for ApiError {
         let message = e.to_string();
         match e {
             DomainError::TicketNotFound => ApiError::ticket_not_found(),
-            DomainError::AttachmentNotFound => ApiError::not_found("attachment-not-found", message),
+            DomainError::AttachmentNotFound => {
+                ApiError::new(ErrorCode::AttachmentNotFound, message)
+            }
             DomainError::Transition(TransitionError::Invalid { .. }) => {
-                ApiError::new(StatusCode::CONFLICT, "invalid-transition", message)
+                ApiError::new(ErrorCode::InvalidTransition, message)
             }
             DomainError::Transition(TransitionError::ReopenWindowExpired { .. }) => {
-                ApiError::new(StatusCode::CONFLICT, "reopen-window-expired", message)
+                ApiError::new(ErrorCode::ReopenWindowExpired, message)
             }
             DomainError::Invalid(v) => v.into(),
-            DomainError::EmailTaken => {
-                ApiError::field(StatusCode::CONFLICT, "email-taken", "email", message)
+            DomainError::EmailTaken => ApiError::field(ErrorCode::EmailTaken, "email", message),
+            DomainError::AttachmentTooLarge { .. } => {
+                ApiError::field(ErrorCode::AttachmentTooLarge, "file", message)
             }
-            DomainError::AttachmentTooLarge { .. } => ApiError::field(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "attachment-too-large",
-                "file",
-                message,
-            ),
-            DomainError::IdempotencyKeyReused => ApiError::field(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "Idempotency-Key",
-                message,
-            ),
+            DomainError::IdempotencyKeyReused => {
+                ApiError::field(ErrorCode::IdempotencyKeyReused, "Idempotency-Key", message)
+            }
         }
     }
 }
@@ -172,20 +302,25 @@ impl From<actix::MailboxError> for ApiError {
     fn from(e: actix::MailboxError) -> ApiError {
         tracing::error!(error = %e, "actor mailbox error");
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             "deskbridge is shutting down; retry shortly",
         )
     }
 }
 
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> ApiError {
+        ApiError::internal(&e)
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status).json(ErrorEnvelope {
+        let mut response = HttpResponse::build(self.status()).json(ErrorEnvelope {
             error: self.body.clone(),
         });
         if let Some(secs) = self.retry_after
@@ -198,3 +333,26 @@ impl ResponseError for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn codes_are_unique_kebab_case_and_errors_are_client_or_server_errors() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            let name = code.as_str();
+            assert!(seen.insert(name), "{name} twice");
+            assert!(
+                name.split('-')
+                    .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase())),
+                "{name} is not kebab-case"
+            );
+            assert!(
+                code.status().is_client_error() || code.status().is_server_error(),
+                "{name}"
+            );
+        }
+    }
+}

@@ -1,29 +1,99 @@
 //! Settings an admin edits in the console: the SDP connection and the mapping. They are stored in
 //! the store and laid over the configuration, key by key, except where the configuration file or
 //! the environment fixes a key (`Config::fixed`): those stay as configured and show read-only.
+//! Which keys exist, and how each reads and writes the configuration, is [`ConsoleKey`]'s table.
 
+use std::collections::BTreeMap;
+
+use serde::de::Deserializer;
+use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::config::{Config, ConfigError, Deployment, MappingConfig, SdpConfig, Secret};
+use crate::config::{Config, ConfigError, ConsoleKey, SdpConfig};
 use crate::store::{Store, StoreError};
 
 /// The name under which the console's SDP settings are stored.
 const SDP: &str = "sdp";
 
-/// What the console saved; `None` leaves the configured value.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+/// What the console saved; a key not here keeps the configured value.
+///
+/// Stored as `{"base_url": …, "api_key": …, "mapping": {"category": …, "statuses": {…}}}`, the
+/// shape earlier versions wrote; names that are not console keys are ignored when read.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConsoleSdp {
-    pub base_url: Option<String>,
-    pub deployment: Option<Deployment>,
-    pub api_key: Option<String>,
-    pub oauth_client_id: Option<String>,
-    pub oauth_client_secret: Option<String>,
-    pub oauth_refresh_token: Option<String>,
-    pub oauth_accounts_url: Option<String>,
-    pub poll_interval_secs: Option<u64>,
-    pub webhook_secret: Option<String>,
-    pub mapping: Option<MappingConfig>,
+    values: BTreeMap<ConsoleKey, Value>,
+}
+
+impl ConsoleSdp {
+    pub fn get(&self, key: ConsoleKey) -> Option<&Value> {
+        self.values.get(&key)
+    }
+
+    /// Saves `value` for `key` once it fits the key, in the key's own form (`"45"` → `45`).
+    pub fn set(&mut self, key: ConsoleKey, value: &Value) -> Result<(), String> {
+        let mut probe = SdpConfig::default();
+        key.set(&mut probe, value)?;
+        self.values.insert(key, key.get(&probe));
+        Ok(())
+    }
+
+    /// The keys whose values differ between two saves (never the values: some are secrets).
+    pub fn changed_keys(&self, after: &ConsoleSdp) -> Vec<ConsoleKey> {
+        ConsoleKey::ALL
+            .into_iter()
+            .filter(|k| self.values.get(k) != after.values.get(k))
+            .collect()
+    }
+}
+
+impl Serialize for ConsoleSdp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut top = Map::new();
+        let mut mapping = Map::new();
+        for (key, value) in &self.values {
+            let target = if key.is_mapping() {
+                &mut mapping
+            } else {
+                &mut top
+            };
+            target.insert(key.field().to_owned(), value.clone());
+        }
+        if !mapping.is_empty() {
+            top.insert("mapping".into(), Value::Object(mapping));
+        }
+        Value::Object(top).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConsoleSdp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Value::Object(top) = Value::deserialize(d)? else {
+            return Ok(ConsoleSdp::default());
+        };
+        let mut saved = ConsoleSdp::default();
+        for (name, value) in top {
+            if name == "mapping" {
+                for (name, value) in value.as_object().into_iter().flatten() {
+                    if let Some(key) = ConsoleKey::from_field(name, true) {
+                        saved.keep(key, value);
+                    }
+                }
+            } else if let Some(key) = ConsoleKey::from_field(&name, false) {
+                saved.keep(key, &value);
+            }
+        }
+        Ok(saved)
+    }
+}
+
+impl ConsoleSdp {
+    /// Keeps a stored value that fits its key; `null` (never saved) and misfits are dropped.
+    fn keep(&mut self, key: ConsoleKey, value: &Value) {
+        if !value.is_null() && self.set(key, value).is_err() {
+            tracing::warn!(key = %key.key(), "a stored console setting does not fit its key; ignored");
+        }
+    }
 }
 
 pub fn load(store: &Store) -> Result<ConsoleSdp, StoreError> {
@@ -36,130 +106,14 @@ pub fn save(store: &Store, settings: &ConsoleSdp) -> Result<(), StoreError> {
 
 /// The SDP configuration in force: the configuration, with the console's values where allowed.
 pub fn effective(config: &Config, saved: &ConsoleSdp) -> SdpConfig {
-    let free = |key: &str| !config.fixed.contains_key(key);
     let mut sdp = config.sdp.clone();
-    let text = |key: &str, target: &mut String, value: &Option<String>| {
-        if let Some(v) = value.as_ref().filter(|_| free(key)) {
-            target.clone_from(v);
+    for (key, value) in &saved.values {
+        if !config.fixed.contains_key(&key.key()) {
+            // Stored values were checked when they were kept.
+            let _ = key.set(&mut sdp, value);
         }
-    };
-    text("sdp.base_url", &mut sdp.base_url, &saved.base_url);
-    text(
-        "sdp.oauth_client_id",
-        &mut sdp.oauth_client_id,
-        &saved.oauth_client_id,
-    );
-    text(
-        "sdp.oauth_accounts_url",
-        &mut sdp.oauth_accounts_url,
-        &saved.oauth_accounts_url,
-    );
-    let secret = |key: &str, target: &mut Secret, value: &Option<String>| {
-        if let Some(v) = value.as_ref().filter(|_| free(key)) {
-            *target = Secret::new(v.clone());
-        }
-    };
-    secret("sdp.api_key", &mut sdp.api_key, &saved.api_key);
-    secret(
-        "sdp.oauth_client_secret",
-        &mut sdp.oauth_client_secret,
-        &saved.oauth_client_secret,
-    );
-    secret(
-        "sdp.oauth_refresh_token",
-        &mut sdp.oauth_refresh_token,
-        &saved.oauth_refresh_token,
-    );
-    secret(
-        "sdp.webhook_secret",
-        &mut sdp.webhook_secret,
-        &saved.webhook_secret,
-    );
-    if let Some(d) = saved.deployment.filter(|_| free("sdp.deployment")) {
-        sdp.deployment = d;
-    }
-    if let Some(n) = saved
-        .poll_interval_secs
-        .filter(|_| free("sdp.poll_interval_secs"))
-    {
-        sdp.poll_interval_secs = n;
-    }
-    if let Some(m) = &saved.mapping {
-        overlay_mapping(&mut sdp.mapping, m, &free);
     }
     sdp
-}
-
-fn overlay_mapping(target: &mut MappingConfig, saved: &MappingConfig, free: &dyn Fn(&str) -> bool) {
-    let pairs: [(&str, &mut String, &String); 9] = [
-        (
-            "sdp.mapping.request_type_problem_report",
-            &mut target.request_type_problem_report,
-            &saved.request_type_problem_report,
-        ),
-        (
-            "sdp.mapping.request_type_information_request",
-            &mut target.request_type_information_request,
-            &saved.request_type_information_request,
-        ),
-        (
-            "sdp.mapping.priority_low",
-            &mut target.priority_low,
-            &saved.priority_low,
-        ),
-        (
-            "sdp.mapping.priority_medium",
-            &mut target.priority_medium,
-            &saved.priority_medium,
-        ),
-        (
-            "sdp.mapping.priority_high",
-            &mut target.priority_high,
-            &saved.priority_high,
-        ),
-        (
-            "sdp.mapping.priority_urgent",
-            &mut target.priority_urgent,
-            &saved.priority_urgent,
-        ),
-        (
-            "sdp.mapping.category",
-            &mut target.category,
-            &saved.category,
-        ),
-        (
-            "sdp.mapping.template",
-            &mut target.template,
-            &saved.template,
-        ),
-        (
-            "sdp.mapping.reopen_status",
-            &mut target.reopen_status,
-            &saved.reopen_status,
-        ),
-    ];
-    for (key, to, from) in pairs {
-        if free(key) {
-            to.clone_from(from);
-        }
-    }
-    if free("sdp.mapping.statuses") {
-        target.statuses.clone_from(&saved.statuses);
-    }
-}
-
-/// The names of the settings that differ between two saves (never their values: some are secrets).
-pub fn changed_keys(before: &ConsoleSdp, after: &ConsoleSdp) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
-        (serde_json::to_value(before), serde_json::to_value(after))
-    else {
-        return Vec::new();
-    };
-    after
-        .iter()
-        .filter(|(key, value)| before.get(*key) != Some(*value))
-        .map(|(key, _)| key.clone())
-        .collect()
 }
 
 /// Checks an SDP configuration with the same rules as the configuration file.
@@ -173,6 +127,14 @@ pub fn validate(config: &Config, sdp: &SdpConfig) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
 
+    fn saved(pairs: &[(ConsoleKey, Value)]) -> ConsoleSdp {
+        let mut s = ConsoleSdp::default();
+        for (k, v) in pairs {
+            s.set(*k, v).unwrap();
+        }
+        s
+    }
+
     #[test]
     fn saved_values_apply_except_where_the_configuration_fixes_them() {
         let mut config = Config::default();
@@ -181,16 +143,19 @@ mod tests {
             "sdp.base_url".into(),
             "/etc/deskbridge/deskbridge.toml".into(),
         );
-        let mut mapping = MappingConfig::default();
-        mapping.statuses.insert("Waiting".into(), "pending".into());
-        mapping.priority_high = "P1".into();
-        let saved = ConsoleSdp {
-            base_url: Some("https://sdp.from-console.example".into()),
-            api_key: Some("console-key".into()),
-            poll_interval_secs: Some(15),
-            mapping: Some(mapping),
-            ..ConsoleSdp::default()
-        };
+        let saved = saved(&[
+            (
+                ConsoleKey::BaseUrl,
+                "https://sdp.from-console.example".into(),
+            ),
+            (ConsoleKey::ApiKey, "console-key".into()),
+            (ConsoleKey::PollIntervalSecs, 15.into()),
+            (ConsoleKey::PriorityHigh, "P1".into()),
+            (
+                ConsoleKey::Statuses,
+                serde_json::json!({"Waiting": "pending"}),
+            ),
+        ]);
         let sdp = effective(&config, &saved);
         assert_eq!(sdp.base_url, "https://sdp.from-file.example");
         assert_eq!(sdp.api_key.expose(), "console-key");
@@ -208,21 +173,45 @@ mod tests {
 
     #[test]
     fn changed_keys_name_what_differs_and_nothing_else() {
-        let before = ConsoleSdp {
-            base_url: Some("https://a.example".into()),
-            api_key: Some("old-key".into()),
-            ..ConsoleSdp::default()
-        };
-        let after = ConsoleSdp {
-            api_key: Some("new-key".into()),
-            poll_interval_secs: Some(10),
-            ..before.clone()
-        };
+        let before = saved(&[
+            (ConsoleKey::BaseUrl, "https://a.example".into()),
+            (ConsoleKey::ApiKey, "old-key".into()),
+        ]);
+        let mut after = before.clone();
+        after.set(ConsoleKey::ApiKey, &"new-key".into()).unwrap();
+        after.set(ConsoleKey::PollIntervalSecs, &10.into()).unwrap();
         assert_eq!(
-            changed_keys(&before, &after),
-            ["api_key", "poll_interval_secs"]
+            before.changed_keys(&after),
+            [ConsoleKey::ApiKey, ConsoleKey::PollIntervalSecs]
         );
-        assert!(changed_keys(&after, &after).is_empty());
+        assert!(after.changed_keys(&after).is_empty());
+    }
+
+    #[test]
+    fn the_stored_shape_is_the_one_earlier_versions_wrote() {
+        // As written before the table existed: the mapping whole, with a key the console never edits.
+        let stored = serde_json::json!({
+            "base_url": "https://sdp.example", "deployment": "cloud", "api_key": null,
+            "poll_interval_secs": 45,
+            "mapping": {"category": "Cloud", "number_udf": "udf_sline_1", "statuses": {"Waiting": "pending"}},
+        });
+        let read: ConsoleSdp = serde_json::from_value(stored).unwrap();
+        assert_eq!(
+            read.get(ConsoleKey::BaseUrl),
+            Some(&Value::from("https://sdp.example"))
+        );
+        assert_eq!(read.get(ConsoleKey::ApiKey), None);
+        assert_eq!(
+            read.get(ConsoleKey::PollIntervalSecs),
+            Some(&Value::from(45))
+        );
+        assert_eq!(read.get(ConsoleKey::Category), Some(&Value::from("Cloud")));
+        let written = serde_json::to_value(&read).unwrap();
+        assert_eq!(written["mapping"]["statuses"]["Waiting"], "pending");
+        assert_eq!(written["deployment"], "cloud");
+        assert!(written["mapping"].get("number_udf").is_none());
+        let again: ConsoleSdp = serde_json::from_value(written).unwrap();
+        assert_eq!(again, read);
     }
 
     #[test]

@@ -107,3 +107,41 @@ async fn healthcheck_exits_zero_only_when_healthz_answers() {
     .unwrap();
     assert_eq!(down.status.code(), Some(1));
 }
+
+#[test]
+fn a_cloud_configuration_with_secret_files_passes_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("client-secret");
+    let refresh = dir.path().join("refresh-token");
+    std::fs::write(&secret, "cloud-client-secret-value\n").unwrap();
+    std::fs::write(&refresh, "cloud-refresh-token-value\n").unwrap();
+    let file = dir.path().join("deskbridge.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[sdp]\nbase_url = \"https://sdpondemand.manageengine.com/app/itdesk\"\n\
+             deployment = \"cloud\"\noauth_client_id = \"1000.CLIENT\"\n\
+             oauth_client_secret_file = {:?}\noauth_refresh_token_file = {:?}\n",
+            secret.display().to_string(),
+            refresh.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = deskbridge()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("oauth_client_secret = \"[redacted]\""),
+        "{text}"
+    );
+    assert!(!text.contains("cloud-client-secret-value"), "{text}");
+    assert!(!text.contains("cloud-refresh-token-value"), "{text}");
+}

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, team_sets};
+use crate::common::{Desk, TestApp};
 
 async fn outbox(app: &TestApp) -> Vec<Value> {
     let (status, body) = app
@@ -80,6 +80,7 @@ async fn everything_survives_a_restart_and_numbering_continues() {
 
 #[actix_web::test]
 async fn the_outbox_holds_one_entry_per_change_in_order() {
+    // Sync is off here: every change waits in the outbox, where the test can read it.
     let app = TestApp::start().await;
     let alice = app.customer("alice@example.com").await;
     let n = alice.ticket("Outbox").await["number"]
@@ -93,47 +94,27 @@ async fn the_outbox_holds_one_entry_per_change_in_order() {
         )
         .await;
     let (_, a) = alice.upload(&n, "f.txt", b"file".to_vec()).await;
-    team_sets(&app, &n, "resolved").await;
     // Refused actions write nothing.
-    alice
-        .post(
-            &format!("/api/v1/tickets/{n}/messages"),
-            &json!({"body": ""}),
-        )
-        .await;
-    alice
-        .post(
-            &format!("/api/v1/tickets/{n}/reopen"),
-            &json!({"reason": "no"}),
-        )
-        .await;
-    team_sets(&app, &n, "resolved").await;
-    alice
-        .post(&format!("/api/v1/tickets/{n}/confirm"), &json!({}))
-        .await;
-    alice
-        .post(&format!("/api/v1/tickets/{n}/confirm"), &json!({}))
-        .await;
-    alice
-        .post(
-            &format!("/api/v1/tickets/{n}/messages"),
-            &json!({"body": "one more thing"}),
-        )
-        .await;
+    for (path, body) in [
+        ("messages", json!({"body": ""})),
+        ("confirm", json!({})),
+        ("reopen", json!({"reason": "no"})),
+    ] {
+        let (status, _) = alice
+            .post(&format!("/api/v1/tickets/{n}/{path}"), &body)
+            .await;
+        assert!(status.is_client_error(), "{path}: {status}");
+    }
     // Replays are not changes.
     let keyed = alice.with_header("Idempotency-Key", "again");
-    keyed
-        .post(
-            &format!("/api/v1/tickets/{n}/messages"),
-            &json!({"body": "keyed"}),
-        )
-        .await;
-    keyed
-        .post(
-            &format!("/api/v1/tickets/{n}/messages"),
-            &json!({"body": "keyed"}),
-        )
-        .await;
+    for _ in 0..2 {
+        keyed
+            .post(
+                &format!("/api/v1/tickets/{n}/messages"),
+                &json!({"body": "keyed"}),
+            )
+            .await;
+    }
 
     let entries = outbox(&app).await;
     let ops: Vec<Value> = entries
@@ -143,7 +124,6 @@ async fn the_outbox_holds_one_entry_per_change_in_order() {
             let obj = e.as_object_mut().unwrap();
             assert!(obj.remove("seq").unwrap().is_u64() && obj.remove("at").unwrap().is_string());
             assert_eq!(obj.remove("ticket").unwrap(), 1);
-            // Sync is off here, so nothing was attempted.
             assert_eq!(obj.remove("attempts").unwrap(), 0);
             assert_eq!(obj.remove("outcome_unknown").unwrap(), false);
             assert!(
@@ -153,7 +133,7 @@ async fn the_outbox_holds_one_entry_per_change_in_order() {
             e
         })
         .collect();
-    let last_messages = alice.get(&format!("/api/v1/tickets/{n}/messages")).await.1["items"]
+    let messages = alice.get(&format!("/api/v1/tickets/{n}/messages")).await.1["items"]
         .as_array()
         .unwrap()
         .clone();
@@ -163,11 +143,7 @@ async fn the_outbox_holds_one_entry_per_change_in_order() {
             json!({"op": "create_request"}),
             json!({"op": "add_note", "message": m["id"]}),
             json!({"op": "add_attachment", "attachment": a["id"]}),
-            json!({"op": "reopen", "reason": "no"}),
-            json!({"op": "close"}),
-            json!({"op": "reopen", "reason": "The customer replied"}),
-            json!({"op": "add_note", "message": last_messages[1]["id"]}),
-            json!({"op": "add_note", "message": last_messages[2]["id"]}),
+            json!({"op": "add_note", "message": messages[1]["id"]}),
         ]
     );
     let (_, health) = app.admin().await.get("/api/v1/admin/sync").await;
@@ -196,7 +172,7 @@ async fn the_outbox_holds_one_entry_per_change_in_order() {
     let (_, page) = app
         .admin()
         .await
-        .get(&format!("/api/v1/admin/outbox?after={}&limit=2", seqs[2]))
+        .get(&format!("/api/v1/admin/outbox?after={}&limit=2", seqs[1]))
         .await;
     let page_seqs: Vec<_> = page["items"]
         .as_array()
@@ -204,5 +180,106 @@ async fn the_outbox_holds_one_entry_per_change_in_order() {
         .iter()
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
-    assert_eq!(page_seqs, seqs[3..5]);
+    assert_eq!(page_seqs, seqs[2..4]);
+}
+
+#[actix_web::test]
+async fn each_change_reaches_sdp_once_in_order() {
+    let desk = Desk::start(|_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let n = alice.ticket("Outbox").await["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": "note"}),
+        )
+        .await;
+    alice.upload(&n, "f.txt", b"file".to_vec()).await;
+    desk.team_sets(&alice, &n, "resolved").await;
+    // Refused actions send nothing.
+    alice
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": ""}),
+        )
+        .await;
+    alice
+        .post(
+            &format!("/api/v1/tickets/{n}/reopen"),
+            &json!({"reason": "no"}),
+        )
+        .await;
+    desk.team_sets(&alice, &n, "resolved").await;
+    alice
+        .post(&format!("/api/v1/tickets/{n}/confirm"), &json!({}))
+        .await;
+    alice
+        .post(&format!("/api/v1/tickets/{n}/confirm"), &json!({}))
+        .await;
+    // A reply on the closed ticket reopens it.
+    alice
+        .post(
+            &format!("/api/v1/tickets/{n}/messages"),
+            &json!({"body": "one more thing"}),
+        )
+        .await;
+    // Replays are not changes.
+    let keyed = alice.with_header("Idempotency-Key", "again");
+    for _ in 0..2 {
+        keyed
+            .post(
+                &format!("/api/v1/tickets/{n}/messages"),
+                &json!({"body": "keyed"}),
+            )
+            .await;
+    }
+    let request = desk.synced(&alice, &n).await;
+
+    // What SDP was asked to do, in the order it was asked.
+    let changes: Vec<String> = desk
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.method != "GET")
+        .map(|c| c.endpoint.clone())
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "POST /requests",
+            "POST /requests/{id}/notes",
+            "PUT /requests/{id}/upload",
+            "PUT /requests/{id}",
+            "PUT /requests/{id}/close",
+            "PUT /requests/{id}",
+            "POST /requests/{id}/notes",
+            "POST /requests/{id}/notes",
+        ],
+        "one call per change, in order"
+    );
+    let notes: Vec<String> = desk
+        .fake
+        .notes(&request)
+        .iter()
+        .map(|n| n.description.clone())
+        .collect();
+    assert!(
+        notes[0].starts_with("note")
+            && notes[1].starts_with("one more thing")
+            && notes[2].starts_with("keyed"),
+        "{notes:?}"
+    );
+    let statuses: Vec<String> = desk
+        .fake
+        .status_changes(&request)
+        .iter()
+        .map(|c| c.to.clone())
+        .collect();
+    assert_eq!(statuses, ["Resolved", "Open", "Resolved", "Closed", "Open"]);
+    let (_, health) = desk.app.admin().await.get("/api/v1/admin/sync").await;
+    assert_eq!(health["queue_depth"], 0, "{health}");
+    assert_eq!(health["dead_letters"], json!([]), "{health}");
 }

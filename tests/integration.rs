@@ -11,6 +11,7 @@ mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;
 mod pages;
+mod structure;
 mod sync;
 mod system;
 mod tickets;

@@ -1,9 +1,11 @@
 //! Every status, every customer action: what is allowed, what is refused, and what history records.
+//! The team moves tickets where it works, in the fake SDP; the changes reach the portal the way
+//! production's do (an SDP trigger's webhook, then a read of the request).
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{Api, TestApp, error_code, team_sets};
+use crate::common::{Api, Desk, error_code};
 
 const STATUSES: [&str; 6] = [
     "new",
@@ -14,11 +16,11 @@ const STATUSES: [&str; 6] = [
     "closed",
 ];
 
-async fn ticket_in(app: &TestApp, alice: &Api, status: &str) -> String {
+async fn ticket_in(desk: &Desk, alice: &Api, status: &str) -> String {
     let t = alice.ticket(&format!("In {status}")).await;
     let n = t["number"].as_str().unwrap().to_owned();
     if status != "new" {
-        team_sets(app, &n, status).await;
+        desk.team_sets(alice, &n, status).await;
     }
     let (_, t) = alice.get(&format!("/api/v1/tickets/{n}")).await;
     assert_eq!(t["status"], status);
@@ -27,10 +29,10 @@ async fn ticket_in(app: &TestApp, alice: &Api, status: &str) -> String {
 
 #[actix_web::test]
 async fn confirm_is_legal_only_on_a_resolved_ticket() {
-    let app = TestApp::start().await;
-    let alice = app.customer("alice@example.com").await;
+    let desk = Desk::start(|_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
     for from in STATUSES {
-        let n = ticket_in(&app, &alice, from).await;
+        let n = ticket_in(&desk, &alice, from).await;
         let (status, body) = alice
             .post(&format!("/api/v1/tickets/{n}/confirm"), &json!({}))
             .await;
@@ -52,10 +54,10 @@ async fn confirm_is_legal_only_on_a_resolved_ticket() {
 
 #[actix_web::test]
 async fn reopen_is_legal_on_resolved_and_recently_closed_tickets() {
-    let app = TestApp::start().await;
-    let alice = app.customer("alice@example.com").await;
+    let desk = Desk::start(|_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
     for from in STATUSES {
-        let n = ticket_in(&app, &alice, from).await;
+        let n = ticket_in(&desk, &alice, from).await;
         let (status, body) = alice
             .post(
                 &format!("/api/v1/tickets/{n}/reopen"),
@@ -86,7 +88,7 @@ async fn reopen_is_legal_on_resolved_and_recently_closed_tickets() {
             assert_eq!(error_code(&body), "invalid-transition");
         }
     }
-    let n = ticket_in(&app, &alice, "resolved").await;
+    let n = ticket_in(&desk, &alice, "resolved").await;
     for body in [
         json!({}),
         json!({"reason": ""}),
@@ -102,10 +104,10 @@ async fn reopen_is_legal_on_resolved_and_recently_closed_tickets() {
 
 #[actix_web::test]
 async fn a_reply_reopens_a_resolved_or_recently_closed_ticket() {
-    let app = TestApp::start().await;
-    let alice = app.customer("alice@example.com").await;
+    let desk = Desk::start(|_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
     for from in STATUSES {
-        let n = ticket_in(&app, &alice, from).await;
+        let n = ticket_in(&desk, &alice, from).await;
         let (status, body) = alice
             .post(
                 &format!("/api/v1/tickets/{n}/messages"),
@@ -126,9 +128,9 @@ async fn a_reply_reopens_a_resolved_or_recently_closed_ticket() {
 #[actix_web::test]
 async fn a_ticket_closed_longer_than_the_window_cannot_be_reopened() {
     // A zero-day window has passed as soon as the ticket is closed.
-    let app = TestApp::start_with(|c| c.portal.reopen_window_days = 0).await;
-    let alice = app.customer("alice@example.com").await;
-    let n = ticket_in(&app, &alice, "closed").await;
+    let desk = Desk::start(|c| c.portal.reopen_window_days = 0).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let n = ticket_in(&desk, &alice, "closed").await;
     let (status, err) = alice
         .post(
             &format!("/api/v1/tickets/{n}/reopen"),
@@ -152,7 +154,7 @@ async fn a_ticket_closed_longer_than_the_window_cannot_be_reopened() {
         "the refused message was not stored"
     );
     // A resolved ticket is not closed yet: it reopens whatever the window.
-    let n = ticket_in(&app, &alice, "resolved").await;
+    let n = ticket_in(&desk, &alice, "resolved").await;
     assert_eq!(
         alice
             .post(
@@ -167,8 +169,8 @@ async fn a_ticket_closed_longer_than_the_window_cannot_be_reopened() {
 
 #[actix_web::test]
 async fn every_transition_is_in_the_history_with_actor_and_time() {
-    let app = TestApp::start().await;
-    let alice = app.customer("alice@example.com").await;
+    let desk = Desk::start(|_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
     let t = alice.ticket("Journey").await;
     let n = t["number"].as_str().unwrap().to_owned();
     for status in [
@@ -178,7 +180,7 @@ async fn every_transition_is_in_the_history_with_actor_and_time() {
         "in_progress",
         "resolved",
     ] {
-        team_sets(&app, &n, status).await;
+        desk.team_sets(&alice, &n, status).await;
     }
     alice
         .post(
@@ -186,7 +188,7 @@ async fn every_transition_is_in_the_history_with_actor_and_time() {
             &json!({"reason": "not fixed"}),
         )
         .await;
-    team_sets(&app, &n, "resolved").await;
+    desk.team_sets(&alice, &n, "resolved").await;
     alice
         .post(&format!("/api/v1/tickets/{n}/confirm"), &json!({}))
         .await;
@@ -208,6 +210,7 @@ async fn every_transition_is_in_the_history_with_actor_and_time() {
         trail,
         [
             ("created", None, Some("new")),
+            ("sdp_linked", None, None),
             ("status_changed", Some("new"), Some("assigned")),
             ("status_changed", Some("assigned"), Some("in_progress")),
             ("status_changed", Some("in_progress"), Some("pending")),
@@ -221,10 +224,10 @@ async fn every_transition_is_in_the_history_with_actor_and_time() {
     for e in items {
         assert!(e["id"].is_u64() && e["at"].is_string(), "{e}");
         let kind = e["actor"]["kind"].as_str().unwrap();
-        let expected = if e["kind"] == "status_changed" {
-            "team"
-        } else {
-            "customer"
+        let expected = match e["kind"].as_str().unwrap() {
+            "status_changed" => "team",
+            "sdp_linked" => "system",
+            _ => "customer",
         };
         assert_eq!(kind, expected, "{e}");
     }
@@ -234,32 +237,17 @@ async fn every_transition_is_in_the_history_with_actor_and_time() {
 
 #[actix_web::test]
 async fn assignment_by_the_team_shows_on_the_ticket() {
-    use deskbridge::actors::tickets::TeamUpdate;
-    let app = TestApp::start().await;
-    let alice = app.customer("alice@example.com").await;
+    let desk = Desk::start(|_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
     let t = alice.ticket("Assign me").await;
-    let id = app
-        .state()
-        .store
-        .ticket_by_number("DB-000001")
-        .unwrap()
-        .unwrap()
-        .id;
-    let update = TeamUpdate {
-        ticket: id,
-        actor: deskbridge::domain::Actor::team("Dispatcher"),
-        status: Some(deskbridge::domain::Status::Assigned),
-        assignee: Some(Some("Tech One".into())),
-    };
-    app.state()
-        .actors
-        .tickets
-        .send(update)
-        .await
-        .unwrap()
-        .unwrap();
-    let (_, after) = alice.get("/api/v1/tickets/DB-000001").await;
-    assert_eq!(after["assignee"], "Tech One");
+    let request = desk.synced(&alice, "DB-000001").await;
+    desk.fake.assign_technician(&request, "Tech One");
+    let after = desk
+        .until(&alice, "DB-000001", &request, |t| {
+            t["assignee"] == "Tech One"
+        })
+        .await;
+    // SDP's "Open" with a technician is what the portal calls assigned.
     assert_eq!(after["status"], "assigned");
     assert_ne!(after["updated_at"], t["updated_at"]);
     let (_, events) = alice.get("/api/v1/tickets/DB-000001/events").await;
@@ -269,5 +257,8 @@ async fn assignment_by_the_team_shows_on_the_ticket() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(kinds, ["created", "assigned", "status_changed"]);
+    assert_eq!(
+        kinds,
+        ["created", "sdp_linked", "assigned", "status_changed"]
+    );
 }

@@ -367,7 +367,7 @@ async fn console_settings_take_effect_and_survive_a_restart() {
         page.body
     );
     assert!(
-        app.state().sync().is_some(),
+        app.state().sync.is_running(),
         "the sync started without a restart"
     );
     let page = admin.post("/admin/sdp/test", &[("csrf", &csrf)]).await;
@@ -384,10 +384,10 @@ async fn console_settings_take_effect_and_survive_a_restart() {
 
     app.restart().await;
     assert!(
-        app.state().sync().is_some(),
+        app.state().sync.is_running(),
         "saved settings apply at start"
     );
-    assert_eq!(app.state().sdp().base_url, base);
+    assert_eq!(app.state().sync.sdp().base_url, base);
     let mut admin = Visitor::new(&app);
     admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let page = admin.get("/admin/audit").await;
@@ -420,7 +420,7 @@ async fn keys_fixed_by_the_configuration_are_read_only() {
             &[("csrf", &csrf), ("poll_interval_secs", "5")],
         )
         .await;
-    assert_eq!(app.state().sdp().poll_interval_secs, 45);
+    assert_eq!(app.state().sync.sdp().poll_interval_secs, 45);
 }
 
 #[actix_web::test]

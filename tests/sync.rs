@@ -7,10 +7,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::common::fake_sdp::{EmailFrom, FakeSdp, Fault, Op, Profile};
-use crate::common::{Api, TestApp, eventually};
+use crate::common::{Api, HOOK_SECRET, TestApp, connect, eventually};
 
 const WAIT: Duration = Duration::from_secs(20);
-const HOOK_SECRET: &str = "hook-secret-for-tests";
 /// Text of a private note; it must appear in no portal answer.
 const CANARY: &str = "CANARY-private-7f3a9";
 
@@ -65,36 +64,21 @@ impl Env {
         profile: Profile,
         adjust: impl FnOnce(&mut deskbridge::config::Config),
     ) -> Env {
-        Env::start_with_fake(FakeSdp::start(profile).await, profile, adjust).await
+        Env::start_with_fake(FakeSdp::start(profile).await, adjust).await
     }
 
     async fn start_with_fake(
         fake: FakeSdp,
-        profile: Profile,
         adjust: impl FnOnce(&mut deskbridge::config::Config),
     ) -> Env {
         let app = TestApp::start_with(|c| {
-            c.sdp.base_url = fake.base_url();
-            match profile {
-                Profile::OnPrem => c.sdp.api_key = deskbridge::config::Secret::new(fake.api_key()),
-                Profile::Cloud => {
-                    let creds = fake.oauth();
-                    c.sdp.deployment = deskbridge::config::Deployment::Cloud;
-                    c.sdp.oauth_accounts_url = fake.accounts_url();
-                    c.sdp.oauth_client_id = creds.client_id;
-                    c.sdp.oauth_client_secret =
-                        deskbridge::config::Secret::new(creds.client_secret);
-                    c.sdp.oauth_refresh_token =
-                        deskbridge::config::Secret::new(creds.refresh_token);
-                }
-            }
+            connect(c, &fake);
             // Polls happen when a test asks (or a webhook hints), so each step is deterministic.
             c.sdp.poll_interval_secs = 3600;
             c.sdp.max_requests_per_minute = 100_000;
             c.sdp.retry_base_ms = 20;
             c.sdp.retry_max_secs = 1;
             c.sdp.request_timeout_secs = 5;
-            c.sdp.webhook_secret = deskbridge::config::Secret::new(HOOK_SECRET.into());
             adjust(c);
         })
         .await;
@@ -932,7 +916,7 @@ async fn a_failed_poll_is_retried_before_the_next_interval() {
     // The poll interval is an hour; SDP refuses connections when the first poll runs.
     let fake = FakeSdp::start(Profile::OnPrem).await;
     fake.refuse_connections().await;
-    let env = Env::start_with_fake(fake, Profile::OnPrem, |_| {}).await;
+    let env = Env::start_with_fake(fake, |_| {}).await;
     eventually(WAIT, || async {
         let (_, health) = env.admin.get("/api/v1/admin/sync").await;
         health["stats"]["poll_errors"].as_u64().filter(|n| *n >= 1)

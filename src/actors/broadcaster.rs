@@ -10,41 +10,15 @@ use std::collections::VecDeque;
 use actix::{Actor, Context, Handler, Message, MessageResult};
 use tokio::sync::broadcast;
 
-use crate::domain::{Status, TicketId, UserId};
+pub use crate::tickets::{TicketEvent, TicketEventKind};
 
 /// Events kept for resuming subscribers.
 const HISTORY: usize = 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TicketEventKind {
-    Created,
-    StatusChanged,
-    Message,
-    Attachment,
-    Updated,
-}
-
-impl TicketEventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TicketEventKind::Created => "created",
-            TicketEventKind::StatusChanged => "status",
-            TicketEventKind::Message => "message",
-            TicketEventKind::Attachment => "attachment",
-            TicketEventKind::Updated => "updated",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Message)]
+/// Publishes a ticket change to every subscriber.
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct TicketEvent {
-    pub ticket: TicketId,
-    pub number: String,
-    pub requester: UserId,
-    pub kind: TicketEventKind,
-    pub status: Status,
-}
+pub struct Publish(pub TicketEvent);
 
 /// An event as subscribers see it, with its position in this process's sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,10 +51,10 @@ impl Actor for Broadcaster {
     type Context = Context<Self>;
 }
 
-impl Handler<TicketEvent> for Broadcaster {
+impl Handler<Publish> for Broadcaster {
     type Result = ();
 
-    fn handle(&mut self, event: TicketEvent, _: &mut Context<Self>) {
+    fn handle(&mut self, Publish(event): Publish, _: &mut Context<Self>) {
         self.seq += 1;
         let published = Published {
             seq: self.seq,
@@ -150,7 +124,7 @@ impl Handler<Subscribe> for Broadcaster {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::TicketId;
+    use crate::domain::{Status, TicketId, UserId};
 
     fn event(n: u64) -> TicketEvent {
         TicketEvent {
@@ -167,7 +141,7 @@ mod tests {
         let b = Broadcaster::default().start();
         let first = b.send(Subscribe::default()).await.unwrap();
         for n in 1..=3 {
-            b.send(event(n)).await.unwrap();
+            b.send(Publish(event(n))).await.unwrap();
         }
         let last = format!("{}-1", first.epoch);
         let resumed = b
@@ -187,7 +161,7 @@ mod tests {
             .unwrap();
         assert!(foreign.gap && foreign.missed.is_empty());
         for n in 4..(4 + HISTORY as u64) {
-            b.send(event(n)).await.unwrap();
+            b.send(Publish(event(n))).await.unwrap();
         }
         let stale = b
             .send(Subscribe {

@@ -1,14 +1,12 @@
-//! The discussion actor: customer messages. A message on a resolved (or recently closed) ticket
-//! reopens it, through the ticket state machine, in the same transaction.
+//! The discussion actor: customer messages, in arrival order. A message on a resolved (or recently
+//! closed) ticket reopens it, in the same transaction.
 
 use actix::{Actor, Context, Handler, Message as ActixMessage, ResponseFuture};
 
-use super::{
-    Contribution, Created, Ctx, Idempotency, Render, TicketEvent, TicketEventKind,
-    commit_and_publish, contribute,
-};
-use crate::domain::{Actor as Who, Delivery, Message, MessageId, Origin, TicketId};
-use crate::store::{OpError, OutboxOp};
+use super::{Ctx, commit_and_publish};
+use crate::domain::{Actor as Who, Message, TicketId};
+use crate::store::OpError;
+use crate::tickets::{self, Created, Idempotency, Render};
 
 pub struct DiscussionActor {
     pub(super) ctx: Ctx,
@@ -33,40 +31,19 @@ impl Handler<PostMessage> for DiscussionActor {
 
     fn handle(&mut self, msg: PostMessage, _: &mut Context<Self>) -> Self::Result {
         let ctx = self.ctx.clone();
-        let result = contribute(
-            &ctx,
+        let result = tickets::customer::post_message(
+            &ctx.store,
             msg.ticket,
             &msg.actor,
+            &msg.body,
+            ctx.window,
             msg.idempotency.as_ref(),
             &msg.render,
-            |tx, ticket, now| {
-                let message = Message {
-                    id: MessageId(tx.next_item()?),
-                    ticket: ticket.id,
-                    author: msg.actor.author(),
-                    body: msg.body.clone(),
-                    created_at: now,
-                    origin: Origin::Portal,
-                    delivery: Delivery::Pending,
-                    sdp_id: None,
-                };
-                tx.message(&message)?;
-                let outbox = OutboxOp::AddNote {
-                    message: message.id,
-                };
-                Ok(Contribution {
-                    item: message,
-                    event: ("message_added", None),
-                    outbox,
-                })
-            },
         );
         Box::pin(async move {
-            let (created, ticket) = result?;
-            let event = ticket.map(|t| TicketEvent::of(&t, TicketEventKind::Message));
-            let fresh = event.is_some();
-            commit_and_publish(&ctx, event).await?;
-            if fresh {
+            let (created, events) = result?;
+            commit_and_publish(&ctx, events).await?;
+            if !created.replayed {
                 ctx.store.metrics.messages_created.inc();
             }
             Ok(created)

@@ -2,7 +2,9 @@
 //!
 //! Every key is documented in `config/deskbridge.toml`; a test keeps that file and [`Config`] in step.
 
+mod console;
 mod secret;
+mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use console::{ConsoleKey, ValueKind, deployment_name};
 pub use secret::Secret;
 
 /// The environment prefix; `DESKBRIDGE__SDP__API_KEY` sets `sdp.api_key`.
@@ -40,7 +43,9 @@ pub enum ConfigError {
 fn fixed_keys(figment: &Figment, config: &Config) -> std::collections::BTreeMap<String, String> {
     let defaults = Figment::from(Serialized::defaults(Config::default()));
     let mut fixed = std::collections::BTreeMap::new();
-    for key in CONSOLE_KEYS {
+    // A key the file merely restates at its default (as the packaged file does) stays editable.
+    for key in ConsoleKey::ALL.map(ConsoleKey::key) {
+        let key = key.as_str();
         let Ok(value) = figment.find_value(key) else {
             continue;
         };
@@ -56,22 +61,12 @@ fn fixed_keys(figment: &Figment, config: &Config) -> std::collections::BTreeMap<
             Some(figment::Source::File(path)) => format!("{}", path.display()),
             _ => format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase()),
         };
-        fixed.insert((*key).to_owned(), source);
+        fixed.insert(key.to_owned(), source);
     }
-    let files = [
-        ("sdp.api_key", &config.sdp.api_key_file),
-        ("sdp.webhook_secret", &config.sdp.webhook_secret_file),
-        (
-            "sdp.oauth_client_secret",
-            &config.sdp.oauth_client_secret_file,
-        ),
-        (
-            "sdp.oauth_refresh_token",
-            &config.sdp.oauth_refresh_token_file,
-        ),
-    ];
-    for (key, path) in files {
-        if !path.as_os_str().is_empty() {
+    // A secret read from a file is fixed by that file.
+    let mut config = config.clone();
+    for (key, _, path) in config.secret_files() {
+        if key.starts_with("sdp.") && !path.as_os_str().is_empty() {
             fixed.insert(key.to_owned(), path.display().to_string());
         }
     }
@@ -95,35 +90,11 @@ pub struct Config {
     pub portal: PortalConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
-    /// Console-editable keys ([`CONSOLE_KEYS`]) that the file or environment set to something other
+    /// Console-editable keys ([`ConsoleKey`]) that the file or environment set to something other
     /// than the default, with where from: the console shows them read-only.
     #[serde(skip)]
     pub fixed: std::collections::BTreeMap<String, String>,
 }
-
-/// Keys an admin may edit in the console, unless the config file or environment fixes them. A key
-/// the file merely restates at its default (as the packaged file does) stays editable.
-pub const CONSOLE_KEYS: &[&str] = &[
-    "sdp.base_url",
-    "sdp.deployment",
-    "sdp.api_key",
-    "sdp.oauth_client_id",
-    "sdp.oauth_client_secret",
-    "sdp.oauth_refresh_token",
-    "sdp.oauth_accounts_url",
-    "sdp.poll_interval_secs",
-    "sdp.webhook_secret",
-    "sdp.mapping.request_type_problem_report",
-    "sdp.mapping.request_type_information_request",
-    "sdp.mapping.priority_low",
-    "sdp.mapping.priority_medium",
-    "sdp.mapping.priority_high",
-    "sdp.mapping.priority_urgent",
-    "sdp.mapping.category",
-    "sdp.mapping.template",
-    "sdp.mapping.reopen_status",
-    "sdp.mapping.statuses",
-];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -442,250 +413,39 @@ impl Config {
         Ok(config)
     }
 
-    fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
-        resolve(&mut self.sdp.api_key, &self.sdp.api_key_file, "sdp.api_key")?;
-        resolve(
-            &mut self.sdp.webhook_secret,
-            &self.sdp.webhook_secret_file,
-            "sdp.webhook_secret",
-        )?;
-        resolve(
-            &mut self.bootstrap.admin_password,
-            &self.bootstrap.admin_password_file,
-            "bootstrap.admin_password",
-        )
-    }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_server_and_storage()?;
-        self.validate_sdp()?;
-        self.validate_bootstrap()?;
-        self.validate_portal_and_auth()?;
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| invalid("log.level", format!("is not a valid filter: {e}")))?;
-        Ok(())
-    }
-
-    fn validate_server_and_storage(&self) -> Result<(), ConfigError> {
-        self.server.bind.parse::<SocketAddr>().map_err(|_| {
-            invalid(
-                "server.bind",
-                "must be an address and port, e.g. 127.0.0.1:8080",
-            )
-        })?;
-        if !self.server.public_url.is_empty() {
-            http_url(&self.server.public_url).map_err(|m| invalid("server.public_url", m))?;
-        }
-        if self.storage.data_dir.as_os_str().is_empty() {
-            return Err(invalid("storage.data_dir", "must not be empty"));
-        }
-        if !(8..=65_536).contains(&self.storage.cache_mb) {
-            return Err(invalid("storage.cache_mb", "must be between 8 and 65536"));
-        }
-        Ok(())
-    }
-
-    fn validate_sdp(&self) -> Result<(), ConfigError> {
-        if !self.sdp.base_url.is_empty() {
-            let url = http_url(&self.sdp.base_url).map_err(|m| invalid("sdp.base_url", m))?;
-            if url.path().trim_end_matches('/').ends_with("/api/v3") {
-                return Err(invalid(
-                    "sdp.base_url",
-                    "give the server root without /api/v3; deskbridge appends it",
-                ));
-            }
-        }
-        if self.sdp.poll_interval_secs < 1 {
-            return Err(invalid("sdp.poll_interval_secs", "must be at least 1"));
-        }
-        if self.sdp.max_requests_per_minute < 1 {
-            return Err(invalid("sdp.max_requests_per_minute", "must be at least 1"));
-        }
-        if !(1..=600).contains(&self.sdp.request_timeout_secs) {
-            return Err(invalid(
-                "sdp.request_timeout_secs",
-                "must be between 1 and 600",
-            ));
-        }
-        http_url(&self.sdp.oauth_accounts_url).map_err(|m| invalid("sdp.oauth_accounts_url", m))?;
-        if self.sdp.max_attempts < 1 {
-            return Err(invalid("sdp.max_attempts", "must be at least 1"));
-        }
-        if self.sdp.max_age_hours < 1 {
-            return Err(invalid("sdp.max_age_hours", "must be at least 1"));
-        }
-        if self.sdp.reconcile_interval_secs < 60 {
-            return Err(invalid(
-                "sdp.reconcile_interval_secs",
-                "must be at least 60",
-            ));
-        }
-        if !(10..=600_000).contains(&self.sdp.retry_base_ms) {
-            return Err(invalid(
-                "sdp.retry_base_ms",
-                "must be between 10 and 600000",
-            ));
-        }
-        if !(1..=86_400).contains(&self.sdp.retry_max_secs) {
-            return Err(invalid("sdp.retry_max_secs", "must be between 1 and 86400"));
-        }
-        if !(1..=64).contains(&self.sdp.outbound_concurrency) {
-            return Err(invalid(
-                "sdp.outbound_concurrency",
-                "must be between 1 and 64",
-            ));
-        }
-        for (name, status) in &self.sdp.mapping.statuses {
-            if crate::domain::Status::parse(status).is_none() {
-                return Err(invalid(
-                    "sdp.mapping.statuses",
-                    format!(
-                        "{name:?} maps to {status:?}; use new, assigned, in_progress, pending, resolved or closed"
-                    ),
-                ));
-            }
-        }
-        if self.sdp.mapping.reopen_status.trim().is_empty() {
-            return Err(invalid("sdp.mapping.reopen_status", "must not be empty"));
-        }
-        if self.sdp.enabled() {
-            match self.sdp.deployment {
-                Deployment::OnPrem if self.sdp.api_key.is_empty() => {
-                    return Err(invalid(
-                        "sdp.api_key",
-                        "is required when sdp.base_url is set and sdp.deployment is on_prem",
-                    ));
-                }
-                Deployment::Cloud => {
-                    for (key, missing) in [
-                        ("sdp.oauth_client_id", self.sdp.oauth_client_id.is_empty()),
-                        (
-                            "sdp.oauth_client_secret",
-                            self.sdp.oauth_client_secret.is_empty(),
-                        ),
-                        (
-                            "sdp.oauth_refresh_token",
-                            self.sdp.oauth_refresh_token.is_empty(),
-                        ),
-                    ] {
-                        if missing {
-                            return Err(invalid(
-                                key,
-                                "is required when sdp.base_url is set and sdp.deployment is cloud",
-                            ));
-                        }
-                    }
-                }
-                Deployment::OnPrem => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn validate_bootstrap(&self) -> Result<(), ConfigError> {
-        let b = &self.bootstrap;
-        match (b.admin_email.is_empty(), b.admin_password.is_empty()) {
-            (true, true) => Ok(()),
-            (false, true) => Err(invalid(
+    /// Every secret that may come from a file, by key: `<key>_file` names the file.
+    fn secret_files(&mut self) -> [(&'static str, &mut Secret, &PathBuf); 5] {
+        let (sdp, bootstrap) = (&mut self.sdp, &mut self.bootstrap);
+        [
+            ("sdp.api_key", &mut sdp.api_key, &sdp.api_key_file),
+            (
+                "sdp.webhook_secret",
+                &mut sdp.webhook_secret,
+                &sdp.webhook_secret_file,
+            ),
+            (
+                "sdp.oauth_client_secret",
+                &mut sdp.oauth_client_secret,
+                &sdp.oauth_client_secret_file,
+            ),
+            (
+                "sdp.oauth_refresh_token",
+                &mut sdp.oauth_refresh_token,
+                &sdp.oauth_refresh_token_file,
+            ),
+            (
                 "bootstrap.admin_password",
-                "is required with bootstrap.admin_email",
-            )),
-            (true, false) => Err(invalid(
-                "bootstrap.admin_email",
-                "is required with bootstrap.admin_password",
-            )),
-            (false, false) => {
-                use crate::domain::validate;
-                let mut v = crate::domain::Validation::default();
-                validate::email(&mut v, "bootstrap.admin_email", &b.admin_email);
-                validate::password(
-                    &mut v,
-                    "bootstrap.admin_password",
-                    b.admin_password.expose(),
-                );
-                validate::required_line(
-                    &mut v,
-                    "bootstrap.admin_name",
-                    &b.admin_name,
-                    validate::NAME_MAX_CHARS,
-                );
-                match v.fields.into_iter().next() {
-                    None => Ok(()),
-                    Some((key, message)) => {
-                        let key = [
-                            "bootstrap.admin_email",
-                            "bootstrap.admin_password",
-                            "bootstrap.admin_name",
-                        ]
-                        .into_iter()
-                        .find(|k| *k == key)
-                        .expect("the keys checked above");
-                        Err(invalid(key, message))
-                    }
-                }
-            }
-        }
+                &mut bootstrap.admin_password,
+                &bootstrap.admin_password_file,
+            ),
+        ]
     }
 
-    fn validate_portal_and_auth(&self) -> Result<(), ConfigError> {
-        let prefix = &self.portal.ticket_prefix;
-        let prefix_ok = (1..=10).contains(&prefix.len())
-            && prefix.starts_with(|c: char| c.is_ascii_uppercase())
-            && prefix
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        if !prefix_ok {
-            return Err(invalid(
-                "portal.ticket_prefix",
-                "must be 1 to 10 upper-case letters or digits, starting with a letter",
-            ));
-        }
-        if !(1..=(4 << 30)).contains(&self.portal.max_attachment_bytes) {
-            return Err(invalid(
-                "portal.max_attachment_bytes",
-                "must be between 1 byte and 4 GiB",
-            ));
-        }
-        if self.portal.reopen_window_days > 3650 {
-            return Err(invalid("portal.reopen_window_days", "must be at most 3650"));
-        }
-        for origin in self.portal.frame_ancestors.split_whitespace() {
-            let ok = origin == "'self'"
-                || http_url(origin).is_ok_and(|u| {
-                    u.path() == "/"
-                        && u.query().is_none()
-                        && origin.trim_end_matches('/') == u.origin().ascii_serialization()
-                });
-            if !ok {
-                return Err(invalid(
-                    "portal.frame_ancestors",
-                    format!(
-                        "{origin:?} is not an origin such as https://portal.example.com or 'self'"
-                    ),
-                ));
-            }
-        }
-        let auth = &self.auth;
-        if !(1..=24 * 365).contains(&auth.session_ttl_hours) {
-            return Err(invalid(
-                "auth.session_ttl_hours",
-                "must be between 1 and 8760",
-            ));
-        }
-        if !(1..=3650).contains(&auth.token_ttl_days) {
-            return Err(invalid("auth.token_ttl_days", "must be between 1 and 3650"));
-        }
-        if auth.login_attempts_per_account == 0 {
-            return Err(invalid(
-                "auth.login_attempts_per_account",
-                "must be at least 1",
-            ));
-        }
-        if auth.login_attempts_per_address == 0 {
-            return Err(invalid(
-                "auth.login_attempts_per_address",
-                "must be at least 1",
-            ));
+    /// Reads every `…_file` secret into its key. [`Config::load`] does this; a caller that builds a
+    /// `Config` in code with `…_file` paths calls it before starting.
+    pub fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        for (key, secret, file) in self.secret_files() {
+            resolve(secret, file, key)?;
         }
         Ok(())
     }
@@ -702,14 +462,6 @@ impl Config {
             .parse()
             .expect("validated in Config::validate")
     }
-}
-
-fn http_url(raw: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(raw).map_err(|e| format!("is not a URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("must be an http:// or https:// URL with a host".into());
-    }
-    Ok(url)
 }
 
 fn resolve(secret: &mut Secret, file: &Path, key: &'static str) -> Result<(), ConfigError> {

@@ -205,3 +205,37 @@ fn the_packaged_config_is_the_reference_with_production_paths() {
         "regenerate: sed 's|^data_dir = \"./data\"$|data_dir = \"/var/lib/deskbridge\"|' config/deskbridge.toml > packaging/deb/deskbridge.toml"
     );
 }
+
+#[test]
+fn every_documented_secret_file_is_read() {
+    let documented: toml::Value = toml::from_str(REFERENCE).expect("reference config parses");
+    let mut all = BTreeSet::new();
+    keys("", &documented, &mut all);
+    let file_keys: Vec<&String> = all.iter().filter(|k| k.ends_with("_file")).collect();
+    assert!(file_keys.len() >= 5, "{file_keys:?}");
+    Jail::expect_with(|jail| {
+        for file_key in &file_keys {
+            let key = file_key.trim_end_matches("_file");
+            let value = format!("from-the-file-{}", key.replace('.', "-"));
+            jail.create_file("secret.txt", &format!("{value}\n"))?;
+            let (section, name) = file_key.split_once('.').expect("section.key");
+            // What the secret is needed with, so the configuration is valid.
+            let companion = match section {
+                "bootstrap" => "admin_email = \"admin@example.com\"\n",
+                _ => "",
+            };
+            let text = format!("[{section}]\n{companion}{name} = \"secret.txt\"\n");
+            let mut config = jail_config(jail, &text).unwrap_or_else(|e| panic!("{file_key}: {e}"));
+            let used = config
+                .secret_files()
+                .into_iter()
+                .find(|(k, _, _)| *k == key)
+                .map_or_else(
+                    || panic!("{file_key} is documented but never read"),
+                    |(_, secret, _)| secret.expose().to_owned(),
+                );
+            assert_eq!(used, value, "{file_key}");
+        }
+        Ok(())
+    });
+}

@@ -10,7 +10,7 @@ pub mod validate;
 pub use ids::{AttachmentId, EventId, MessageId, TicketId, UserId};
 pub use lifecycle::{Action, Status, TransitionError};
 pub use record::{
-    Actor, ActorKind, Attachment, Author, AuthorRole, Delivery, Event, Message, Origin,
+    Actor, ActorKind, Attachment, Author, AuthorRole, Delivery, Event, EventKind, Message, Origin,
 };
 pub use ticket::{Kind, Priority, Requester, SdpLink, SyncState, Ticket};
 pub use user::{Role, User};

@@ -148,14 +148,72 @@ impl Actor {
     }
 }
 
+/// What a history event records. Stored by its snake-case name, which is also what the API shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Submitted in the portal (or through the API).
+    Created,
+    /// Taken in from a request raised in SDP.
+    Imported,
+    /// SDP created the request for a portal ticket.
+    SdpLinked,
+    /// The team set a status in SDP.
+    StatusChanged,
+    /// The status changed on both sides; SDP's won.
+    Conflict,
+    /// The team (re)assigned the request.
+    Assigned,
+    /// The customer accepted the resolution.
+    Confirmed,
+    /// The customer reopened (explicitly or by replying).
+    Reopened,
+    MessageAdded,
+    AttachmentAdded,
+    /// An admin dropped a change SDP refused.
+    SdpDiscarded,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Created,
+        EventKind::Imported,
+        EventKind::SdpLinked,
+        EventKind::StatusChanged,
+        EventKind::Conflict,
+        EventKind::Assigned,
+        EventKind::Confirmed,
+        EventKind::Reopened,
+        EventKind::MessageAdded,
+        EventKind::AttachmentAdded,
+        EventKind::SdpDiscarded,
+    ];
+
+    /// The stored and API name (`status_changed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Imported => "imported",
+            EventKind::SdpLinked => "sdp_linked",
+            EventKind::StatusChanged => "status_changed",
+            EventKind::Conflict => "conflict",
+            EventKind::Assigned => "assigned",
+            EventKind::Confirmed => "confirmed",
+            EventKind::Reopened => "reopened",
+            EventKind::MessageAdded => "message_added",
+            EventKind::AttachmentAdded => "attachment_added",
+            EventKind::SdpDiscarded => "sdp_discarded",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub id: EventId,
     pub ticket: TicketId,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// `created`, `status_changed`, `message_added`, `attachment_added`, `confirmed`, `reopened`, …
-    pub kind: String,
+    pub kind: EventKind,
     pub actor: Actor,
     #[serde(default)]
     pub from: Option<String>,
@@ -163,4 +221,18 @@ pub struct Event {
     pub to: Option<String>,
     #[serde(default)]
     pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventKind;
+
+    #[test]
+    fn event_kinds_are_stored_by_their_names() {
+        for kind in EventKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            let back: EventKind = serde_json::from_value(kind.as_str().into()).unwrap();
+            assert_eq!(back, kind);
+        }
+    }
 }

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::domain::{
-    Actor, Attachment, Author, Delivery, Event, Kind, Message, Origin, Priority, Role, SdpLink,
-    Status, Ticket, User,
+    Actor, Attachment, Author, Delivery, Event, EventKind, Kind, Message, Origin, Priority, Role,
+    SdpLink, Status, Ticket, User,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -150,7 +150,7 @@ pub struct EventView {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub at: OffsetDateTime,
-    pub kind: String,
+    pub kind: EventKind,
     pub actor: Actor,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -162,7 +162,7 @@ impl From<&Event> for EventView {
         EventView {
             id: e.id.0,
             at: e.at,
-            kind: e.kind.clone(),
+            kind: e.kind,
             actor: e.actor.clone(),
             from: e.from.clone(),
             to: e.to.clone(),

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -36,11 +37,13 @@ pub struct SdpClient {
     root: String,
     deployment: Deployment,
     auth: Auth,
-    pacer: Pacer,
+    /// Shared by every client of this appliance, so console calls and a restarted sync spend from
+    /// the same budget.
+    pacer: Arc<Pacer>,
 }
 
 impl SdpClient {
-    pub fn new(config: &SdpConfig) -> Result<SdpClient, SdpError> {
+    pub fn new(config: &SdpConfig, pacer: Arc<Pacer>) -> Result<SdpClient, SdpError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.request_timeout_secs))
             .connect_timeout(Duration::from_secs(10))
@@ -66,7 +69,7 @@ impl SdpClient {
             root,
             deployment: config.deployment,
             auth,
-            pacer: Pacer::new(config.max_requests_per_minute),
+            pacer,
         })
     }
 

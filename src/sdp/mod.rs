@@ -10,3 +10,4 @@ mod pacer;
 
 pub use client::{RequestPage, SdpClient};
 pub use error::SdpError;
+pub use pacer::Pacer;

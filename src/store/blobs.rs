@@ -106,15 +106,59 @@ impl BlobWriter {
     }
 }
 
+/// A file's content, committed to its content address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Hex sha256 of the content; also the name of the content file.
+    pub sha256: String,
+    pub size: u64,
+    /// Sniffed from the first bytes, never taken from what a client claimed.
+    pub content_type: String,
+}
+
+/// Guesses the content type from the file's first bytes.
+pub(crate) fn sniff_content_type(head: &[u8]) -> String {
+    if let Some(kind) = infer::get(head) {
+        return kind.mime_type().to_owned();
+    }
+    // The head may end inside a multi-byte character; only an invalid sequence means binary.
+    let text = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
+    };
+    if text {
+        "text/plain; charset=utf-8".into()
+    } else {
+        "application/octet-stream".into()
+    }
+}
+
 impl Store {
     pub fn blob_path(&self, sha256: &str) -> PathBuf {
         let shard = sha256.get(..2).unwrap_or("00");
         self.data_dir().join("blobs").join(shard).join(sha256)
     }
 
-    /// Moves a staged upload to its content address; when the same content is already stored, the
-    /// upload is simply dropped. Blocking file calls: run it off the async threads.
-    pub fn commit_blob(&self, mut staged: StagedBlob) -> Result<String, StoreError> {
+    /// Moves a staged upload to its content address off the async threads; when the same content
+    /// is already stored, the upload is simply dropped.
+    pub async fn commit_blob(
+        self: &std::sync::Arc<Self>,
+        staged: StagedBlob,
+    ) -> Result<StoredBlob, StoreError> {
+        let content_type = sniff_content_type(&staged.head);
+        let size = staged.size;
+        let store = std::sync::Arc::clone(self);
+        let sha256 = tokio::task::spawn_blocking(move || store.commit_blob_blocking(staged))
+            .await
+            .map_err(|e| StoreError::Durability(format!("blob commit task failed: {e}")))??;
+        Ok(StoredBlob {
+            sha256,
+            size,
+            content_type,
+        })
+    }
+
+    fn commit_blob_blocking(&self, mut staged: StagedBlob) -> Result<String, StoreError> {
         let target = self.blob_path(&staged.sha256);
         if !target.exists() {
             let dir = target.parent().expect("blob paths have a shard directory");
@@ -127,5 +171,24 @@ impl Store {
                 .map_err(io(dir))?;
         }
         Ok(std::mem::take(&mut staged.sha256))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sniff_content_type;
+
+    #[test]
+    fn content_type_comes_from_the_bytes() {
+        assert_eq!(
+            sniff_content_type(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            "image/png"
+        );
+        assert_eq!(sniff_content_type(b"%PDF-1.7\n"), "application/pdf");
+        assert_eq!(sniff_content_type(b"hello"), "text/plain; charset=utf-8");
+        assert_eq!(
+            sniff_content_type(&[0xff, 0xfe, 0x00, 0x81]),
+            "application/octet-stream"
+        );
     }
 }

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 pub use admin::AuditEntry;
-pub use blobs::{BlobWriter, StagedBlob};
+pub use blobs::{BlobWriter, StagedBlob, StoredBlob};
 pub use outbox::{OutboxEntry, OutboxOp};
 pub use snapshot::Snapshot;
 pub use tickets::{IdempotentReply, ListFilter, TicketPage, TicketTx};

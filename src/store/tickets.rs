@@ -11,8 +11,8 @@ use super::{
     keys, map_tx, meta, names, next_in,
 };
 use crate::domain::{
-    Actor, Attachment, AttachmentId, DomainError, Event, EventId, Kind, Message, Status, Ticket,
-    TicketId, UserId,
+    Actor, Attachment, AttachmentId, DomainError, Event, EventId, EventKind, Kind, Message, Status,
+    Ticket, TicketId, UserId,
 };
 
 /// What a request with an `Idempotency-Key` answered the first time, replayed byte for byte.
@@ -24,6 +24,9 @@ pub struct IdempotentReply {
     pub fingerprint: String,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// The ticket created or added to (absent in replies stored by older versions).
+    #[serde(default)]
+    pub ticket: Option<TicketId>,
 }
 
 /// The trees a ticket change touches, in the order `Store::transact` passes them.
@@ -143,7 +146,7 @@ impl TicketTx<'_> {
     pub fn event(
         &self,
         ticket: &Ticket,
-        kind: &str,
+        kind: EventKind,
         actor: &Actor,
         from: Option<String>,
         to: Option<String>,
@@ -153,7 +156,7 @@ impl TicketTx<'_> {
             id: EventId(self.next_item()?),
             ticket: ticket.id,
             at: ticket.updated_at,
-            kind: kind.into(),
+            kind,
             actor: actor.clone(),
             from,
             to,
@@ -359,8 +362,12 @@ pub struct TicketPage {
 }
 
 impl Store {
-    /// Runs `f` as one transaction over every tree a ticket change touches.
-    pub fn transact<R>(&self, f: impl Fn(&TicketTx<'_>) -> TxResult<R>) -> Result<R, OpError> {
+    /// Runs `f` as one transaction over every tree a ticket change touches. Only the ticket
+    /// commands (`crate::tickets`) call it.
+    pub(crate) fn transact<R>(
+        &self,
+        f: impl Fn(&TicketTx<'_>) -> TxResult<R>,
+    ) -> Result<R, OpError> {
         let t = &self.trees;
         let trees: [&sled::Tree; TREES] = [
             &t.meta,
@@ -549,6 +556,23 @@ impl Store {
         Store::get(&self.trees.sync, names::sync, key.as_bytes())
     }
 
+    /// Writes pieces of sync state (watermark, import progress) together.
+    pub fn put_sync_values(&self, values: &[(&str, serde_json::Value)]) -> Result<(), StoreError> {
+        let _gate = self.write_gate();
+        let mut batch = sled::Batch::default();
+        for (key, value) in values {
+            self.journal.record(names::sync, key.as_bytes());
+            batch.insert(key.as_bytes(), encode(value));
+        }
+        self.trees.sync.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Whether an SDP item (note, conversation, attachment) was already taken in or written by us.
+    pub(crate) fn seen(&self, ticket: TicketId, item: &str) -> Result<bool, StoreError> {
+        Ok(self.trees.sdp_seen.get(keys::seen(ticket, item))?.is_some())
+    }
+
     /// Every linked ticket: SDP request id and ticket id.
     pub fn sdp_links(&self) -> Result<Vec<(String, TicketId)>, StoreError> {
         self.trees
@@ -560,11 +584,6 @@ impl Store {
                 Ok((String::from_utf8_lossy(&k).into_owned(), id))
             })
             .collect()
-    }
-
-    /// The stored reply for an idempotency key, outside a transaction (for replays of reads-only paths).
-    pub fn idempotent_reply(&self, key: &[u8]) -> Result<Option<IdempotentReply>, StoreError> {
-        Store::get(&self.trees.idempotency, names::idempotency, key)
     }
 }
 

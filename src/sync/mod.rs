@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::actors::TicketEvent;
 use crate::config::SdpConfig;
 use crate::domain::lifecycle::ReopenWindow;
 use crate::sdp::{SdpClient, SdpError};
 use crate::store::{OpError, Store, StoreError};
+use crate::tickets::TicketEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -32,7 +32,7 @@ pub enum SyncError {
 /// Everything the sync workers share.
 pub struct SyncCtx {
     pub store: Arc<Store>,
-    pub sdp: SdpClient,
+    pub sdp: Arc<SdpClient>,
     pub mapping: mapping::Mapping,
     pub config: SdpConfig,
     pub window: ReopenWindow,
@@ -66,10 +66,6 @@ pub struct SyncStats {
     pub dead_lettered: u64,
     /// Mapping problems seen (names SDP refused, unknown statuses).
     pub mismatches: BTreeSet<String>,
-}
-
-pub(crate) fn dto_millis(date: &crate::sdp::dto::SdpDate) -> Option<i64> {
-    date.millis()
 }
 
 /// Keys of the persisted sync state.

@@ -13,21 +13,11 @@ use tracing::Instrument;
 
 use super::mapping::{Mapping, note_marker};
 use super::{SyncCtx, SyncError};
-use crate::domain::{Delivery, SyncState, Ticket, TicketId};
+use crate::domain::{Status, Ticket, TicketId};
 use crate::sdp::SdpError;
 use crate::sdp::error::INVALID_VALUE;
-use crate::store::{OutboxEntry, OutboxOp, TicketTx, TxResult};
-
-/// What a delivered entry created in SDP, to record on the ticket.
-#[derive(Debug, Clone)]
-enum Done {
-    Request(String),
-    Note(String),
-    Attachment(Option<String>),
-    /// SDP's status name and `last_updated_time` right after our change, when it could be read:
-    /// recorded as already seen, so our own change never looks like the team's.
-    StatusSet(Option<(String, Option<i64>)>),
-}
+use crate::store::{OutboxEntry, OutboxOp};
+use crate::tickets::delivery::{self, Done, Failure};
 
 /// Delivers every due head-of-queue entry once. Returns how many were attempted and the earliest
 /// time a waiting entry becomes due.
@@ -64,30 +54,27 @@ pub async fn drain(ctx: &SyncCtx) -> Result<(usize, Option<OffsetDateTime>), Syn
 /// Delivers one entry and records the outcome.
 async fn deliver(ctx: &SyncCtx, entry: OutboxEntry) -> Result<(), SyncError> {
     let Some(ticket) = ctx.store.ticket(entry.ticket)? else {
-        ctx.store.transact(|tx| tx.remove_outbox(entry.seq))?;
+        delivery::forget(&ctx.store, entry.seq)?;
         return Ok(());
     };
     // Mark the attempt in flight, durably, before sending: if deskbridge stops before the outcome is
     // recorded, the next attempt looks in SDP first instead of repeating the call.
     let was_unknown = entry.outcome_unknown;
     if !was_unknown {
-        ctx.store.transact(|tx| match tx.outbox_entry(entry.seq)? {
-            Some(mut e) => {
-                e.outcome_unknown = true;
-                // Should deskbridge stop now, the call may still be running in SDP: the next
-                // start waits one request timeout before it looks.
-                e.next_attempt_at = Some(OffsetDateTime::now_utc() + in_flight_grace(ctx));
-                tx.put_outbox(&e)
-            }
-            None => Ok(()),
-        })?;
+        // Should deskbridge stop now, the call may still be running in SDP: the next start waits
+        // one request timeout before it looks.
+        let not_before = OffsetDateTime::now_utc() + in_flight_grace(ctx);
+        delivery::begin(&ctx.store, entry.seq, not_before)?;
         ctx.store.durable().await?;
     }
-    let span = tracing::info_span!("sdp_deliver", ticket = %ticket.number, seq = entry.seq, op = ?entry.op);
+    let span = tracing::info_span!("sdp_deliver", ticket = %ticket.number,
+        request = ticket.sdp.request_id.as_deref().unwrap_or(""), seq = entry.seq, op = ?entry.op);
     let outcome = attempt(ctx, &ticket, &entry).instrument(span).await;
     match outcome {
         Ok(done) => {
-            record_success(ctx, &entry, &done)?;
+            if let Some(event) = delivery::delivered(&ctx.store, &entry, &done)? {
+                (ctx.publish)(event);
+            }
             ctx.stats().delivered += 1;
             ctx.store.metrics.sdp_delivered.inc();
             if matches!(entry.op, OutboxOp::Close | OutboxOp::Reopen { .. })
@@ -179,7 +166,7 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
         }
         OutboxOp::Close => {
             let id = request_id()?;
-            if !(entry.outcome_unknown && status_is(ctx, &id, "closed").await?) {
+            if !(entry.outcome_unknown && status_is(ctx, &id, Status::Closed).await?) {
                 ctx.sdp
                     .close_request(&id, "Confirmed by the customer in the portal")
                     .await?;
@@ -205,17 +192,17 @@ async fn status_after(ctx: &SyncCtx, id: &str) -> Option<(String, Option<i64>)> 
         request
             .last_updated_time
             .as_ref()
-            .and_then(super::dto_millis),
+            .and_then(super::super::sdp::dto::SdpDate::millis),
     ))
 }
 
-async fn status_is(ctx: &SyncCtx, id: &str, portal_status: &str) -> Result<bool, SdpError> {
+async fn status_is(ctx: &SyncCtx, id: &str, portal_status: Status) -> Result<bool, SdpError> {
     let request = ctx.sdp.get_request(id).await?;
     let technician = request.technician.is_some();
     Ok(request
         .status
         .as_ref()
-        .is_some_and(|s| ctx.mapping.status(s, technician).status.as_str() == portal_status))
+        .is_some_and(|s| ctx.mapping.status(s, technician).status == portal_status))
 }
 
 /// Creates the request, or links the one an unanswered earlier attempt created. A mapped name SDP
@@ -284,78 +271,6 @@ async fn create(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<D
     }
 }
 
-fn record_success(ctx: &SyncCtx, entry: &OutboxEntry, done: &Done) -> Result<(), SyncError> {
-    ctx.store.transact(|tx| {
-        let Some(before) = tx.ticket(entry.ticket)? else {
-            return tx.remove_outbox(entry.seq);
-        };
-        if tx.outbox_entry(entry.seq)?.is_none() {
-            // Discarded or superseded meanwhile.
-            return Ok(());
-        }
-        let mut ticket = before.clone();
-        tx.remove_outbox(entry.seq)?;
-        match (done, &entry.op) {
-            (Done::Request(id), _) => {
-                ticket.sdp.request_id = Some(id.clone());
-                tx.link_sdp(id, ticket.id)?;
-                tx.event(
-                    &ticket,
-                    "sdp_linked",
-                    &crate::domain::Actor::system(),
-                    None,
-                    None,
-                    Some(format!("ServiceDesk Plus request {id}")),
-                )?;
-            }
-            (Done::Note(note), OutboxOp::AddNote { message }) => {
-                tx.mark_seen(ticket.id, &format!("note:{note}"))?;
-                if let Some(mut m) = tx.get_message(ticket.id, *message)? {
-                    m.delivery = Delivery::Delivered;
-                    m.sdp_id = Some(note.clone());
-                    tx.message(&m)?;
-                }
-            }
-            (Done::Attachment(sdp_id), OutboxOp::AddAttachment { attachment }) => {
-                if let Some(id) = sdp_id {
-                    tx.mark_seen(ticket.id, &format!("att:{id}"))?;
-                }
-                if let Some(mut a) = tx.get_attachment(ticket.id, *attachment)? {
-                    a.delivery = Delivery::Delivered;
-                    a.sdp_id.clone_from(sdp_id);
-                    tx.attachment(&a)?;
-                }
-            }
-            (Done::StatusSet(Some((name, updated))), _) => {
-                ticket.sdp_status = Some(name.clone());
-                ticket.sdp_updated_ms = ticket.sdp_updated_ms.max(*updated);
-            }
-            _ => {}
-        }
-        settle(&mut ticket, None);
-        tx.save(Some(&before), &ticket)
-    })?;
-    (ctx.publish)(crate::actors::TicketEvent::of(
-        &ctx.store
-            .ticket(entry.ticket)?
-            .ok_or(crate::domain::DomainError::TicketNotFound)
-            .map_err(crate::store::OpError::from)?,
-        crate::actors::TicketEventKind::Updated,
-    ));
-    Ok(())
-}
-
-/// One entry of the ticket is off the queue: the ticket is synced once none is left.
-fn settle(ticket: &mut Ticket, error: Option<String>) {
-    ticket.sdp_pending = ticket.sdp_pending.saturating_sub(1);
-    if ticket.sdp_pending == 0 {
-        ticket.sdp.sync_state = SyncState::Synced;
-        ticket.sdp.last_error = error;
-    } else if ticket.sdp.sync_state != SyncState::Failed {
-        ticket.sdp.sync_state = SyncState::Pending;
-    }
-}
-
 fn in_flight_grace(ctx: &SyncCtx) -> Duration {
     Duration::from_secs(ctx.config.request_timeout_secs + 1)
 }
@@ -387,74 +302,19 @@ fn record_failure(
         Duration::from_millis(config.retry_base_ms),
         Duration::from_secs(config.retry_max_secs),
     );
-    let message = error.to_string();
-    ctx.store.transact(|tx| {
-        let Some(mut current) = tx.outbox_entry(entry.seq)? else {
-            return Ok(());
-        };
-        current.attempts = attempts;
-        current.last_error = Some(message.clone());
+    let failure = Failure {
+        message: error.to_string(),
         // A refused connection proves nothing was done; only an unanswered call leaves doubt.
-        current.outcome_unknown = was_unknown || error.outcome_unknown();
-        current.next_attempt_at = Some(now + wait);
-        let Some(before) = tx.ticket(entry.ticket)? else {
-            return tx.remove_outbox(entry.seq);
-        };
-        let mut ticket = before.clone();
-        ticket.sdp.last_error = Some(message.clone());
-        if bury {
-            tx.bury(&current)?;
-            ticket.sdp.sync_state = SyncState::Failed;
-        } else {
-            tx.put_outbox(&current)?;
-        }
-        tx.save(Some(&before), &ticket)
-    })?;
+        outcome_unknown: was_unknown || error.outcome_unknown(),
+        bury,
+        next_attempt_at: now + wait,
+    };
+    delivery::failed(&ctx.store, entry, &failure)?;
     if bury {
         ctx.stats().dead_lettered += 1;
-        tracing::error!(seq = entry.seq, error = %message, "sdp delivery dead-lettered");
+        tracing::error!(seq = entry.seq, error = %failure.message, "sdp delivery dead-lettered");
     }
     Ok(())
-}
-
-/// Puts a dead letter back at its place in the queue, due now.
-pub fn retry_dead_letter(tx: &TicketTx<'_>, seq: u64) -> TxResult<bool> {
-    let Some(mut entry) = tx.dead_letter(seq)? else {
-        return Ok(false);
-    };
-    tx.unbury(seq)?;
-    entry.attempts = 0;
-    entry.next_attempt_at = None;
-    tx.put_outbox(&entry)?;
-    if let Some(before) = tx.ticket(entry.ticket)? {
-        let mut ticket = before.clone();
-        ticket.sdp.sync_state = SyncState::Pending;
-        tx.save(Some(&before), &ticket)?;
-    }
-    Ok(true)
-}
-
-/// Drops a dead letter for good; the ticket no longer waits for it.
-pub fn discard_dead_letter(tx: &TicketTx<'_>, seq: u64) -> TxResult<bool> {
-    let Some(entry) = tx.dead_letter(seq)? else {
-        return Ok(false);
-    };
-    tx.unbury(seq)?;
-    if let Some(before) = tx.ticket(entry.ticket)? {
-        let mut ticket = before.clone();
-        ticket.sdp.sync_state = SyncState::Pending;
-        settle(&mut ticket, before.sdp.last_error.clone());
-        tx.event(
-            &ticket,
-            "sdp_discarded",
-            &crate::domain::Actor::system(),
-            None,
-            None,
-            entry.last_error.clone(),
-        )?;
-        tx.save(Some(&before), &ticket)?;
-    }
-    Ok(true)
 }
 
 #[cfg(test)]

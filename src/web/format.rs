@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::domain::{Kind, Priority, Status};
+use crate::domain::{EventKind, Kind, Priority, Status};
 
 /// A time as `<time datetime="…">text</time>` wants it.
 pub struct When {
@@ -52,13 +52,13 @@ pub fn kind_key(kind: Kind) -> String {
     format!("kind-{}", kind.as_str().replace('_', "-"))
 }
 
-pub fn priority_key(priority: Priority) -> &'static str {
-    match priority {
-        Priority::Low => "priority-low",
-        Priority::Medium => "priority-medium",
-        Priority::High => "priority-high",
-        Priority::Urgent => "priority-urgent",
-    }
+pub fn priority_key(priority: Priority) -> String {
+    format!("priority-{}", priority.as_str())
+}
+
+/// Message key of a history event's line (`event-status-changed`).
+pub fn event_key(kind: EventKind) -> String {
+    format!("event-{}", kind.as_str().replace('_', "-"))
 }
 
 #[cfg(test)]

@@ -197,7 +197,7 @@ mod tests {
             Priority::High,
             Priority::Urgent,
         ] {
-            used.push(crate::web::format::priority_key(p).to_owned());
+            used.push(crate::web::format::priority_key(p).clone());
         }
         for family in [
             "delivery-pending delivery-delivered delivery-failed",

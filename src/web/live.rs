@@ -16,8 +16,8 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{Page, PageError};
 use crate::actors::broadcaster::{Published, Subscribe, Subscription};
 use crate::domain::{Role, TicketId};
-use crate::http::AppState;
-use crate::http::api::tickets::readable;
+use crate::service::AppState;
+use crate::service::tickets::readable;
 
 /// A comment line this often keeps proxies from closing an idle stream.
 const HEARTBEAT: Duration = Duration::from_secs(15);

@@ -2,15 +2,15 @@
 //! askama templates in `web/templates` (compiled in, autoescaped), with CSS and a little JS from
 //! `web/static` (embedded). Every page works without JS; `app.js` adds live updates.
 //!
-//! Pages use the same checks and actors as the REST API (`http::api`); they only parse forms,
-//! render HTML, and answer with redirects (post/redirect/get) instead of JSON.
+//! Pages call the same use cases as the REST API (`service`); they only parse forms, render
+//! HTML, and answer with redirects (post/redirect/get) instead of JSON.
 
-pub mod admin;
+mod admin;
 pub mod assets;
 pub mod format;
 pub mod i18n;
 pub mod live;
-pub mod portal;
+mod portal;
 
 use std::collections::BTreeMap;
 
@@ -23,7 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::auth::{self, SESSION_COOKIE};
 use crate::domain::User;
 use crate::error::ApiError;
-use crate::http::extract::{self, Caller};
+use crate::http::extract;
+use crate::service::Caller;
+use crate::store::StoreError;
 use i18n::{Bundle, LANG_COOKIE, Lang};
 
 /// Holds the anonymous CSRF secret for forms shown before sign-in (sign-in, first-run setup).
@@ -68,6 +70,16 @@ impl Page {
 
     pub fn user_name(&self) -> &str {
         self.user().map_or("", |u| u.name.as_str())
+    }
+
+    /// Turns a use case's error into this page's error page.
+    pub fn api(&self) -> impl Fn(ApiError) -> PageError + '_ {
+        move |e| PageError::from_api(self.tr, &e)
+    }
+
+    /// Turns a failing store read into this page's error page (logged once, nothing internal shown).
+    pub fn store(&self) -> impl Fn(StoreError) -> PageError + '_ {
+        move |e| PageError::from_api(self.tr, &e.into())
     }
 
     pub fn is_admin(&self) -> bool {
@@ -188,6 +200,13 @@ impl FromRequest for Page {
     type Future = std::future::Ready<Result<Page, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(Page::of(req)))
+    }
+}
+
+impl Page {
+    /// What every page knows about its request: language, who is signed in, the CSRF token.
+    pub fn of(req: &HttpRequest) -> Page {
         let tr = language(req).tr();
         let mut cookies = Vec::new();
         // Only the session cookie signs a page in; bearer tokens are for the API.
@@ -215,14 +234,14 @@ impl FromRequest for Page {
             "" => req.path().to_owned(),
             q => format!("{}?{q}", req.path()),
         };
-        std::future::ready(Ok(Page {
+        Page {
             tr,
             caller,
             csrf,
             here,
             flash,
             cookies,
-        }))
+        }
     }
 }
 
@@ -303,7 +322,7 @@ impl PageError {
             e.body.message.clone()
         };
         PageError::Shown {
-            status: e.status,
+            status: e.status(),
             title: tr.t("error-title"),
             detail,
             lang: tr.lang(),

@@ -42,7 +42,7 @@ async fn journey(s: &Session) {
     b.until_at(&ticket_path).await;
 
     // A message through the reply form reaches SDP as a note.
-    b.fill("#reply", MESSAGE).await;
+    b.fill("#body", MESSAGE).await;
     b.click_and_load("form.reply button[type=submit]").await;
     b.until_at(&ticket_path).await;
     assert_eq!(b.text_of(".chat .bubble.mine .text").await, MESSAGE);
@@ -93,7 +93,7 @@ async fn submit_problem_report(b: &Browser) -> String {
     b.fill("#description", "Ping to 1.1.1.1 times out.\nDNS works.")
         .await;
     let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/fixtures/error-dialog.png");
-    b.find("#files")
+    b.find("#file")
         .await
         .send_keys(&png.display().to_string())
         .await

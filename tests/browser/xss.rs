@@ -113,7 +113,7 @@ async fn hostile_text_stays_text() {
             b.click("#kind-problem_report").await;
             b.fill("#subject", PAYLOADS[2]).await;
             b.fill("#description", PAYLOADS[5]).await;
-            b.find("#files")
+            b.find("#file")
                 .await
                 .send_keys(&file.display().to_string())
                 .await
@@ -129,7 +129,7 @@ async fn hostile_text_stays_text() {
             let stored = files["items"][0]["filename"].as_str().unwrap().to_owned();
             assert!(stored.contains("onerror"), "{stored}");
             assert_inert(b, &[PAYLOADS[2], PAYLOADS[5], &stored]).await;
-            b.fill("#reply", PAYLOADS[0]).await;
+            b.fill("#body", PAYLOADS[0]).await;
             b.click_and_load("form.reply button[type=submit]").await;
             b.find(".chat .bubble.mine .text").await;
             assert_inert(b, &[PAYLOADS[0], PAYLOADS[2], &stored]).await;

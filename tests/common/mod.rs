@@ -8,6 +8,8 @@
 
 pub mod fake_sdp;
 
+use fake_sdp::{FakeSdp, Profile};
+
 use std::time::{Duration, Instant};
 
 use deskbridge::app::Running;
@@ -82,7 +84,7 @@ impl TestApp {
         }
     }
 
-    pub fn state(&self) -> &deskbridge::http::AppState {
+    pub fn state(&self) -> &deskbridge::service::AppState {
         &self.running.as_ref().expect("running").state
     }
 
@@ -282,27 +284,122 @@ where
     }
 }
 
-/// Moves a ticket as the operations team would (the path SDP changes take).
-pub async fn team_sets(app: &TestApp, number: &str, status: &str) {
-    use deskbridge::actors::tickets::TeamUpdate;
-    use deskbridge::domain::{Actor, Status};
-    let ticket = app
-        .state()
-        .store
-        .ticket_by_number(number)
-        .unwrap()
-        .expect("ticket exists");
-    let update = TeamUpdate {
-        ticket: ticket.id,
-        actor: Actor::team("Tech One"),
-        status: Some(Status::parse(status).expect("status name")),
-        assignee: None,
-    };
-    app.state()
-        .actors
-        .tickets
-        .send(update)
+/// The webhook secret the connected harness configures.
+pub const HOOK_SECRET: &str = "hook-secret-for-tests";
+
+/// Points a configuration at a fake SDP, as an operator would for its profile. Cloud reads its
+/// secrets from files, as the README recommends.
+pub fn connect(c: &mut Config, fake: &FakeSdp) {
+    c.sdp.base_url = fake.base_url();
+    c.sdp.webhook_secret = Secret::new(HOOK_SECRET.into());
+    match fake.profile() {
+        Profile::OnPrem => c.sdp.api_key = Secret::new(fake.api_key()),
+        Profile::Cloud => {
+            let creds = fake.oauth();
+            c.sdp.deployment = deskbridge::config::Deployment::Cloud;
+            c.sdp.oauth_accounts_url = fake.accounts_url();
+            c.sdp.oauth_client_id = creds.client_id;
+            let dir = c.storage.data_dir.parent().expect("the test's temp dir");
+            let secret = dir.join("oauth-client-secret");
+            let refresh = dir.join("oauth-refresh-token");
+            std::fs::write(&secret, format!("{}\n", creds.client_secret)).unwrap();
+            std::fs::write(&refresh, format!("{}\n", creds.refresh_token)).unwrap();
+            c.sdp.oauth_client_secret_file = secret;
+            c.sdp.oauth_refresh_token_file = refresh;
+            c.resolve_secret_files().expect("the secret files are read");
+        }
+    }
+}
+
+/// The SDP status name the team picks for a portal status (the default mapping).
+pub fn sdp_status(portal: &str) -> &'static str {
+    match portal {
+        "new" => "Open",
+        "assigned" => "Assigned",
+        "in_progress" => "In Progress",
+        "pending" => "On Hold",
+        "resolved" => "Resolved",
+        "closed" => "Closed",
+        other => panic!("no portal status {other}"),
+    }
+}
+
+/// An appliance connected to a fake SDP where the team works.
+pub struct Desk {
+    pub fake: FakeSdp,
+    pub app: TestApp,
+}
+
+impl Desk {
+    pub async fn start(adjust: impl FnOnce(&mut Config)) -> Desk {
+        let fake = FakeSdp::start(Profile::OnPrem).await;
+        let app = TestApp::start_with(|c| {
+            connect(c, &fake);
+            // Changes reach the portal through the webhook, as with an SDP trigger; no poll
+            // interferes with the order of a test's steps.
+            c.sdp.poll_interval_secs = 3600;
+            adjust(c);
+        })
+        .await;
+        Desk { fake, app }
+    }
+
+    pub fn hook_url(&self) -> String {
+        self.app
+            .url(&format!("/api/v1/hooks/sdp?secret={HOOK_SECRET}"))
+    }
+
+    /// Waits until the ticket is in SDP with nothing left to deliver; returns its request id.
+    pub async fn synced(&self, customer: &Api, number: &str) -> String {
+        eventually(Duration::from_secs(20), || async {
+            let (_, t) = customer.get(&format!("/api/v1/tickets/{number}")).await;
+            (t["sdp"]["sync_state"] == "synced")
+                .then(|| t["sdp"]["request_id"].as_str().map(str::to_owned))
+                .flatten()
+        })
         .await
-        .expect("actor")
-        .expect("team update");
+    }
+
+    /// SDP's trigger for `request` calls the appliance's webhook.
+    pub async fn webhook(&self, request: &str) {
+        let status = self
+            .fake
+            .fire_webhook(&self.hook_url(), request)
+            .await
+            .expect("the webhook answers");
+        assert!(status.is_success(), "webhook: {status}");
+    }
+
+    /// The team moves the ticket's request in SDP to what `portal` maps from, once SDP has
+    /// everything the customer did; waits until the portal shows it.
+    pub async fn team_sets(&self, customer: &Api, number: &str, portal: &str) {
+        let request = self.synced(customer, number).await;
+        self.fake.set_status(&request, sdp_status(portal), None);
+        self.until(customer, number, &request, |t| t["status"] == portal)
+            .await;
+    }
+
+    /// Hints the request to the appliance (as SDP's trigger would) and waits until the portal
+    /// ticket satisfies `check`; hints again every few seconds, as a later trigger would.
+    pub async fn until(
+        &self,
+        customer: &Api,
+        number: &str,
+        request: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.webhook(request).await;
+            let next_hint = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < next_hint {
+                let (_, t) = customer.get(&format!("/api/v1/tickets/{number}")).await;
+                if check(&t) {
+                    return t;
+                }
+                assert!(Instant::now() < deadline, "{number} never got there: {t}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
 }

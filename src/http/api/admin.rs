@@ -1,17 +1,18 @@
-//! Admin-only endpoints: accounts and the outbox.
+//! Admin-only endpoints: accounts, the outbox and the sync. The [`Admin`] extractor refuses anyone
+//! else before a handler runs; the rules are `service::accounts`' and `service::sync`'.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::auth::{new_account, validate_account};
 use super::resource;
-use crate::domain::validate::{self, ORGANIZATION_MAX_CHARS};
-use crate::domain::{Role, Validation};
-use crate::error::{ApiResult, ErrorEnvelope};
-use crate::http::AppState;
-use crate::http::extract::{Caller, ValidJson};
+use crate::domain::UserId;
+use crate::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
+use crate::http::extract::{Admin, ValidJson};
 use crate::http::views::{Items, UserView};
+use crate::service::AppState;
+use crate::service::accounts::{self, AccountAction, Issued, NewAccount};
+use crate::service::sync::{self, DeadLetterAction, SyncView};
 use crate::store::OutboxEntry;
 
 type State = web::Data<AppState>;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list_users))
             .route(web::post().to(create_user)),
     )
+    .service(resource("/admin/users/{id}/actions").route(web::post().to(change_user)))
     .service(resource("/admin/outbox").route(web::get().to(list_outbox)))
     .service(resource("/admin/sync").route(web::get().to(sync_health)))
     .service(resource("/admin/sync/run").route(web::post().to(sync_run)))
@@ -31,67 +33,52 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUserBody {
-    pub email: String,
-    pub name: String,
-    /// At least 10 characters.
-    pub password: String,
-    pub role: Role,
-    #[serde(default)]
-    pub organization: String,
-}
-
-#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = CreateUserBody,
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewAccount,
     responses((status = 201, body = UserView), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn create_user(
     state: State,
-    caller: Caller,
-    body: ValidJson<CreateUserBody>,
+    Admin(admin): Admin,
+    body: ValidJson<NewAccount>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
-    let user = create_account(&state, &caller, body.value).await?;
+    let user = accounts::create_account(&state, &admin, body.value).await?;
     Ok(HttpResponse::Created().json(UserView::from(&user)))
-}
-
-/// Creates an account (the API's and the console's), recorded in the audit log.
-pub(crate) async fn create_account(
-    state: &AppState,
-    caller: &Caller,
-    b: CreateUserBody,
-) -> ApiResult<crate::domain::User> {
-    let mut v = Validation::default();
-    validate_account(&mut v, &b.email, &b.name, &b.password);
-    validate::optional_line(
-        &mut v,
-        "organization",
-        Some(&b.organization),
-        ORGANIZATION_MAX_CHARS,
-    );
-    v.into_result()?;
-    let user =
-        web::block(move || new_account(&b.email, &b.name, &b.password, b.role, &b.organization))
-            .await
-            .map_err(|e| crate::error::ApiError::internal(&e))?;
-    state.store.create_user(&user)?;
-    state.store.audit(
-        &caller.user.email,
-        "user.created",
-        &format!("{} ({:?})", user.email, user.role),
-    )?;
-    state.store.durable().await?;
-    tracing::info!(admin = %caller.user.email, user = %user.email, role = ?user.role, "account created");
-    Ok(user)
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
     responses((status = 200, body = Items<UserView>), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_users(state: State, caller: Caller) -> ApiResult<web::Json<Items<UserView>>> {
-    caller.require_admin()?;
+pub async fn list_users(state: State, _: Admin) -> ApiResult<web::Json<Items<UserView>>> {
     let items = state.store.users()?.iter().map(UserView::from).collect();
     Ok(web::Json(Items { items }))
+}
+
+/// The account after an action, and the token when one was issued (shown only in this answer).
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct AccountChanged {
+    pub user: UserView,
+    pub token: Option<Issued>,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/actions", tag = "admin", request_body = AccountAction,
+    params(("id" = String, Path, description = "The account's id")),
+    responses((status = 200, body = AccountChanged), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn change_user(
+    state: State,
+    Admin(admin): Admin,
+    id: web::Path<String>,
+    body: ValidJson<AccountAction>,
+) -> ApiResult<web::Json<AccountChanged>> {
+    let id = id
+        .parse::<uuid::Uuid>()
+        .map(UserId)
+        .map_err(|_| ApiError::new(ErrorCode::UserNotFound, "no such account"))?;
+    let (user, token) = accounts::change_account(&state, &admin, id, body.value).await?;
+    Ok(web::Json(AccountChanged {
+        user: UserView::from(&user),
+        token,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,127 +93,45 @@ pub struct OutboxQuery {
     responses((status = 200, body = Items<OutboxEntry>), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn list_outbox(
     state: State,
-    caller: Caller,
+    _: Admin,
     query: web::Query<OutboxQuery>,
 ) -> ApiResult<web::Json<Items<OutboxEntry>>> {
-    caller.require_admin()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let items = state.store.outbox_after(query.after.unwrap_or(0), limit)?;
     Ok(web::Json(Items { items }))
 }
 
-/// Sync health: queue, dead letters, poll state, import progress.
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct SyncView {
-    /// Whether `sdp.base_url` is set and the sync runs.
-    pub enabled: bool,
-    pub queue_depth: usize,
-    /// Age in seconds of the oldest undelivered change.
-    pub oldest_pending_secs: Option<i64>,
-    pub watermark: Option<i64>,
-    pub import: Option<crate::sync::ImportProgress>,
-    pub stats: Option<crate::sync::SyncStats>,
-    pub dead_letters: Vec<OutboxEntry>,
-}
-
 #[utoipa::path(get, path = "/api/v1/admin/sync", tag = "admin",
     responses((status = 200, body = SyncView), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn sync_health(state: State, caller: Caller) -> ApiResult<web::Json<SyncView>> {
-    caller.require_admin()?;
-    Ok(web::Json(sync_view(&state).await?))
-}
-
-/// The sync's health as the API and the console show it.
-pub(crate) async fn sync_view(state: &AppState) -> ApiResult<SyncView> {
-    let pending = state.store.outbox_after(0, 1)?;
-    let now = time::OffsetDateTime::now_utc();
-    let sync = state.sync();
-    let sync_stats = match &sync {
-        Some(sync) => Some(sync.send(crate::actors::sync::GetStats).await?),
-        None => None,
-    };
-    Ok(SyncView {
-        enabled: sync.is_some(),
-        queue_depth: state.store.outbox_len(),
-        oldest_pending_secs: pending.first().map(|e| (now - e.at).whole_seconds()),
-        watermark: state.store.sync_value("watermark")?,
-        import: state.store.sync_value("import")?,
-        stats: sync_stats,
-        dead_letters: state.store.dead_letters()?,
-    })
+pub async fn sync_health(state: State, _: Admin) -> ApiResult<web::Json<SyncView>> {
+    Ok(web::Json(sync::health(&state).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/sync/run", tag = "admin",
     responses((status = 202, description = "A poll starts now"), (status = 503, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn sync_run(state: State, caller: Caller) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
-    let sync = state.sync().ok_or_else(sync_off)?;
-    sync.do_send(crate::actors::sync::SyncNow);
+pub async fn sync_run(state: State, _: Admin) -> ApiResult<HttpResponse> {
+    sync::poll_now(&state)?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "polling"})))
 }
 
-fn sync_off() -> crate::error::ApiError {
-    crate::error::ApiError::new(
-        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-        "sync-off",
-        "sync with ServiceDesk Plus is not configured",
-    )
-}
-
 #[utoipa::path(post, path = "/api/v1/admin/sync/dead-letters/{seq}/{action}", tag = "admin",
-    params(("seq" = u64, Path), ("action" = String, Path, description = "retry | discard")),
-    responses((status = 200, body = OutboxEntry), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+    params(("seq" = u64, Path), ("action" = DeadLetterAction, Path)),
+    responses((status = 200, description = "Done"), (status = 400, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn dead_letter_action(
     state: State,
-    caller: Caller,
+    Admin(admin): Admin,
     path: web::Path<(u64, String)>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
     let (seq, action) = path.into_inner();
-    let retry = match action.as_str() {
-        "retry" => true,
-        "discard" => false,
-        _ => {
-            return Err(crate::error::ApiError::not_found(
-                "not-found",
-                "no such endpoint",
-            ));
-        }
-    };
-    handle_dead_letter(&state, &caller, seq, retry).await?;
+    let action: DeadLetterAction = serde_json::from_value(serde_json::Value::String(action))
+        .map_err(|_| {
+            ApiError::field(
+                ErrorCode::InvalidAction,
+                "action",
+                "must be retry or discard",
+            )
+        })?;
+    sync::handle_dead_letter(&state, &admin, seq, action).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"seq": seq, "action": action})))
-}
-
-/// Retries or discards a dead letter (the API's and the console's), recorded in the audit log.
-pub(crate) async fn handle_dead_letter(
-    state: &AppState,
-    caller: &Caller,
-    seq: u64,
-    retry: bool,
-) -> ApiResult<()> {
-    let action = if retry { "retry" } else { "discard" };
-    let done = state.store.transact(|tx| {
-        if retry {
-            crate::sync::outbound::retry_dead_letter(tx, seq)
-        } else {
-            crate::sync::outbound::discard_dead_letter(tx, seq)
-        }
-    })?;
-    if !done {
-        return Err(crate::error::ApiError::not_found(
-            "dead-letter-not-found",
-            "no such dead letter",
-        ));
-    }
-    state.store.audit(
-        &caller.user.email,
-        &format!("dead_letter.{action}"),
-        &seq.to_string(),
-    )?;
-    state.store.durable().await?;
-    tracing::info!(admin = %caller.user.email, seq, action, "dead letter handled");
-    if let Some(sync) = state.sync() {
-        sync.do_send(crate::actors::sync::Kick);
-    }
-    Ok(())
 }

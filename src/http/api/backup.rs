@@ -5,7 +5,6 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use actix_web::body::SizedStream;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::{HttpResponse, web};
 use bytes::{Bytes, BytesMut};
@@ -13,9 +12,9 @@ use tokio::sync::mpsc;
 
 use super::resource;
 use crate::backup::archive;
-use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::http::AppState;
-use crate::http::extract::Caller;
+use crate::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
+use crate::http::extract::Admin;
+use crate::service::AppState;
 
 /// Bytes handed to the connection at a time.
 const CHUNK: usize = 256 * 1024;
@@ -35,13 +34,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     security(("bearer" = [])))]
 pub async fn download_backup(
     state: web::Data<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
 ) -> ApiResult<HttpResponse> {
-    caller.require_admin()?;
     let permit = state.store.try_snapshot_permit().ok_or_else(|| {
         ApiError::new(
-            StatusCode::CONFLICT,
-            "backup-in-progress",
+            ErrorCode::BackupInProgress,
             "another backup is being taken; retry when it is done",
         )
     })?;

@@ -1,15 +1,13 @@
 //! `POST /api/v1/hooks/sdp`: SDP's trigger calls this with a request id. The body is only a hint to
 //! read that request now; nothing in it is trusted as data.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::resource;
-use crate::actors::sync::ReadRequest;
 use crate::auth::secrets_equal;
-use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::http::AppState;
+use crate::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
+use crate::service::AppState;
 
 pub const SECRET_HEADER: &str = "X-Deskbridge-Secret";
 
@@ -51,7 +49,7 @@ pub async fn sdp_webhook(
     req: HttpRequest,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let sdp = state.sdp();
+    let sdp = state.sync.sdp();
     let expected = sdp.webhook_secret.expose();
     let given = req
         .headers()
@@ -62,28 +60,24 @@ pub async fn sdp_webhook(
         .unwrap_or_default();
     if expected.is_empty() || !secrets_equal(expected, &given) {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid-webhook-secret",
+            ErrorCode::InvalidWebhookSecret,
             "the webhook secret is missing or wrong",
         ));
     }
-    let Some(sync) = state.sync() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sync-off",
-            "sync with ServiceDesk Plus is not configured",
-        ));
-    };
+    if !state.sync.is_running() {
+        return Err(crate::service::sync::sync_off());
+    }
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let Some(id) = request_id(&parsed) else {
         return Err(ApiError::field(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-field",
+            ErrorCode::InvalidField,
             "request_id",
             "send the SDP request id as request_id, id or request.id",
         ));
     };
-    sync.do_send(ReadRequest(id));
+    if !state.sync.hint(id) {
+        return Err(crate::service::sync::sync_off());
+    }
     Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "scheduled"})))
 }
 

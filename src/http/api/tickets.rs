@@ -1,8 +1,7 @@
-//! Tickets, their discussion, attachments and history. A customer sees and touches only their own
-//! tickets; someone else's answers 404 exactly like a missing one, so existence is not revealed.
+//! `/api/v1/tickets`: tickets, their discussion, attachments and history, as JSON. The rules
+//! (who may see and do what, validation) are `service::tickets`'.
 
 use actix_multipart::Multipart;
-use actix_web::http::StatusCode;
 use actix_web::http::header::{
     self, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
@@ -11,23 +10,19 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::resource;
-use crate::actors::attachments::StoreAttachment;
-use crate::actors::discussions::PostMessage;
-use crate::actors::tickets::{CreateTicket, CustomerAction, NewTicket};
-use crate::actors::{Created, Render};
-use crate::domain::lifecycle::Action;
-use crate::domain::validate::{self, SERVICE_MAX_CHARS, SUBJECT_MAX_CHARS, safe_filename};
-use crate::domain::{AttachmentId, Kind, Priority, Status, Ticket, TicketId, Validation};
-use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::http::AppState;
-use crate::http::extract::{Caller, IdempotencyKey, ValidJson};
+use crate::domain::{AttachmentId, Kind, Priority};
+use crate::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
+use crate::http::extract::{IdempotencyKey, ValidJson};
+use crate::http::upload;
 use crate::http::views::{
     AttachmentView, EventView, Items, MessageView, TicketList, TicketView, json_string,
 };
-use crate::store::{BlobWriter, ListFilter, StagedBlob};
+use crate::service::tickets::{self, ListQuery, Submission, readable, writable};
+use crate::service::{AppState, Caller};
+use crate::tickets::{Created, CustomerStep};
 
 type State = web::Data<AppState>;
 
@@ -56,27 +51,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/tickets/{number}/reopen").route(web::post().to(reopen_ticket)));
 }
 
-/// The ticket, if the caller may read it; otherwise the same 404 as a missing ticket.
-pub(crate) fn readable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket> {
-    match state.store.ticket_by_number(number)? {
-        Some(ticket) if caller.can_read(&ticket) => Ok(ticket),
-        _ => Err(ApiError::ticket_not_found()),
-    }
-}
-
-/// The ticket, if the caller may act on it. An admin who may read but not act gets 403.
-pub(crate) fn writable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket> {
-    let ticket = readable(state, caller, number)?;
-    if caller.can_write(&ticket) {
-        Ok(ticket)
-    } else {
-        Err(ApiError::forbidden(
-            "forbidden",
-            "only the ticket's requester can change it",
-        ))
-    }
-}
-
 fn created(created: Created) -> HttpResponse {
     let mut response = HttpResponse::Created();
     response.content_type(mime::APPLICATION_JSON);
@@ -101,25 +75,6 @@ pub struct CreateTicketBody {
     pub service: Option<String>,
 }
 
-/// Checks a submission's fields (the API's and the portal form's) and normalizes them.
-pub(crate) fn new_ticket(b: CreateTicketBody) -> ApiResult<NewTicket> {
-    let mut v = Validation::default();
-    validate::required_line(&mut v, "subject", &b.subject, SUBJECT_MAX_CHARS);
-    validate::text(&mut v, "description", &b.description, false);
-    validate::optional_line(&mut v, "service", b.service.as_deref(), SERVICE_MAX_CHARS);
-    v.into_result()?;
-    Ok(NewTicket {
-        kind: b.kind,
-        subject: b.subject.trim().to_owned(),
-        description: b.description,
-        priority: b.priority.unwrap_or_default(),
-        service: b
-            .service
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty()),
-    })
-}
-
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = CreateTicketBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the same ticket")),
     responses((status = 201, body = TicketView), (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
@@ -129,96 +84,20 @@ pub async fn create_ticket(
     idem: IdempotencyKey,
     body: ValidJson<CreateTicketBody>,
 ) -> ApiResult<HttpResponse> {
-    let input = new_ticket(body.value)?;
-    let render: Render<Ticket> =
-        Box::new(|t| json_string(&TicketView::new(t, OffsetDateTime::now_utc())));
-    let msg = CreateTicket {
-        requester: caller.user.clone(),
-        actor: caller.actor.clone(),
-        input,
-        idempotency: idem.scoped(&caller, "tickets", &body.fingerprint),
-        render,
+    let b = body.value;
+    let submission = Submission {
+        kind: b.kind,
+        subject: b.subject,
+        description: b.description,
+        priority: b.priority,
+        service: b.service,
     };
-    Ok(created(state.actors.tickets.send(msg).await??))
-}
-
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// new | assigned | `in_progress` | pending | resolved | closed
-    pub status: Option<String>,
-    /// `information_request` | `problem_report`
-    pub kind: Option<String>,
-    /// Searches subject, description and number.
-    pub q: Option<String>,
-    /// 1-based, default 1.
-    pub page: Option<String>,
-    /// 1 to 100, default 20.
-    pub per_page: Option<String>,
-}
-
-fn number_param(v: &mut Validation, field: &str, raw: Option<&str>, default: u64, max: u64) -> u64 {
-    match raw.filter(|s| !s.is_empty()) {
-        None => default,
-        Some(s) => match s.parse::<u64>() {
-            Ok(n) if (1..=max).contains(&n) => n,
-            _ => {
-                v.add(field, format!("must be a whole number from 1 to {max}"));
-                default
-            }
-        },
-    }
-}
-
-/// The list filter for a query (the API's and the dashboard's); a customer sees only their own.
-pub(crate) fn list_filter(caller: &Caller, query: &ListQuery) -> ApiResult<ListFilter> {
-    let mut v = Validation::default();
-    let status = query
-        .status
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .and_then(|s| {
-            let parsed = Status::parse(s);
-            if parsed.is_none() {
-                v.add(
-                    "status",
-                    "must be one of new, assigned, in_progress, pending, resolved, closed",
-                );
-            }
-            parsed
-        });
-    let kind = query
-        .kind
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .and_then(|s| {
-            let parsed =
-                serde_json::from_value::<Kind>(serde_json::Value::String(s.to_owned())).ok();
-            if parsed.is_none() {
-                v.add("kind", "must be information_request or problem_report");
-            }
-            parsed
-        });
-    let page = number_param(&mut v, "page", query.page.as_deref(), 1, 1_000_000);
-    let per_page = number_param(&mut v, "per_page", query.per_page.as_deref(), 20, 100);
-    let q = query
-        .q
-        .clone()
-        .map(|q| q.trim().to_lowercase())
-        .filter(|q| !q.is_empty());
-    if q.as_ref().is_some_and(|q| q.len() > 200) {
-        v.add("q", "must be at most 200 bytes");
-    }
-    v.into_result()?;
-    let filter = ListFilter {
-        requester: (!caller.is_admin()).then_some(caller.user.id),
-        status,
-        kind,
-        q,
-        page,
-        per_page,
-    };
-    Ok(filter)
+    let idempotency = idem.scoped(&caller, "tickets", &body.fingerprint);
+    let render = Box::new(|t: &crate::domain::Ticket| {
+        json_string(&TicketView::new(t, OffsetDateTime::now_utc()))
+    });
+    let done = tickets::create(&state, &caller, submission, idempotency, render).await?;
+    Ok(created(done))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(ListQuery),
@@ -231,18 +110,15 @@ pub async fn list_tickets(
     let query = web::Query::<ListQuery>::from_query(req.query_string())
         .map_err(|e| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-query",
+                ErrorCode::InvalidQuery,
                 format!("the query string is malformed: {e}"),
             )
         })?
         .into_inner();
-    let filter = list_filter(&caller, &query)?;
+    let filter = tickets::list_filter(&caller, &query)?;
     let (page, per_page) = (filter.page, filter.per_page);
     let store = state.store.clone();
-    let found = web::block(move || store.list_tickets(&filter))
-        .await
-        .map_err(|e| ApiError::internal(&e))??;
+    let found = web::block(move || store.list_tickets(&filter)).await??;
     let now = OffsetDateTime::now_utc();
     let items = found
         .items
@@ -329,61 +205,16 @@ pub async fn create_message(
         &body.fingerprint,
     );
     let render = Box::new(|m: &crate::domain::Message| json_string(&MessageView::from(m)));
-    Ok(created(
-        post_message(
-            &state,
-            &caller,
-            &ticket,
-            body.value.body,
-            idempotency,
-            render,
-        )
-        .await?,
-    ))
-}
-
-/// Checks and posts a customer's message (a reply on a resolved or closed ticket reopens it).
-pub(crate) async fn post_message(
-    state: &AppState,
-    caller: &Caller,
-    ticket: &Ticket,
-    body: String,
-    idempotency: Option<crate::actors::Idempotency>,
-    render: Render<crate::domain::Message>,
-) -> ApiResult<Created> {
-    let mut v = Validation::default();
-    validate::text(&mut v, "body", &body, true);
-    v.into_result()?;
-    let msg = PostMessage {
-        ticket: ticket.id,
-        actor: caller.actor.clone(),
-        body,
+    let done = tickets::post_message(
+        &state,
+        &caller,
+        &ticket,
+        body.value.body,
         idempotency,
         render,
-    };
-    Ok(state.actors.discussions.send(msg).await??)
-}
-
-/// Confirms a resolution or reopens (with a reason) through the state machine.
-pub(crate) async fn customer_action(
-    state: &AppState,
-    caller: &Caller,
-    ticket: &Ticket,
-    action: Action,
-    reason: Option<String>,
-) -> ApiResult<Ticket> {
-    if let Some(reason) = &reason {
-        let mut v = Validation::default();
-        validate::text(&mut v, "reason", reason, true);
-        v.into_result()?;
-    }
-    let msg = CustomerAction {
-        ticket: ticket.id,
-        actor: caller.actor.clone(),
-        action,
-        reason,
-    };
-    Ok(state.actors.tickets.send(msg).await??)
+    )
+    .await?;
+    Ok(created(done))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets/{number}/attachments", tag = "tickets", params(("number" = String, Path)),
@@ -413,80 +244,6 @@ pub struct UploadForm {
     file: String,
 }
 
-pub(crate) fn malformed_multipart(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "malformed-multipart",
-        format!("the form could not be read: {e}"),
-    )
-}
-
-/// Refuses an upload of up to `files` attachments before reading it when the client says it is
-/// bigger than they may be.
-pub(crate) fn refuse_declared_oversize(
-    state: &AppState,
-    req: &HttpRequest,
-    files: u64,
-) -> ApiResult<()> {
-    let limit = state.config.portal.max_attachment_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let allowed = limit.saturating_mul(files).saturating_add(64 * 1024);
-    if declared.is_some_and(|len| len > allowed) {
-        return Err(crate::domain::DomainError::AttachmentTooLarge { limit }.into());
-    }
-    Ok(())
-}
-
-/// Reads and discards a form field.
-pub(crate) async fn drain(field: &mut actix_multipart::Field) -> ApiResult<()> {
-    while let Some(chunk) = field.next().await {
-        chunk.map_err(malformed_multipart)?;
-    }
-    Ok(())
-}
-
-/// Streams a file field to a staged blob (capped, hashed) under its safe name.
-pub(crate) async fn stage_file(
-    state: &AppState,
-    field: &mut actix_multipart::Field,
-) -> ApiResult<(String, StagedBlob)> {
-    let filename = safe_filename(
-        field
-            .content_disposition()
-            .and_then(|cd| cd.get_filename())
-            .unwrap_or_default(),
-    );
-    let mut writer =
-        BlobWriter::create(&state.store, state.config.portal.max_attachment_bytes).await?;
-    while let Some(chunk) = field.next().await {
-        writer.write(&chunk.map_err(malformed_multipart)?).await?;
-    }
-    Ok((filename, writer.finish().await?))
-}
-
-/// Records a staged file on the ticket through the attachment actor.
-pub(crate) async fn attach(
-    state: &AppState,
-    caller: &Caller,
-    ticket: TicketId,
-    (filename, blob): (String, StagedBlob),
-    idempotency: Option<crate::actors::Idempotency>,
-    render: Render<crate::domain::Attachment>,
-) -> ApiResult<Created> {
-    let msg = StoreAttachment {
-        ticket,
-        actor: caller.actor.clone(),
-        blob,
-        filename,
-        idempotency,
-        render,
-    };
-    Ok(state.actors.attachments.send(msg).await??)
-}
-
 #[utoipa::path(post, path = "/api/v1/tickets/{number}/attachments", tag = "tickets",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     params(("number" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
@@ -508,26 +265,24 @@ pub async fn create_attachment(
         .is_some_and(|m| m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA);
     if !is_multipart {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
+            ErrorCode::UnsupportedMediaType,
             "upload the file as multipart/form-data in the field `file`",
         ));
     }
-    refuse_declared_oversize(&state, &req, 1)?;
+    upload::refuse_declared_oversize(&state, &req, 1)?;
     let mut form = Multipart::new(req.headers(), payload);
     let mut staged = None;
     while let Some(field) = form.next().await {
-        let mut field = field.map_err(malformed_multipart)?;
+        let mut field = field.map_err(upload::malformed)?;
         if field.name() != Some("file") || staged.is_some() {
-            drain(&mut field).await?;
+            upload::drain(&mut field).await?;
             continue;
         }
-        staged = Some(stage_file(&state, &mut field).await?);
+        staged = Some(upload::stage_file(&state, &mut field).await?);
     }
     let Some((filename, blob)) = staged else {
         return Err(ApiError::field(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-field",
+            ErrorCode::InvalidField,
             "file",
             "is required",
         ));
@@ -539,17 +294,16 @@ pub async fn create_attachment(
         &fingerprint,
     );
     let render = Box::new(|a: &crate::domain::Attachment| json_string(&AttachmentView::from(a)));
-    Ok(created(
-        attach(
-            &state,
-            &caller,
-            ticket.id,
-            (filename, blob),
-            idempotency,
-            render,
-        )
-        .await?,
-    ))
+    let done = tickets::attach(
+        &state,
+        &caller,
+        &ticket,
+        (filename, blob),
+        idempotency,
+        render,
+    )
+    .await?;
+    Ok(created(done))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets/{number}/attachments/{id}", tag = "tickets",
@@ -563,7 +317,7 @@ pub async fn download_attachment(
 ) -> ApiResult<HttpResponse> {
     let (number, id) = path.into_inner();
     let ticket = readable(&state, &caller, &number)?;
-    let not_found = || ApiError::not_found("attachment-not-found", "no such attachment");
+    let not_found = || ApiError::new(ErrorCode::AttachmentNotFound, "no such attachment");
     let id = id.parse::<u64>().map_err(|_| not_found())?;
     let attachment = state
         .store
@@ -598,7 +352,7 @@ pub async fn confirm_ticket(
     number: web::Path<String>,
 ) -> ApiResult<web::Json<TicketView>> {
     let ticket = writable(&state, &caller, &number)?;
-    let ticket = customer_action(&state, &caller, &ticket, Action::Confirm, None).await?;
+    let ticket = tickets::take_step(&state, &caller, &ticket, CustomerStep::Confirm).await?;
     Ok(web::Json(TicketView::new(
         &ticket,
         OffsetDateTime::now_utc(),
@@ -622,8 +376,10 @@ pub async fn reopen_ticket(
     body: ValidJson<ReopenBody>,
 ) -> ApiResult<web::Json<TicketView>> {
     let ticket = writable(&state, &caller, &number)?;
-    let reason = Some(body.value.reason);
-    let ticket = customer_action(&state, &caller, &ticket, Action::Reopen, reason).await?;
+    let step = CustomerStep::Reopen {
+        reason: body.value.reason,
+    };
+    let ticket = tickets::take_step(&state, &caller, &ticket, step).await?;
     Ok(web::Json(TicketView::new(
         &ticket,
         OffsetDateTime::now_utc(),

@@ -79,9 +79,9 @@ form-error-kind = Choose what kind of request this is.
 form-error-subject = Enter a subject: one line of at most 250 characters.
 form-error-description = Keep the description under 64 KB.
 form-error-service = Enter the service on one line of at most 100 characters, or leave it empty.
-form-error-reply = Write a message (at most 64 KB) or choose a file.
+form-error-body = Write a message (at most 64 KB) or choose a file.
 form-error-reason = Tell us what is still wrong (at most 64 KB).
-form-error-files = Choose at most 10 files, each at most { $size }.
+form-error-file = Choose at most 10 files, each at most { $size }.
 
 assignee = Assigned to
 assignee-none = Not yet assigned

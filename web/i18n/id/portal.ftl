@@ -76,9 +76,9 @@ form-error-kind = Pilih jenis permintaan ini.
 form-error-subject = Isi subjek: satu baris, paling banyak 250 karakter.
 form-error-description = Deskripsi harus kurang dari 64 KB.
 form-error-service = Isi layanan dalam satu baris, paling banyak 100 karakter, atau kosongkan.
-form-error-reply = Tulis pesan (paling banyak 64 KB) atau pilih berkas.
+form-error-body = Tulis pesan (paling banyak 64 KB) atau pilih berkas.
 form-error-reason = Beri tahu kami apa yang masih bermasalah (paling banyak 64 KB).
-form-error-files = Pilih paling banyak 10 berkas, masing-masing paling besar { $size }.
+form-error-file = Pilih paling banyak 10 berkas, masing-masing paling besar { $size }.
 
 assignee = Ditangani oleh
 assignee-none = Belum ditugaskan

@@ -1,0 +1,167 @@
+//! Who is asking: a bearer token or a session resolves to an account; the integration account acts
+//! only for a customer it names, who is created on first use.
+
+use time::OffsetDateTime;
+
+use super::AppState;
+use crate::auth;
+use crate::domain::user::normalize_email;
+use crate::domain::validate::{self, NAME_MAX_CHARS, ORGANIZATION_MAX_CHARS};
+use crate::domain::{Actor, DomainError, Role, Ticket, User, UserId, Validation};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::store::OpError;
+
+pub const ON_BEHALF_OF: &str = "X-Deskbridge-On-Behalf-Of";
+pub const ON_BEHALF_OF_NAME: &str = "X-Deskbridge-On-Behalf-Of-Name";
+pub const ON_BEHALF_OF_ORGANIZATION: &str = "X-Deskbridge-On-Behalf-Of-Organization";
+
+/// The authenticated caller. For the integration account acting with `X-Deskbridge-On-Behalf-Of`,
+/// `user` is the customer and `principal` the integration account; otherwise both are the same.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub principal: User,
+    pub actor: Actor,
+    /// The hash of the credential used, so sign-out can revoke exactly it.
+    pub credential: [u8; 32],
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+
+    /// Whether the caller may read this ticket: its requester, or an admin.
+    pub fn can_read(&self, ticket: &Ticket) -> bool {
+        self.is_admin() || ticket.requester.id == self.user.id
+    }
+
+    /// Whether the caller may act on this ticket: only its requester (or the portal on their behalf).
+    pub fn can_write(&self, ticket: &Ticket) -> bool {
+        ticket.requester.id == self.user.id
+    }
+}
+
+/// The customer the integration account names in its headers.
+#[derive(Debug, Clone, Default)]
+pub struct OnBehalf<'a> {
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub organization: Option<&'a str>,
+}
+
+/// Resolves a credential (a bearer token or a session secret) to the caller.
+pub fn authenticate(
+    state: &AppState,
+    secret: &str,
+    on_behalf: Option<OnBehalf<'_>>,
+) -> ApiResult<Caller> {
+    let hash = auth::secret_hash(secret);
+    let record = state
+        .store
+        .token(&hash)?
+        .ok_or_else(ApiError::unauthenticated)?;
+    if record.expires_at <= OffsetDateTime::now_utc() {
+        state.store.delete_token(&hash)?;
+        return Err(ApiError::unauthenticated());
+    }
+    let principal = state
+        .store
+        .user(record.user)?
+        .ok_or_else(ApiError::unauthenticated)?;
+    if principal.disabled {
+        return Err(ApiError::new(
+            ErrorCode::AccountDisabled,
+            "this account is disabled",
+        ));
+    }
+    if principal.role != Role::Integration {
+        if on_behalf.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::OnBehalfOfNotAllowed,
+                "only the integration account may act on behalf of a customer",
+            ));
+        }
+        let actor = Actor::user(&principal);
+        return Ok(Caller {
+            user: principal.clone(),
+            principal,
+            actor,
+            credential: hash,
+        });
+    }
+    let on_behalf = on_behalf.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::OnBehalfOfRequired,
+            format!("the integration account must name the customer in {ON_BEHALF_OF}"),
+        )
+    })?;
+    let customer = customer_for(state, &on_behalf)?;
+    let actor = Actor::on_behalf(&customer, &principal);
+    Ok(Caller {
+        user: customer,
+        principal,
+        actor,
+        credential: hash,
+    })
+}
+
+/// Finds the customer the integration acts for, creating them on first use when a name is given.
+fn customer_for(state: &AppState, on_behalf: &OnBehalf<'_>) -> ApiResult<User> {
+    let mut v = Validation::default();
+    validate::email(&mut v, ON_BEHALF_OF, on_behalf.email);
+    v.into_result()?;
+    let email = normalize_email(on_behalf.email);
+    if let Some(user) = state.store.user_by_email(&email)? {
+        return match (user.role, user.disabled) {
+            (Role::Customer, false) => Ok(user),
+            (Role::Customer, true) => Err(ApiError::new(
+                ErrorCode::AccountDisabled,
+                "this customer's account is disabled",
+            )),
+            _ => Err(ApiError::new(
+                ErrorCode::OnBehalfOfNotCustomer,
+                "the integration may only act for customer accounts",
+            )),
+        };
+    }
+    let Some(name) = on_behalf.name.filter(|n| !n.is_empty()) else {
+        return Err(ApiError::field(
+            ErrorCode::CustomerUnknown,
+            ON_BEHALF_OF_NAME,
+            "the customer is new: send their name to create the account",
+        ));
+    };
+    let organization = on_behalf.organization.unwrap_or_default();
+    let mut v = Validation::default();
+    validate::required_line(&mut v, ON_BEHALF_OF_NAME, name, NAME_MAX_CHARS);
+    validate::optional_line(
+        &mut v,
+        ON_BEHALF_OF_ORGANIZATION,
+        Some(organization),
+        ORGANIZATION_MAX_CHARS,
+    );
+    v.into_result()?;
+    let user = User {
+        id: UserId::new(),
+        email: email.clone(),
+        name: name.to_owned(),
+        role: Role::Customer,
+        organization: organization.to_owned(),
+        password_hash: String::new(),
+        disabled: false,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    match state.store.create_user(&user) {
+        Ok(()) => {
+            tracing::info!(customer = %user.email, "customer created on behalf of the integration");
+            Ok(user)
+        }
+        // Two first requests raced: the other one created the account.
+        Err(OpError::Rule(DomainError::EmailTaken)) => state
+            .store
+            .user_by_email(&email)?
+            .ok_or_else(ApiError::unauthenticated),
+        Err(e) => Err(e.into()),
+    }
+}

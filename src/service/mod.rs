@@ -1,0 +1,58 @@
+//! The use cases both edges call: the REST API (`http`) and the pages (`web`) parse their input,
+//! then ask here. Each use case checks who asks, validates, and hands writes to the actors or the
+//! ticket commands, so every rule exists once whichever edge a request came through.
+//!
+//! [`AppState`] is what every handler shares; `app` builds it.
+
+pub mod accounts;
+pub mod identity;
+pub mod sync;
+pub mod tickets;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::actors::Actors;
+use crate::auth::LoginThrottle;
+use crate::config::Config;
+use crate::domain::lifecycle::ReopenWindow;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+pub use identity::Caller;
+pub use sync::SyncHandle;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub actors: Actors,
+    pub throttle: LoginThrottle,
+    /// The one-time first-admin token; `None` once an admin exists.
+    pub setup_token: std::sync::Mutex<Option<String>>,
+    /// False until the store is open and the actors run, and again while shutting down.
+    pub ready: Arc<AtomicBool>,
+    pub metrics: Metrics,
+    /// The SDP connection and the sync that runs on it.
+    pub sync: SyncHandle,
+}
+
+impl AppState {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub fn window(&self) -> ReopenWindow {
+        ReopenWindow {
+            days: self.config.portal.reopen_window_days,
+        }
+    }
+
+    /// Whether the first-admin setup is still open.
+    pub fn setup_open(&self) -> bool {
+        self.setup_token
+            .lock()
+            .expect("setup lock is never poisoned: no panics while held")
+            .is_some()
+    }
+}

@@ -1,0 +1,231 @@
+//! Tickets as customers (and admins, read-only) use them: find one the caller may see, submit,
+//! write, attach, confirm or reopen, list. A customer sees and touches only their own tickets;
+//! someone else's answers exactly like a missing one, so existence is not revealed.
+
+use serde::Deserialize;
+
+use super::{AppState, Caller};
+use crate::actors::attachments::StoreAttachment;
+use crate::actors::discussions::PostMessage;
+use crate::actors::tickets::{CreateTicket, TakeStep};
+use crate::domain::validate::{self, SERVICE_MAX_CHARS, SUBJECT_MAX_CHARS};
+use crate::domain::{Attachment, Kind, Message, Priority, Status, Ticket, Validation};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::store::{ListFilter, StagedBlob};
+use crate::tickets::{Created, CustomerStep, Idempotency, NewTicket, Render};
+
+/// The ticket, if the caller may read it; otherwise the same 404 as a missing ticket.
+pub fn readable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket> {
+    match state.store.ticket_by_number(number)? {
+        Some(ticket) if caller.can_read(&ticket) => Ok(ticket),
+        _ => Err(ApiError::ticket_not_found()),
+    }
+}
+
+/// The ticket, if the caller may act on it. An admin who may read but not act gets 403.
+pub fn writable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket> {
+    let ticket = readable(state, caller, number)?;
+    if caller.can_write(&ticket) {
+        Ok(ticket)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only the ticket's requester can change it",
+        ))
+    }
+}
+
+/// A submission as typed, before it is checked.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub kind: Kind,
+    pub subject: String,
+    pub description: String,
+    pub priority: Option<Priority>,
+    pub service: Option<String>,
+}
+
+impl Submission {
+    /// Checks the fields and normalizes them.
+    pub fn check(self) -> ApiResult<NewTicket> {
+        let mut v = Validation::default();
+        validate::required_line(&mut v, "subject", &self.subject, SUBJECT_MAX_CHARS);
+        validate::text(&mut v, "description", &self.description, false);
+        validate::optional_line(
+            &mut v,
+            "service",
+            self.service.as_deref(),
+            SERVICE_MAX_CHARS,
+        );
+        v.into_result()?;
+        Ok(NewTicket {
+            kind: self.kind,
+            subject: self.subject.trim().to_owned(),
+            description: self.description,
+            priority: self.priority.unwrap_or_default(),
+            service: self
+                .service
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+/// Submits a ticket for the caller (a customer, or the portal on a customer's behalf).
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    submission: Submission,
+    idempotency: Option<Idempotency>,
+    render: Render<Ticket>,
+) -> ApiResult<Created> {
+    let input = submission.check()?;
+    let msg = CreateTicket {
+        requester: caller.user.clone(),
+        actor: caller.actor.clone(),
+        input,
+        idempotency,
+        render,
+    };
+    Ok(state.actors.tickets.send(msg).await??)
+}
+
+/// Checks and posts a customer's message (a reply on a resolved or closed ticket reopens it).
+pub async fn post_message(
+    state: &AppState,
+    caller: &Caller,
+    ticket: &Ticket,
+    body: String,
+    idempotency: Option<Idempotency>,
+    render: Render<Message>,
+) -> ApiResult<Created> {
+    let mut v = Validation::default();
+    validate::text(&mut v, "body", &body, true);
+    v.into_result()?;
+    let msg = PostMessage {
+        ticket: ticket.id,
+        actor: caller.actor.clone(),
+        body,
+        idempotency,
+        render,
+    };
+    Ok(state.actors.discussions.send(msg).await??)
+}
+
+/// Records a staged file (already capped, hashed and named safely) on the ticket.
+pub async fn attach(
+    state: &AppState,
+    caller: &Caller,
+    ticket: &Ticket,
+    (filename, blob): (String, StagedBlob),
+    idempotency: Option<Idempotency>,
+    render: Render<Attachment>,
+) -> ApiResult<Created> {
+    let msg = StoreAttachment {
+        ticket: ticket.id,
+        actor: caller.actor.clone(),
+        blob,
+        filename,
+        idempotency,
+        render,
+    };
+    Ok(state.actors.attachments.send(msg).await??)
+}
+
+/// Confirms a resolution or reopens (with a reason) through the state machine.
+pub async fn take_step(
+    state: &AppState,
+    caller: &Caller,
+    ticket: &Ticket,
+    step: CustomerStep,
+) -> ApiResult<Ticket> {
+    if let CustomerStep::Reopen { reason } = &step {
+        let mut v = Validation::default();
+        validate::text(&mut v, "reason", reason, true);
+        v.into_result()?;
+    }
+    let msg = TakeStep {
+        ticket: ticket.id,
+        actor: caller.actor.clone(),
+        step,
+    };
+    Ok(state.actors.tickets.send(msg).await??)
+}
+
+/// A list query as typed (the API's query string, the dashboard's filters).
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// new | assigned | `in_progress` | pending | resolved | closed
+    pub status: Option<String>,
+    /// `information_request` | `problem_report`
+    pub kind: Option<String>,
+    /// Searches subject, description and number.
+    pub q: Option<String>,
+    /// 1-based, default 1.
+    pub page: Option<String>,
+    /// 1 to 100, default 20.
+    pub per_page: Option<String>,
+}
+
+fn number_param(v: &mut Validation, field: &str, raw: Option<&str>, default: u64, max: u64) -> u64 {
+    match raw.filter(|s| !s.is_empty()) {
+        None => default,
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                v.add(field, format!("must be a whole number from 1 to {max}"));
+                default
+            }
+        },
+    }
+}
+
+/// The list filter for a query; a customer sees only their own tickets.
+pub fn list_filter(caller: &Caller, query: &ListQuery) -> ApiResult<ListFilter> {
+    let mut v = Validation::default();
+    let status = query
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| {
+            let parsed = Status::parse(s);
+            if parsed.is_none() {
+                v.add(
+                    "status",
+                    "must be one of new, assigned, in_progress, pending, resolved, closed",
+                );
+            }
+            parsed
+        });
+    let kind = query
+        .kind
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| {
+            let parsed = Kind::parse(s);
+            if parsed.is_none() {
+                v.add("kind", "must be information_request or problem_report");
+            }
+            parsed
+        });
+    let page = number_param(&mut v, "page", query.page.as_deref(), 1, 1_000_000);
+    let per_page = number_param(&mut v, "per_page", query.per_page.as_deref(), 20, 100);
+    let q = query
+        .q
+        .clone()
+        .map(|q| q.trim().to_lowercase())
+        .filter(|q| !q.is_empty());
+    if q.as_ref().is_some_and(|q| q.len() > 200) {
+        v.add("q", "must be at most 200 bytes");
+    }
+    v.into_result()?;
+    Ok(ListFilter {
+        requester: (!caller.is_admin()).then_some(caller.user.id),
+        status,
+        kind,
+        q,
+        page,
+        per_page,
+    })
+}

@@ -1,0 +1,402 @@
+//! What the operations team did in SDP, as the sync observed it: status, assignee, due date, public
+//! messages and files. SDP owns the status, so a change made there always applies through the state
+//! machine; when the customer changed it too since the last read, SDP wins and the customer's queued
+//! change is withdrawn ([`decide_status`]). Reads can finish out of order, so a read older than the
+//! newest one applied changes no field ([`is_stale`]).
+
+use time::OffsetDateTime;
+
+use super::{TicketEvent, TicketEventKind, transition};
+use crate::domain::lifecycle::{Action, ReopenWindow};
+use crate::domain::{
+    Actor, Attachment, AttachmentId, Author, AuthorRole, Delivery, EventKind, Message, MessageId,
+    Origin, Status, Ticket, TicketId,
+};
+use crate::store::{OpError, OutboxOp, Store, StoredBlob, TicketTx, TxResult};
+
+/// A message from SDP (public note, e-mail for the requester, resolution) not yet in the portal.
+#[derive(Debug, Clone)]
+pub(crate) struct TeamMessage {
+    /// Marks the SDP item as taken in, so it is never taken twice.
+    pub seen_key: String,
+    pub author: Author,
+    pub body: String,
+    pub at: Option<OffsetDateTime>,
+    pub sdp_id: String,
+}
+
+/// A file from SDP whose content is already in the blob store.
+#[derive(Debug, Clone)]
+pub(crate) struct TeamFile {
+    pub seen_key: String,
+    pub sdp_id: String,
+    pub filename: String,
+    pub content: StoredBlob,
+}
+
+/// One read of an SDP request, mapped to portal terms.
+#[derive(Debug, Clone)]
+pub(crate) struct Observation {
+    /// SDP's `last_updated_time` (ms) of this read.
+    pub updated_ms: Option<i64>,
+    /// SDP's status name, and what it maps to.
+    pub sdp_status: Option<String>,
+    pub status: Option<Status>,
+    pub technician: Option<String>,
+    pub due_by: Option<OffsetDateTime>,
+    /// Who the changes are attributed to.
+    pub team: Actor,
+    pub messages: Vec<TeamMessage>,
+    pub files: Vec<TeamFile>,
+}
+
+/// Whether a read is older than the newest one applied.
+pub(crate) fn is_stale(applied_ms: Option<i64>, read_ms: Option<i64>) -> bool {
+    matches!((applied_ms, read_ms), (Some(applied), Some(read)) if read < applied)
+}
+
+/// What SDP's status means for the ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusDecision {
+    /// Nothing to do: SDP's status did not change since the last read, or already matches.
+    Keep,
+    /// The team moved the ticket to `to`; `conflict` when the customer's own status change is still
+    /// on its way to SDP (it is withdrawn, and both values are recorded).
+    Apply { to: Status, conflict: bool },
+}
+
+/// The conflict rule. `last_sdp` is SDP's status name at the previous read (or as deskbridge set it),
+/// `observed` the name now, `mapped` its portal status.
+pub(crate) fn decide_status(
+    current: Status,
+    last_sdp: Option<&str>,
+    observed: Option<&str>,
+    mapped: Status,
+    customer_change_queued: bool,
+) -> StatusDecision {
+    if observed == last_sdp || mapped == current {
+        return StatusDecision::Keep;
+    }
+    StatusDecision::Apply {
+        to: mapped,
+        conflict: customer_change_queued,
+    }
+}
+
+/// Applies one observation to the ticket in one transaction.
+pub(crate) fn observe(
+    store: &Store,
+    ticket: TicketId,
+    seen: &Observation,
+    window: ReopenWindow,
+) -> Result<(Ticket, Vec<TicketEvent>), OpError> {
+    // Only a ticket with undelivered changes can have a queued status change: skip the scan otherwise.
+    let queued: Vec<u64> = match store.ticket(ticket)? {
+        Some(t) if t.sdp_pending > 0 => store
+            .outbox_of(ticket)?
+            .into_iter()
+            .filter(|e| matches!(e.op, OutboxOp::Close | OutboxOp::Reopen { .. }))
+            .map(|e| e.seq)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let (ticket, kinds) = store.transact(|tx| {
+        let now = OffsetDateTime::now_utc();
+        let before = tx.require(ticket)?;
+        let mut ticket = before.clone();
+        let mut kinds = Vec::new();
+        apply_fields(tx, &mut ticket, seen, &queued, window, now, &mut kinds)?;
+        apply_messages(tx, &mut ticket, &seen.messages, now, &mut kinds)?;
+        apply_files(tx, &mut ticket, &seen.files, &seen.team, now, &mut kinds)?;
+        if ticket != before {
+            tx.save(Some(&before), &ticket)?;
+        }
+        Ok((ticket, kinds))
+    })?;
+    let events = kinds
+        .into_iter()
+        .map(|kind| TicketEvent::of(&ticket, kind))
+        .collect();
+    Ok((ticket, events))
+}
+
+/// Assignee, due date and status.
+fn apply_fields(
+    tx: &TicketTx<'_>,
+    ticket: &mut Ticket,
+    seen: &Observation,
+    queued: &[u64],
+    window: ReopenWindow,
+    now: OffsetDateTime,
+    kinds: &mut Vec<TicketEventKind>,
+) -> TxResult<()> {
+    if is_stale(ticket.sdp_updated_ms, seen.updated_ms) {
+        return Ok(());
+    }
+    ticket.sdp_updated_ms = seen.updated_ms.or(ticket.sdp_updated_ms);
+    if seen.technician != ticket.assignee {
+        let from = std::mem::replace(&mut ticket.assignee, seen.technician.clone());
+        ticket.updated_at = now;
+        let to = seen.technician.clone();
+        tx.event(ticket, EventKind::Assigned, &seen.team, from, to, None)?;
+        kinds.push(TicketEventKind::Updated);
+    }
+    ticket.due_by = seen.due_by;
+    let Some(mapped) = seen.status else {
+        return Ok(());
+    };
+    let mut still_queued = Vec::new();
+    for seq in queued {
+        if tx.outbox_entry(*seq)?.is_some() {
+            still_queued.push(*seq);
+        }
+    }
+    let decision = decide_status(
+        ticket.status,
+        ticket.sdp_status.as_deref(),
+        seen.sdp_status.as_deref(),
+        mapped,
+        !still_queued.is_empty(),
+    );
+    if let StatusDecision::Apply { to, conflict } = decision {
+        if conflict {
+            ticket.updated_at = now;
+            let detail = format!(
+                "status changed on both sides; ServiceDesk Plus ({}) wins",
+                seen.sdp_status.clone().unwrap_or_default()
+            );
+            let (from, to) = (Some(ticket.status.to_string()), Some(to.to_string()));
+            tx.event(
+                ticket,
+                EventKind::Conflict,
+                &Actor::system(),
+                from,
+                to,
+                Some(detail),
+            )?;
+            for seq in &still_queued {
+                tx.remove_outbox(*seq)?;
+                ticket.sdp_pending = ticket.sdp_pending.saturating_sub(1);
+            }
+        }
+        transition(tx, ticket, Action::Team(to), &seen.team, None, window, now)?;
+        kinds.push(TicketEventKind::StatusChanged);
+    }
+    ticket.sdp_status.clone_from(&seen.sdp_status);
+    Ok(())
+}
+
+fn apply_messages(
+    tx: &TicketTx<'_>,
+    ticket: &mut Ticket,
+    incoming: &[TeamMessage],
+    now: OffsetDateTime,
+    kinds: &mut Vec<TicketEventKind>,
+) -> TxResult<()> {
+    for m in incoming {
+        if tx.seen(ticket.id, &m.seen_key)? {
+            continue;
+        }
+        tx.mark_seen(ticket.id, &m.seen_key)?;
+        let message = Message {
+            id: MessageId(tx.next_item()?),
+            ticket: ticket.id,
+            author: m.author.clone(),
+            body: m.body.clone(),
+            created_at: m.at.unwrap_or(now),
+            origin: Origin::Sdp,
+            delivery: Delivery::Delivered,
+            sdp_id: Some(m.sdp_id.clone()),
+        };
+        tx.message(&message)?;
+        ticket.updated_at = now;
+        let author = Actor::team(&m.author.name);
+        tx.event(ticket, EventKind::MessageAdded, &author, None, None, None)?;
+        kinds.push(TicketEventKind::Message);
+    }
+    Ok(())
+}
+
+fn apply_files(
+    tx: &TicketTx<'_>,
+    ticket: &mut Ticket,
+    files: &[TeamFile],
+    team: &Actor,
+    now: OffsetDateTime,
+    kinds: &mut Vec<TicketEventKind>,
+) -> TxResult<()> {
+    for f in files {
+        if tx.seen(ticket.id, &f.seen_key)? {
+            continue;
+        }
+        tx.mark_seen(ticket.id, &f.seen_key)?;
+        let attachment = Attachment {
+            id: AttachmentId(tx.next_item()?),
+            ticket: ticket.id,
+            filename: f.filename.clone(),
+            size: f.content.size,
+            content_type: f.content.content_type.clone(),
+            sha256: f.content.sha256.clone(),
+            created_at: now,
+            origin: Origin::Sdp,
+            delivery: Delivery::Delivered,
+            uploaded_by: Author {
+                name: team.name.clone(),
+                role: AuthorRole::Team,
+            },
+            sdp_id: Some(f.sdp_id.clone()),
+        };
+        tx.attachment(&attachment)?;
+        ticket.updated_at = now;
+        let name = Some(f.filename.clone());
+        tx.event(ticket, EventKind::AttachmentAdded, team, None, None, name)?;
+        kinds.push(TicketEventKind::Attachment);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    const WINDOW: ReopenWindow = ReopenWindow { days: 30 };
+
+    #[test]
+    fn the_conflict_rule() {
+        use Status::{Closed, InProgress, Resolved};
+        // SDP's status is what deskbridge last saw: the customer's change stands.
+        assert_eq!(
+            decide_status(Closed, Some("Resolved"), Some("Resolved"), Resolved, true),
+            StatusDecision::Keep
+        );
+        // SDP moved, and the portal already shows that status.
+        assert_eq!(
+            decide_status(
+                InProgress,
+                Some("Open"),
+                Some("In Progress"),
+                InProgress,
+                false
+            ),
+            StatusDecision::Keep
+        );
+        // SDP moved, nothing queued: a plain team change.
+        assert_eq!(
+            decide_status(
+                Resolved,
+                Some("Resolved"),
+                Some("In Progress"),
+                InProgress,
+                false
+            ),
+            StatusDecision::Apply {
+                to: InProgress,
+                conflict: false
+            }
+        );
+        // SDP moved while the customer's close waits: SDP wins.
+        assert_eq!(
+            decide_status(
+                Closed,
+                Some("Resolved"),
+                Some("In Progress"),
+                InProgress,
+                true
+            ),
+            StatusDecision::Apply {
+                to: InProgress,
+                conflict: true
+            }
+        );
+    }
+
+    #[test]
+    fn only_an_older_read_is_stale() {
+        assert!(is_stale(Some(10), Some(5)));
+        assert!(!is_stale(Some(10), Some(10)));
+        assert!(!is_stale(None, Some(5)));
+        assert!(!is_stale(Some(10), None));
+    }
+
+    /// A closed ticket whose customer confirmation (Close) SDP has not seen yet.
+    fn setup() -> (tempfile::TempDir, Store, TicketId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16, "DB", Metrics::new()).unwrap();
+        let id = store
+            .transact(|tx| {
+                let (id, _) = tx.next_ticket()?;
+                let mut t = crate::domain::ticket::sample(id.0);
+                t.status = Status::Closed;
+                t.sdp_status = Some("Resolved".into());
+                t.sdp_updated_ms = Some(10);
+                tx.outbox(&mut t, OutboxOp::Close, OffsetDateTime::now_utc())?;
+                tx.save(None, &t)?;
+                Ok(id)
+            })
+            .unwrap();
+        (dir, store, id)
+    }
+
+    fn observation(sdp: &str, status: Status, updated_ms: i64) -> Observation {
+        Observation {
+            updated_ms: Some(updated_ms),
+            sdp_status: Some(sdp.into()),
+            status: Some(status),
+            technician: None,
+            due_by: None,
+            team: Actor::team("Tech One"),
+            messages: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn both_sides_changed_the_status_sdp_wins_and_the_conflict_is_recorded() {
+        let (_dir, store, id) = setup();
+        let seen = observation("In Progress", Status::InProgress, 20);
+        let (t, _) = observe(&store, id, &seen, WINDOW).unwrap();
+        assert_eq!(t.status, Status::InProgress);
+        assert_eq!(t.sdp_pending, 0);
+        assert!(
+            store.outbox_after(0, 10).unwrap().is_empty(),
+            "the customer's close is withdrawn"
+        );
+        let conflict = store
+            .events(id)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.kind == EventKind::Conflict)
+            .expect("a conflict event");
+        assert_eq!(
+            (conflict.from.as_deref(), conflict.to.as_deref()),
+            (Some("closed"), Some("in_progress"))
+        );
+    }
+
+    #[test]
+    fn an_older_read_changes_nothing() {
+        let (_dir, store, id) = setup();
+        let seen = observation("In Progress", Status::InProgress, 5);
+        let (t, events) = observe(&store, id, &seen, WINDOW).unwrap();
+        assert_eq!(t.status, Status::Closed);
+        assert!(events.is_empty());
+        assert_eq!(store.outbox_after(0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_unchanged_sdp_status_leaves_the_customers_change_to_go_out() {
+        let (_dir, store, id) = setup();
+        let seen = observation("Resolved", Status::Resolved, 20);
+        let (t, _) = observe(&store, id, &seen, WINDOW).unwrap();
+        assert_eq!(t.status, Status::Closed);
+        assert_eq!(store.outbox_after(0, 10).unwrap().len(), 1);
+        assert!(
+            store
+                .events(id)
+                .unwrap()
+                .iter()
+                .all(|e| e.kind != EventKind::Conflict)
+        );
+    }
+}

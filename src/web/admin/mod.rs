@@ -1,0 +1,77 @@
+//! The admin console (`/admin`): first-run setup, the SDP connection and its test, the mapping
+//! chosen from SDP's own lists, users and API tokens, sync health with dead letters, a per-ticket
+//! sync log and the audit log. One file per page; each page parses its form and calls the same use
+//! cases as the API (`service`). Settings saved here take effect at once; keys fixed by the
+//! configuration file or environment show read-only with their source.
+
+mod audit;
+mod mapping;
+mod overview;
+mod sdp;
+mod setup;
+mod users;
+
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::{Page, PageError};
+use crate::service::Caller;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(overview::show))
+        .route("/admin/sync/run", web::post().to(overview::sync_run))
+        .route(
+            "/admin/dead-letters/{seq}",
+            web::post().to(overview::dead_letter),
+        )
+        .route("/admin/setup", web::get().to(setup::form))
+        .route("/admin/setup", web::post().to(setup::submit))
+        .route("/admin/sdp", web::get().to(sdp::form))
+        .route("/admin/sdp", web::post().to(sdp::save))
+        .route("/admin/sdp/test", web::post().to(sdp::test))
+        .route("/admin/mapping", web::get().to(mapping::form))
+        .route("/admin/mapping", web::post().to(mapping::save))
+        .route("/admin/users", web::get().to(users::list))
+        .route("/admin/users", web::post().to(users::create))
+        .route("/admin/users/{id}", web::post().to(users::change))
+        .route("/admin/audit", web::get().to(audit::log))
+        .route("/admin/find", web::get().to(audit::find_ticket))
+        .route("/admin/tickets/{number}", web::get().to(audit::ticket_log));
+}
+
+/// A console page whose visitor is a signed-in admin. Anyone else is sent where they belong before
+/// the handler runs: to the first-run setup while no admin exists, to sign-in, or to a 403 page.
+pub struct AdminPage {
+    pub page: Page,
+}
+
+impl AdminPage {
+    pub fn admin(&self) -> &Caller {
+        self.page
+            .caller
+            .as_ref()
+            .expect("an AdminPage is only built for a signed-in admin")
+    }
+}
+
+impl FromRequest for AdminPage {
+    type Error = PageError;
+    type Future = std::future::Ready<Result<AdminPage, PageError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let page = Page::of(req);
+        let result = match &page.caller {
+            Some(c) if c.is_admin() => Ok(AdminPage { page }),
+            Some(_) => Err(PageError::new(
+                page.tr,
+                StatusCode::FORBIDDEN,
+                "error-admins-only",
+            )),
+            None if crate::http::extract::state(req).setup_open() => {
+                Err(PageError::Redirect("/admin/setup".into()))
+            }
+            None => Err(PageError::SignIn { next: page.here }),
+        };
+        std::future::ready(result)
+    }
+}

@@ -1,0 +1,181 @@
+//! Forms with files (a new ticket, a reply): a multipart body whose text fields are read into
+//! memory (capped) and whose files are staged like API uploads, under the same field names as the
+//! API (`body`, `file`), so an error names the field the form shows.
+
+use std::collections::HashMap;
+
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::domain::validate::TEXT_MAX_BYTES;
+use crate::domain::{Attachment, Ticket};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::upload;
+use crate::service::{AppState, Caller, tickets};
+use crate::store::{StagedBlob, keys};
+use crate::tickets::Idempotency;
+use crate::web::{FormErrors, Page, PageError};
+
+/// Files one form may carry.
+pub(super) const MAX_FILES: usize = 10;
+
+/// A multipart form from a page: its text fields and its staged files. The CSRF token must come
+/// before any file, so nothing is written for a forged form.
+pub(super) struct PageForm {
+    text: HashMap<String, String>,
+    pub files: Vec<(String, StagedBlob)>,
+}
+
+impl PageForm {
+    pub fn get(&self, name: &str) -> &str {
+        self.text.get(name).map_or("", String::as_str)
+    }
+}
+
+pub(super) enum FormFailure {
+    /// The form is refused as a whole (forged): an error page.
+    Page(PageError),
+    /// The upload broke (too large, malformed): the form comes back with the error.
+    Api(ApiError),
+}
+
+impl From<ApiError> for FormFailure {
+    fn from(e: ApiError) -> Self {
+        FormFailure::Api(e)
+    }
+}
+
+pub(super) async fn read(
+    page: &Page,
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<PageForm, FormFailure> {
+    upload::refuse_declared_oversize(state, req, MAX_FILES as u64)?;
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut form = PageForm {
+        text: HashMap::new(),
+        files: Vec::new(),
+    };
+    let mut checked = false;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(upload::malformed)?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let is_file = field
+            .content_disposition()
+            .is_some_and(|cd| cd.get_filename().is_some());
+        if !is_file {
+            let mut value = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(upload::malformed)?;
+                // Text fields are small; a larger one is cut and then refused by validation.
+                if value.len() < TEXT_MAX_BYTES * 2 {
+                    value.extend_from_slice(&chunk);
+                }
+            }
+            form.text
+                .insert(name, String::from_utf8_lossy(&value).replace("\r\n", "\n"));
+            continue;
+        }
+        if !checked {
+            page.check_form(req, form.get("csrf"))
+                .map_err(FormFailure::Page)?;
+            checked = true;
+        }
+        let empty_choice = field
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .is_none_or(str::is_empty);
+        if empty_choice {
+            // A file input left empty still sends an empty part.
+            upload::drain(&mut field).await?;
+            continue;
+        }
+        if form.files.len() == MAX_FILES {
+            upload::drain(&mut field).await?;
+            return Err(ApiError::field(
+                ErrorCode::TooManyFiles,
+                "file",
+                format!("at most {MAX_FILES} files at once"),
+            )
+            .into());
+        }
+        form.files
+            .push(upload::stage_file(state, &mut field).await?);
+    }
+    if !checked {
+        page.check_form(req, form.get("csrf"))
+            .map_err(FormFailure::Page)?;
+    }
+    Ok(form)
+}
+
+/// An idempotency key for a page form, from the random id it was rendered with: a double-click
+/// or a reload of the POST creates nothing twice.
+pub(super) fn key(
+    caller: &Caller,
+    scope: &str,
+    form: &PageForm,
+    parts: &[&str],
+) -> Option<Idempotency> {
+    let id = form.get("form_id");
+    if id.is_empty() || id.len() > 64 {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    Some(Idempotency {
+        key: keys::idempotency(caller.user.id, scope, id),
+        fingerprint: hex::encode(hasher.finalize()),
+    })
+}
+
+pub(super) fn new_id() -> String {
+    crate::auth::new_secret("")[..32].to_owned()
+}
+
+/// Attaches a form's files, each once per form id.
+pub(super) async fn attach_all(
+    state: &AppState,
+    caller: &Caller,
+    ticket: &Ticket,
+    files: Vec<(String, StagedBlob)>,
+    form_id: &str,
+) -> Result<(), ApiError> {
+    for (i, (name, blob)) in files.into_iter().enumerate() {
+        let idempotency = (!form_id.is_empty()).then(|| Idempotency {
+            key: keys::idempotency(caller.user.id, &format!("page-file:{i}"), form_id),
+            fingerprint: blob.sha256.clone(),
+        });
+        let render = Box::new(|a: &Attachment| a.id.0.to_string());
+        tickets::attach(state, caller, ticket, (name, blob), idempotency, render).await?;
+    }
+    Ok(())
+}
+
+/// Field messages in the page's language: validation writes them in English for the API, so each
+/// field the portal's forms have gets its own translated message (what a valid value looks like).
+pub(super) fn localized(page: &Page, mut errors: FormErrors, max_size: &str) -> FormErrors {
+    for (field, message) in &mut errors.fields {
+        let key = format!("form-error-{field}");
+        if page.tr.has(&key) {
+            *message = page.t1(&key, "size", max_size);
+        }
+    }
+    errors
+}
+
+/// The status a form comes back with: the error's, unless it is not the client's.
+pub(super) fn form_status(e: &ApiError) -> actix_web::http::StatusCode {
+    let status = e.status();
+    if status.is_client_error() {
+        status
+    } else {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    }
+}

@@ -1,0 +1,138 @@
+//! Signing in and out, and the language preference.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::http::extract::client_address;
+use crate::http::session;
+use crate::service::{AppState, accounts};
+use crate::web::i18n::{LANG_COOKIE, Lang};
+use crate::web::{FormErrors, Page, PageError, cookie, local_path, parse_form, see_other};
+
+type State = web::Data<AppState>;
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage<'a> {
+    page: &'a Page,
+    email: &'a str,
+    next: &'a str,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SignInForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct NextQuery {
+    next: Option<String>,
+}
+
+pub(super) async fn form(page: Page, query: web::Query<NextQuery>) -> HttpResponse {
+    let next = query.next.as_deref().and_then(local_path).unwrap_or("/");
+    page.render(&SignInPage {
+        page: &page,
+        email: "",
+        next,
+        error: None,
+    })
+}
+
+pub(super) async fn sign_in(
+    page: Page,
+    req: HttpRequest,
+    state: State,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let form: SignInForm = page.submitted(&req, &body)?;
+    let next = local_path(&form.next).unwrap_or("/").to_owned();
+    let old = session::current(&req);
+    let started = accounts::start_session(
+        &state,
+        client_address(&req),
+        old.as_deref(),
+        &form.email,
+        &form.password,
+    )
+    .await;
+    match started {
+        Ok((user, issued)) => {
+            tracing::info!(user = %user.email, "signed in to the portal");
+            let mut response = see_other(&next, None, &req);
+            response
+                .add_cookie(&session::cookie(&req, issued.token, issued.expires_at))
+                .map_err(|_| PageError::internal(page.tr))?;
+            Ok(response)
+        }
+        Err(e) => {
+            let page_body = SignInPage {
+                page: &page,
+                email: &form.email,
+                next: &next,
+                error: FormErrors::from_api(page.tr, &e).summary,
+            };
+            Ok(page.render_status(e.status(), &page_body))
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SignOutForm {
+    csrf: String,
+    everywhere: String,
+}
+
+pub(super) async fn sign_out(
+    page: Page,
+    req: HttpRequest,
+    state: State,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let form: SignOutForm = parse_form(page.tr, &body)?;
+    if let Some(caller) = &page.caller {
+        page.check_form(&req, &form.csrf)?;
+        let done = if form.everywhere.is_empty() {
+            accounts::revoke_own(&state, caller).await
+        } else {
+            accounts::sign_out_everywhere(&state, caller).await
+        };
+        done.map_err(page.api())?;
+    }
+    let mut response = see_other("/sign-in", Some("signed-out"), &req);
+    response
+        .add_cookie(&session::cleared(&req))
+        .map_err(|_| PageError::internal(page.tr))?;
+    Ok(response)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LanguageForm {
+    lang: String,
+    next: String,
+}
+
+/// Switching language needs no CSRF token: it only sets a preference cookie.
+pub(super) async fn language(
+    page: Page,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let form: LanguageForm = parse_form(page.tr, &body)?;
+    let lang = Lang::parse(&form.lang).unwrap_or(Lang::En);
+    let next = local_path(&form.next).unwrap_or("/");
+    let mut response = see_other(next, None, &req);
+    let mut chosen = cookie(LANG_COOKIE, lang.code().to_owned(), &req);
+    chosen.set_max_age(time::Duration::days(365));
+    response
+        .add_cookie(&chosen)
+        .map_err(|_| PageError::internal(page.tr))?;
+    Ok(response)
+}
