@@ -11,6 +11,11 @@
 //! The load generator runs on the same machine as the server; every child process is stopped when
 //! the bench ends, fails or panics.
 
+#![allow(
+    unreachable_pub,
+    reason = "a test or bench binary's modules share helpers; their visibility is no API"
+)]
+
 #[path = "common/mod.rs"]
 mod common;
 

@@ -17,6 +17,11 @@
 //! process is started. Each part stops its servers when it ends; the temporary data dirs go when
 //! the bench ends or fails.
 
+#![allow(
+    unreachable_pub,
+    reason = "a test or bench binary's modules share helpers; their visibility is no API"
+)]
+
 #[path = "../tests/common/fake_sdp/mod.rs"]
 #[expect(dead_code, reason = "the bench drives only part of the fake's API")]
 mod fake_sdp;

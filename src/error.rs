@@ -168,7 +168,7 @@ pub struct ErrorBody {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ErrorEnvelope {
+pub(crate) struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
@@ -332,7 +332,7 @@ impl ResponseError for ApiError {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
 mod tests {

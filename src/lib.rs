@@ -1,20 +1,23 @@
 //! deskbridge: an on-prem appliance between the Cloudeka Service Portal and `ManageEngine`
 //! `ServiceDesk` Plus. See ARCHITECTURE.md for the module map.
+//!
+//! Modules are private to the crate unless the integration tests or benchmarks drive them; the
+//! `unreachable_pub` lint keeps everything else `pub(crate)`.
 
 pub mod actors;
 pub mod app;
 pub mod auth;
-pub mod backup;
+pub(crate) mod backup;
 pub mod cli;
 pub mod config;
 pub mod domain;
-pub mod error;
-pub mod http;
-pub mod metrics;
-pub mod sdp;
+pub(crate) mod error;
+pub(crate) mod http;
+pub(crate) mod metrics;
+pub(crate) mod sdp;
 pub mod service;
-pub mod settings;
+pub(crate) mod settings;
 pub mod store;
 pub mod sync;
 pub mod tickets;
-pub mod web;
+pub(crate) mod web;

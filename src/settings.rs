@@ -21,17 +21,18 @@ const SDP: &str = "sdp";
 /// Stored as `{"base_url": …, "api_key": …, "mapping": {"category": …, "statuses": {…}}}`, the
 /// shape earlier versions wrote; names that are not console keys are ignored when read.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ConsoleSdp {
+pub(crate) struct ConsoleSdp {
     values: BTreeMap<ConsoleKey, Value>,
 }
 
 impl ConsoleSdp {
-    pub fn get(&self, key: ConsoleKey) -> Option<&Value> {
+    #[cfg(test)]
+    fn get(&self, key: ConsoleKey) -> Option<&Value> {
         self.values.get(&key)
     }
 
     /// Saves `value` for `key` once it fits the key, in the key's own form (`"45"` → `45`).
-    pub fn set(&mut self, key: ConsoleKey, value: &Value) -> Result<(), String> {
+    pub(crate) fn set(&mut self, key: ConsoleKey, value: &Value) -> Result<(), String> {
         let mut probe = SdpConfig::default();
         key.set(&mut probe, value)?;
         self.values.insert(key, key.get(&probe));
@@ -39,7 +40,7 @@ impl ConsoleSdp {
     }
 
     /// The keys whose values differ between two saves (never the values: some are secrets).
-    pub fn changed_keys(&self, after: &ConsoleSdp) -> Vec<ConsoleKey> {
+    pub(crate) fn changed_keys(&self, after: &ConsoleSdp) -> Vec<ConsoleKey> {
         ConsoleKey::ALL
             .into_iter()
             .filter(|k| self.values.get(k) != after.values.get(k))
@@ -96,16 +97,16 @@ impl ConsoleSdp {
     }
 }
 
-pub fn load(store: &Store) -> Result<ConsoleSdp, StoreError> {
+pub(crate) fn load(store: &Store) -> Result<ConsoleSdp, StoreError> {
     Ok(store.setting(SDP)?.unwrap_or_default())
 }
 
-pub fn save(store: &Store, settings: &ConsoleSdp) -> Result<(), StoreError> {
+pub(crate) fn save(store: &Store, settings: &ConsoleSdp) -> Result<(), StoreError> {
     store.put_setting(SDP, settings)
 }
 
 /// The SDP configuration in force: the configuration, with the console's values where allowed.
-pub fn effective(config: &Config, saved: &ConsoleSdp) -> SdpConfig {
+pub(crate) fn effective(config: &Config, saved: &ConsoleSdp) -> SdpConfig {
     let mut sdp = config.sdp.clone();
     for (key, value) in &saved.values {
         if !config.fixed.contains_key(&key.key()) {
@@ -117,7 +118,7 @@ pub fn effective(config: &Config, saved: &ConsoleSdp) -> SdpConfig {
 }
 
 /// Checks an SDP configuration with the same rules as the configuration file.
-pub fn validate(config: &Config, sdp: &SdpConfig) -> Result<(), ConfigError> {
+pub(crate) fn validate(config: &Config, sdp: &SdpConfig) -> Result<(), ConfigError> {
     let mut candidate = config.clone();
     candidate.sdp = sdp.clone();
     candidate.validate()

@@ -6,6 +6,11 @@
 //! Without Chromium the tests print a notice and pass, unless `CI` is set: then they fail.
 //! Each run saves screenshots of the main pages under `target/screenshots/`.
 
+#![allow(
+    unreachable_pub,
+    reason = "a test or bench binary's modules share helpers; their visibility is no API"
+)]
+
 mod common;
 
 // The modules live in tests/browser/, beside axe-core's package.json.

@@ -1,5 +1,10 @@
 //! One integration-test binary: each module boots the real app through `common`.
 
+#![allow(
+    unreachable_pub,
+    reason = "a test or bench binary's modules share helpers; their visibility is no API"
+)]
+
 mod common;
 
 mod access;

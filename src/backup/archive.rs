@@ -20,7 +20,7 @@ use crate::store::{SCHEMA_VERSION, Store};
 const BLOCK: u64 = 512;
 
 /// A snapshot ready to be sent. Dropping it removes the staged copy and frees the snapshot permit.
-pub struct Prepared {
+pub(crate) struct Prepared {
     manifest: Vec<u8>,
     created_at: OffsetDateTime,
     /// Where each entry's content is read from, in manifest order.
@@ -39,7 +39,10 @@ impl Drop for Staged {
 
 /// Takes the snapshot (see `Store::snapshot`) and lists the content files it refers to.
 /// Blocking: run it off the async threads.
-pub fn prepare(store: &Store, permit: OwnedSemaphorePermit) -> Result<Prepared, BackupError> {
+pub(crate) fn prepare(
+    store: &Store,
+    permit: OwnedSemaphorePermit,
+) -> Result<Prepared, BackupError> {
     let path = store
         .data_dir()
         .join("tmp")
@@ -113,7 +116,7 @@ fn entry_len(size: u64) -> u64 {
 
 impl Prepared {
     /// The exact size of the archive [`Prepared::write_to`] writes.
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         let manifest = entry_len(self.manifest.len() as u64)
             + entry_len(manifest_sum(&self.manifest).len() as u64);
         let entries: u64 = self.sources.iter().map(|(e, _)| entry_len(e.size)).sum();
@@ -122,7 +125,7 @@ impl Prepared {
     }
 
     /// A file name for the download, e.g. `deskbridge-backup-20260102T030405Z.tar`.
-    pub fn file_name(&self) -> String {
+    pub(crate) fn file_name(&self) -> String {
         let t = self.created_at;
         format!(
             "deskbridge-backup-{:04}{:02}{:02}T{:02}{:02}{:02}Z.tar",
@@ -138,7 +141,7 @@ impl Prepared {
     /// Writes the archive. Every content file is hashed as it is sent: one that no longer matches
     /// its manifest entry stops the archive with an error, so a damaged file is never passed on
     /// as a good backup. Blocking.
-    pub fn write_to(self, out: impl Write) -> Result<(), BackupError> {
+    pub(crate) fn write_to(self, out: impl Write) -> Result<(), BackupError> {
         let mut tar = tar::Builder::new(out);
         let mtime = u64::try_from(self.created_at.unix_timestamp()).unwrap_or(0);
         let sent = |e: std::io::Error| BackupError::Io {

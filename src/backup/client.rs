@@ -9,11 +9,11 @@ use tokio::io::AsyncWriteExt;
 use super::{BackupError, Manifest, Progress, io_at, restore};
 
 /// The endpoint, relative to the appliance's base URL.
-pub const ENDPOINT: &str = "/api/v1/admin/backup";
+pub(crate) const ENDPOINT: &str = "/api/v1/admin/backup";
 
 /// Downloads a backup from the appliance at `base_url` with an admin token and checks it; `out`
 /// appears only once the whole archive is on disk and every checksum matched.
-pub fn backup(base_url: &str, token: &str, out: &Path) -> Result<Manifest, BackupError> {
+pub(crate) fn backup(base_url: &str, token: &str, out: &Path) -> Result<Manifest, BackupError> {
     let partial = PathBuf::from(format!("{}.partial", out.display()));
     let url = format!("{}{ENDPOINT}", base_url.trim_end_matches('/'));
     let result = fetch(&url, token, &partial).and_then(|()| {

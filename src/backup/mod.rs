@@ -12,9 +12,9 @@
 //! blobs/<aa>/<sha256>    attachment content, laid out as in the data dir
 //! ```
 
-pub mod archive;
-pub mod client;
-pub mod restore;
+pub(crate) mod archive;
+pub(crate) mod client;
+pub(crate) mod restore;
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -27,16 +27,16 @@ use time::OffsetDateTime;
 use crate::store::StoreError;
 
 /// The `format` field of every manifest.
-pub const FORMAT: &str = "deskbridge-backup";
+pub(crate) const FORMAT: &str = "deskbridge-backup";
 /// Bumped when the archive's layout changes; restore refuses versions it does not know.
-pub const FORMAT_VERSION: u32 = 1;
-pub const MANIFEST: &str = "manifest.json";
-pub const MANIFEST_SUM: &str = "manifest.json.sha256";
-pub const STORE: &str = "store.export";
+pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const MANIFEST: &str = "manifest.json";
+pub(crate) const MANIFEST_SUM: &str = "manifest.json.sha256";
+pub(crate) const STORE: &str = "store.export";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     pub format: String,
     pub format_version: u32,
     /// The deskbridge version that wrote the backup.
@@ -51,7 +51,7 @@ pub struct Manifest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ManifestEntry {
+pub(crate) struct ManifestEntry {
     pub path: String,
     pub size: u64,
     /// Hex sha256 of the content.
@@ -59,7 +59,7 @@ pub struct ManifestEntry {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum BackupError {
+pub(crate) enum BackupError {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error(
@@ -129,7 +129,7 @@ pub(crate) struct Hashing<T> {
 }
 
 impl<T> Hashing<T> {
-    pub fn new(inner: T) -> Self {
+    pub(crate) fn new(inner: T) -> Self {
         Hashing {
             inner,
             count: 0,
@@ -137,7 +137,7 @@ impl<T> Hashing<T> {
         }
     }
 
-    pub fn finish(self) -> (T, u64, String) {
+    pub(crate) fn finish(self) -> (T, u64, String) {
         (self.inner, self.count, hex::encode(self.hasher.finalize()))
     }
 }
@@ -165,14 +165,14 @@ impl<W: Write> Write for Hashing<W> {
 }
 
 /// Reports bytes done on stderr, at most once a second, and once at the end.
-pub struct Progress {
+pub(crate) struct Progress {
     label: &'static str,
     total: Option<u64>,
     last: Option<(Instant, u64)>,
 }
 
 impl Progress {
-    pub fn new(label: &'static str, total: Option<u64>) -> Progress {
+    pub(crate) fn new(label: &'static str, total: Option<u64>) -> Progress {
         Progress {
             label,
             total,
@@ -180,7 +180,7 @@ impl Progress {
         }
     }
 
-    pub fn update(&mut self, done: u64) {
+    pub(crate) fn update(&mut self, done: u64) {
         if self
             .last
             .is_some_and(|(t, _)| t.elapsed() < Duration::from_secs(1))
@@ -190,7 +190,7 @@ impl Progress {
         self.print(done);
     }
 
-    pub fn finish(&mut self, done: u64) {
+    pub(crate) fn finish(&mut self, done: u64) {
         if self.last.is_none_or(|(_, printed)| printed != done) {
             self.print(done);
         }

@@ -16,25 +16,25 @@ use crate::store::SCHEMA_VERSION;
 const MANIFEST_LIMIT: u64 = 256 * 1024 * 1024;
 /// Where a restore unpacks before anything is final; inside the target so renames stay on one
 /// file system.
-pub const STAGING: &str = ".restore-tmp";
+pub(crate) const STAGING: &str = ".restore-tmp";
 
 /// What a restore put in place.
 #[derive(Debug)]
-pub struct Restored {
+pub(crate) struct Restored {
     pub manifest: Manifest,
     /// Store records imported.
     pub records: u64,
 }
 
 /// Checks every checksum of the archive at `file`, writing nothing.
-pub fn verify(file: &Path, progress: &mut Progress) -> Result<Manifest, BackupError> {
+pub(crate) fn verify(file: &Path, progress: &mut Progress) -> Result<Manifest, BackupError> {
     read(file, None, progress)
 }
 
 /// Creates a data dir at `data_dir` from the archive at `file`. `data_dir` must be missing or
 /// empty. Entries are unpacked into `data_dir/.restore-tmp` and checked; only when every checksum
 /// matched is the store imported and moved into place. On any error nothing is left behind.
-pub fn restore(
+pub(crate) fn restore(
     file: &Path,
     data_dir: &Path,
     progress: &mut Progress,

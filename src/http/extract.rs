@@ -19,7 +19,7 @@ use crate::service::identity::{
 use crate::service::{AppState, Caller};
 use crate::tickets::Idempotency;
 
-pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+pub(crate) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
 /// Largest JSON body accepted: a 64 KiB text can grow when escaped.
 const JSON_LIMIT: usize = 1024 * 1024;
@@ -76,7 +76,7 @@ impl FromRequest for Caller {
 }
 
 /// An admin caller; anyone else is refused with 403 before the handler runs.
-pub struct Admin(pub Caller);
+pub(crate) struct Admin(pub Caller);
 
 impl FromRequest for Admin {
     type Error = ApiError;
@@ -103,7 +103,7 @@ pub(crate) fn client_address(req: &HttpRequest) -> Option<std::net::IpAddr> {
 
 /// A JSON body parsed strictly: 415 without a JSON content type, 400 when it is not JSON, 422
 /// naming the field when it does not fit `T`. Also carries the body's sha256 for idempotency.
-pub struct ValidJson<T> {
+pub(crate) struct ValidJson<T> {
     pub value: T,
     pub fingerprint: String,
 }
@@ -195,7 +195,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
 }
 
 /// The optional `Idempotency-Key` header: 1 to 255 visible ASCII characters.
-pub struct IdempotencyKey(pub Option<String>);
+pub(crate) struct IdempotencyKey(pub Option<String>);
 
 impl FromRequest for IdempotencyKey {
     type Error = ApiError;
@@ -224,7 +224,12 @@ impl FromRequest for IdempotencyKey {
 
 impl IdempotencyKey {
     /// Scopes the key to the caller and the endpoint.
-    pub fn scoped(&self, caller: &Caller, scope: &str, fingerprint: &str) -> Option<Idempotency> {
+    pub(crate) fn scoped(
+        &self,
+        caller: &Caller,
+        scope: &str,
+        fingerprint: &str,
+    ) -> Option<Idempotency> {
         self.0.as_ref().map(|key| Idempotency {
             key: crate::store::keys::idempotency(caller.user.id, scope, key),
             fingerprint: fingerprint.to_owned(),

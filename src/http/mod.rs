@@ -1,23 +1,23 @@
 //! The REST API edge: routes, extractors and JSON views. Handlers parse and answer; the rules are
 //! the use cases' (`service`). Reads go to the store directly (sled reads are safe from any thread).
 
-pub mod api;
-pub mod extract;
+pub(crate) mod api;
+pub(crate) mod extract;
 pub(crate) mod session;
 pub(crate) mod upload;
-pub mod views;
+pub(crate) mod views;
 
 use actix_web::{HttpResponse, web};
 
 use crate::error::{ApiError, ErrorCode};
 
 /// Mounts the API's routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);
 }
 
 /// What answers a path nothing else serves.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
 }
 

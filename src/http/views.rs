@@ -11,7 +11,7 @@ use crate::domain::{
 };
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RequesterView {
+pub(crate) struct RequesterView {
     #[schema(value_type = String, format = Uuid)]
     pub id: uuid::Uuid,
     pub email: String,
@@ -20,7 +20,7 @@ pub struct RequesterView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TicketView {
+pub(crate) struct TicketView {
     /// Stable internal id.
     #[schema(value_type = String, format = Uuid)]
     pub id: uuid::Uuid,
@@ -54,7 +54,7 @@ pub struct TicketView {
 }
 
 impl TicketView {
-    pub fn new(t: &Ticket, now: OffsetDateTime) -> TicketView {
+    pub(crate) fn new(t: &Ticket, now: OffsetDateTime) -> TicketView {
         TicketView {
             id: t.uid,
             number: t.number.clone(),
@@ -83,7 +83,7 @@ impl TicketView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TicketList {
+pub(crate) struct TicketList {
     pub items: Vec<TicketView>,
     pub total: u64,
     pub page: u64,
@@ -91,7 +91,7 @@ pub struct TicketList {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MessageView {
+pub(crate) struct MessageView {
     pub id: u64,
     pub author: Author,
     pub body: String,
@@ -116,7 +116,7 @@ impl From<&Message> for MessageView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AttachmentView {
+pub(crate) struct AttachmentView {
     pub id: u64,
     pub filename: String,
     pub size: u64,
@@ -145,7 +145,7 @@ impl From<&Attachment> for AttachmentView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
+pub(crate) struct EventView {
     pub id: u64,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -172,7 +172,7 @@ impl From<&Event> for EventView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserView {
+pub(crate) struct UserView {
     #[schema(value_type = String, format = Uuid)]
     pub id: uuid::Uuid,
     pub email: String,
@@ -201,10 +201,10 @@ impl From<&User> for UserView {
 
 /// Every list answers `{items: [...]}`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Items<T> {
+pub(crate) struct Items<T> {
     pub items: Vec<T>,
 }
 
-pub fn json_string<T: Serialize>(value: &T) -> String {
+pub(crate) fn json_string<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("views serialize: plain structs with string keys")
 }

@@ -118,6 +118,10 @@ impl AttachmentInfo {
     }
 }
 
+#[expect(
+    clippy::struct_field_names,
+    reason = "the fields are named as SDP names them"
+)]
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Request {
     #[serde(deserialize_with = "required_id")]
@@ -206,18 +210,9 @@ pub struct Notification {
     pub attachments: Option<Vec<AttachmentInfo>>,
 }
 
-/// `list_info` as SDP echoes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct ListInfo {
-    #[serde(default)]
-    pub has_more_rows: Option<bool>,
-    #[serde(default)]
-    pub total_count: Option<Value>,
-}
-
 /// One entry of `response_status.messages`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct StatusMessage {
+pub(crate) struct StatusMessage {
     #[serde(default)]
     pub status_code: Option<Value>,
     #[serde(default)]
@@ -230,7 +225,7 @@ pub struct StatusMessage {
 
 /// `response_status`: an object on single-entity calls, an array on lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct ResponseStatus {
+pub(crate) struct ResponseStatus {
     #[serde(default)]
     pub status_code: Option<Value>,
     #[serde(default)]
@@ -249,7 +244,7 @@ fn code_of(v: Option<&Value>) -> Option<u32> {
 
 impl ResponseStatus {
     /// Reads `response_status` from a whole body, whichever shape it has.
-    pub fn from_body(body: &Value) -> Option<ResponseStatus> {
+    pub(crate) fn from_body(body: &Value) -> Option<ResponseStatus> {
         let raw = body.get("response_status")?;
         let one = match raw {
             Value::Array(items) => items.first()?.clone(),
@@ -258,7 +253,7 @@ impl ResponseStatus {
         serde_json::from_value(one).ok()
     }
 
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.status
             .as_deref()
             .is_some_and(|s| s.eq_ignore_ascii_case("failed"))
@@ -266,7 +261,7 @@ impl ResponseStatus {
     }
 
     /// The specific code: the first message's, else the top level's.
-    pub fn code(&self) -> Option<u32> {
+    pub(crate) fn code(&self) -> Option<u32> {
         self.messages
             .iter()
             .find_map(|m| code_of(m.status_code.as_ref()))
@@ -274,7 +269,7 @@ impl ResponseStatus {
     }
 
     /// A readable summary of the messages, with the fields they name.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut parts = Vec::new();
         for m in &self.messages {
             let mut text = match &m.message {
@@ -303,7 +298,7 @@ impl ResponseStatus {
         parts.join("; ")
     }
 
-    pub fn fields(&self) -> Vec<String> {
+    pub(crate) fn fields(&self) -> Vec<String> {
         self.messages
             .iter()
             .flat_map(|m| {

@@ -31,14 +31,10 @@ pub enum SdpError {
     Decode(String),
 }
 
-/// Codes that say the input is wrong: retrying the same call cannot help.
-pub const INVALID_VALUE: u32 = 4001;
-pub const FORBIDDEN: u32 = 4002;
-pub const CLOSURE_RULE: u32 = 4003;
-pub const NOT_FOUND: u32 = 4007;
-pub const MANDATORY_FIELD: u32 = 4012;
-pub const RATE_LIMIT: u32 = 4015;
-pub const INVALID_KEY: u32 = 4022;
+/// SDP's codes that deskbridge acts on.
+pub(crate) const INVALID_VALUE: u32 = 4001;
+pub(crate) const RATE_LIMIT: u32 = 4015;
+pub(crate) const INVALID_KEY: u32 = 4022;
 
 impl SdpError {
     /// Whether waiting and trying again may succeed: transport failures, rate limits, 5xx.
@@ -90,13 +86,8 @@ mod tests {
             .is_retryable()
         );
         assert!(api(503, 4000).is_retryable());
-        for code in [
-            INVALID_VALUE,
-            FORBIDDEN,
-            CLOSURE_RULE,
-            MANDATORY_FIELD,
-            NOT_FOUND,
-        ] {
+        // Invalid value, forbidden, closure rule, mandatory field, not found.
+        for code in [INVALID_VALUE, 4002, 4003, 4012, 4007] {
             assert!(!api(400, code).is_retryable(), "{code}");
         }
         assert!(!SdpError::Auth("bad key".into()).is_retryable());

@@ -3,11 +3,11 @@
 //! Zoho OAuth, a request budget that is never exceeded, and errors that say whether to retry.
 
 mod client;
-pub mod dto;
-pub mod error;
+pub(crate) mod dto;
+pub(crate) mod error;
 mod oauth;
 mod pacer;
 
-pub use client::{RequestPage, SdpClient};
-pub use error::SdpError;
-pub use pacer::Pacer;
+pub(crate) use client::SdpClient;
+pub(crate) use error::SdpError;
+pub(crate) use pacer::Pacer;

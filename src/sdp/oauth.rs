@@ -13,7 +13,7 @@ use crate::config::Secret;
 /// Refresh this long before the token's stated expiry, so a call never carries a dying token.
 const EARLY: Duration = Duration::from_mins(1);
 
-pub struct OAuth {
+pub(super) struct OAuth {
     pub accounts_url: String,
     pub client_id: String,
     pub client_secret: Secret,
@@ -29,7 +29,7 @@ struct TokenAnswer {
 }
 
 impl OAuth {
-    pub fn new(
+    pub(super) fn new(
         accounts_url: String,
         client_id: String,
         client_secret: Secret,
@@ -46,7 +46,7 @@ impl OAuth {
 
     /// A valid access token: the cached one, or a fresh one. `stale` is the token a call was just
     /// refused with; it is replaced only if it is still the cached one (one refresh for many callers).
-    pub async fn token(
+    pub(super) async fn token(
         &self,
         http: &reqwest::Client,
         stale: Option<&str>,

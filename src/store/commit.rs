@@ -15,7 +15,7 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub fn start(
+    pub(super) fn start(
         db: sled::Db,
         batches: prometheus_client::metrics::counter::Counter,
     ) -> std::io::Result<Self> {
@@ -44,7 +44,7 @@ impl GroupCommit {
     }
 
     /// Resolves once everything written before the call is on disk.
-    pub async fn wait(&self) -> Result<(), String> {
+    pub(super) async fn wait(&self) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .as_ref()

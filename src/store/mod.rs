@@ -103,7 +103,7 @@ macro_rules! tree_names {
         /// The typed trees. Names carry a version suffix so a reshaped tree can live beside the old one
         /// during a migration.
         #[derive(Clone)]
-        pub(crate) struct Trees { $(pub $field: sled::Tree),+ }
+        pub(crate) struct Trees { $(pub(crate) $field: sled::Tree),+ }
 
         impl Trees {
             fn open(db: &sled::Db) -> sled::Result<Trees> {
@@ -113,7 +113,7 @@ macro_rules! tree_names {
 
         /// Tree names as constants named after their `Trees` field, for error messages.
         #[allow(non_upper_case_globals, dead_code, reason = "one constant per Trees field, named alike")]
-        pub(crate) mod names { $(pub const $field: &str = $name;)+ }
+        pub(crate) mod names { $(pub(crate) const $field: &str = $name;)+ }
     };
 }
 
@@ -141,16 +141,16 @@ tree_names! {
 
 /// Keys of the `meta` tree.
 pub(crate) mod meta {
-    pub const SCHEMA_VERSION: &[u8] = b"schema_version";
+    pub(crate) const SCHEMA_VERSION: &[u8] = b"schema_version";
     /// Last ticket number handed out.
-    pub const TICKET_SEQ: &[u8] = b"seq.ticket";
+    pub(crate) const TICKET_SEQ: &[u8] = b"seq.ticket";
     /// Last audit log entry number.
-    pub const AUDIT_SEQ: &[u8] = b"seq.audit";
+    pub(crate) const AUDIT_SEQ: &[u8] = b"seq.audit";
     /// Last id handed out to a message, attachment, event or outbox entry (one sequence for all, so
     /// their ids also order them across kinds).
-    pub const ITEM_SEQ: &[u8] = b"seq.item";
+    pub(crate) const ITEM_SEQ: &[u8] = b"seq.item";
     /// Entries in the outbox, kept with every change to it.
-    pub const OUTBOX_LEN: &[u8] = b"count.outbox";
+    pub(crate) const OUTBOX_LEN: &[u8] = b"count.outbox";
 }
 
 pub struct Store {

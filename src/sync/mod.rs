@@ -70,8 +70,8 @@ pub struct SyncStats {
 
 /// Keys of the persisted sync state.
 pub(crate) mod state {
-    pub const WATERMARK: &str = "watermark";
-    pub const IMPORT: &str = "import";
+    pub(crate) const WATERMARK: &str = "watermark";
+    pub(crate) const IMPORT: &str = "import";
 }
 
 impl SyncCtx {

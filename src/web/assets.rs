@@ -9,7 +9,7 @@ use rust_embed::RustEmbed;
 #[folder = "web/static"]
 struct Static;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/{path:.*}", web::get().to(serve));
 }
 

@@ -7,12 +7,12 @@ use time::macros::format_description;
 use crate::domain::{EventKind, Kind, Priority, Status};
 
 /// A time as `<time datetime="…">text</time>` wants it.
-pub struct When {
+pub(crate) struct When {
     pub iso: String,
     pub text: String,
 }
 
-pub fn when(at: OffsetDateTime) -> When {
+pub(crate) fn when(at: OffsetDateTime) -> When {
     let at = at.to_offset(time::UtcOffset::UTC);
     let iso = at
         .format(&time::format_description::well_known::Rfc3339)
@@ -26,7 +26,7 @@ pub fn when(at: OffsetDateTime) -> When {
 }
 
 /// Bytes in the unit a person reads best.
-pub fn size(bytes: u64) -> String {
+pub(crate) fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
     let mut value = bytes;
     let mut tenths = 0;
@@ -44,20 +44,20 @@ pub fn size(bytes: u64) -> String {
 }
 
 /// Message key of a status's customer-facing label.
-pub fn status_key(status: Status) -> String {
+pub(crate) fn status_key(status: Status) -> String {
     format!("status-{}", status.as_str().replace('_', "-"))
 }
 
-pub fn kind_key(kind: Kind) -> String {
+pub(crate) fn kind_key(kind: Kind) -> String {
     format!("kind-{}", kind.as_str().replace('_', "-"))
 }
 
-pub fn priority_key(priority: Priority) -> String {
+pub(crate) fn priority_key(priority: Priority) -> String {
     format!("priority-{}", priority.as_str())
 }
 
 /// Message key of a history event's line (`event-status-changed`).
-pub fn event_key(kind: EventKind) -> String {
+pub(crate) fn event_key(kind: EventKind) -> String {
     format!("event-{}", kind.as_str().replace('_', "-"))
 }
 

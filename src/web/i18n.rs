@@ -12,30 +12,30 @@ use unic_langid::LanguageIdentifier;
 #[folder = "web/i18n"]
 struct Messages;
 
-pub const LANG_COOKIE: &str = "deskbridge_lang";
+pub(crate) const LANG_COOKIE: &str = "deskbridge_lang";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
+pub(crate) enum Lang {
     En,
     Id,
 }
 
 impl Lang {
-    pub const ALL: [Lang; 2] = [Lang::En, Lang::Id];
+    pub(crate) const ALL: [Lang; 2] = [Lang::En, Lang::Id];
 
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::Id => "id",
         }
     }
 
-    pub fn parse(code: &str) -> Option<Lang> {
+    pub(crate) fn parse(code: &str) -> Option<Lang> {
         Lang::ALL.into_iter().find(|l| l.code() == code)
     }
 
     /// The best of ours for an `Accept-Language` header; English when nothing matches.
-    pub fn negotiate(accept_language: &str) -> Lang {
+    pub(crate) fn negotiate(accept_language: &str) -> Lang {
         let requested = fluent_langneg::accepted_languages::parse(accept_language);
         let available: Vec<fluent_langneg::LanguageIdentifier> = Lang::ALL
             .iter()
@@ -54,7 +54,7 @@ impl Lang {
             .unwrap_or(Lang::En)
     }
 
-    pub fn tr(self) -> &'static Bundle {
+    pub(crate) fn tr(self) -> &'static Bundle {
         match self {
             Lang::En => &BUNDLES.0,
             Lang::Id => &BUNDLES.1,
@@ -62,7 +62,7 @@ impl Lang {
     }
 }
 
-pub struct Bundle {
+pub(crate) struct Bundle {
     bundle: FluentBundle<FluentResource>,
     lang: Lang,
 }
@@ -92,17 +92,17 @@ fn load(lang: Lang) -> Bundle {
 }
 
 impl Bundle {
-    pub fn lang(&self) -> Lang {
+    pub(crate) fn lang(&self) -> Lang {
         self.lang
     }
 
     /// The message for `key`; the key itself when missing (a unit test keeps that from shipping).
-    pub fn t(&self, key: &str) -> String {
+    pub(crate) fn t(&self, key: &str) -> String {
         self.format(key, None)
     }
 
     /// The message for `key` with one named argument.
-    pub fn t1(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
+    pub(crate) fn t1(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
         let mut args = FluentArgs::new();
         let value = value.to_string();
         // Numbers stay numbers so plural rules can select on them.
@@ -123,7 +123,7 @@ impl Bundle {
             .into_owned()
     }
 
-    pub fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.bundle.has_message(key)
     }
 

@@ -24,7 +24,7 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How often a stream checks whether the appliance is shutting down.
 const TICK: Duration = Duration::from_millis(500);
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/events", web::get().to(events));
 }
 

@@ -6,10 +6,10 @@
 //! HTML, and answer with redirects (post/redirect/get) instead of JSON.
 
 mod admin;
-pub mod assets;
-pub mod format;
-pub mod i18n;
-pub mod live;
+pub(crate) mod assets;
+pub(crate) mod format;
+pub(crate) mod i18n;
+pub(crate) mod live;
 mod portal;
 
 use std::collections::BTreeMap;
@@ -33,7 +33,7 @@ const CSRF_COOKIE: &str = "deskbridge_csrf";
 /// A one-shot notice shown after a redirect; its value is a message key, never text.
 const FLASH_COOKIE: &str = "deskbridge_flash";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     assets::configure(cfg);
     live::configure(cfg);
     portal::configure(cfg);
@@ -41,7 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// What every page needs: the language, who is signed in, the CSRF token for its forms.
-pub struct Page {
+pub(crate) struct Page {
     pub tr: &'static Bundle,
     pub caller: Option<Caller>,
     pub csrf: String,
@@ -52,50 +52,54 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn t(&self, key: &str) -> String {
+    pub(crate) fn t(&self, key: &str) -> String {
         self.tr.t(key)
     }
 
-    pub fn t1(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
+    pub(crate) fn t1(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
         self.tr.t1(key, name, value)
     }
 
-    pub fn lang(&self) -> &'static str {
+    pub(crate) fn lang(&self) -> &'static str {
         self.tr.lang().code()
     }
 
-    pub fn user(&self) -> Option<&User> {
+    pub(crate) fn user(&self) -> Option<&User> {
         self.caller.as_ref().map(|c| &c.user)
     }
 
-    pub fn user_name(&self) -> &str {
+    pub(crate) fn user_name(&self) -> &str {
         self.user().map_or("", |u| u.name.as_str())
     }
 
     /// Turns a use case's error into this page's error page.
-    pub fn api(&self) -> impl Fn(ApiError) -> PageError + '_ {
+    pub(crate) fn api(&self) -> impl Fn(ApiError) -> PageError + '_ {
         move |e| PageError::from_api(self.tr, &e)
     }
 
     /// Turns a failing store read into this page's error page (logged once, nothing internal shown).
-    pub fn store(&self) -> impl Fn(StoreError) -> PageError + '_ {
+    pub(crate) fn store(&self) -> impl Fn(StoreError) -> PageError + '_ {
         move |e| PageError::from_api(self.tr, &e.into())
     }
 
-    pub fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         self.caller.as_ref().is_some_and(Caller::is_admin)
     }
 
-    pub fn signed_in(&self) -> bool {
+    pub(crate) fn signed_in(&self) -> bool {
         self.caller.is_some()
     }
 
     /// Renders a template as the answer, with the cookies this page needs.
-    pub fn render(&self, template: &impl Template) -> HttpResponse {
+    pub(crate) fn render(&self, template: &impl Template) -> HttpResponse {
         self.render_status(StatusCode::OK, template)
     }
 
-    pub fn render_status(&self, status: StatusCode, template: &impl Template) -> HttpResponse {
+    pub(crate) fn render_status(
+        &self,
+        status: StatusCode,
+        template: &impl Template,
+    ) -> HttpResponse {
         match template.render() {
             Ok(html) => {
                 let mut response = HttpResponse::build(status);
@@ -113,14 +117,14 @@ impl Page {
     }
 
     /// The signed-in caller, or a redirect to the sign-in page that comes back here.
-    pub fn require(&self) -> Result<&Caller, PageError> {
+    pub(crate) fn require(&self) -> Result<&Caller, PageError> {
         self.caller.as_ref().ok_or_else(|| PageError::SignIn {
             next: self.here.clone(),
         })
     }
 
     /// Checks a submitted form's CSRF token and, when the browser sends one, its Origin.
-    pub fn check_form(&self, req: &HttpRequest, token: &str) -> Result<(), PageError> {
+    pub(crate) fn check_form(&self, req: &HttpRequest, token: &str) -> Result<(), PageError> {
         let same_origin = match req.headers().get(header::ORIGIN) {
             None => true,
             Some(origin) => {
@@ -143,7 +147,7 @@ impl Page {
 impl Page {
     /// A submitted `application/x-www-form-urlencoded` form, once its CSRF token (field `csrf`) and
     /// origin check out.
-    pub fn submitted<T: serde::de::DeserializeOwned>(
+    pub(crate) fn submitted<T: serde::de::DeserializeOwned>(
         &self,
         req: &HttpRequest,
         body: &[u8],
@@ -206,7 +210,7 @@ impl FromRequest for Page {
 
 impl Page {
     /// What every page knows about its request: language, who is signed in, the CSRF token.
-    pub fn of(req: &HttpRequest) -> Page {
+    pub(crate) fn of(req: &HttpRequest) -> Page {
         let tr = language(req).tr();
         let mut cookies = Vec::new();
         // Only the session cookie signs a page in; bearer tokens are for the API.
@@ -246,7 +250,7 @@ impl Page {
 }
 
 /// A redirect after a successful form (post/redirect/get), with an optional notice.
-pub fn see_other(to: &str, flash: Option<&'static str>, req: &HttpRequest) -> HttpResponse {
+pub(crate) fn see_other(to: &str, flash: Option<&'static str>, req: &HttpRequest) -> HttpResponse {
     let mut response = HttpResponse::SeeOther();
     response.insert_header((header::LOCATION, to));
     if let Some(key) = flash {
@@ -256,13 +260,13 @@ pub fn see_other(to: &str, flash: Option<&'static str>, req: &HttpRequest) -> Ht
 }
 
 /// A local path to return to: only same-site absolute paths, never `//host` or a scheme.
-pub fn local_path(next: &str) -> Option<&str> {
+pub(crate) fn local_path(next: &str) -> Option<&str> {
     (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
 }
 
 /// Why a page could not be shown, rendered as a page in the visitor's language.
 #[derive(Debug)]
-pub enum PageError {
+pub(crate) enum PageError {
     SignIn {
         next: String,
     },
@@ -295,7 +299,7 @@ impl ErrorPage<'_> {
 }
 
 impl PageError {
-    pub fn new(tr: &'static Bundle, status: StatusCode, key: &str) -> PageError {
+    pub(crate) fn new(tr: &'static Bundle, status: StatusCode, key: &str) -> PageError {
         PageError::Shown {
             status,
             title: tr.t(key),
@@ -304,17 +308,17 @@ impl PageError {
         }
     }
 
-    pub fn not_found(tr: &'static Bundle) -> PageError {
+    pub(crate) fn not_found(tr: &'static Bundle) -> PageError {
         PageError::new(tr, StatusCode::NOT_FOUND, "error-not-found")
     }
 
-    pub fn internal(tr: &'static Bundle) -> PageError {
+    pub(crate) fn internal(tr: &'static Bundle) -> PageError {
         PageError::new(tr, StatusCode::INTERNAL_SERVER_ERROR, "error-internal")
     }
 
     /// An API error met while serving a page: its status, with the message translated by code
     /// where there is one.
-    pub fn from_api(tr: &'static Bundle, e: &ApiError) -> PageError {
+    pub(crate) fn from_api(tr: &'static Bundle, e: &ApiError) -> PageError {
         let key = format!("error-{}", e.body.code);
         let detail = if tr.has(&key) {
             tr.t(&key)
@@ -381,13 +385,13 @@ impl ResponseError for PageError {
 
 /// Field errors to show beside the inputs, translated where the message is known.
 #[derive(Debug, Default)]
-pub struct FormErrors {
+pub(crate) struct FormErrors {
     pub fields: BTreeMap<String, String>,
     pub summary: Option<String>,
 }
 
 impl FormErrors {
-    pub fn from_api(tr: &'static Bundle, e: &ApiError) -> FormErrors {
+    pub(crate) fn from_api(tr: &'static Bundle, e: &ApiError) -> FormErrors {
         let key = format!("error-{}", e.body.code);
         let summary = if tr.has(&key) {
             tr.t(&key)
@@ -400,17 +404,13 @@ impl FormErrors {
         }
     }
 
-    pub fn get(&self, field: &str) -> Option<&str> {
+    pub(crate) fn get(&self, field: &str) -> Option<&str> {
         self.fields.get(field).map(String::as_str)
-    }
-
-    pub fn any(&self) -> bool {
-        self.summary.is_some() || !self.fields.is_empty()
     }
 }
 
 /// Parses an `application/x-www-form-urlencoded` body.
-pub fn parse_form<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_form<T: serde::de::DeserializeOwned>(
     tr: &'static Bundle,
     body: &[u8],
 ) -> Result<T, PageError> {

@@ -17,7 +17,7 @@ use crate::store::OutboxEntry;
 
 type State = web::Data<AppState>;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         resource("/admin/users")
             .route(web::get().to(list_users))
@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewAccount,
     responses((status = 201, body = UserView), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn create_user(
+pub(crate) async fn create_user(
     state: State,
     Admin(admin): Admin,
     body: ValidJson<NewAccount>,
@@ -47,14 +47,14 @@ pub async fn create_user(
 
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
     responses((status = 200, body = Items<UserView>), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_users(state: State, _: Admin) -> ApiResult<web::Json<Items<UserView>>> {
+pub(crate) async fn list_users(state: State, _: Admin) -> ApiResult<web::Json<Items<UserView>>> {
     let items = state.store.users()?.iter().map(UserView::from).collect();
     Ok(web::Json(Items { items }))
 }
 
 /// The account after an action, and the token when one was issued (shown only in this answer).
 #[derive(Debug, serde::Serialize, ToSchema)]
-pub struct AccountChanged {
+pub(crate) struct AccountChanged {
     pub user: UserView,
     pub token: Option<Issued>,
 }
@@ -64,7 +64,7 @@ pub struct AccountChanged {
     responses((status = 200, body = AccountChanged), (status = 403, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn change_user(
+pub(crate) async fn change_user(
     state: State,
     Admin(admin): Admin,
     id: web::Path<String>,
@@ -82,7 +82,7 @@ pub async fn change_user(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct OutboxQuery {
+pub(crate) struct OutboxQuery {
     after: Option<u64>,
     limit: Option<usize>,
 }
@@ -91,7 +91,7 @@ pub struct OutboxQuery {
     params(("after" = Option<u64>, Query, description = "Only entries with a larger seq"),
         ("limit" = Option<usize>, Query, description = "At most this many, 1 to 1000 (default 100)")),
     responses((status = 200, body = Items<OutboxEntry>), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_outbox(
+pub(crate) async fn list_outbox(
     state: State,
     _: Admin,
     query: web::Query<OutboxQuery>,
@@ -103,13 +103,13 @@ pub async fn list_outbox(
 
 #[utoipa::path(get, path = "/api/v1/admin/sync", tag = "admin",
     responses((status = 200, body = SyncView), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn sync_health(state: State, _: Admin) -> ApiResult<web::Json<SyncView>> {
+pub(crate) async fn sync_health(state: State, _: Admin) -> ApiResult<web::Json<SyncView>> {
     Ok(web::Json(sync::health(&state).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/sync/run", tag = "admin",
     responses((status = 202, description = "A poll starts now"), (status = 503, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn sync_run(state: State, _: Admin) -> ApiResult<HttpResponse> {
+pub(crate) async fn sync_run(state: State, _: Admin) -> ApiResult<HttpResponse> {
     sync::poll_now(&state)?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "polling"})))
 }
@@ -118,7 +118,7 @@ pub async fn sync_run(state: State, _: Admin) -> ApiResult<HttpResponse> {
     params(("seq" = u64, Path), ("action" = DeadLetterAction, Path)),
     responses((status = 200, description = "Done"), (status = 400, body = ErrorEnvelope),
         (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn dead_letter_action(
+pub(crate) async fn dead_letter_action(
     state: State,
     Admin(admin): Admin,
     path: web::Path<(u64, String)>,

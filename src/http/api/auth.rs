@@ -15,7 +15,7 @@ use crate::service::{AppState, Caller};
 
 type State = web::Data<AppState>;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         resource("/auth/token")
             .route(web::post().to(create_token))
@@ -32,14 +32,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     pub email: String,
     pub password: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = Credentials,
     responses((status = 200, body = Issued), (status = 401, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
-pub async fn create_token(
+pub(crate) async fn create_token(
     state: State,
     req: HttpRequest,
     body: ValidJson<Credentials>,
@@ -52,7 +52,7 @@ pub async fn create_token(
 
 #[utoipa::path(delete, path = "/api/v1/auth/token", tag = "auth",
     responses((status = 204, description = "The token used for this call is revoked")), security(("bearer" = [])))]
-pub async fn delete_token(state: State, caller: Caller) -> ApiResult<HttpResponse> {
+pub(crate) async fn delete_token(state: State, caller: Caller) -> ApiResult<HttpResponse> {
     accounts::revoke_own(&state, &caller).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -60,7 +60,7 @@ pub async fn delete_token(state: State, caller: Caller) -> ApiResult<HttpRespons
 #[utoipa::path(post, path = "/api/v1/auth/session", tag = "auth", request_body = Credentials,
     responses((status = 200, body = UserView, description = "Signed in; the session cookie is set"),
         (status = 401, body = ErrorEnvelope)))]
-pub async fn create_session(
+pub(crate) async fn create_session(
     state: State,
     req: HttpRequest,
     body: ValidJson<Credentials>,
@@ -82,7 +82,7 @@ pub async fn create_session(
 
 #[utoipa::path(delete, path = "/api/v1/auth/session", tag = "auth",
     responses((status = 204, description = "Signed out; the cookie is cleared")), security(("bearer" = [])))]
-pub async fn delete_session(
+pub(crate) async fn delete_session(
     state: State,
     req: HttpRequest,
     caller: Caller,
@@ -94,7 +94,7 @@ pub async fn delete_session(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MeView {
+pub(crate) struct MeView {
     #[serde(flatten)]
     pub user: UserView,
     /// Set when the integration account acts on behalf of this customer.
@@ -103,7 +103,7 @@ pub struct MeView {
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = MeView), (status = 401, body = ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn me(caller: Caller) -> web::Json<MeView> {
+pub(crate) async fn me(caller: Caller) -> web::Json<MeView> {
     let via = (caller.principal.id != caller.user.id).then(|| UserView::from(&caller.principal));
     web::Json(MeView {
         user: UserView::from(&caller.user),
@@ -113,7 +113,7 @@ pub async fn me(caller: Caller) -> web::Json<MeView> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SetupBody {
+pub(crate) struct SetupBody {
     /// The one-time token printed in the log at start.
     pub token: String,
     pub email: String,
@@ -123,7 +123,7 @@ pub struct SetupBody {
 
 #[utoipa::path(post, path = "/api/v1/setup", tag = "auth", request_body = SetupBody,
     responses((status = 201, body = UserView), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
-pub async fn setup(state: State, body: ValidJson<SetupBody>) -> ApiResult<HttpResponse> {
+pub(crate) async fn setup(state: State, body: ValidJson<SetupBody>) -> ApiResult<HttpResponse> {
     let b = body.value;
     let user = accounts::create_first_admin(&state, &b.token, b.email, b.name, b.password).await?;
     Ok(HttpResponse::Created().json(UserView::from(&user)))

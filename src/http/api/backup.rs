@@ -19,7 +19,7 @@ use crate::service::AppState;
 /// Bytes handed to the connection at a time.
 const CHUNK: usize = 256 * 1024;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/admin/backup").route(web::get().to(download_backup)));
 }
 
@@ -32,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope),
         (status = 409, description = "Another backup is being taken", body = ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn download_backup(
+pub(crate) async fn download_backup(
     state: web::Data<AppState>,
     Admin(caller): Admin,
 ) -> ApiResult<HttpResponse> {

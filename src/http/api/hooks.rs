@@ -9,9 +9,9 @@ use crate::auth::secrets_equal;
 use crate::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
 use crate::service::AppState;
 
-pub const SECRET_HEADER: &str = "X-Deskbridge-Secret";
+pub(crate) const SECRET_HEADER: &str = "X-Deskbridge-Secret";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/hooks/sdp").route(web::post().to(sdp_webhook)));
 }
 
@@ -44,7 +44,7 @@ fn query_secret(req: &HttpRequest) -> Option<String> {
     params(("X-Deskbridge-Secret" = Option<String>, Header, description = "The webhook secret (or ?secret=)")),
     responses((status = 202, description = "The request will be read shortly"), (status = 401, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope)))]
-pub async fn sdp_webhook(
+pub(crate) async fn sdp_webhook(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,

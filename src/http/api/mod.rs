@@ -1,11 +1,11 @@
 //! `/api/v1` and the operational endpoints.
 
-pub mod admin;
-pub mod auth;
-pub mod backup;
-pub mod hooks;
-pub mod system;
-pub mod tickets;
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod backup;
+pub(crate) mod hooks;
+pub(crate) mod system;
+pub(crate) mod tickets;
 
 use actix_web::web;
 use utoipa::OpenApi;
@@ -17,7 +17,7 @@ pub(crate) fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     system::configure(cfg);
     cfg.service(
         web::scope("/api/v1")
@@ -45,7 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     components(schemas(crate::error::ErrorEnvelope)),
     modifiers(&BearerAuth),
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct BearerAuth;
 

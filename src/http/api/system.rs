@@ -6,20 +6,20 @@ use utoipa::OpenApi;
 use super::resource;
 use crate::service::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(healthz)))
         .service(resource("/readyz").route(web::get().to(readyz)))
         .service(resource("/metrics").route(web::get().to(metrics)));
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "The process answers")))]
-pub async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "system",
     responses((status = 200, description = "Store open, actors running"), (status = 503, description = "Starting or shutting down")))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.is_ready() {
         HttpResponse::Ok().json(serde_json::json!({"status": "ready"}))
     } else {
@@ -28,7 +28,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let m = &state.metrics;
     m.outbox_depth
         .set(i64::try_from(state.store.outbox_len()).unwrap_or(i64::MAX));
@@ -53,6 +53,6 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(m.render())
 }
 
-pub async fn openapi() -> HttpResponse {
+pub(crate) async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(super::ApiDoc::openapi())
 }

@@ -26,7 +26,7 @@ use crate::tickets::{Created, CustomerStep};
 
 type State = web::Data<AppState>;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         resource("/tickets")
             .route(web::get().to(list_tickets))
@@ -62,7 +62,7 @@ fn created(created: Created) -> HttpResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreateTicketBody {
+pub(crate) struct CreateTicketBody {
     pub kind: Kind,
     /// At most 250 characters.
     pub subject: String,
@@ -78,7 +78,7 @@ pub struct CreateTicketBody {
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = CreateTicketBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the same ticket")),
     responses((status = 201, body = TicketView), (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn create_ticket(
+pub(crate) async fn create_ticket(
     state: State,
     caller: Caller,
     idem: IdempotencyKey,
@@ -102,7 +102,7 @@ pub async fn create_ticket(
 
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(ListQuery),
     responses((status = 200, body = TicketList), (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_tickets(
+pub(crate) async fn list_tickets(
     state: State,
     caller: Caller,
     req: HttpRequest,
@@ -135,7 +135,8 @@ pub async fn list_tickets(
 
 #[utoipa::path(get, path = "/api/v1/tickets/{number}", tag = "tickets", params(("number" = String, Path)),
     responses((status = 200, body = TicketView), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn get_ticket(
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
+pub(crate) async fn get_ticket(
     state: State,
     caller: Caller,
     number: web::Path<String>,
@@ -149,7 +150,8 @@ pub async fn get_ticket(
 
 #[utoipa::path(get, path = "/api/v1/tickets/{number}/events", tag = "tickets", params(("number" = String, Path)),
     responses((status = 200, body = Items<EventView>), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_events(
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
+pub(crate) async fn list_events(
     state: State,
     caller: Caller,
     number: web::Path<String>,
@@ -166,7 +168,8 @@ pub async fn list_events(
 
 #[utoipa::path(get, path = "/api/v1/tickets/{number}/messages", tag = "tickets", params(("number" = String, Path)),
     responses((status = 200, body = Items<MessageView>), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_messages(
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
+pub(crate) async fn list_messages(
     state: State,
     caller: Caller,
     number: web::Path<String>,
@@ -183,7 +186,7 @@ pub async fn list_messages(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MessageBody {
+pub(crate) struct MessageBody {
     /// At most 64 KiB.
     pub body: String,
 }
@@ -191,7 +194,8 @@ pub struct MessageBody {
 #[utoipa::path(post, path = "/api/v1/tickets/{number}/messages", tag = "tickets", request_body = MessageBody,
     params(("number" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = MessageView), (status = 409, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn create_message(
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
+pub(crate) async fn create_message(
     state: State,
     caller: Caller,
     idem: IdempotencyKey,
@@ -219,7 +223,8 @@ pub async fn create_message(
 
 #[utoipa::path(get, path = "/api/v1/tickets/{number}/attachments", tag = "tickets", params(("number" = String, Path)),
     responses((status = 200, body = Items<AttachmentView>), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_attachments(
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
+pub(crate) async fn list_attachments(
     state: State,
     caller: Caller,
     number: web::Path<String>,
@@ -239,7 +244,7 @@ pub async fn list_attachments(
     dead_code,
     reason = "describes the multipart form for the OpenAPI document only"
 )]
-pub struct UploadForm {
+pub(crate) struct UploadForm {
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
     file: String,
 }
@@ -249,7 +254,8 @@ pub struct UploadForm {
     params(("number" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = AttachmentView), (status = 413, body = ErrorEnvelope), (status = 415, body = ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn create_attachment(
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
+pub(crate) async fn create_attachment(
     state: State,
     caller: Caller,
     idem: IdempotencyKey,
@@ -310,7 +316,7 @@ pub async fn create_attachment(
     params(("number" = String, Path), ("id" = u64, Path)),
     responses((status = 200, description = "The file, as an attachment download", content_type = "application/octet-stream"),
         (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn download_attachment(
+pub(crate) async fn download_attachment(
     state: State,
     caller: Caller,
     path: web::Path<(String, String)>,
@@ -346,7 +352,8 @@ pub async fn download_attachment(
 
 #[utoipa::path(post, path = "/api/v1/tickets/{number}/confirm", tag = "tickets", params(("number" = String, Path)),
     responses((status = 200, body = TicketView), (status = 409, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn confirm_ticket(
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
+pub(crate) async fn confirm_ticket(
     state: State,
     caller: Caller,
     number: web::Path<String>,
@@ -361,7 +368,7 @@ pub async fn confirm_ticket(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReopenBody {
+pub(crate) struct ReopenBody {
     /// Why the problem is not solved; at most 64 KiB.
     pub reason: String,
 }
@@ -369,7 +376,8 @@ pub struct ReopenBody {
 #[utoipa::path(post, path = "/api/v1/tickets/{number}/reopen", tag = "tickets", request_body = ReopenBody,
     params(("number" = String, Path)),
     responses((status = 200, body = TicketView), (status = 409, body = ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn reopen_ticket(
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
+pub(crate) async fn reopen_ticket(
     state: State,
     caller: Caller,
     number: web::Path<String>,

@@ -20,6 +20,7 @@ pub(super) fn millis_to_time(ms: Option<i64>) -> Option<OffsetDateTime> {
 }
 
 /// One poll: every page of requests changed since the watermark. Returns how many were read.
+#[tracing::instrument(name = "sdp_poll", skip_all)]
 pub async fn poll(ctx: &SyncCtx) -> Result<u64, SyncError> {
     let watermark: i64 = ctx.store.sync_value(state::WATERMARK)?.unwrap_or(0);
     let overlap = i64::try_from(ctx.config.poll_overlap_secs).unwrap_or(60) * 1000;
@@ -126,6 +127,7 @@ fn importable_requester(ctx: &SyncCtx, request: &Request) -> Result<Option<User>
 }
 
 /// Re-reads every linked ticket that is not closed: catches what the watermark missed.
+#[tracing::instrument(name = "sdp_reconcile", skip_all)]
 pub async fn reconcile(ctx: &SyncCtx) -> Result<u64, SyncError> {
     let mut read = 0;
     for (sdp_id, ticket) in ctx.store.sdp_links()? {

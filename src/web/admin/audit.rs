@@ -13,7 +13,7 @@ use crate::web::{Page, PageError};
 
 type State = web::Data<AppState>;
 
-pub struct AuditRow {
+pub(super) struct AuditRow {
     pub at: When,
     pub admin: String,
     pub action: String,
@@ -44,7 +44,7 @@ pub(super) async fn log(admin: AdminPage, state: State) -> Result<HttpResponse, 
     Ok(page.render(&AuditPage { page, rows }))
 }
 
-pub struct LogRow {
+pub(super) struct LogRow {
     pub at: When,
     pub what: &'static str,
     pub who: String,

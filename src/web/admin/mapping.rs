@@ -20,18 +20,18 @@ use crate::web::{Page, PageError, see_other};
 
 type State = web::Data<AppState>;
 
-pub struct Choice {
+pub(super) struct Choice {
     pub value: String,
     pub label: String,
 }
 
-pub struct MapRow {
+pub(super) struct MapRow {
     pub name: String,
     pub input: String,
     pub current: String,
 }
 
-pub struct NameField {
+pub(super) struct NameField {
     pub key: &'static str,
     pub current: String,
     pub choices: Vec<String>,

@@ -17,7 +17,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use super::{Page, PageError};
 use crate::service::Caller;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(overview::show))
         .route("/admin/sync/run", web::post().to(overview::sync_run))
         .route(
@@ -41,12 +41,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A console page whose visitor is a signed-in admin. Anyone else is sent where they belong before
 /// the handler runs: to the first-run setup while no admin exists, to sign-in, or to a 403 page.
-pub struct AdminPage {
+pub(super) struct AdminPage {
     pub page: Page,
 }
 
 impl AdminPage {
-    pub fn admin(&self) -> &Caller {
+    pub(super) fn admin(&self) -> &Caller {
         self.page
             .caller
             .as_ref()

@@ -15,7 +15,7 @@ use crate::web::{Page, PageError, see_other};
 type State = web::Data<AppState>;
 
 /// An outbox entry as the console lists it.
-pub struct Change {
+pub(super) struct Change {
     pub seq: u64,
     pub number: String,
     pub op: &'static str,

@@ -19,7 +19,7 @@ use crate::web::{FormErrors, Page, PageError, see_other};
 type State = web::Data<AppState>;
 
 /// A connection setting as the form shows it.
-pub struct Field {
+pub(super) struct Field {
     pub key: &'static str,
     pub value: String,
     /// Where the configuration fixes it, when it does.
@@ -30,7 +30,7 @@ pub struct Field {
 }
 
 /// A connection test result, in the page's language.
-pub struct CheckLine {
+pub(super) struct CheckLine {
     pub ok: bool,
     pub label: String,
     pub detail: String,

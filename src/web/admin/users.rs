@@ -15,7 +15,7 @@ use crate::web::{FormErrors, Page, PageError, see_other};
 
 type State = web::Data<AppState>;
 
-pub struct UserRow {
+pub(super) struct UserRow {
     pub id: String,
     pub email: String,
     pub name: String,

@@ -18,7 +18,7 @@ type State = web::Data<AppState>;
 /// Tickets per dashboard page.
 const PER_PAGE: u64 = 20;
 
-pub struct Row {
+pub(super) struct Row {
     pub number: String,
     pub subject: String,
     pub status: &'static str,
@@ -42,7 +42,7 @@ impl Row {
     }
 }
 
-pub struct Tally {
+pub(super) struct Tally {
     pub status: &'static str,
     pub label: String,
     pub count: u64,

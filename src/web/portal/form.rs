@@ -29,7 +29,7 @@ pub(super) struct PageForm {
 }
 
 impl PageForm {
-    pub fn get(&self, name: &str) -> &str {
+    pub(super) fn get(&self, name: &str) -> &str {
         self.text.get(name).map_or("", String::as_str)
     }
 }

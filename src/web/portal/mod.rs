@@ -14,7 +14,7 @@ use super::{Page, PageError};
 use crate::domain::Role;
 use crate::service::Caller;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/sign-in", web::get().to(session::form))
         .route("/sign-in", web::post().to(session::sign_in))

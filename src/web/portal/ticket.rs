@@ -22,13 +22,13 @@ use crate::web::{FormErrors, Page, PageError, see_other};
 
 type State = web::Data<AppState>;
 
-pub struct HistoryLine {
+pub(super) struct HistoryLine {
     pub when: When,
     pub text: String,
     pub who: String,
 }
 
-pub struct Entry {
+pub(super) struct Entry {
     pub mine: bool,
     pub system: bool,
     pub author: String,
@@ -41,7 +41,7 @@ pub struct Entry {
     pub delivery_label: String,
 }
 
-pub struct FileLink {
+pub(super) struct FileLink {
     pub name: String,
     pub size: String,
     pub href: String,
@@ -260,6 +260,7 @@ fn render(
     Ok(page.render_status(status, &body))
 }
 
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
 pub(super) async fn show(
     page: Page,
     state: State,
@@ -277,6 +278,7 @@ pub(super) async fn show(
     )
 }
 
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
 pub(super) async fn reply(
     page: Page,
     req: HttpRequest,
@@ -347,6 +349,7 @@ struct StepForm {
     reason: String,
 }
 
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
 pub(super) async fn confirm(
     page: Page,
     req: HttpRequest,
@@ -357,6 +360,7 @@ pub(super) async fn confirm(
     take_step(page, req, state, number, body, Action::Confirm).await
 }
 
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
 pub(super) async fn reopen(
     page: Page,
     req: HttpRequest,
