@@ -197,6 +197,86 @@ async fn admin_endpoints_need_an_admin() {
 }
 
 #[actix_web::test]
+async fn admins_disable_enable_reset_and_issue_tokens_through_the_api() {
+    let app = TestApp::start().await;
+    let customer = app.customer("c@example.com").await;
+    let admin = app.admin().await;
+    let (_, users) = admin.get("/api/v1/admin/users").await;
+    let id_of = |email: &str| {
+        users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let path = format!("/api/v1/admin/users/{}/actions", id_of("c@example.com"));
+    let own = format!("/api/v1/admin/users/{}/actions", id_of(ADMIN_EMAIL));
+
+    assert_eq!(
+        customer.post(&path, &json!({"action": "disable"})).await.0,
+        StatusCode::FORBIDDEN,
+        "only admins change accounts"
+    );
+    let (status, body) = admin.post(&path, &json!({"action": "promote"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = admin.post(&own, &json!({"action": "disable"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&body), "self-disable");
+    let missing = "/api/v1/admin/users/00000000-0000-0000-0000-000000000000/actions";
+    let (status, body) = admin.post(missing, &json!({"action": "enable"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "user-not-found");
+
+    let (status, body) = admin.post(&path, &json!({"action": "disable"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["disabled"], true);
+    assert_eq!(
+        customer.get("/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED,
+        "disabling ends the account's tokens"
+    );
+    admin.post(&path, &json!({"action": "enable"})).await;
+
+    let (status, body) = admin
+        .post(
+            &path,
+            &json!({"action": "reset_password", "password": "short"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"]["fields"]["password"].is_string(), "{body}");
+    let (status, _) = admin
+        .post(
+            &path,
+            &json!({"action": "reset_password", "password": "a-new-long-password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let again = app.login("c@example.com", "a-new-long-password").await;
+    assert_eq!(again.get("/api/v1/me").await.0, StatusCode::OK);
+
+    let (status, body) = admin.post(&path, &json!({"action": "issue_token"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = body["token"]["token"].as_str().expect("the token, once");
+    let me = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let (_, users) = admin.get("/api/v1/admin/users").await;
+    assert!(!users.to_string().contains(token), "never shown again");
+
+    let (_, audit) = admin.get("/api/v1/admin/users").await;
+    assert!(audit["items"].is_array());
+}
+
+#[actix_web::test]
 async fn integration_acts_only_on_behalf_of_a_customer() {
     let app = TestApp::start().await;
     let portal = app.user("portal@cloudeka.test", "integration").await;

@@ -528,13 +528,37 @@ async fn the_console_manages_accounts_and_issues_tokens_once() {
         "{}",
         page.body
     );
-    let user = app
-        .state()
-        .store
-        .user_by_email("portal@cloudeka.example")
+    let (_, users) = app.admin().await.get("/api/v1/admin/users").await;
+    let id = users["items"]
+        .as_array()
         .unwrap()
-        .expect("created");
-    let path = format!("/admin/users/{}", user.id.0);
+        .iter()
+        .find(|u| u["email"] == "portal@cloudeka.example")
+        .expect("created")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/admin/users/{id}");
+    // An action the console does not know is refused and changes nothing.
+    let page = admin
+        .post(&path, &[("csrf", &csrf), ("action", "promote")])
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    // So is a role that does not exist: the form comes back naming the field.
+    let page = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "root@example.com"),
+                ("name", "Root"),
+                ("password", "root-password-1"),
+                ("role", "root"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("id=\"role-error\""), "{}", page.body);
     let page = admin
         .post(&path, &[("csrf", &csrf), ("action", "token")])
         .await;

@@ -788,6 +788,20 @@ async fn a_refused_change_becomes_a_dead_letter_an_admin_can_retry(profile: Prof
         .post("/api/v1/admin/sync/dead-letters/999999/retry", &json!({}))
         .await;
     assert_eq!(missing.0, StatusCode::NOT_FOUND);
+    let unknown = env
+        .admin
+        .post(
+            &format!("/api/v1/admin/sync/dead-letters/{seq}/resend"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(unknown.0, StatusCode::BAD_REQUEST, "{}", unknown.1);
+    assert_eq!(crate::common::error_code(&unknown.1), "invalid-action");
+    let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+    assert_eq!(
+        health["dead_letters"][0]["seq"], seq,
+        "an unknown action changes nothing"
+    );
 
     env.fake.set_resolution(&id, "Fixed");
     env.fake.clear_faults();

@@ -171,7 +171,9 @@ mod tests {
     /// Every `t("…")`/`t1("…"` a template or page handler uses exists in both languages.
     #[test]
     fn every_key_used_exists() {
-        use crate::domain::{Kind, Priority, Status};
+        use crate::config::ConsoleKey;
+        use crate::domain::{EventKind, Kind, Priority, Role, Status};
+        use crate::web::format::{event_key, kind_key, priority_key, status_key};
         let mut used = Vec::new();
         let mut sources = Vec::new();
         for dir in ["web/templates", "src/web"] {
@@ -180,34 +182,23 @@ mod tests {
                 &mut sources,
             );
         }
-        // Keys built at run time, by family.
+        // Keys built at run time, from the closed sets they name.
         for s in Status::ALL {
-            let key = crate::web::format::status_key(s);
-            used.push(format!("{key}-hint"));
-            used.push(key);
+            used.push(format!("{}-hint", status_key(s)));
+            used.push(status_key(s));
         }
-        for k in [Kind::InformationRequest, Kind::ProblemReport] {
-            let key = crate::web::format::kind_key(k);
-            used.push(format!("{key}-hint"));
-            used.push(key);
+        for k in Kind::ALL {
+            used.push(format!("{}-hint", kind_key(k)));
+            used.push(kind_key(k));
         }
-        for p in [
-            Priority::Low,
-            Priority::Medium,
-            Priority::High,
-            Priority::Urgent,
-        ] {
-            used.push(crate::web::format::priority_key(p).clone());
-        }
+        used.extend(Priority::ALL.map(priority_key));
+        used.extend(EventKind::ALL.map(event_key));
+        // Every console setting is labelled by its field name.
+        used.extend(ConsoleKey::ALL.map(|k| k.field().to_owned()));
+        used.extend(Role::ALL.map(|r| r.as_str().to_owned()));
         for family in [
             "delivery-pending delivery-delivered delivery-failed",
             "sync-pending sync-synced sync-failed",
-            "event-created event-imported event-sdp-linked event-assigned event-status-changed \
-             event-conflict event-confirmed event-reopened event-message-added event-attachment-added",
-            "base_url api_key oauth_client_id oauth_client_secret oauth_refresh_token \
-             oauth_accounts_url poll_interval_secs webhook_secret request_type_problem_report \
-             request_type_information_request priority_low priority_medium priority_high \
-             priority_urgent category template reopen_status customer admin integration",
             "check-configured check-auth check-statuses check-read",
             "flash-setup-done flash-sdp-saved flash-mapping-saved flash-sync-started flash-sync-off \
              flash-dead-letter-retried flash-dead-letter-discarded flash-user-created \

@@ -72,7 +72,7 @@ ticket-log = Ticket sync log
 ticket-as-customer = View the ticket page
 sdp-request = SDP request
 
-sdp-deployment = Deployment
+deployment = Deployment
 sdp-on-prem = On-premises
 sdp-cloud = Cloud (Zoho)
 base_url = Server address
@@ -101,7 +101,7 @@ check-read = Reading a request
 check-read-ok = Read request { $id }.
 check-read-none = There is no request to read yet; the rest works.
 
-mapping-statuses = Statuses
+statuses = Statuses
 mapping-statuses-hint = How each ServiceDesk Plus status shows in the portal. Automatic uses the status's own timer flags.
 mapping-sdp-status = ServiceDesk Plus status
 mapping-portal-status = Portal status

@@ -60,7 +60,7 @@ ticket-log = Log sinkronisasi tiket
 ticket-as-customer = Lihat halaman tiket
 sdp-request = Permintaan SDP
 
-sdp-deployment = Jenis penerapan
+deployment = Jenis penerapan
 sdp-on-prem = On-premises
 sdp-cloud = Cloud (Zoho)
 base_url = Alamat server
@@ -89,7 +89,7 @@ check-read = Membaca permintaan
 check-read-ok = Permintaan { $id } terbaca.
 check-read-none = Belum ada permintaan untuk dibaca; sisanya berfungsi.
 
-mapping-statuses = Status
+statuses = Status
 mapping-statuses-hint = Bagaimana setiap status ServiceDesk Plus tampil di portal. Otomatis memakai penanda timer status itu sendiri.
 mapping-sdp-status = Status ServiceDesk Plus
 mapping-portal-status = Status portal
