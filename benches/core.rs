@@ -37,7 +37,12 @@ use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_deskbridge");
+/// The binary under test; `DESKBRIDGE_BENCH_BIN` names another build to compare with (before and after
+/// a change, measured alternately on the same machine).
+fn binary() -> std::path::PathBuf {
+    std::env::var_os("DESKBRIDGE_BENCH_BIN")
+        .map_or_else(|| env!("CARGO_BIN_EXE_deskbridge").into(), Into::into)
+}
 
 const ADMIN_EMAIL: &str = "admin@bench.test";
 const ADMIN_PASSWORD: &str = "bench-admin-password";
@@ -91,8 +96,9 @@ fn main() -> anyhow::Result<()> {
         .tempdir()
         .context("temp dir")?;
     println!(
-        "deskbridge benchmark: {} CPUs, binary {BIN}",
-        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+        "deskbridge benchmark: {} CPUs, binary {}",
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        binary().display()
     );
 
     let mut summary = Summary::default();
@@ -128,7 +134,7 @@ impl Server {
         let log = work.join(format!("{label}.log"));
         let stderr = File::create(&log).context("create server log")?;
         let spawned = Instant::now();
-        let child = Command::new(BIN)
+        let child = Command::new(binary())
             .arg("serve")
             .arg("--config")
             .arg(&config)
@@ -137,7 +143,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
-            .with_context(|| format!("spawn {BIN}"))?;
+            .with_context(|| format!("spawn {}", binary().display()))?;
         // From here on, `Drop` stops the child on every path.
         let mut server = Server {
             child: Some(child),
