@@ -42,7 +42,7 @@ use deskbridge::actors::broadcaster::Subscribe;
 use deskbridge::app::Running;
 use deskbridge::config::{Config, Secret};
 use deskbridge::domain::{Role, User, UserId};
-use deskbridge::sync::ImportProgress;
+use deskbridge::sync::BackfillProgress;
 use fake_sdp::{FakeSdp, Profile};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -722,15 +722,15 @@ async fn import_watch(running: &Running, requests: usize, t0: Instant) -> anyhow
         if count >= hi.max(1) && at_hi.is_none() {
             at_hi = Some((elapsed, count));
         }
-        let progress: ImportProgress = store.sync_value("import")?.unwrap_or_default();
-        if progress.done {
+        let progress: BackfillProgress = store.sync_value("backfill")?.unwrap_or_default();
+        if progress.first_pass_done {
             ensure!(
-                progress.imported == target && count == target,
-                "the walk ended with {} of {target} imported ({count} tickets): {progress:?}",
-                progress.imported
+                progress.tickets_created == target && count == target,
+                "the first pass ended with {} of {target} imported ({count} tickets): {progress:?}",
+                progress.tickets_created
             );
         }
-        let complete = progress.imported >= target;
+        let complete = progress.tickets_created >= target;
         if complete || elapsed >= IMPORT_DEADLINE {
             let steady = at_lo.zip(at_hi).and_then(|((t1, c1), (t2, c2))| {
                 let span = t2.checked_sub(t1).filter(|d| !d.is_zero())?;
@@ -741,7 +741,11 @@ async fn import_watch(running: &Running, requests: usize, t0: Instant) -> anyhow
             }
             return Ok(Watch {
                 elapsed,
-                imported: if complete { progress.imported } else { count },
+                imported: if complete {
+                    progress.tickets_created
+                } else {
+                    count
+                },
                 complete,
                 first,
                 steady,

@@ -14,6 +14,12 @@ pub struct StatusLabel {
     pub class: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabel {
+    /// `outbox`, `interactive`, `hint`, `poll`, `sweep`, `backfill`.
+    pub lane: String,
+}
+
 /// Cheap to clone: every field is a shared handle.
 #[derive(Clone)]
 pub struct Metrics {
@@ -33,6 +39,15 @@ pub struct Metrics {
     /// Age of the oldest change not yet in SDP: the outbound lag.
     pub sdp_oldest_pending_seconds: Gauge,
     pub sdp_last_poll_timestamp_seconds: Gauge,
+    /// SDP calls started since the process started, by lane (set from the budget when scraped).
+    pub sdp_calls: Family<LaneLabel, Gauge>,
+    /// SDP calls waiting for a slot of the budget, by lane.
+    pub sdp_waiting: Family<LaneLabel, Gauge>,
+    /// SDP calls started in the last minute, against `sdp_budget_per_minute`.
+    pub sdp_budget_in_window: Gauge,
+    pub sdp_budget_per_minute: Gauge,
+    /// 1 while SDP answers, 0 while it is unreachable or the sync is paused.
+    pub sdp_reachable: Gauge,
 }
 
 impl Default for Metrics {
@@ -60,6 +75,11 @@ impl Metrics {
             sdp_dead_letters: Gauge::default(),
             sdp_oldest_pending_seconds: Gauge::default(),
             sdp_last_poll_timestamp_seconds: Gauge::default(),
+            sdp_calls: Family::default(),
+            sdp_waiting: Family::default(),
+            sdp_budget_in_window: Gauge::default(),
+            sdp_budget_per_minute: Gauge::default(),
+            sdp_reachable: Gauge::default(),
         };
         registry.register(
             "http_responses",
@@ -127,8 +147,38 @@ impl Metrics {
             "Unix time of the last successful poll of ServiceDesk Plus",
             m.sdp_last_poll_timestamp_seconds.clone(),
         );
+        m.register_budget(&mut registry);
         *m.registry.lock().expect("fresh mutex") = registry;
         m
+    }
+
+    fn register_budget(&self, registry: &mut Registry) {
+        let m = self;
+        registry.register(
+            "sdp_calls",
+            "ServiceDesk Plus calls started since start, by lane",
+            m.sdp_calls.clone(),
+        );
+        registry.register(
+            "sdp_waiting",
+            "ServiceDesk Plus calls waiting for the budget, by lane",
+            m.sdp_waiting.clone(),
+        );
+        registry.register(
+            "sdp_budget_in_window",
+            "ServiceDesk Plus calls started in the last minute",
+            m.sdp_budget_in_window.clone(),
+        );
+        registry.register(
+            "sdp_budget_per_minute",
+            "The ServiceDesk Plus call budget (sdp.max_requests_per_minute)",
+            m.sdp_budget_per_minute.clone(),
+        );
+        registry.register(
+            "sdp_reachable",
+            "1 while ServiceDesk Plus answers, else 0",
+            m.sdp_reachable.clone(),
+        );
     }
 
     pub fn render(&self) -> String {

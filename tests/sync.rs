@@ -730,8 +730,8 @@ async fn requests_raised_in_sdp_for_portal_users_are_imported(profile: Profile) 
     .await;
     assert_eq!(messages[0]["body"], "Logged your call");
     let (_, health) = env.admin.get("/api/v1/admin/sync").await;
-    assert_eq!(health["import"]["done"], true, "{health}");
-    // The first backlog walk may end before the requests are raised; the poll then imports them.
+    assert_eq!(health["backfill"]["first_pass_done"], true, "{health}");
+    // The backfill may end before the requests are raised; the poll then imports them.
     // Either way the ticket's history starts with the import.
     let (_, events) = env.alice.get(&format!("/api/v1/tickets/{n}/events")).await;
     assert_eq!(events["items"][0]["kind"], "imported", "{events}");
@@ -905,24 +905,40 @@ async fn an_expired_cloud_token_is_refreshed_once() {
 }
 
 #[actix_web::test]
-async fn a_wrong_api_key_fails_visibly_without_retry_storms() {
+async fn a_wrong_api_key_stops_the_sync_visibly_without_retry_storms() {
     let env = Env::start(Profile::OnPrem).await;
+    let key = env.fake.api_key();
     env.fake.set_api_key("rotated-key");
     env.alice.ticket("Bad key").await;
-    let t = eventually(WAIT, || async {
-        let t = env.ticket("DB-000001").await;
-        (t["sdp"]["sync_state"] == "failed").then_some(t)
+    let health = eventually(WAIT, || async {
+        let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+        (health["budget"]["sdp"]["state"] == "unreachable").then_some(health)
     })
     .await;
     assert!(
-        t["sdp"]["last_error"]
+        health["budget"]["sdp"]["last_error"]
             .as_str()
             .unwrap()
             .contains("credentials"),
-        "{t}"
+        "{health}"
     );
+    // Refused credentials are probed now and then, not hammered.
+    let start = std::time::Instant::now();
+    let before = env.fake.calls().len();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let during = env.fake.calls().len() - before;
+    assert!(
+        during <= 3,
+        "{during} calls in {:?} while the key is refused",
+        start.elapsed()
+    );
+    // Nothing became a dead letter; once the key works again, the ticket goes out.
+    assert_eq!(health["dead_letters"], json!([]), "{health}");
+    env.fake.set_api_key(&key);
+    env.synced("DB-000001").await;
     let (_, health) = env.admin.get("/api/v1/admin/sync").await;
-    assert_eq!(health["dead_letters"].as_array().unwrap().len(), 1);
+    assert_eq!(health["dead_letters"], json!([]), "{health}");
+    assert_eq!(health["budget"]["sdp"]["state"], "reachable", "{health}");
 }
 
 #[actix_web::test]

@@ -1,5 +1,6 @@
-//! The sync supervisor: runs the outbound, inbound and reconciliation workers, restarts a failed
-//! worker with backoff, and takes requests to poll now or to read one request (webhook hints).
+//! The sync supervisor: runs the outbound, poll, hint, sweep and backfill workers, restarts a
+//! failed worker with backoff, and takes requests to poll now or to read one request (webhook
+//! hints, a person waiting). Every worker's SDP calls go through the one budget, lane by lane.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,21 +8,35 @@ use std::time::Duration;
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
 use tokio::sync::{Mutex, Notify, mpsc};
 
-use crate::sync::{SyncCtx, SyncStats, inbound, outbound};
+use crate::sdp::Lane;
+use crate::sync::{SyncCtx, SyncStats, backfill, inbound, outbound, sweep};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Worker {
     Outbound,
-    Inbound,
-    Reconcile,
+    Poll,
+    Hints,
+    Sweep,
+    Backfill,
 }
+
+const WORKERS: [Worker; 5] = [
+    Worker::Outbound,
+    Worker::Poll,
+    Worker::Hints,
+    Worker::Sweep,
+    Worker::Backfill,
+];
+
+/// A request to read soon, and for whom.
+type Hint = (Lane, String);
 
 pub struct SyncSupervisor {
     ctx: Arc<SyncCtx>,
     poll_now: Arc<Notify>,
-    hints_tx: mpsc::UnboundedSender<String>,
-    hints_rx: Arc<Mutex<mpsc::UnboundedReceiver<String>>>,
-    restarts: [u32; 3],
+    hints_tx: mpsc::UnboundedSender<Hint>,
+    hints_rx: Arc<Mutex<mpsc::UnboundedReceiver<Hint>>>,
+    restarts: [u32; 5],
     tasks: Vec<tokio::task::AbortHandle>,
     stopping: bool,
 }
@@ -34,7 +49,7 @@ impl SyncSupervisor {
             poll_now: Arc::new(Notify::new()),
             hints_tx,
             hints_rx: Arc::new(Mutex::new(hints_rx)),
-            restarts: [0; 3],
+            restarts: [0; 5],
             tasks: Vec::new(),
             stopping: false,
         }
@@ -53,8 +68,10 @@ impl SyncSupervisor {
         let task = tokio::spawn(async move {
             match worker {
                 Worker::Outbound => outbound_loop(&sync).await,
-                Worker::Inbound => inbound_loop(&sync, &poll_now, &hints).await,
-                Worker::Reconcile => reconcile_loop(&sync).await,
+                Worker::Poll => poll_loop(&sync, &poll_now).await,
+                Worker::Hints => hints_loop(&sync, &hints).await,
+                Worker::Sweep => sweep_loop(&sync).await,
+                Worker::Backfill => backfill::run(&sync).await,
             }
         });
         self.tasks.retain(|t| !t.is_finished());
@@ -71,18 +88,20 @@ impl SyncSupervisor {
 }
 
 fn index(worker: Worker) -> usize {
-    match worker {
-        Worker::Outbound => 0,
-        Worker::Inbound => 1,
-        Worker::Reconcile => 2,
-    }
+    WORKERS
+        .iter()
+        .position(|w| *w == worker)
+        .expect("every worker is in WORKERS")
 }
 
 impl Actor for SyncSupervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        for worker in [Worker::Outbound, Worker::Inbound, Worker::Reconcile] {
+        if let Err(e) = inbound::init_positions(&self.ctx) {
+            tracing::error!(error = %e, "the sync's starting positions could not be written");
+        }
+        for worker in WORKERS {
             self.spawn(worker, ctx);
         }
         tracing::info!(deployment = ?self.ctx.sdp.deployment(), "sdp sync started");
@@ -124,16 +143,20 @@ impl Handler<SyncNow> for SyncSupervisor {
     }
 }
 
-/// Read one SDP request soon (a webhook hint: the payload is never trusted as data).
+/// Read one SDP request soon: a webhook's hint (the payload is never trusted as data), or a person
+/// waiting for a ticket's details.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ReadRequest(pub String);
+pub struct ReadRequest {
+    pub lane: Lane,
+    pub id: String,
+}
 
 impl Handler<ReadRequest> for SyncSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: ReadRequest, _: &mut Context<Self>) {
-        let _ = self.hints_tx.send(msg.0);
+        let _ = self.hints_tx.send((msg.lane, msg.id));
     }
 }
 
@@ -199,40 +222,66 @@ async fn outbound_loop(sync: &SyncCtx) -> Result<(), crate::sync::SyncError> {
     }
 }
 
-async fn inbound_loop(
-    sync: &SyncCtx,
-    poll_now: &Notify,
-    hints: &Mutex<mpsc::UnboundedReceiver<String>>,
-) -> Result<(), crate::sync::SyncError> {
+async fn poll_loop(sync: &SyncCtx, poll_now: &Notify) -> Result<(), crate::sync::SyncError> {
     let interval = Duration::from_secs(sync.config.poll_interval_secs);
-    let mut hints = hints.lock().await;
     let mut next_poll = tokio::time::Instant::now();
+    let mut last_start: Option<tokio::time::Instant> = None;
     let mut failures = 0u32;
     loop {
-        let due = tokio::select! {
-            () = tokio::time::sleep_until(next_poll) => true,
-            () = poll_now.notified() => true,
-            Some(id) = hints.recv() => {
-                if let Err(e) = inbound::read_request(sync, &id).await {
-                    tracing::warn!(request = %id, error = %e, "reading a hinted request failed; the poll will catch it");
-                }
-                false
-            }
+        tokio::select! {
+            () = tokio::time::sleep_until(next_poll) => {}
+            () = poll_now.notified() => {}
+        }
+        let started = tokio::time::Instant::now();
+        if let Some(last) = last_start {
+            // A poll that had to wait for the budget stretches the period; health says so.
+            let period = started - last;
+            let mut stats = sync.stats();
+            stats.poll_period_secs = Some(period.as_secs());
+            stats.polls_stretched = period > interval + Duration::from_secs(1);
+        }
+        last_start = Some(started);
+        // A failed poll (SDP away, a dropped connection) is retried with backoff, never later
+        // than the regular interval.
+        failures = if poll_once(sync).await {
+            0
+        } else {
+            failures + 1
         };
-        if due {
-            // A failed poll (SDP away, a dropped connection) is retried with backoff, never later
-            // than the regular interval.
-            failures = if poll_once(sync).await {
-                0
-            } else {
-                failures + 1
-            };
-            let wait = if failures == 0 {
-                interval
-            } else {
-                outbound::backoff(failures, Duration::from_secs(1), interval)
-            };
-            next_poll = tokio::time::Instant::now() + wait;
+        let wait = if failures == 0 {
+            interval
+        } else {
+            outbound::backoff(failures, Duration::from_secs(1), interval)
+        };
+        next_poll = started + wait;
+    }
+}
+
+/// Reads hinted requests, most urgent first, each once however often it was hinted meanwhile.
+async fn hints_loop(
+    sync: &SyncCtx,
+    hints: &Mutex<mpsc::UnboundedReceiver<Hint>>,
+) -> Result<(), crate::sync::SyncError> {
+    let mut hints = hints.lock().await;
+    loop {
+        let Some(first) = hints.recv().await else {
+            return Ok(());
+        };
+        let mut batch = std::collections::BTreeMap::new();
+        let mut add = |(lane, id): Hint| {
+            let slot = batch.entry(id).or_insert(lane);
+            *slot = (*slot).min(lane);
+        };
+        add(first);
+        while let Ok(more) = hints.try_recv() {
+            add(more);
+        }
+        let mut ordered: Vec<(Lane, String)> = batch.into_iter().map(|(id, l)| (l, id)).collect();
+        ordered.sort();
+        for (lane, id) in ordered {
+            if let Err(e) = inbound::read_request(sync, lane, &id).await {
+                tracing::warn!(request = %id, error = %e, "reading a hinted request failed; the poll will catch it");
+            }
         }
     }
 }
@@ -246,7 +295,7 @@ async fn poll_once(sync: &SyncCtx) -> bool {
             true
         }
         Err(e) => {
-            tracing::warn!(error = %e, "sdp poll failed; retrying with backoff");
+            tracing::debug!(error = %e, "sdp poll failed; retrying with backoff");
             let mut stats = sync.stats();
             stats.poll_errors += 1;
             stats.last_poll_error = Some(e.to_string());
@@ -256,11 +305,11 @@ async fn poll_once(sync: &SyncCtx) -> bool {
     }
 }
 
-async fn reconcile_loop(sync: &SyncCtx) -> Result<(), crate::sync::SyncError> {
+async fn sweep_loop(sync: &SyncCtx) -> Result<(), crate::sync::SyncError> {
     let interval = Duration::from_secs(sync.config.reconcile_interval_secs);
     loop {
         tokio::time::sleep(interval).await;
-        match inbound::reconcile(sync).await {
+        match sweep::sweep(sync).await {
             Ok(read) => tracing::info!(read, "sdp reconciliation sweep done"),
             Err(e) => tracing::warn!(error = %e, "sdp reconciliation sweep failed"),
         }

@@ -7,15 +7,15 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::SdpError;
+use super::budget::{Budget, Lane, is_unavailable};
 use super::dto::{AttachmentInfo, Conversation, Note, Notification, Request, ResponseStatus};
 use super::error::{INVALID_KEY, RATE_LIMIT};
 use super::oauth::OAuth;
-use super::pacer::Pacer;
 use crate::config::{Deployment, SdpConfig, Secret};
 
 const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
-/// Used after a 429 that names no wait.
-const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(5);
+/// Rows per page of a list: SDP's maximum.
+const PAGE: u64 = 100;
 
 enum Auth {
     OnPrem(Secret),
@@ -39,11 +39,17 @@ pub struct SdpClient {
     auth: Auth,
     /// Shared by every client of this appliance, so console calls and a restarted sync spend from
     /// the same budget.
-    pacer: Arc<Pacer>,
+    budget: Arc<Budget>,
+}
+
+/// The client's calls on behalf of one [`Lane`]: `sdp.on(Lane::Poll).get_request(id)`.
+pub struct Calls<'a> {
+    sdp: &'a SdpClient,
+    lane: Lane,
 }
 
 impl SdpClient {
-    pub fn new(config: &SdpConfig, pacer: Arc<Pacer>) -> Result<SdpClient, SdpError> {
+    pub fn new(config: &SdpConfig, budget: Arc<Budget>) -> Result<SdpClient, SdpError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.request_timeout_secs))
             .connect_timeout(Duration::from_secs(10))
@@ -69,12 +75,17 @@ impl SdpClient {
             root,
             deployment: config.deployment,
             auth,
-            pacer,
+            budget,
         })
     }
 
     pub fn deployment(&self) -> Deployment {
         self.deployment
+    }
+
+    /// The calls of one lane.
+    pub fn on(&self, lane: Lane) -> Calls<'_> {
+        Calls { sdp: self, lane }
     }
 
     /// The note wrapper key: `note` on-prem (revised format), `request_note` on Cloud.
@@ -110,9 +121,11 @@ impl SdpClient {
         })
     }
 
-    /// One call: paced, authorized (with one token refresh on 401 for Cloud), and checked.
+    /// One call: within the budget, authorized (with one token refresh on 401 for Cloud), and
+    /// checked; its outcome tells the budget whether SDP is there.
     async fn call(
         &self,
+        lane: Lane,
         method: Method,
         url: &str,
         input: Option<&Value>,
@@ -120,49 +133,80 @@ impl SdpClient {
     ) -> Result<Value, SdpError> {
         let mut stale: Option<String> = None;
         for attempt in 0..2 {
-            self.pacer.acquire().await;
-            let mut req = self
-                .http
-                .request(method.clone(), url)
-                .header(header::ACCEPT, ACCEPT);
-            if let Some(input) = input {
-                let encoded = input.to_string();
-                req = if method == Method::GET || multipart.is_some() {
-                    req.query(&[("input_data", encoded)])
-                } else {
-                    req.form(&[("input_data", encoded)])
-                };
-            }
-            if let Some((filename, bytes)) = &multipart {
-                let part = reqwest::multipart::Part::bytes(bytes.to_vec())
-                    .file_name((*filename).to_owned());
-                req = req.multipart(reqwest::multipart::Form::new().part("input_file", part));
-            }
-            let (req, token) = self.authorize(req, stale.as_deref()).await?;
-            let response = req.send().await.map_err(transport)?;
-            let status = response.status();
-            let retry_after = retry_after(response.headers());
-            let body = response.bytes().await.map_err(transport)?;
-            match Self::check(status, retry_after, &body) {
-                Err(SdpError::Auth(_)) if attempt == 0 && token.is_some() => stale = token,
-                Err(SdpError::RateLimited {
-                    status,
-                    retry_after,
-                }) => {
-                    self.pacer
-                        .pause(retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT))
-                        .await;
-                    return Err(SdpError::RateLimited {
-                        status,
-                        retry_after,
-                    });
+            let permit = self.budget.acquire(lane).await;
+            let answer = self
+                .call_once(
+                    method.clone(),
+                    url,
+                    input,
+                    multipart.as_ref(),
+                    stale.as_deref(),
+                )
+                .await;
+            match answer {
+                Err((e, token))
+                    if matches!(e, SdpError::Auth(_)) && attempt == 0 && token.is_some() =>
+                {
+                    // A stale access token, most likely: refresh once before believing it.
+                    permit.answered();
+                    stale = token;
                 }
-                other => return other,
+                Err((e, _)) => {
+                    if is_unavailable(&e) {
+                        permit.unavailable(&e);
+                    } else {
+                        permit.answered();
+                    }
+                    return Err(e);
+                }
+                Ok(value) => {
+                    permit.answered();
+                    return Ok(value);
+                }
             }
         }
         Err(SdpError::Auth(
             "the refreshed access token was refused too".into(),
         ))
+    }
+
+    /// Sends one request; an error comes back with the access token it was sent with.
+    async fn call_once(
+        &self,
+        method: Method,
+        url: &str,
+        input: Option<&Value>,
+        multipart: Option<&(&str, Bytes)>,
+        stale: Option<&str>,
+    ) -> Result<Value, (SdpError, Option<String>)> {
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header(header::ACCEPT, ACCEPT);
+        if let Some(input) = input {
+            let encoded = input.to_string();
+            req = if method == Method::GET || multipart.is_some() {
+                req.query(&[("input_data", encoded)])
+            } else {
+                req.form(&[("input_data", encoded)])
+            };
+        }
+        if let Some((filename, bytes)) = multipart {
+            let part =
+                reqwest::multipart::Part::bytes(bytes.to_vec()).file_name((*filename).to_owned());
+            req = req.multipart(reqwest::multipart::Form::new().part("input_file", part));
+        }
+        let (req, token) = self.authorize(req, stale).await.map_err(|e| (e, None))?;
+        let with_token = |e| (e, token.clone());
+        let response = req.send().await.map_err(transport).map_err(with_token)?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = response
+            .bytes()
+            .await
+            .map_err(transport)
+            .map_err(with_token)?;
+        Self::check(status, retry_after, &body).map_err(with_token)
     }
 
     fn check(
@@ -171,6 +215,13 @@ impl SdpClient {
         body: &[u8],
     ) -> Result<Value, SdpError> {
         let json: Option<Value> = serde_json::from_slice(body).ok();
+        if json.is_none() && blocked_page(body) {
+            // On-prem's URL throttle answers with a page, not JSON.
+            return Err(SdpError::RateLimited {
+                status: status.as_u16(),
+                retry_after,
+            });
+        }
         let rs = json.as_ref().and_then(ResponseStatus::from_body);
         let code = rs.as_ref().and_then(ResponseStatus::code);
         if status == StatusCode::TOO_MANY_REQUESTS || code == Some(RATE_LIMIT) {
@@ -212,6 +263,33 @@ impl SdpClient {
         format!("{}/{}", self.api, path.trim_start_matches('/'))
     }
 
+    /// The URL of a `content_url`: relative to the server root, or absolute on the SDP's own origin.
+    fn content_url(&self, content_url: &str) -> String {
+        if content_url.starts_with("http://") || content_url.starts_with("https://") {
+            content_url.to_owned()
+        } else if content_url.starts_with("/api/v3/") && self.api.ends_with("/api/v3") {
+            // Cloud content URLs omit the portal path; join them to the configured API root.
+            format!("{}{}", self.api.trim_end_matches("/api/v3"), content_url)
+        } else {
+            format!("{}/{}", self.root, content_url.trim_start_matches('/'))
+        }
+    }
+}
+
+impl Calls<'_> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        input: Option<&Value>,
+        multipart: Option<(&str, Bytes)>,
+    ) -> Result<Value, SdpError> {
+        let url = self.sdp.url(path);
+        self.sdp
+            .call(self.lane, method, &url, input, multipart)
+            .await
+    }
+
     async fn entity<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -219,8 +297,29 @@ impl SdpClient {
         input: Option<&Value>,
         keys: &[&str],
     ) -> Result<T, SdpError> {
-        let body = self.call(method, &self.url(path), input, None).await?;
+        let body = self.call(method, path, input, None).await?;
         take(&body, keys)
+    }
+
+    /// Every row of a list, page after page until SDP says there are no more.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        keys: &[&str],
+    ) -> Result<Vec<T>, SdpError> {
+        let mut rows = Vec::new();
+        let mut start = 1u64;
+        loop {
+            let input = json!({"list_info": {"row_count": PAGE, "start_index": start}});
+            let body = self.call(Method::GET, path, Some(&input), None).await?;
+            let page: Vec<T> = take(&body, keys)?;
+            let n = page.len() as u64;
+            rows.extend(page);
+            if !more_rows(&body) || n == 0 {
+                return Ok(rows);
+            }
+            start += n;
+        }
     }
 
     pub async fn create_request(&self, request: &Value) -> Result<Request, SdpError> {
@@ -234,35 +333,37 @@ impl SdpClient {
     }
 
     pub async fn get_request(&self, id: &str) -> Result<Request, SdpError> {
+        // A single-object GET takes no input_data: some builds refuse one.
         self.entity(Method::GET, &format!("requests/{id}"), None, &["request"])
             .await
     }
 
+    /// Changes fields of a request; SDP answers with the request as it now is.
     pub async fn update_request(&self, id: &str, request: &Value) -> Result<Value, SdpError> {
         self.call(
             Method::PUT,
-            &self.url(&format!("requests/{id}")),
+            &format!("requests/{id}"),
             Some(&json!({ "request": request })),
             None,
         )
         .await
     }
 
-    /// One page of requests; `list_info` as SDP takes it. Returns the rows and whether more follow.
-    pub async fn list_requests(&self, list_info: &Value) -> Result<RequestPage, SdpError> {
+    /// One page of requests: `list_info` as SDP takes it, and the fields each row should carry
+    /// (sent at the top level of `input_data`, where both deployments read it).
+    pub async fn list_requests(
+        &self,
+        list_info: &Value,
+        fields: &[&str],
+    ) -> Result<RequestPage, SdpError> {
+        let mut input = json!({ "list_info": list_info });
+        if !fields.is_empty() {
+            input["fields_required"] = json!(fields);
+        }
         let body = self
-            .call(
-                Method::GET,
-                &self.url("requests"),
-                Some(&json!({ "list_info": list_info })),
-                None,
-            )
+            .call(Method::GET, "requests", Some(&input), None)
             .await?;
         let rows = take(&body, &["requests"])?;
-        let more = body
-            .pointer("/list_info/has_more_rows")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
         // Only present when `get_total_count` was asked for; a string or a number.
         let total = body
             .pointer("/list_info/total_count")
@@ -271,7 +372,11 @@ impl SdpClient {
                 Value::String(s) => s.parse().ok(),
                 _ => None,
             });
-        Ok(RequestPage { rows, more, total })
+        Ok(RequestPage {
+            rows,
+            more: more_rows(&body),
+            total,
+        })
     }
 
     pub async fn add_note(
@@ -280,7 +385,7 @@ impl SdpClient {
         description_html: &str,
         public: bool,
     ) -> Result<Note, SdpError> {
-        let note = json!({ self.note_key(): {
+        let note = json!({ self.sdp.note_key(): {
             "description": description_html,
             "show_to_requester": public,
             "notify_technician": true,
@@ -297,11 +402,8 @@ impl SdpClient {
     }
 
     pub async fn list_notes(&self, request_id: &str) -> Result<Vec<Note>, SdpError> {
-        let list_info = json!({"list_info": {"row_count": 100, "start_index": 1}});
-        self.entity(
-            Method::GET,
+        self.list_all(
             &format!("requests/{request_id}/notes"),
-            Some(&list_info),
             &["notes", "request_notes"],
         )
         .await
@@ -311,11 +413,8 @@ impl SdpClient {
         &self,
         request_id: &str,
     ) -> Result<Vec<Conversation>, SdpError> {
-        let list_info = json!({"list_info": {"row_count": 100, "start_index": 1}});
-        self.entity(
-            Method::GET,
+        self.list_all(
             &format!("requests/{request_id}/conversations"),
-            Some(&list_info),
             &["conversations"],
         )
         .await
@@ -335,10 +434,8 @@ impl SdpClient {
         &self,
         request_id: &str,
     ) -> Result<Vec<AttachmentInfo>, SdpError> {
-        self.entity(
-            Method::GET,
+        self.list_all(
             &format!("requests/{request_id}/attachments"),
-            None,
             &["attachments"],
         )
         .await
@@ -353,25 +450,45 @@ impl SdpClient {
     ) -> Result<Value, SdpError> {
         self.call(
             Method::PUT,
-            &self.url(&format!("requests/{request_id}/upload")),
+            &format!("requests/{request_id}/upload"),
             None,
             Some((filename, bytes)),
         )
         .await
     }
 
-    /// Downloads a file by its `content_url` (relative to the server root, or absolute).
+    /// Downloads a file by its `content_url`.
     pub async fn download(&self, content_url: &str) -> Result<Bytes, SdpError> {
-        let url = if content_url.starts_with("http://") || content_url.starts_with("https://") {
-            content_url.to_owned()
-        } else if content_url.starts_with("/api/v3/") && self.api.ends_with("/api/v3") {
-            // Cloud content URLs omit the portal path; join them to the configured API root.
-            format!("{}{}", self.api.trim_end_matches("/api/v3"), content_url)
-        } else {
-            format!("{}/{}", self.root, content_url.trim_start_matches('/'))
-        };
-        self.pacer.acquire().await;
-        let req = self.http.get(&url).header(header::ACCEPT, "*/*");
+        let url = self.sdp.content_url(content_url);
+        let permit = self.sdp.budget.acquire(self.lane).await;
+        let result = self.sdp.download_once(&url).await;
+        match &result {
+            Err(e) if is_unavailable(e) => permit.unavailable(e),
+            _ => permit.answered(),
+        }
+        result
+    }
+
+    /// Closes the request as the requester accepting the resolution.
+    pub async fn close_request(&self, request_id: &str, comments: &str) -> Result<Value, SdpError> {
+        let body = json!({"request": {"closure_info": {
+            "requester_ack_resolution": true,
+            "requester_ack_comments": comments,
+            "closure_comments": comments,
+        }}});
+        let path = format!("requests/{request_id}/{}", self.sdp.action("close"));
+        self.call(Method::PUT, &path, Some(&body), None).await
+    }
+
+    /// A reference list (`statuses`, `priorities`, `request_types`, `categories`, `request_templates`…).
+    pub async fn lookups(&self, path: &str) -> Result<Vec<Value>, SdpError> {
+        self.list_all(path, &[path]).await
+    }
+}
+
+impl SdpClient {
+    async fn download_once(&self, url: &str) -> Result<Bytes, SdpError> {
+        let req = self.http.get(url).header(header::ACCEPT, "*/*");
         let (req, _) = self.authorize(req, None).await?;
         let response = req.send().await.map_err(transport)?;
         let status = response.status();
@@ -384,29 +501,24 @@ impl SdpClient {
         }
         response.bytes().await.map_err(transport)
     }
+}
 
-    /// Closes the request as the requester accepting the resolution.
-    pub async fn close_request(&self, request_id: &str, comments: &str) -> Result<Value, SdpError> {
-        let body = json!({"request": {"closure_info": {
-            "requester_ack_resolution": true,
-            "requester_ack_comments": comments,
-            "closure_comments": comments,
-        }}});
-        self.call(
-            Method::PUT,
-            &self.url(&format!("requests/{request_id}/{}", self.action("close"))),
-            Some(&body),
-            None,
-        )
-        .await
-    }
+fn more_rows(body: &Value) -> bool {
+    body.pointer("/list_info/has_more_rows")
+        .and_then(|v| match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => Some(s == "true"),
+            _ => None,
+        })
+        .unwrap_or(false)
+}
 
-    /// A reference list (`statuses`, `priorities`, `request_types`, `categories`, `request_templates`…).
-    pub async fn lookups(&self, path: &str) -> Result<Vec<Value>, SdpError> {
-        let list_info = json!({"list_info": {"row_count": 100, "start_index": 1}});
-        self.entity(Method::GET, path, Some(&list_info), &[path])
-            .await
-    }
+/// Whether a body is on-prem's "URL blocked as maximum access limit exceeded" page.
+fn blocked_page(body: &[u8]) -> bool {
+    let head = &body[..body.len().min(4096)];
+    String::from_utf8_lossy(head)
+        .to_ascii_lowercase()
+        .contains("maximum access limit exceeded")
 }
 
 /// Reads the first of `keys` present in the body as `T`.

@@ -156,6 +156,29 @@ pub struct Request {
     pub attachments: Option<Vec<AttachmentInfo>>,
     #[serde(default)]
     pub is_overdue: Option<bool>,
+    /// Whether the request has notes, files and an e-mail thread: absent (older builds, list rows)
+    /// means "maybe", so the sub-list is read.
+    #[serde(default)]
+    pub has_notes: Option<bool>,
+    #[serde(default)]
+    pub has_attachments: Option<bool>,
+    #[serde(default)]
+    pub has_conversation: Option<bool>,
+}
+
+impl Request {
+    /// `last_updated_time` in ms; null on a request never edited since it was created.
+    pub fn updated_ms(&self) -> Option<i64> {
+        self.last_updated_time.as_ref().and_then(SdpDate::millis)
+    }
+
+    pub fn created_ms(&self) -> Option<i64> {
+        self.created_time.as_ref().and_then(SdpDate::millis)
+    }
+
+    pub fn due_ms(&self) -> Option<i64> {
+        self.due_by_time.as_ref().and_then(SdpDate::millis)
+    }
 }
 
 /// A note, on-prem revised (`added_*`) or Cloud / older builds (`created_*`).

@@ -19,9 +19,12 @@ use crate::actors::sync::{GetStats, Kick, ReadRequest, Stop, SyncNow, SyncSuperv
 use crate::config::SdpConfig;
 use crate::domain::lifecycle::ReopenWindow;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::sdp::{Pacer, SdpClient, SdpError};
+use crate::sdp::budget::BudgetView;
+use crate::sdp::{Budget, Lane, SdpClient, SdpError};
 use crate::store::{OutboxEntry, Store};
-use crate::sync::{ImportProgress, SyncCtx, SyncStats, mapping::Mapping, state as keys};
+use crate::sync::{
+    BackfillProgress, PollCursor, SyncCtx, SyncStats, mapping::Mapping, state as keys,
+};
 use crate::tickets::TicketEvent;
 
 /// How long the console waits for SDP when it reads lists or tests the connection.
@@ -41,7 +44,7 @@ pub struct SyncHandle {
     publish: Publish,
     window: ReopenWindow,
     /// One budget for the life of the process, whichever client spends it.
-    pacer: Arc<Pacer>,
+    budget: Arc<Budget>,
     running: RwLock<Running>,
 }
 
@@ -57,13 +60,16 @@ impl SyncHandle {
             store,
             publish: Arc::new(publish),
             window,
-            pacer: Arc::new(Pacer::new(sdp.max_requests_per_minute)),
+            budget: Arc::new(Budget::new(sdp.max_requests_per_minute)),
             running: RwLock::new(Running {
                 sdp: Arc::new(sdp.clone()),
                 client: None,
                 supervisor: None,
             }),
         };
+        if handle.store.sync_value::<bool>(keys::PAUSED)? == Some(true) {
+            handle.budget.pause();
+        }
         let running = handle.launch(sdp)?;
         *handle.write() = running;
         Ok(handle)
@@ -91,13 +97,16 @@ impl SyncHandle {
             tracing::warn!("sdp.base_url is not set: sync is off and changes wait in the outbox");
             return Ok(running);
         }
-        let client = SdpClient::new(sdp, Arc::clone(&self.pacer))
+        // New settings (new credentials, maybe a new address): an earlier outage says nothing.
+        self.budget.reset();
+        let client = SdpClient::new(sdp, Arc::clone(&self.budget))
             .context("cannot set up the SDP client (sdp.*)")?;
         let client = Arc::new(client);
         let publish = Arc::clone(&self.publish);
         let ctx = SyncCtx {
             store: Arc::clone(&self.store),
             sdp: Arc::clone(&client),
+            budget: Arc::clone(&self.budget),
             mapping: Mapping {
                 config: sdp.mapping.clone(),
             },
@@ -153,11 +162,40 @@ impl SyncHandle {
         self.supervisor().map(|s| s.do_send(SyncNow)).is_some()
     }
 
-    /// Reads one request soon (a webhook's hint); false when the sync is off.
-    pub fn hint(&self, request_id: String) -> bool {
-        self.supervisor()
-            .map(|s| s.do_send(ReadRequest(request_id)))
-            .is_some()
+    /// Reads one request soon for `lane` (a webhook's hint, a person waiting); false when the sync
+    /// is off.
+    pub fn hint(&self, lane: Lane, request_id: String) -> bool {
+        let Some(supervisor) = self.supervisor() else {
+            return false;
+        };
+        supervisor.do_send(ReadRequest {
+            lane,
+            id: request_id,
+        });
+        true
+    }
+
+    /// Stops every call to SDP until [`SyncHandle::resume`], across restarts.
+    pub async fn pause(&self) -> ApiResult<()> {
+        self.store
+            .put_sync_values(&[(keys::PAUSED, serde_json::json!(true))])?;
+        self.store.durable().await?;
+        self.budget.pause();
+        tracing::info!("sync paused");
+        Ok(())
+    }
+
+    pub async fn resume(&self) -> ApiResult<()> {
+        self.store
+            .put_sync_values(&[(keys::PAUSED, serde_json::json!(false))])?;
+        self.store.durable().await?;
+        self.budget.resume();
+        tracing::info!("sync resumed");
+        Ok(())
+    }
+
+    pub fn budget(&self) -> BudgetView {
+        self.budget.view()
     }
 
     /// Wakes delivery (after an admin retried a dead letter).
@@ -178,8 +216,9 @@ impl SyncHandle {
         let Some(client) = self.client() else {
             return vec![Check::NotConfigured];
         };
+        let calls = client.on(Lane::Interactive);
         let mut checks = Vec::new();
-        match with_deadline(client.lookups("statuses")).await {
+        match with_deadline(calls.lookups("statuses")).await {
             Ok(statuses) => {
                 checks.push(Check::Auth(Ok(())));
                 checks.push(Check::Statuses(names(&statuses)));
@@ -191,9 +230,9 @@ impl SyncHandle {
         }
         let list_info =
             json!({"row_count": 1, "start_index": 1, "sort_field": "id", "sort_order": "desc"});
-        let read = match with_deadline(client.list_requests(&list_info)).await {
+        let read = match with_deadline(calls.list_requests(&list_info, &[])).await {
             Ok(page) => match page.rows.first() {
-                Some(first) => with_deadline(client.get_request(&first.id))
+                Some(first) => with_deadline(calls.get_request(&first.id))
                     .await
                     .map(|r| Some(r.display_id.unwrap_or(r.id))),
                 None => Ok(None),
@@ -210,9 +249,10 @@ impl SyncHandle {
         let client = self
             .client()
             .ok_or_else(|| "no SDP base URL is set".to_owned())?;
+        let calls = client.on(Lane::Interactive);
         let mut lists = BTreeMap::new();
         for path in LOOKUPS {
-            let rows = with_deadline(client.lookups(path)).await?;
+            let rows = with_deadline(calls.lookups(path)).await?;
             lists.insert(path, names(&rows));
         }
         Ok(lists)
@@ -268,7 +308,7 @@ impl Check {
     }
 }
 
-/// Sync health: queue, dead letters, poll state, import progress.
+/// Sync health: queue, dead letters, SDP's reachability and the budget, poll and backfill.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SyncView {
     /// Whether `sdp.base_url` is set and the sync runs.
@@ -276,8 +316,10 @@ pub struct SyncView {
     pub queue_depth: usize,
     /// Age in seconds of the oldest undelivered change.
     pub oldest_pending_secs: Option<i64>,
-    pub watermark: Option<i64>,
-    pub import: Option<ImportProgress>,
+    /// SDP's reachability (or an admin's pause) and the call budget by lane.
+    pub budget: BudgetView,
+    pub poll: Option<PollCursor>,
+    pub backfill: Option<BackfillProgress>,
     pub stats: Option<SyncStats>,
     pub dead_letters: Vec<OutboxEntry>,
 }
@@ -290,8 +332,9 @@ pub async fn health(state: &AppState) -> ApiResult<SyncView> {
         enabled: state.sync.is_running(),
         queue_depth: state.store.outbox_len(),
         oldest_pending_secs: pending.first().map(|e| (now - e.at).whole_seconds()),
-        watermark: state.store.sync_value(keys::WATERMARK)?,
-        import: state.store.sync_value(keys::IMPORT)?,
+        budget: state.sync.budget(),
+        poll: state.store.sync_value(keys::POLL)?,
+        backfill: state.store.sync_value(keys::BACKFILL)?,
         stats: state.sync.stats().await,
         dead_letters: state.store.dead_letters()?,
     })
@@ -360,5 +403,76 @@ pub async fn handle_dead_letter(
     state.store.durable().await?;
     tracing::info!(admin = %admin.user.email, seq, action = verb, "dead letter handled");
     state.sync.kick();
+    Ok(())
+}
+
+/// Retries or discards every dead letter, or every one of one ticket; recorded in the audit log.
+/// Returns how many were handled.
+pub async fn handle_dead_letters(
+    state: &AppState,
+    admin: &Caller,
+    action: DeadLetterAction,
+    ticket: Option<&str>,
+) -> ApiResult<usize> {
+    let only = match ticket {
+        Some(number) => Some(
+            state
+                .store
+                .ticket_by_number(number)?
+                .ok_or_else(ApiError::ticket_not_found)?
+                .id,
+        ),
+        None => None,
+    };
+    let letters: Vec<u64> = state
+        .store
+        .dead_letters()?
+        .into_iter()
+        .filter(|e| only.is_none_or(|t| e.ticket == t))
+        .map(|e| e.seq)
+        .collect();
+    let mut done = 0;
+    // Oldest first, so each ticket's changes go back in their order.
+    for seq in &letters {
+        let handled = match action {
+            DeadLetterAction::Retry => {
+                crate::tickets::delivery::retry_dead_letter(&state.store, *seq)?
+            }
+            DeadLetterAction::Discard => {
+                crate::tickets::delivery::discard_dead_letter(&state.store, *seq)?
+            }
+        };
+        done += usize::from(handled);
+    }
+    let verb = action.as_str();
+    let scope = ticket.unwrap_or("all");
+    state.store.audit(
+        &admin.user.email,
+        &format!("dead_letters.{verb}"),
+        &format!("{scope}: {done}"),
+    )?;
+    state.store.durable().await?;
+    tracing::info!(admin = %admin.user.email, done, action = verb, scope, "dead letters handled");
+    state.sync.kick();
+    Ok(done)
+}
+
+/// An admin's pause (nothing is sent to or read from SDP) or resume.
+pub async fn set_paused(state: &AppState, admin: &Caller, paused: bool) -> ApiResult<()> {
+    if !state.sync.is_running() {
+        return Err(sync_off());
+    }
+    if paused {
+        state.sync.pause().await?;
+    } else {
+        state.sync.resume().await?;
+    }
+    let action = if paused {
+        "sync.paused"
+    } else {
+        "sync.resumed"
+    };
+    state.store.audit(&admin.user.email, action, "")?;
+    state.store.durable().await?;
     Ok(())
 }

@@ -10,6 +10,7 @@ mod commit;
 pub mod keys;
 mod migrations;
 pub mod outbox;
+mod queries;
 pub mod snapshot;
 mod tickets;
 pub mod users;
@@ -23,8 +24,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 pub use admin::AuditEntry;
 pub use blobs::{BlobWriter, StagedBlob, StoredBlob};
 pub use outbox::{OutboxEntry, OutboxOp};
+pub use queries::{ListFilter, TicketPage};
 pub use snapshot::Snapshot;
-pub use tickets::{IdempotentReply, ListFilter, TicketPage, TicketTx};
+pub use tickets::{IdempotentReply, TicketTx};
 pub use users::TokenRecord;
 
 use crate::domain::DomainError;
@@ -135,6 +137,7 @@ tree_names! {
     tickets_by_sdp => "tickets_by_sdp.v1",
     sdp_seen => "sdp_seen.v1",
     sync => "sync.v1",
+    details_pending => "details_pending.v1",
     settings => "settings.v1",
     audit => "audit.v1",
 }

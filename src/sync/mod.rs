@@ -1,9 +1,11 @@
 //! Two-way sync with `ServiceDesk` Plus, as plain async functions over the store and the SDP client;
 //! the `SyncSupervisor` actor runs them as workers and restarts them when they fail.
 
+pub mod backfill;
 pub mod inbound;
 pub mod mapping;
 pub mod outbound;
+pub mod sweep;
 pub mod text;
 
 use std::collections::BTreeSet;
@@ -15,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::config::SdpConfig;
 use crate::domain::lifecycle::ReopenWindow;
-use crate::sdp::{SdpClient, SdpError};
+use crate::sdp::{Budget, SdpClient, SdpError};
 use crate::store::{OpError, Store, StoreError};
 use crate::tickets::TicketEvent;
 
@@ -33,6 +35,8 @@ pub enum SyncError {
 pub struct SyncCtx {
     pub store: Arc<Store>,
     pub sdp: Arc<SdpClient>,
+    /// The budget every call of `sdp` spends from (its outage state too).
+    pub budget: Arc<Budget>,
     pub mapping: mapping::Mapping,
     pub config: SdpConfig,
     pub window: ReopenWindow,
@@ -40,17 +44,32 @@ pub struct SyncCtx {
     pub stats: Mutex<SyncStats>,
 }
 
-/// Backlog import progress, persisted so a restart resumes where it stopped.
+/// Where the poll stands: `last_updated_time` and `created_time` (ms) of the newest change taken
+/// in. Persisted with each page, so a restart resumes where it stopped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ImportProgress {
-    /// Requests looked at so far.
-    pub walked: u64,
-    /// Requests taken into the portal.
-    pub imported: u64,
-    /// SDP's total when the walk began, when it said.
+pub struct PollCursor {
+    pub updated_ms: i64,
+    pub created_ms: i64,
+}
+
+/// The backfill of SDP's existing requests: a first pass that makes a ticket from each list row of
+/// a portal customer's request (100 a call), then the details of each ticket, one read at a time
+/// in the lowest lane. Persisted, so a restart resumes where it stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BackfillProgress {
+    /// Requests created before this time (ms) are the backfill's; later ones the poll's.
+    pub until_ms: i64,
+    /// `created_time` (ms) of the last row the first pass took in.
+    pub cursor_ms: Option<i64>,
+    /// List rows looked at.
+    pub rows_seen: u64,
+    /// Tickets the first pass created.
+    pub tickets_created: u64,
+    /// Tickets whose details (description, messages, files) have been read since.
+    pub details_fetched: u64,
+    /// SDP's total of requests when the first pass began, when it said.
     pub total: Option<u64>,
-    /// The first full walk is over.
-    pub done: bool,
+    pub first_pass_done: bool,
 }
 
 /// In-memory health of the sync, for the console and `/api/v1/admin/sync`.
@@ -66,12 +85,25 @@ pub struct SyncStats {
     pub dead_lettered: u64,
     /// Mapping problems seen (names SDP refused, unknown statuses).
     pub mismatches: BTreeSet<String>,
+    /// Seconds between the last two polls. Longer than `sdp.poll_interval_secs` means the budget
+    /// left after customers' changes cannot keep up: polls stretch to fit.
+    pub poll_period_secs: Option<u64>,
+    pub polls_stretched: bool,
+    /// Requests the last sweep could not read (SDP id → why).
+    pub unreadable: std::collections::BTreeMap<String, String>,
 }
 
 /// Keys of the persisted sync state.
 pub(crate) mod state {
-    pub(crate) const WATERMARK: &str = "watermark";
-    pub(crate) const IMPORT: &str = "import";
+    /// [`super::PollCursor`].
+    pub(crate) const POLL: &str = "poll";
+    /// [`super::BackfillProgress`].
+    pub(crate) const BACKFILL: &str = "backfill";
+    /// `true` while an admin has paused the sync.
+    pub(crate) const PAUSED: &str = "paused";
+    /// Written by earlier versions: the poll's watermark (ms) and the import walk's progress.
+    pub(crate) const LEGACY_WATERMARK: &str = "watermark";
+    pub(crate) const LEGACY_IMPORT: &str = "import";
 }
 
 impl SyncCtx {

@@ -14,8 +14,10 @@ use tracing::Instrument;
 use super::mapping::{Mapping, note_marker};
 use super::{SyncCtx, SyncError};
 use crate::domain::{Status, Ticket, TicketId};
-use crate::sdp::SdpError;
+use crate::sdp::budget::is_unavailable;
+use crate::sdp::dto::Request;
 use crate::sdp::error::INVALID_VALUE;
+use crate::sdp::{Lane, SdpError};
 use crate::store::{OutboxEntry, OutboxOp};
 use crate::tickets::delivery::{self, Done, Failure};
 
@@ -39,7 +41,12 @@ pub async fn drain(ctx: &SyncCtx) -> Result<(usize, Option<OffsetDateTime>), Syn
         }
     }
     let attempted = heads.len();
-    let concurrency = usize::try_from(ctx.config.outbound_concurrency).unwrap_or(4);
+    // While SDP is away only one call (the budget's probe) can go anyway.
+    let concurrency = if ctx.budget.is_down() {
+        1
+    } else {
+        usize::try_from(ctx.config.outbound_concurrency).unwrap_or(4)
+    };
     let results: Vec<Result<(), SyncError>> =
         futures_util::stream::iter(heads.into_iter().map(|entry| deliver(ctx, entry)))
             .buffer_unordered(concurrency)
@@ -77,17 +84,11 @@ async fn deliver(ctx: &SyncCtx, entry: OutboxEntry) -> Result<(), SyncError> {
             }
             ctx.stats().delivered += 1;
             ctx.store.metrics.sdp_delivered.inc();
-            if matches!(entry.op, OutboxOp::Close | OutboxOp::Reopen { .. })
-                && let Some(id) = ctx
-                    .store
-                    .ticket(entry.ticket)?
-                    .and_then(|t| t.sdp.request_id)
-            {
-                // Customer actions are applied in SDP and the result read back.
-                if let Err(e) = super::inbound::read_request(ctx, &id).await {
-                    tracing::warn!(error = %e, "reading back after a status change failed; the next poll will");
-                }
-            }
+        }
+        // SDP is away: the budget's breaker says so once; the change simply waits.
+        Err(e) if is_unavailable(&e) => {
+            ctx.store.metrics.sdp_delivery_errors.inc();
+            record_failure(ctx, &entry, was_unknown, &e)?;
         }
         Err(e) => {
             tracing::warn!(error = %e, attempts = entry.attempts + 1, "sdp delivery failed");
@@ -100,6 +101,7 @@ async fn deliver(ctx: &SyncCtx, entry: OutboxEntry) -> Result<(), SyncError> {
 }
 
 async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<Done, SdpError> {
+    let calls = ctx.sdp.on(Lane::Outbox);
     let request_id = || {
         ticket
             .sdp
@@ -118,7 +120,7 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                 .ok_or_else(|| SdpError::Decode("the message is gone".into()))?;
             if entry.outcome_unknown {
                 let marker = note_marker(message.id);
-                let notes = ctx.sdp.list_notes(&id).await?;
+                let notes = calls.list_notes(&id).await?;
                 if let Some(note) = notes.iter().find(|n| {
                     n.description
                         .as_deref()
@@ -127,8 +129,7 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                     return Ok(Done::Note(note.id.clone()));
                 }
             }
-            let note = ctx
-                .sdp
+            let note = calls
                 .add_note(&id, &Mapping::note_html(&message), true)
                 .await?;
             Ok(Done::Note(note.id))
@@ -141,7 +142,7 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                 .map_err(|e| SdpError::Decode(e.to_string()))?
                 .ok_or_else(|| SdpError::Decode("the attachment is gone".into()))?;
             if entry.outcome_unknown {
-                let existing = ctx.sdp.list_attachments(&id).await?;
+                let existing = calls.list_attachments(&id).await?;
                 if let Some(found) = existing.iter().find(|x| {
                     x.name.as_deref() == Some(&a.filename)
                         && x.size_bytes().is_none_or(|s| s == a.size)
@@ -152,7 +153,7 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
             let bytes = tokio::fs::read(ctx.store.blob_path(&a.sha256))
                 .await
                 .map_err(|e| SdpError::Decode(format!("reading the file: {e}")))?;
-            let answer = ctx.sdp.upload(&id, &a.filename, Bytes::from(bytes)).await?;
+            let answer = calls.upload(&id, &a.filename, Bytes::from(bytes)).await?;
             let sdp_id = answer
                 .pointer("/attachment/id")
                 .or_else(|| answer.pointer("/attachments/0/id"))
@@ -167,37 +168,37 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
         OutboxOp::Close => {
             let id = request_id()?;
             if !(entry.outcome_unknown && status_is(ctx, &id, Status::Closed).await?) {
-                ctx.sdp
+                calls
                     .close_request(&id, "Confirmed by the customer in the portal")
                     .await?;
             }
-            Ok(Done::StatusSet(status_after(ctx, &id).await))
+            // The close action answers with a status only: read what SDP now shows.
+            let after = calls.get_request(&id).await.ok();
+            Ok(Done::StatusSet(after.as_ref().and_then(status_of)))
         }
         OutboxOp::Reopen { reason } => {
             let id = request_id()?;
             let status = ctx.mapping.config.reopen_status.clone();
             let body = json!({"status": {"name": status}, "status_change_comments": format!("Reopened by the customer: {reason}")});
-            ctx.sdp.update_request(&id, &body).await?;
-            Ok(Done::StatusSet(status_after(ctx, &id).await))
+            let answer = calls.update_request(&id, &body).await?;
+            // SDP answers an update with the request as it now is.
+            let after: Option<Request> = answer
+                .get("request")
+                .and_then(|r| serde_json::from_value(r.clone()).ok());
+            Ok(Done::StatusSet(after.as_ref().and_then(status_of)))
         }
     }
 }
 
-/// SDP's status after our change; `None` when it cannot be read now (the next read catches up).
-async fn status_after(ctx: &SyncCtx, id: &str) -> Option<(String, Option<i64>)> {
-    let request = ctx.sdp.get_request(id).await.ok()?;
-    let name = request.status.and_then(|s| s.name)?;
-    Some((
-        name,
-        request
-            .last_updated_time
-            .as_ref()
-            .and_then(super::super::sdp::dto::SdpDate::millis),
-    ))
+/// SDP's status name and `last_updated_time` as a request shows them, recorded after our change
+/// so it never counts as the team's.
+fn status_of(request: &Request) -> Option<(String, Option<i64>)> {
+    let name = request.status.as_ref()?.name.clone()?;
+    Some((name, request.updated_ms()))
 }
 
 async fn status_is(ctx: &SyncCtx, id: &str, portal_status: Status) -> Result<bool, SdpError> {
-    let request = ctx.sdp.get_request(id).await?;
+    let request = ctx.sdp.on(Lane::Outbox).get_request(id).await?;
     let technician = request.technician.is_some();
     Ok(request
         .status
@@ -213,7 +214,12 @@ async fn create(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<D
     }
     if entry.outcome_unknown {
         let list_info = json!({"row_count": 10, "start_index": 1, "search_criteria": ctx.mapping.search_for(&ticket.number)});
-        let found = ctx.sdp.list_requests(&list_info).await?.rows;
+        let found = ctx
+            .sdp
+            .on(Lane::Outbox)
+            .list_requests(&list_info, &[])
+            .await?
+            .rows;
         if let Some(request) = found.into_iter().next() {
             tracing::info!(request = %request.id, "linked the request an unanswered create made");
             return Ok(Done::Request(request.id));
@@ -229,7 +235,7 @@ async fn create(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<D
     let mut omit: Vec<String> = Vec::new();
     loop {
         let body = ctx.mapping.new_request(ticket, &omit);
-        match ctx.sdp.create_request(&body).await {
+        match ctx.sdp.on(Lane::Outbox).create_request(&body).await {
             Ok(request) => return Ok(Done::Request(request.id)),
             Err(SdpError::Api {
                 code: Some(INVALID_VALUE),
@@ -293,20 +299,33 @@ fn record_failure(
 ) -> Result<(), SyncError> {
     let now = OffsetDateTime::now_utc();
     let config = &ctx.config;
-    let attempts = entry.attempts + 1;
-    let too_old =
-        now - entry.at > time::Duration::hours(i64::try_from(config.max_age_hours).unwrap_or(72));
-    let bury = !error.is_retryable() || attempts >= config.max_attempts || too_old;
-    let wait = backoff(
-        attempts,
-        Duration::from_millis(config.retry_base_ms),
-        Duration::from_secs(config.retry_max_secs),
-    );
+    // While SDP is away, time and attempts do not count against a change: no outage turns queued
+    // changes into dead letters. The budget holds every call until SDP answers again.
+    let outage = is_unavailable(error);
+    let attempts = if outage {
+        entry.attempts
+    } else {
+        entry.attempts + 1
+    };
+    let too_old = !outage
+        && now - entry.at
+            > time::Duration::hours(i64::try_from(config.max_age_hours).unwrap_or(72));
+    let bury = !outage && (!error.is_retryable() || attempts >= config.max_attempts || too_old);
+    let wait = if outage {
+        Duration::ZERO
+    } else {
+        backoff(
+            attempts,
+            Duration::from_millis(config.retry_base_ms),
+            Duration::from_secs(config.retry_max_secs),
+        )
+    };
     let failure = Failure {
         message: error.to_string(),
         // A refused connection proves nothing was done; only an unanswered call leaves doubt.
         outcome_unknown: was_unknown || error.outcome_unknown(),
         bury,
+        attempts,
         next_attempt_at: now + wait,
     };
     delivery::failed(&ctx.store, entry, &failure)?;

@@ -111,6 +111,8 @@ pub(crate) struct Failure {
     pub outcome_unknown: bool,
     /// Give up: the entry becomes a dead letter.
     pub bury: bool,
+    /// Attempts that count (an outage's do not).
+    pub attempts: u32,
     pub next_attempt_at: OffsetDateTime,
 }
 
@@ -120,7 +122,7 @@ pub(crate) fn failed(store: &Store, entry: &OutboxEntry, failure: &Failure) -> R
         let Some(mut current) = tx.outbox_entry(entry.seq)? else {
             return Ok(());
         };
-        current.attempts = entry.attempts + 1;
+        current.attempts = failure.attempts;
         current.last_error = Some(failure.message.clone());
         current.outcome_unknown = failure.outcome_unknown;
         current.next_attempt_at = Some(failure.next_attempt_at);

@@ -48,6 +48,9 @@ pub(crate) struct Observation {
     pub team: Actor,
     pub messages: Vec<TeamMessage>,
     pub files: Vec<TeamFile>,
+    /// The request's description, as plain text: taken when the ticket was imported from a list
+    /// row and its details are still to be read.
+    pub description: Option<String>,
 }
 
 /// Whether a read is older than the newest one applied.
@@ -105,6 +108,12 @@ pub(crate) fn observe(
         let before = tx.require(ticket)?;
         let mut ticket = before.clone();
         let mut kinds = Vec::new();
+        if let Some(description) = &seen.description
+            && tx.details_read(ticket.id)?
+        {
+            ticket.description.clone_from(description);
+            kinds.push(TicketEventKind::Updated);
+        }
         apply_fields(tx, &mut ticket, seen, &queued, window, now, &mut kinds)?;
         apply_messages(tx, &mut ticket, &seen.messages, now, &mut kinds)?;
         apply_files(tx, &mut ticket, &seen.files, &seen.team, now, &mut kinds)?;
@@ -348,6 +357,7 @@ mod tests {
             team: Actor::team("Tech One"),
             messages: Vec::new(),
             files: Vec::new(),
+            description: None,
         }
     }
 

@@ -91,6 +91,15 @@ fn load(lang: Lang) -> Bundle {
     Bundle { bundle, lang }
 }
 
+/// Numbers stay numbers so plural rules can select on them.
+fn set(args: &mut FluentArgs<'_>, name: &str, value: &impl std::fmt::Display) {
+    let value = value.to_string();
+    match value.parse::<f64>() {
+        Ok(n) => args.set(name.to_owned(), FluentValue::from(n)),
+        Err(_) => args.set(name.to_owned(), FluentValue::from(value)),
+    }
+}
+
 impl Bundle {
     pub(crate) fn lang(&self) -> Lang {
         self.lang
@@ -104,12 +113,20 @@ impl Bundle {
     /// The message for `key` with one named argument.
     pub(crate) fn t1(&self, key: &str, name: &str, value: impl std::fmt::Display) -> String {
         let mut args = FluentArgs::new();
-        let value = value.to_string();
-        // Numbers stay numbers so plural rules can select on them.
-        match value.parse::<f64>() {
-            Ok(n) => args.set(name.to_owned(), FluentValue::from(n)),
-            Err(_) => args.set(name.to_owned(), FluentValue::from(value)),
-        }
+        set(&mut args, name, &value);
+        self.format(key, Some(&args))
+    }
+
+    /// The message for `key` with two named arguments.
+    pub(crate) fn t2(
+        &self,
+        key: &str,
+        (a, av): (&str, impl std::fmt::Display),
+        (b, bv): (&str, impl std::fmt::Display),
+    ) -> String {
+        let mut args = FluentArgs::new();
+        set(&mut args, a, &av);
+        set(&mut args, b, &bv);
         self.format(key, Some(&args))
     }
 

@@ -27,6 +27,11 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/admin/outbox").route(web::get().to(list_outbox)))
     .service(resource("/admin/sync").route(web::get().to(sync_health)))
     .service(resource("/admin/sync/run").route(web::post().to(sync_run)))
+    .service(resource("/admin/sync/pause").route(web::post().to(sync_pause)))
+    .service(resource("/admin/sync/resume").route(web::post().to(sync_resume)))
+    .service(
+        resource("/admin/sync/dead-letters/{action}").route(web::post().to(dead_letters_action)),
+    )
     .service(
         resource("/admin/sync/dead-letters/{seq}/{action}")
             .route(web::post().to(dead_letter_action)),
@@ -134,4 +139,53 @@ pub(crate) async fn dead_letter_action(
         })?;
     sync::handle_dead_letter(&state, &admin, seq, action).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"seq": seq, "action": action})))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/sync/pause", tag = "admin",
+    description = "Stops every call to ServiceDesk Plus until resumed, across restarts. Changes keep \
+        queueing in the outbox.",
+    responses((status = 200, description = "Paused"), (status = 503, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub(crate) async fn sync_pause(state: State, Admin(admin): Admin) -> ApiResult<HttpResponse> {
+    sync::set_paused(&state, &admin, true).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "paused"})))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/sync/resume", tag = "admin",
+    responses((status = 200, description = "Running again"), (status = 503, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub(crate) async fn sync_resume(state: State, Admin(admin): Admin) -> ApiResult<HttpResponse> {
+    sync::set_paused(&state, &admin, false).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "running"})))
+}
+
+/// Which dead letters a bulk action takes: one ticket's, or all.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeadLettersBody {
+    /// A ticket number; absent: every dead letter.
+    #[serde(default)]
+    pub ticket: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/sync/dead-letters/{action}", tag = "admin",
+    request_body = DeadLettersBody,
+    params(("action" = DeadLetterAction, Path)),
+    responses((status = 200, description = "How many were handled"), (status = 400, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub(crate) async fn dead_letters_action(
+    state: State,
+    Admin(admin): Admin,
+    action: web::Path<String>,
+    body: ValidJson<DeadLettersBody>,
+) -> ApiResult<HttpResponse> {
+    let action: DeadLetterAction =
+        serde_json::from_value(serde_json::Value::String(action.into_inner())).map_err(|_| {
+            ApiError::field(
+                ErrorCode::InvalidAction,
+                "action",
+                "must be retry or discard",
+            )
+        })?;
+    let done =
+        sync::handle_dead_letters(&state, &admin, action, body.value.ticket.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"action": action, "handled": done})))
 }

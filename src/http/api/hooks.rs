@@ -75,7 +75,7 @@ pub(crate) async fn sdp_webhook(
             "send the SDP request id as request_id, id or request.id",
         ));
     };
-    if !state.sync.hint(id) {
+    if !state.sync.hint(crate::sdp::Lane::Hint, id) {
         return Err(crate::service::sync::sync_off());
     }
     Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "scheduled"})))

@@ -4,6 +4,8 @@ use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 
 use super::resource;
+use crate::metrics::LaneLabel;
+use crate::sdp::budget::Reachability;
 use crate::service::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -48,6 +50,27 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             .dead_letters()
             .map_or(0, |d| i64::try_from(d.len()).unwrap_or(i64::MAX)),
     );
+    let budget = state.sync.budget();
+    for lane in &budget.calls {
+        let label = LaneLabel {
+            lane: lane.lane.as_str().to_owned(),
+        };
+        m.sdp_calls
+            .get_or_create(&label)
+            .set(i64::try_from(lane.calls).unwrap_or(i64::MAX));
+    }
+    for lane in &budget.waiting {
+        let label = LaneLabel {
+            lane: lane.lane.as_str().to_owned(),
+        };
+        m.sdp_waiting
+            .get_or_create(&label)
+            .set(i64::try_from(lane.calls).unwrap_or(i64::MAX));
+    }
+    m.sdp_budget_in_window.set(i64::from(budget.in_window));
+    m.sdp_budget_per_minute.set(i64::from(budget.per_minute));
+    m.sdp_reachable
+        .set(i64::from(matches!(budget.sdp, Reachability::Reachable)));
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(m.render())

@@ -10,46 +10,34 @@ use super::super::mapping::is_our_note;
 use super::super::{SyncCtx, SyncError, text};
 use super::millis_to_time;
 use crate::domain::{Author, AuthorRole, Delivery, Origin, Ticket};
+use crate::sdp::Lane;
 use crate::sdp::dto::{AttachmentInfo, Request};
 use crate::store::BlobWriter;
 use crate::tickets::team::{TeamFile, TeamMessage};
 
-/// Public notes, e-mails and the resolution that the portal has not taken in yet.
+/// Public notes, e-mails and the resolution that the portal has not taken in yet. A sub-list the
+/// request says it does not have is not read.
 pub(super) async fn messages(
     ctx: &SyncCtx,
+    lane: Lane,
     ticket: &Ticket,
     request: &Request,
 ) -> Result<Vec<TeamMessage>, SyncError> {
     let mut out = Vec::new();
     let seen = |key: &str| ctx.store.seen(ticket.id, key);
-    for note in ctx.sdp.list_notes(&request.id).await? {
-        let key = format!("note:{}", note.id);
-        let description = note.description.clone().unwrap_or_default();
-        // Default deny: only a note explicitly shown to the requester reaches the portal.
-        if note.show_to_requester != Some(true) || is_our_note(&description) || seen(&key)? {
-            continue;
-        }
-        let name = note
-            .added_by
-            .as_ref()
-            .and_then(|u| u.name.clone())
-            .unwrap_or_else(|| "Support team".into());
-        out.push(TeamMessage {
-            seen_key: key,
-            author: Author {
-                name,
-                role: AuthorRole::Team,
-            },
-            body: text::from_html(&description),
-            at: millis_to_time(
-                note.added_time
-                    .as_ref()
-                    .and_then(crate::sdp::dto::SdpDate::millis),
-            ),
-            sdp_id: note.id.clone(),
-        });
-    }
-    for conversation in ctx.sdp.list_conversations(&request.id).await? {
+    let calls = ctx.sdp.on(lane);
+    let notes = if request.has_notes == Some(false) {
+        Vec::new()
+    } else {
+        calls.list_notes(&request.id).await?
+    };
+    let conversations = if request.has_conversation == Some(false) {
+        Vec::new()
+    } else {
+        calls.list_conversations(&request.id).await?
+    };
+    out.extend(public_notes(ctx, ticket, notes)?);
+    for conversation in conversations {
         let is_email = conversation
             .kind
             .as_deref()
@@ -58,7 +46,7 @@ pub(super) async fn messages(
         if !is_email || seen(&key)? {
             continue;
         }
-        let mail = ctx.sdp.notification(&request.id, &conversation.id).await?;
+        let mail = calls.notification(&request.id, &conversation.id).await?;
         let sender = mail.sender.clone().unwrap_or_default();
         let from_requester = sender
             .email_id
@@ -116,13 +104,59 @@ pub(super) async fn messages(
     Ok(out)
 }
 
-/// Files attached in SDP that the portal does not have, downloaded and committed.
-pub(super) async fn files(
+/// The public notes not taken in yet; our own notes (marked) never come back.
+fn public_notes(
     ctx: &SyncCtx,
     ticket: &Ticket,
-    request_id: &str,
+    notes: Vec<crate::sdp::dto::Note>,
+) -> Result<Vec<TeamMessage>, SyncError> {
+    let mut out = Vec::new();
+    let seen = |key: &str| ctx.store.seen(ticket.id, key);
+    for note in notes {
+        let key = format!("note:{}", note.id);
+        let description = note.description.clone().unwrap_or_default();
+        // Default deny: only a note explicitly shown to the requester reaches the portal.
+        if note.show_to_requester != Some(true) || is_our_note(&description) || seen(&key)? {
+            continue;
+        }
+        let name = note
+            .added_by
+            .as_ref()
+            .and_then(|u| u.name.clone())
+            .unwrap_or_else(|| "Support team".into());
+        out.push(TeamMessage {
+            seen_key: key,
+            author: Author {
+                name,
+                role: AuthorRole::Team,
+            },
+            body: text::from_html(&description),
+            at: millis_to_time(
+                note.added_time
+                    .as_ref()
+                    .and_then(crate::sdp::dto::SdpDate::millis),
+            ),
+            sdp_id: note.id.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Files attached in SDP that the portal does not have, downloaded and committed. The request's
+/// own `attachments` list is used when it carries one.
+pub(super) async fn files(
+    ctx: &SyncCtx,
+    lane: Lane,
+    ticket: &Ticket,
+    request: &Request,
 ) -> Result<Vec<TeamFile>, SyncError> {
-    let listed: Vec<AttachmentInfo> = ctx.sdp.list_attachments(request_id).await?;
+    let request_id = request.id.as_str();
+    let calls = ctx.sdp.on(lane);
+    let listed: Vec<AttachmentInfo> = match (&request.attachments, request.has_attachments) {
+        (Some(embedded), _) => embedded.clone(),
+        (None, Some(false)) => Vec::new(),
+        (None, _) => calls.list_attachments(request_id).await?,
+    };
     if listed.is_empty() {
         return Ok(Vec::new());
     }
@@ -154,7 +188,7 @@ pub(super) async fn files(
                 info.id
             )
         });
-        let bytes = ctx.sdp.download(&url).await?;
+        let bytes = calls.download(&url).await?;
         let mut writer = BlobWriter::create(&ctx.store, u64::MAX).await?;
         writer.write(&bytes).await?;
         // Content first, then (in the ticket command) the record that points at it.

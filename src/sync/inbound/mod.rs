@@ -1,16 +1,21 @@
 //! Inbound: reads what changed in SDP and hands it to the ticket commands (`tickets::team`,
-//! `tickets::import`). The poll walks requests by `last_updated_time` above a persisted watermark
-//! (minus an overlap); a read takes the request, its notes, e-mails and files. Private notes never
-//! become portal messages.
+//! `tickets::import`). A poll lists requests changed since its cursor (by `last_updated_time`,
+//! and by `created_time` for requests never edited, whose `last_updated_time` is null) and reads
+//! only those newer than what the ticket already shows. A read takes the request, then only the
+//! sub-lists the request says it has (notes, e-mails, files). Private notes never become portal
+//! messages.
 
 mod collect;
+
+use std::collections::HashSet;
 
 use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use super::{ImportProgress, SyncCtx, SyncError, state, text};
+use super::{PollCursor, SyncCtx, SyncError, state, text};
 use crate::domain::{Actor, Kind, Priority, Role, Status, TicketId, User};
+use crate::sdp::Lane;
 use crate::sdp::dto::Request;
 use crate::tickets::import::Imported;
 use crate::tickets::team::Observation;
@@ -19,66 +24,68 @@ pub(super) fn millis_to_time(ms: Option<i64>) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms?) * 1_000_000).ok()
 }
 
-/// One poll: every page of requests changed since the watermark. Returns how many were read.
+pub(super) fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The fields a poll's list rows carry: enough to tell whether a request needs reading, and whose.
+const POLL_FIELDS: [&str; 6] = [
+    "id",
+    "subject",
+    "requester",
+    "status",
+    "last_updated_time",
+    "created_time",
+];
+
+/// The list field a poll walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Updated,
+    Created,
+}
+
+impl Walk {
+    fn field(self) -> &'static str {
+        match self {
+            Walk::Updated => "last_updated_time",
+            Walk::Created => "created_time",
+        }
+    }
+
+    fn of(self, row: &Request) -> Option<i64> {
+        match self {
+            Walk::Updated => row.updated_ms(),
+            Walk::Created => row.created_ms(),
+        }
+    }
+}
+
+/// Where the poll stands; the first poll starts now (older requests are the backfill's).
+pub(crate) fn cursor(ctx: &SyncCtx) -> Result<PollCursor, SyncError> {
+    if let Some(cursor) = ctx.store.sync_value::<PollCursor>(state::POLL)? {
+        return Ok(cursor);
+    }
+    let start = ctx
+        .store
+        .sync_value::<i64>(state::LEGACY_WATERMARK)?
+        .unwrap_or_else(now_ms);
+    Ok(PollCursor {
+        updated_ms: start,
+        created_ms: start,
+    })
+}
+
+/// One poll: the requests changed since the cursor, read where they changed. Returns how many
+/// were read.
 #[tracing::instrument(name = "sdp_poll", skip_all)]
 pub async fn poll(ctx: &SyncCtx) -> Result<u64, SyncError> {
-    let watermark: i64 = ctx.store.sync_value(state::WATERMARK)?.unwrap_or(0);
-    let overlap = i64::try_from(ctx.config.poll_overlap_secs).unwrap_or(60) * 1000;
-    let since = (watermark - overlap).max(0);
-    let mut progress: ImportProgress = ctx.store.sync_value(state::IMPORT)?.unwrap_or_default();
-    let mut max_seen = watermark;
-    let mut start_index = 1u64;
-    let mut read = 0u64;
-    loop {
-        let list_info = json!({
-            "row_count": 100,
-            "start_index": start_index,
-            "sort_field": "last_updated_time",
-            "sort_order": "asc",
-            "get_total_count": start_index == 1 && !progress.done,
-            "search_criteria": [{"field": "last_updated_time", "condition": "greater than", "value": since.to_string()}],
-            "fields_required": ["id", "subject", "requester", "status", "technician", "last_updated_time"],
-        });
-        let page = ctx.sdp.list_requests(&list_info).await?;
-        if start_index == 1 && !progress.done && progress.total.is_none() {
-            progress.total = page.total;
-        }
-        let (rows, more) = (page.rows, page.more);
-        for row in &rows {
-            if relevant(ctx, row)? {
-                match read_request(ctx, &row.id).await {
-                    Ok(imported) => progress.imported += u64::from(imported),
-                    // SDP unavailable: stop here; the watermark stays and the next poll resumes.
-                    Err(SyncError::Sdp(e)) if e.is_retryable() => return Err(SyncError::Sdp(e)),
-                    // One request SDP will never serve (deleted, unreadable) must not stall the rest.
-                    Err(e) => ctx.mismatch(format!(
-                        "SDP request {} could not be read and was skipped: {e}",
-                        row.id
-                    )),
-                }
-                read += 1;
-            }
-            if let Some(ms) = row
-                .last_updated_time
-                .as_ref()
-                .and_then(super::super::sdp::dto::SdpDate::millis)
-            {
-                max_seen = max_seen.max(ms);
-            }
-        }
-        if !progress.done {
-            progress.walked += rows.len() as u64;
-        }
-        // The watermark moves only once the page is applied, and is written durably.
-        save_progress(ctx, Some(max_seen), &progress).await?;
-        if !more || rows.is_empty() {
-            break;
-        }
-        start_index += rows.len() as u64;
-    }
-    if !progress.done {
-        progress.done = true;
-        save_progress(ctx, None, &progress).await?;
+    let mut cursor = cursor(ctx)?;
+    let mut read = walk(ctx, Walk::Updated, &mut cursor).await?;
+    // Requests never edited have no `last_updated_time`: only the created-time walk finds new
+    // ones raised for portal customers.
+    if ctx.config.import_requester_requests {
+        read += walk(ctx, Walk::Created, &mut cursor).await?;
     }
     let now = OffsetDateTime::now_utc();
     ctx.stats().last_poll_ok = Some(now);
@@ -89,33 +96,102 @@ pub async fn poll(ctx: &SyncCtx) -> Result<u64, SyncError> {
     Ok(read)
 }
 
-async fn save_progress(
-    ctx: &SyncCtx,
-    watermark: Option<i64>,
-    progress: &ImportProgress,
-) -> Result<(), SyncError> {
-    let mut values = vec![(state::IMPORT, json!(progress))];
-    if let Some(watermark) = watermark {
-        values.push((state::WATERMARK, json!(watermark)));
+/// Walks one list by `walk`'s field from the cursor (less the overlap), page by page keyed on the
+/// field (not on offsets, so rows changing during the walk are not skipped).
+async fn walk(ctx: &SyncCtx, walk: Walk, cursor: &mut PollCursor) -> Result<u64, SyncError> {
+    let overlap = i64::try_from(ctx.config.poll_overlap_secs).unwrap_or(60) * 1000;
+    let position = match walk {
+        Walk::Updated => cursor.updated_ms,
+        Walk::Created => cursor.created_ms,
+    };
+    let mut since = (position - overlap).max(0);
+    let mut start = 1u64;
+    let mut newest = position;
+    let mut taken = HashSet::new();
+    let mut read = 0;
+    loop {
+        let list_info = json!({
+            "row_count": 100,
+            "start_index": start,
+            "sort_field": walk.field(),
+            "sort_order": "asc",
+            "search_criteria": {"field": walk.field(), "condition": "greater or equal", "value": since.to_string()},
+        });
+        let page = ctx
+            .sdp
+            .on(Lane::Poll)
+            .list_requests(&list_info, &POLL_FIELDS)
+            .await?;
+        for row in &page.rows {
+            if !taken.insert(row.id.clone()) {
+                continue;
+            }
+            if needs_reading(ctx, walk, row)? {
+                match read_request(ctx, Lane::Poll, &row.id).await {
+                    Ok(_) => read += 1,
+                    // SDP unavailable: stop here; the cursor stays and the next poll resumes.
+                    Err(SyncError::Sdp(e)) if e.is_retryable() => return Err(SyncError::Sdp(e)),
+                    // One request SDP will not serve must not stall the rest.
+                    Err(e) => ctx.mismatch(format!(
+                        "SDP request {} could not be read and was skipped: {e}",
+                        row.id
+                    )),
+                }
+            }
+        }
+        if let Some(ms) = page.rows.iter().filter_map(|r| walk.of(r)).max() {
+            newest = newest.max(ms);
+        }
+        // The cursor moves only once the page is applied, and is written durably.
+        match walk {
+            Walk::Updated => cursor.updated_ms = newest,
+            Walk::Created => cursor.created_ms = newest,
+        }
+        ctx.store.put_sync_values(&[(state::POLL, json!(cursor))])?;
+        ctx.store.durable().await?;
+        let last = page.rows.last().and_then(|r| walk.of(r));
+        if !page.more || page.rows.is_empty() {
+            return Ok(read);
+        }
+        match last {
+            // The next page starts at the last row's time; rows already taken are skipped.
+            Some(ms) if ms > since => {
+                since = ms;
+                start = 1;
+            }
+            // A whole page at one instant: step over it by position.
+            _ => start += page.rows.len() as u64,
+        }
     }
-    ctx.store.put_sync_values(&values)?;
-    ctx.store.durable().await?;
-    Ok(())
 }
 
-/// Whether a listed request concerns the portal: linked, or importable for a portal customer.
-fn relevant(ctx: &SyncCtx, row: &Request) -> Result<bool, SyncError> {
-    if ctx.store.ticket_by_sdp_id(&row.id)?.is_some() {
-        return Ok(true);
+/// Whether a listed request must be read: it belongs to a ticket and changed since the ticket's
+/// last read, or it is a portal customer's request not taken in yet.
+fn needs_reading(ctx: &SyncCtx, walk: Walk, row: &Request) -> Result<bool, SyncError> {
+    if let Some(id) = ctx.store.ticket_by_sdp_id(&row.id)? {
+        let Some(ticket) = ctx.store.ticket(id)? else {
+            return Ok(false);
+        };
+        return Ok(match (row.updated_ms(), ticket.sdp_updated_ms, walk) {
+            (Some(listed), Some(applied), _) => listed > applied,
+            // Never edited since it was created: nothing to take in.
+            (None, _, Walk::Created) => false,
+            // Never read, or listed as changed without saying when: read it.
+            (Some(_), None, _) | (None, _, Walk::Updated) => true,
+        });
     }
     Ok(ctx.config.import_requester_requests && importable_requester(ctx, row)?.is_some())
 }
 
-fn importable_requester(ctx: &SyncCtx, request: &Request) -> Result<Option<User>, SyncError> {
+pub(super) fn importable_requester(
+    ctx: &SyncCtx,
+    request: &Request,
+) -> Result<Option<User>, SyncError> {
     let Some(email) = request
         .requester
         .as_ref()
         .and_then(|r| r.email_id.as_deref())
+        .filter(|e| !e.is_empty())
     else {
         return Ok(None);
     };
@@ -126,29 +202,15 @@ fn importable_requester(ctx: &SyncCtx, request: &Request) -> Result<Option<User>
         .filter(|u| u.role == Role::Customer && !u.disabled))
 }
 
-/// Re-reads every linked ticket that is not closed: catches what the watermark missed.
-#[tracing::instrument(name = "sdp_reconcile", skip_all)]
-pub async fn reconcile(ctx: &SyncCtx) -> Result<u64, SyncError> {
-    let mut read = 0;
-    for (sdp_id, ticket) in ctx.store.sdp_links()? {
-        let open = ctx
-            .store
-            .ticket(ticket)?
-            .is_some_and(|t| t.status != Status::Closed);
-        if open {
-            read_request(ctx, &sdp_id).await?;
-            read += 1;
-        }
-    }
-    Ok(read)
-}
-
-/// Reads one request with everything attached to it and applies it. Unknown requests are imported
-/// when they belong to a portal customer, and ignored otherwise. Returns whether it was imported.
-pub async fn read_request(ctx: &SyncCtx, sdp_id: &str) -> Result<bool, SyncError> {
-    let span = tracing::info_span!("sdp_read", request = %sdp_id, ticket = tracing::field::Empty);
+/// Reads one request with what it says it has (notes, e-mails, files) and applies it, in `lane`.
+/// Unknown requests are imported when they belong to a portal customer, and ignored otherwise.
+/// Returns whether it was imported.
+pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<bool, SyncError> {
+    let span =
+        tracing::info_span!("sdp_read", request = %sdp_id, ?lane, ticket = tracing::field::Empty);
     async {
-        let request = ctx.sdp.get_request(sdp_id).await?;
+        let calls = ctx.sdp.on(lane);
+        let request = calls.get_request(sdp_id).await?;
         let (ticket_id, imported) = if let Some(id) = ctx.store.ticket_by_sdp_id(&request.id)? {
             (id, false)
         } else {
@@ -158,44 +220,26 @@ pub async fn read_request(ctx: &SyncCtx, sdp_id: &str) -> Result<bool, SyncError
             let Some(requester) = importable_requester(ctx, &request)? else {
                 return Ok(false);
             };
-            import(ctx, &request, &requester)?
+            let imported = imported(ctx, &request, false);
+            let (id, new) = crate::tickets::import::import(&ctx.store, &imported, &requester)?;
+            if new {
+                tracing::info!(ticket = id.0, "sdp request imported");
+            }
+            (id, new)
         };
         let Some(ticket) = ctx.store.ticket(ticket_id)? else {
             return Ok(false);
         };
         tracing::Span::current().record("ticket", ticket.number.as_str());
-        let messages = collect::messages(ctx, &ticket, &request).await?;
-        let files = collect::files(ctx, &ticket, &request.id).await?;
-        let technician = request
-            .technician
-            .as_ref()
-            .and_then(|t| t.name.clone())
-            .filter(|n| !n.is_empty());
-        let mapped = request
-            .status
-            .as_ref()
-            .map(|s| ctx.mapping.status(s, technician.is_some()));
-        if let Some(warning) = mapped.as_ref().and_then(|m| m.warning.clone()) {
-            ctx.mismatch(warning);
+        let details = ctx.store.has_details_pending(ticket_id)?;
+        let messages = collect::messages(ctx, lane, &ticket, &request).await?;
+        let files = collect::files(ctx, lane, &ticket, &request).await?;
+        let mut observation = observe(ctx, &request);
+        observation.messages = messages;
+        observation.files = files;
+        if details {
+            observation.description = Some(description(&request));
         }
-        let observation = Observation {
-            updated_ms: request
-                .last_updated_time
-                .as_ref()
-                .and_then(super::super::sdp::dto::SdpDate::millis),
-            sdp_status: request.status.as_ref().and_then(|s| s.name.clone()),
-            status: mapped.map(|m| m.status),
-            team: Actor::team(technician.as_deref().unwrap_or("ServiceDesk Plus")),
-            technician,
-            due_by: millis_to_time(
-                request
-                    .due_by_time
-                    .as_ref()
-                    .and_then(super::super::sdp::dto::SdpDate::millis),
-            ),
-            messages,
-            files,
-        };
         let (_, events) =
             crate::tickets::team::observe(&ctx.store, ticket_id, &observation, ctx.window)?;
         ctx.store.durable().await?;
@@ -208,12 +252,43 @@ pub async fn read_request(ctx: &SyncCtx, sdp_id: &str) -> Result<bool, SyncError
     .await
 }
 
-/// Takes a request raised in SDP into the portal; returns the ticket and whether it is new.
-fn import(
-    ctx: &SyncCtx,
-    request: &Request,
-    requester: &User,
-) -> Result<(TicketId, bool), SyncError> {
+fn description(request: &Request) -> String {
+    text::from_html(request.description.as_deref().unwrap_or_default())
+}
+
+/// What a request's fields say, in portal terms (messages and files are added by the caller).
+fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
+    let technician = technician(request);
+    let mapped = request
+        .status
+        .as_ref()
+        .map(|s| ctx.mapping.status(s, technician.is_some()));
+    if let Some(warning) = mapped.as_ref().and_then(|m| m.warning.clone()) {
+        ctx.mismatch(warning);
+    }
+    Observation {
+        updated_ms: request.updated_ms(),
+        sdp_status: request.status.as_ref().and_then(|s| s.name.clone()),
+        status: mapped.map(|m| m.status),
+        team: Actor::team(technician.as_deref().unwrap_or("ServiceDesk Plus")),
+        technician,
+        due_by: millis_to_time(request.due_ms()),
+        messages: Vec::new(),
+        files: Vec::new(),
+        description: None,
+    }
+}
+
+fn technician(request: &Request) -> Option<String> {
+    request
+        .technician
+        .as_ref()
+        .and_then(|t| t.name.clone())
+        .filter(|n| !n.is_empty())
+}
+
+/// A request (read in full, or a list row) as a ticket to import.
+pub(super) fn imported(ctx: &SyncCtx, request: &Request, from_row: bool) -> Imported {
     let mapping = &ctx.mapping.config;
     let kind = match request
         .request_type
@@ -235,7 +310,17 @@ fn import(
                 .find(|p| ctx.mapping.priority(*p).eq_ignore_ascii_case(name))
         })
         .unwrap_or_default();
-    let imported = Imported {
+    let technician = technician(request);
+    // From a list row the fields are final until the details are read; a full read applies the
+    // status through the state machine right after the import.
+    let status = from_row
+        .then(|| {
+            let sdp = request.status.as_ref()?;
+            let mapped = ctx.mapping.status(sdp, technician.is_some());
+            Some((mapped.status, sdp.name.clone()?))
+        })
+        .flatten();
+    Imported {
         sdp_id: request.id.clone(),
         kind,
         priority,
@@ -246,18 +331,59 @@ fn import(
             .chars()
             .take(250)
             .collect(),
-        description: text::from_html(request.description.as_deref().unwrap_or_default()),
-        created_at: millis_to_time(
-            request
-                .created_time
-                .as_ref()
-                .and_then(super::super::sdp::dto::SdpDate::millis),
-        )
-        .unwrap_or_else(OffsetDateTime::now_utc),
-    };
-    let (id, new) = crate::tickets::import::import(&ctx.store, &imported, requester)?;
-    if new {
-        tracing::info!(request = %request.id, ticket = id.0, "sdp request imported");
+        description: if from_row {
+            String::new()
+        } else {
+            description(request)
+        },
+        created_at: millis_to_time(request.created_ms()).unwrap_or_else(OffsetDateTime::now_utc),
+        status,
+        assignee: if from_row { technician } else { None },
+        due_by: millis_to_time(request.due_ms()),
+        updated_ms: if from_row { request.updated_ms() } else { None },
+        details_pending: from_row,
     }
-    Ok((id, new))
+}
+
+/// The open tickets linked to SDP requests, with what their last read applied.
+pub(super) fn open_links(ctx: &SyncCtx) -> Result<Vec<(String, TicketId, Option<i64>)>, SyncError> {
+    let mut open = Vec::new();
+    for (sdp_id, ticket) in ctx.store.sdp_links()? {
+        if let Some(t) = ctx.store.ticket(ticket)?
+            && t.status != Status::Closed
+        {
+            open.push((sdp_id, ticket, t.sdp_updated_ms));
+        }
+    }
+    Ok(open)
+}
+
+/// Where the poll and the backfill start, on first use: the poll now (or where an earlier version's
+/// watermark stood), the backfill with everything created before.
+pub(crate) fn init_positions(ctx: &SyncCtx) -> Result<(), SyncError> {
+    let poll = ctx.store.sync_value::<PollCursor>(state::POLL)?;
+    let backfill = super::backfill::progress(ctx)?;
+    if poll.is_some() && backfill.is_some() {
+        return Ok(());
+    }
+    let cursor = cursor(ctx)?;
+    // An earlier version's walk imported everything it found in full.
+    let legacy_done = ctx
+        .store
+        .sync_value::<serde_json::Value>(state::LEGACY_IMPORT)?
+        .is_some_and(|v| v["done"] == true);
+    let mut values = Vec::new();
+    if poll.is_none() {
+        values.push((state::POLL, json!(cursor)));
+    }
+    if backfill.is_none() {
+        let progress = super::BackfillProgress {
+            until_ms: cursor.created_ms,
+            first_pass_done: legacy_done,
+            ..super::BackfillProgress::default()
+        };
+        values.push((state::BACKFILL, json!(progress)));
+    }
+    ctx.store.put_sync_values(&values)?;
+    Ok(())
 }
