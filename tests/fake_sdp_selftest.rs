@@ -1,14 +1,17 @@
 //! The fake SDP answers raw calls shaped like the API doc's examples, in both profiles.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::eventually;
-use crate::common::fake_sdp::{EmailFrom, FakeSdp, Fault, Op, Profile};
+use crate::common::fake_sdp::{CallRecord, EmailFrom, FakeSdp, Fault, Op, Profile};
 
 const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
+
+/// Margin past a computed window end: a call is admitted a little after the arrival time logged.
+const SLACK: Duration = Duration::from_millis(50);
 
 /// A bare SDP client: vnd Accept header, `input_data` in the query on GET and form-encoded otherwise.
 struct Client {
@@ -138,6 +141,11 @@ fn ms(date: &Value) -> i64 {
         .unwrap_or_else(|| panic!("a date object: {date}"))
         .parse()
         .unwrap()
+}
+
+/// Waits for a computed instant (a budget window or an on-prem block ends then).
+async fn until(deadline: Instant) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
 }
 
 fn ids(body: &Value, key: &str) -> Vec<String> {
@@ -1188,5 +1196,201 @@ async fn fake_sdp_technician_changes_bump_last_updated_time() {
         .unwrap();
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(fake.call_count("POST /hooks/sdp"), 1);
+    fake.stop().await;
+}
+
+// ----- a live instance's strictness -----
+
+/// What a profile answers to a call over its budget.
+fn over_budget(profile: Profile) -> StatusCode {
+    match profile {
+        Profile::OnPrem => StatusCode::FORBIDDEN,
+        Profile::Cloud => StatusCode::TOO_MANY_REQUESTS,
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_budget_defaults_to_60_calls_a_minute() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        for i in 0..60 {
+            let (status, body) = sdp.get("/statuses", None).await;
+            assert_eq!(status, StatusCode::OK, "{profile:?}, call {i}: {body}");
+        }
+        let (status, _) = sdp.get("/statuses", None).await;
+        assert_eq!(status, over_budget(profile), "{profile:?}: the 61st call");
+        if profile == Profile::Cloud {
+            // The token endpoint is not the API: neither counted nor refused.
+            assert!(refresh(&sdp.http, &fake).await["access_token"].is_string());
+        }
+        let api: Vec<_> = fake
+            .calls()
+            .into_iter()
+            .filter(CallRecord::is_api)
+            .collect();
+        assert_eq!(api.len(), 61, "{profile:?}");
+        assert!(api[60].throttled && !api[59].throttled);
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_cloud_over_budget_answers_429_4015_and_counts_no_refusal() {
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let sdp = Client::new(&fake).await;
+    let per = Duration::from_secs(2);
+    fake.set_budget(Some((5, per)));
+    fake.reset_calls();
+    let t0 = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(sdp.get("/statuses", None).await.0, StatusCode::OK);
+    }
+    let input = json!({"request": {"subject": "over budget"}});
+    let response = sdp
+        .request(Method::POST, "/requests", Some(&input))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        response.headers().get("retry-after").is_none(),
+        "SDP documents no Retry-After"
+    );
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["response_status"]["status_code"], 4000, "{body}");
+    assert_eq!(message_code(&body), 4015);
+    assert!(fake.requests().is_empty(), "a refused call changes nothing");
+    for _ in 0..3 {
+        assert_eq!(
+            sdp.get("/statuses", None).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 9, "{calls:?}");
+    assert!(
+        calls[..5]
+            .iter()
+            .all(|c| !c.throttled && c.status == Some(200))
+    );
+    assert!(
+        calls[5..]
+            .iter()
+            .all(|c| c.throttled && c.status == Some(429))
+    );
+    assert_eq!(calls[5].input_data, None, "a refused call is not read");
+
+    // Once the accepted calls have left the window a whole budget is back: the refusals, later
+    // than them, were not counted.
+    until(calls[4].at + per + SLACK).await;
+    let resumed = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(sdp.get("/statuses", None).await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        sdp.get("/statuses", None).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let now = Instant::now();
+    assert_eq!(fake.calls_between(t0, now).len(), 15);
+    let after = fake.calls_between(resumed, now);
+    assert_eq!(after.len(), 6);
+    assert_eq!(after.iter().filter(|c| c.throttled).count(), 1);
+    assert!(fake.calls_between(now, Instant::now()).is_empty());
+
+    // A Retry-After when a test wants one.
+    fake.set_budget_retry_after(Some(7));
+    let response = sdp
+        .request(Method::GET, "/statuses", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "7");
+
+    // Unlimited, and a fresh call log.
+    fake.set_budget(None);
+    for _ in 0..70 {
+        assert_eq!(sdp.get("/statuses", None).await.0, StatusCode::OK);
+    }
+    let last_seq = fake.calls().last().unwrap().seq;
+    fake.reset_calls();
+    assert!(fake.calls().is_empty());
+    assert_eq!(sdp.get("/statuses", None).await.0, StatusCode::OK);
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].seq > last_seq);
+    assert_eq!(calls[0].status, Some(200));
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_onprem_over_budget_blocks_every_call_for_a_while() {
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let sdp = Client::new(&fake).await;
+    let id = fake.raise_request("Blocked", "bob@example.com");
+    let per = Duration::from_millis(300);
+    fake.set_budget(Some((5, per)));
+    fake.set_block_period(Duration::from_secs(1));
+    let path = format!("/requests/{id}");
+    for _ in 0..5 {
+        assert_eq!(sdp.get(&path, None).await.0, StatusCode::OK);
+    }
+    let note = json!({"note": {"description": "one burst too many"}});
+    let response = sdp
+        .request(Method::POST, &format!("{path}/notes"), Some(&note))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get("retry-after").is_none());
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("URL blocked as maximum access limit exceeded"),
+        "{page}"
+    );
+    assert!(serde_json::from_str::<Value>(&page).is_err(), "not JSON");
+    assert!(fake.notes(&id).is_empty(), "a refused call changes nothing");
+    let blocked_until = fake.blocked_until().expect("a block is in force");
+
+    // Well after the window has passed the block still refuses every call.
+    let accepted = fake.calls()[4].at;
+    until(accepted + per + SLACK).await;
+    assert!(
+        Instant::now() < blocked_until,
+        "the block outlasts the window"
+    );
+    let (status, body) = sdp.get(&path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let refused: Vec<_> = fake.calls().into_iter().filter(|c| c.throttled).collect();
+    assert_eq!(refused.len(), 2);
+    assert!(refused.iter().all(|c| c.status == Some(403)));
+
+    // Then a whole budget again, and a new block after it.
+    until(blocked_until).await;
+    assert!(fake.blocked_until().is_none());
+    for _ in 0..5 {
+        assert_eq!(sdp.get(&path, None).await.0, StatusCode::OK);
+    }
+    assert_eq!(sdp.get(&path, None).await.0, StatusCode::FORBIDDEN);
+    assert!(fake.blocked_until().is_some());
+
+    // A zero block refuses only the calls over the budget, as Cloud does.
+    fake.set_budget(Some((2, per)));
+    fake.set_block_period(Duration::ZERO);
+    fake.set_budget_retry_after(Some(60));
+    for _ in 0..2 {
+        assert_eq!(sdp.get(&path, None).await.0, StatusCode::OK);
+    }
+    let response = sdp.request(Method::GET, &path, None).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.headers()["retry-after"], "60");
+    assert!(fake.blocked_until().is_none());
+    let last_ok = fake.calls().iter().rev().find(|c| !c.throttled).unwrap().at;
+    until(last_ok + per + SLACK).await;
+    assert_eq!(sdp.get(&path, None).await.0, StatusCode::OK);
     fake.stop().await;
 }

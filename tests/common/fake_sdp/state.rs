@@ -137,6 +137,8 @@ pub struct StoredAttachment {
 /// connection was dropped without an answer.
 #[derive(Clone, Debug)]
 pub struct CallRecord {
+    /// Arrival number, from 1; survives [`super::FakeSdp::reset_calls`], so numbers are unique.
+    pub seq: u64,
     pub at: Instant,
     pub epoch_ms: i64,
     pub method: String,
@@ -148,6 +150,16 @@ pub struct CallRecord {
     /// The raw `input_data` text (from the form body, else the query string).
     pub input_data: Option<String>,
     pub status: Option<u16>,
+    /// Refused for rate: by the call budget or by a rate-limit [`Fault`]. Such a call was not
+    /// counted, not read and changed nothing.
+    pub throttled: bool,
+}
+
+impl CallRecord {
+    /// Whether the call went to the SDP API (not the Zoho token endpoint, not an unknown path).
+    pub fn is_api(&self) -> bool {
+        self.endpoint != super::routes::TOKEN_ENDPOINT && self.path.contains("/api/v3/")
+    }
 }
 
 pub struct Settings {
@@ -199,7 +211,7 @@ impl Faults {
         }
     }
 
-    /// Counts an API call against the rate limits; the 429 to answer when it is over them.
+    /// Counts an API call against the rate-limit faults; the 429 to answer when it is over them.
     pub fn rate_limited(&mut self, now: Instant) -> Option<SdpError> {
         if let Some((every, retry_after, seen)) = &mut self.rate_limit {
             *seen += 1;
@@ -236,6 +248,75 @@ impl Faults {
             None => false,
         }
     }
+}
+
+/// The instance's call budget: a sliding window of accepted API calls and, on-prem, the block that
+/// follows a refusal.
+pub struct Budget {
+    /// `(max calls, per window)`; `None` is unlimited.
+    pub limit: Option<(u32, Duration)>,
+    /// Arrival times of the accepted calls still inside the window, oldest first.
+    pub accepted: VecDeque<Instant>,
+    /// On-prem: how long every call is refused once the budget was exceeded.
+    pub block: Duration,
+    pub blocked_until: Option<Instant>,
+    /// A `Retry-After` (seconds) on refusals; none by default, as SDP documents none.
+    pub retry_after: Option<u64>,
+}
+
+impl Budget {
+    fn new(limit: Option<(u32, Duration)>) -> Budget {
+        Budget {
+            limit,
+            accepted: VecDeque::new(),
+            block: Duration::from_mins(1),
+            blocked_until: None,
+            retry_after: None,
+        }
+    }
+
+    /// Whether a call arriving `now` is refused; a refusal is not counted. On-prem an excess call
+    /// starts a block, and the calls it paid for leave the window.
+    fn refuses(&mut self, profile: Profile, now: Instant) -> bool {
+        if let Some(until) = self.blocked_until {
+            if now < until {
+                return true;
+            }
+            self.blocked_until = None;
+        }
+        let Some((max, per)) = self.limit else {
+            return false;
+        };
+        while self
+            .accepted
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= per)
+        {
+            self.accepted.pop_front();
+        }
+        if self.accepted.len() < max as usize {
+            return false;
+        }
+        if profile == Profile::OnPrem && self.block > Duration::ZERO {
+            self.blocked_until = Some(now + self.block);
+            self.accepted.clear();
+        }
+        true
+    }
+
+    fn count(&mut self, now: Instant) {
+        if self.limit.is_some() {
+            self.accepted.push_back(now);
+        }
+    }
+}
+
+/// Why an API call is answered before it is read.
+pub enum Refusal {
+    /// The call budget: Cloud's 429 / 4015, or on-prem's "URL blocked" page.
+    Budget { retry_after: Option<u64> },
+    /// A rate-limit [`Fault`].
+    RateFault(SdpError),
 }
 
 pub struct AuthState {
@@ -390,6 +471,7 @@ pub struct State {
     pub profile: Profile,
     pub settings: Settings,
     pub faults: Faults,
+    pub budget: Budget,
     pub auth: AuthState,
     /// Reference data by list key (`statuses`, `priorities` …), rows as SDP sends them.
     pub tables: BTreeMap<&'static str, Vec<Value>>,
@@ -400,12 +482,17 @@ pub struct State {
     pub emails: Vec<StoredEmail>,
     pub attachments: Vec<StoredAttachment>,
     pub calls: Vec<CallRecord>,
+    call_seq: u64,
     clock_ms: i64,
     next_display_id: u64,
     onprem_ids: HashMap<&'static str, u64>,
     cloud_seq: u64,
     list_cache: Option<ListCache>,
 }
+
+/// 60 accepted API calls per 60 s: a pace a live instance tolerates (§13.8 has no published
+/// figure; a SOAR vendor suggests at most 30 a minute on Cloud).
+pub const DEFAULT_BUDGET: (u32, Duration) = (60, Duration::from_mins(1));
 
 pub fn now_ms() -> i64 {
     let since = SystemTime::now()
@@ -432,6 +519,7 @@ impl State {
                 create_status: 200,
             },
             faults: Faults::default(),
+            budget: Budget::new(Some(DEFAULT_BUDGET)),
             auth: AuthState {
                 api_key: secret("FAKE-TECH-KEY-").to_uppercase(),
                 creds: OAuthCreds {
@@ -453,6 +541,7 @@ impl State {
             emails: Vec::new(),
             attachments: Vec::new(),
             calls: Vec::new(),
+            call_seq: 0,
             clock_ms: 0,
             next_display_id: match profile {
                 Profile::OnPrem => 0,
@@ -487,6 +576,34 @@ impl State {
                 (123_640_000_000_240_000 + self.cloud_seq).to_string()
             }
         }
+    }
+
+    /// Logs a call on arrival; returns its [`CallRecord::seq`].
+    pub fn log_call(&mut self, mut record: CallRecord) -> u64 {
+        self.call_seq += 1;
+        record.seq = self.call_seq;
+        self.calls.push(record);
+        self.call_seq
+    }
+
+    /// The logged call `seq`, unless the log was reset since it arrived.
+    pub fn call_mut(&mut self, seq: u64) -> Option<&mut CallRecord> {
+        self.calls.iter_mut().rev().find(|c| c.seq == seq)
+    }
+
+    /// Lets an authenticated API call through the call budget and the rate-limit faults, or says
+    /// why not. Only an admitted call counts toward the budget's window.
+    pub fn admit(&mut self, now: Instant) -> Result<(), Refusal> {
+        if self.budget.refuses(self.profile, now) {
+            return Err(Refusal::Budget {
+                retry_after: self.budget.retry_after,
+            });
+        }
+        if let Some(e) = self.faults.rate_limited(now) {
+            return Err(Refusal::RateFault(e));
+        }
+        self.budget.count(now);
+        Ok(())
     }
 
     /// The next timestamp: wall-clock ms, but strictly after every earlier one.

@@ -98,6 +98,18 @@ impl SdpError {
         }
     }
 
+    /// Cloud over its call budget: 429 / 4015 with the wording reported from Cloud (§13.8).
+    pub fn over_budget(retry_after: Option<u64>) -> SdpError {
+        SdpError {
+            retry_after,
+            ..SdpError::new(
+                429,
+                4015,
+                "You have made too many requests continuously. Please try again after some time.",
+            )
+        }
+    }
+
     pub fn too_large(limit: usize) -> SdpError {
         SdpError::bad_input(&format!("File size exceeds the limit of {limit} bytes"))
     }
