@@ -1,5 +1,6 @@
 //! The fake SDP answers raw calls shaped like the API doc's examples, in both profiles.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -339,10 +340,12 @@ async fn fake_sdp_lists_search_sort_and_page() {
     assert_eq!(created[0]["display_id"], "501");
     assert_ne!(created[0]["display_id"], created[0]["id"]);
 
-    // Touch request 2 last, then ask for everything changed after request 6 was created.
+    // Touch request 2 last, then ask for everything changed after request 6 was created: the
+    // requests never edited have no last_updated_time and never match.
     let id2 = created[2]["id"].as_str().unwrap().to_owned();
+    assert!(created[2]["last_updated_time"].is_null(), "never edited");
     fake.add_note(&id2, "checked the tray", false);
-    let since = ms(&created[6]["last_updated_time"]);
+    let since = ms(&created[6]["created_time"]);
     let cursor = json!({"list_info": {"row_count": 100, "start_index": 1, "sort_field": "last_updated_time", "sort_order": "asc",
         "search_criteria": [{"field": "last_updated_time", "condition": "greater than", "value": since.to_string()}],
         "fields_required": ["id", "display_id", "subject", "status", "last_updated_time"]}});
@@ -506,7 +509,8 @@ async fn fake_sdp_notes_use_the_profile_wrapper() {
             .create(json!({"subject": "Notes", "requester": {"email_id": "alice@example.com"}}))
             .await;
         let id = request["id"].as_str().unwrap().to_owned();
-        let before = ms(&request["last_updated_time"]);
+        assert!(request["last_updated_time"].is_null(), "never edited yet");
+        let before = ms(&request["created_time"]);
         let (key, time_key) = match profile {
             Profile::OnPrem => ("note", "added_time"),
             Profile::Cloud => ("request_note", "created_time"),
@@ -1157,7 +1161,12 @@ async fn fake_sdp_technician_changes_bump_last_updated_time() {
         json!({"subject": "From the SDP side", "requester": {"email_id": "carol@example.com"},
                                             "priority": {"name": "Urgent"}}),
     );
-    let mut last = ms(&fake.request(&id).unwrap()["last_updated_time"]);
+    let raised = fake.request(&id).unwrap();
+    assert!(
+        raised["last_updated_time"].is_null(),
+        "null until the first edit"
+    );
+    let mut last = ms(&raised["created_time"]);
     let mut bumped = |what: &str| {
         let now = ms(&fake.request(&id).unwrap()["last_updated_time"]);
         assert!(now > last, "{what} bumps last_updated_time");
@@ -1393,4 +1402,151 @@ async fn fake_sdp_onprem_over_budget_blocks_every_call_for_a_while() {
     until(last_ok + per + SLACK).await;
     assert_eq!(sdp.get(&path, None).await.0, StatusCode::OK);
     fake.stop().await;
+}
+
+fn wire_note_key(profile: Profile) -> &'static str {
+    match profile {
+        Profile::OnPrem => "note",
+        Profile::Cloud => "request_note",
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_requests_read_as_a_live_instance_shows_them() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let fresh = fake.raise_request("Fresh", "alice@example.com");
+        let (_, body) = sdp.get(&format!("/requests/{fresh}"), None).await;
+        let r = &body["request"];
+        assert!(r["last_updated_time"].is_null(), "{profile:?}: {r}");
+        for flag in ["has_notes", "has_attachments", "has_conversation"] {
+            assert_eq!(r[flag], false, "{flag}");
+        }
+        assert_eq!(r["unreplied_count"], 0);
+        assert_eq!(r["attachments"], json!([]));
+
+        // List rows are abbreviated.
+        let (_, list) = sdp.get("/requests", None).await;
+        let keys: BTreeSet<&str> = list["requests"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let abbreviated = BTreeSet::from([
+            "id",
+            "display_id",
+            "subject",
+            "requester",
+            "technician",
+            "status",
+            "template",
+            "group",
+            "created_time",
+            "due_by_time",
+            "has_notes",
+            "is_service_request",
+            "cancellation_requested",
+            "has_draft",
+        ]);
+        assert_eq!(keys, abbreviated, "{profile:?}");
+
+        // Mail: a conversation, unreplied until the team answers.
+        fake.add_email(&fresh, EmailFrom::Requester, "hello?");
+        fake.add_email(&fresh, EmailFrom::Requester, "anyone?");
+        let got = fake.request(&fresh).unwrap();
+        assert_eq!(got["has_conversation"], true);
+        assert_eq!(got["unreplied_count"], 2);
+        fake.add_email(&fresh, EmailFrom::Technician("Tech One".into()), "yes");
+        assert_eq!(fake.request(&fresh).unwrap()["unreplied_count"], 0);
+        fake.attach_file(&fresh, "shot.png", b"\x89PNG");
+        let (_, body) = sdp.get(&format!("/requests/{fresh}"), None).await;
+        let r = &body["request"];
+        assert_eq!(r["has_attachments"], true);
+        let attachment = &r["attachments"][0];
+        assert_eq!(attachment["name"], "shot.png");
+        assert_eq!(
+            attachment["size"]["value"], "4",
+            "revised format: {attachment}"
+        );
+        assert!(attachment["content_url"].is_string());
+
+        // Every change through the API is an edit.
+        let raised: Vec<String> = (0..7)
+            .map(|i| fake.raise_request(&format!("edit {i}"), "bob@example.com"))
+            .collect();
+        let assign = match profile {
+            Profile::OnPrem => "assign",
+            Profile::Cloud => "_assign",
+        };
+        let note_key = wire_note_key(profile);
+        let edits = [
+            (
+                Method::PUT,
+                String::new(),
+                json!({"request": {"status": {"name": "On Hold"}}}),
+            ),
+            (
+                Method::PUT,
+                format!("/{assign}"),
+                json!({"request": {"technician": {"name": "Tech Two"}}}),
+            ),
+            (
+                Method::POST,
+                "/notes".to_owned(),
+                json!({note_key: {"description": "noted"}}),
+            ),
+            (
+                Method::POST,
+                "/resolutions".to_owned(),
+                json!({"resolution": {"content": "fixed"}}),
+            ),
+            (
+                Method::PUT,
+                String::new(),
+                json!({"request": {"requester": {"email_id": "carol@example.com"}}}),
+            ),
+        ];
+        for ((method, sub, input), id) in edits.into_iter().zip(&raised) {
+            let what = format!("{method} {sub}");
+            let (status, body) = sdp
+                .call(method, &format!("/requests/{id}{sub}"), Some(input))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{what}: {body}");
+            let r = fake.request(id).unwrap();
+            assert!(
+                ms(&r["last_updated_time"]) > ms(&r["created_time"]),
+                "{profile:?} {what}: {r}"
+            );
+        }
+        let (status, _) = sdp
+            .upload(
+                Method::PUT,
+                &format!("/requests/{}/upload", raised[5]),
+                "a.txt",
+                b"a".to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(fake.request(&raised[5]).unwrap()["last_updated_time"].is_object());
+        let (status, _) = sdp
+            .upload(
+                Method::POST,
+                &format!("/requests/{}/_upload", raised[6]),
+                "b.txt",
+                b"b".to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            fake.request(&raised[6]).unwrap()["last_updated_time"].is_null(),
+            "a staged upload is not bound yet"
+        );
+
+        fake.set_last_updated_null_until_edited(false);
+        let r = fake.request(&raised[6]).unwrap();
+        assert_eq!(r["last_updated_time"], r["created_time"]);
+        fake.stop().await;
+    }
 }

@@ -17,14 +17,21 @@
 //!   as maximum access limit exceeded" page and then refuses every call for a block period
 //!   ([`FakeSdp::set_block_period`], 60 s); the live HTTP status of that page is unknown, so it is
 //!   sent as **HTTP 403, `Content-Type: text/html`**. The [`Fault`] rate limits apply on top.
+//! - A request never edited has `last_updated_time: null`; every change through the API or the
+//!   technician methods is an edit. List rows are abbreviated (`wire::ABBREVIATED`); the full
+//!   request carries `has_notes`, `has_attachments`, `has_conversation`, `unreplied_count` and
+//!   its `attachments`.
 //!
 //! Behaviour the doc marks [U] is chosen here as follows: create answers 200 (see
 //! [`FakeSdp::set_create_status`]); unknown keys are rejected in both profiles; an unknown requester
 //! e-mail is created on the fly; lists default to 10 rows, requests sorted by `created_time` desc;
-//! binding uploads via `PUT /requests/{id}` adds to the attachments (never removes). Calls with bad
-//! credentials neither count toward the budget nor are throttled. On-prem's block runs from the
-//! refused call for its whole period (calls during it do not extend it) and empties the window, so
-//! the budget is whole again after it.
+//! binding uploads via `PUT /requests/{id}` adds to the attachments (never removes). Adding,
+//! editing or deleting a note, an e-mail or a file bumps the request's `last_updated_time`
+//! (a staged `_upload` does not until it is bound). `unreplied_count` counts requester e-mails
+//! after the last technician e-mail or public note. Calls with bad credentials neither count
+//! toward the budget nor are throttled. On-prem's block runs from the refused call for its whole
+//! period (calls during it do not extend it) and empties the window, so the budget is whole again
+//! after it.
 
 mod routes;
 mod search;
@@ -332,6 +339,12 @@ impl FakeSdp {
         s.budget
             .blocked_until
             .filter(|until| Instant::now() < *until)
+    }
+
+    /// Whether a never-edited request shows `last_updated_time: null` (default yes); off, it shows
+    /// its creation time.
+    pub fn set_last_updated_null_until_edited(&self, null: bool) {
+        self.state().settings.null_until_edited = null;
     }
 
     // ----- the technician side: changes made inside SDP -----

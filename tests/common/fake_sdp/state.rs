@@ -59,7 +59,8 @@ pub struct Request {
     pub fields: Map<String, Value>,
     pub created_by: Person,
     pub created_ms: i64,
-    pub updated_ms: i64,
+    /// `None` until the first edit: SDP shows `last_updated_time: null` on a request never edited.
+    pub updated_ms: Option<i64>,
     pub assigned_ms: Option<i64>,
     pub resolved_ms: Option<i64>,
     pub completed_ms: Option<i64>,
@@ -169,6 +170,8 @@ pub struct Settings {
     pub max_upload: usize,
     pub display_id_object: bool,
     pub create_status: u16,
+    /// `last_updated_time` is `null` until the first edit (§13.13); off, it starts at creation.
+    pub null_until_edited: bool,
 }
 
 #[derive(Default)]
@@ -436,6 +439,7 @@ pub const REQUEST_KEYS: &[&str] = &[
     "is_service_request",
     "has_notes",
     "has_attachments",
+    "has_conversation",
     "unreplied_count",
 ];
 
@@ -458,7 +462,7 @@ struct Patch {
 }
 
 /// What a rendered request depends on, besides its own record: see [`State::render_version`].
-type RenderVersion = (i64, usize, usize, usize, usize, bool);
+type RenderVersion = (i64, usize, usize, usize, usize, bool, bool);
 
 /// The last `GET /requests` selection (see [`State::request_order`]).
 struct ListCache {
@@ -517,6 +521,7 @@ impl State {
                 max_upload: 10 * 1024 * 1024,
                 display_id_object: false,
                 create_status: 200,
+                null_until_edited: true,
             },
             faults: Faults::default(),
             budget: Budget::new(Some(DEFAULT_BUDGET)),
@@ -623,6 +628,7 @@ impl State {
             self.emails.len(),
             self.attachments.len(),
             self.settings.display_id_object,
+            self.settings.null_until_edited,
         )
     }
 
@@ -788,7 +794,7 @@ impl State {
     fn touch(&mut self, id: &str) -> i64 {
         let now = self.tick();
         if let Some(r) = self.requests.get_mut(id) {
-            r.updated_ms = now;
+            r.updated_ms = Some(now);
         }
         now
     }
@@ -1103,7 +1109,7 @@ impl State {
             fields,
             created_by: by.clone(),
             created_ms: now,
-            updated_ms: now,
+            updated_ms: None,
             assigned_ms: None,
             resolved_ms: None,
             completed_ms: None,
@@ -1440,7 +1446,12 @@ impl State {
     ) -> Result<String, SdpError> {
         self.request_ref(rid)?;
         let id = self.new_id("attachment");
-        let now = self.touch(rid);
+        // A staged upload is no edit yet: binding it with `PUT /requests/{id}` is.
+        let now = if owner == AttachmentOwner::Unbound {
+            self.tick()
+        } else {
+            self.touch(rid)
+        };
         self.attachments.push(StoredAttachment {
             id: id.clone(),
             request_id: rid.to_owned(),
