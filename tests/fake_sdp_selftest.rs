@@ -1550,3 +1550,274 @@ async fn fake_sdp_requests_read_as_a_live_instance_shows_them() {
         fake.stop().await;
     }
 }
+
+#[actix_web::test]
+async fn fake_sdp_reads_fields_required_where_each_deployment_does() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request_with(json!({"subject": "Fields", "description": "<p>body</p>",
+                                                 "requester": {"email_id": "alice@example.com"}}));
+        let wanted = json!(["subject", "description", "last_updated_time"]);
+        let inside = json!({"list_info": {"row_count": 5, "fields_required": wanted}});
+        let (status, body) = sdp.get("/requests", Some(inside.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let row = &body["requests"][0];
+        match profile {
+            Profile::OnPrem => {
+                assert!(row.get("description").is_none(), "ignored inside: {row}");
+                assert!(row["status"].is_object(), "the abbreviated row: {row}");
+            }
+            Profile::Cloud => {
+                assert_eq!(row["description"], "<p>body</p>", "{row}");
+                assert!(row.get("status").is_none(), "only what was asked: {row}");
+            }
+        }
+        let top = json!({"fields_required": wanted, "list_info": {"row_count": 5}});
+        let (_, body) = sdp.get("/requests", Some(top)).await;
+        let row = &body["requests"][0];
+        assert_eq!(row["description"], "<p>body</p>", "{profile:?}: {row}");
+        assert!(row["last_updated_time"].is_null(), "asked for, and null");
+        fake.set_fields_required_in_list_info(profile == Profile::OnPrem);
+        let (_, body) = sdp.get("/requests", Some(inside)).await;
+        assert_eq!(
+            body["requests"][0].get("description").is_some(),
+            profile == Profile::OnPrem,
+            "the setter swaps it: {body}"
+        );
+
+        // Single-object GETs take no input_data at all.
+        let note = fake.add_note(&id, "a note", false);
+        let mail = fake.add_email(&id, EmailFrom::Requester, "a mail");
+        let (_, statuses) = sdp.get("/statuses", None).await;
+        let status_id = statuses["statuses"][0]["id"].as_str().unwrap().to_owned();
+        let singles = [
+            format!("/requests/{id}"),
+            format!("/requests/{id}/notes/{note}"),
+            format!("/requests/{id}/notifications/{mail}"),
+            format!("/requests/{id}/resolutions"),
+            format!("/statuses/{status_id}"),
+        ];
+        for path in &singles {
+            let (status, body) = sdp.get(path, None).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            let fields = json!({"fields_required": ["id"]});
+            for input in [json!({}), fields] {
+                let (status, body) = sdp.get(path, Some(input)).await;
+                assert_eq!(
+                    (status, message_code(&body)),
+                    (StatusCode::BAD_REQUEST, 4000),
+                    "{profile:?} {path}"
+                );
+            }
+        }
+        fake.set_reject_single_get_input(false);
+        let (status, body) = sdp.get(&singles[0], Some(json!({}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        fake.stop().await;
+    }
+}
+
+/// Pages through `path` with the default row count; returns each page's size.
+async fn page_sizes(sdp: &Client, path: &str, key: &str) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut start = 1;
+    loop {
+        let input = (start > 1).then(|| json!({"list_info": {"start_index": start}}));
+        let (status, body) = sdp.get(path, input).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let rows = body[key].as_array().unwrap().len();
+        assert_eq!(body["list_info"]["start_index"], start, "{path}");
+        assert_eq!(body["list_info"]["row_count"], rows, "{path}");
+        sizes.push(rows);
+        if body["list_info"]["has_more_rows"] != true {
+            return sizes;
+        }
+        start += rows;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_pages_every_list() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Long thread", "alice@example.com");
+        let notes: Vec<String> = (0..25)
+            .map(|i| fake.add_note(&id, &format!("<p>note {i}</p>"), i % 2 == 0))
+            .collect();
+        fake.add_email(&id, EmailFrom::Requester, "mail one");
+        fake.add_email(&id, EmailFrom::Technician("Tech One".into()), "mail two");
+        for i in 0..12 {
+            fake.attach_file(&id, &format!("f{i}.txt"), b"x");
+        }
+        for i in 0..11 {
+            fake.raise_request(&format!("r{i}"), &format!("user{i}@example.com"));
+        }
+        let notes_path = format!("/requests/{id}/notes");
+        assert_eq!(
+            page_sizes(&sdp, &notes_path, "notes").await,
+            [10, 10, 5],
+            "{profile:?}"
+        );
+        assert_eq!(
+            page_sizes(
+                &sdp,
+                &format!("/requests/{id}/conversations"),
+                "conversations"
+            )
+            .await,
+            [10, 10, 7]
+        );
+        assert_eq!(
+            page_sizes(&sdp, &format!("/requests/{id}/attachments"), "attachments").await,
+            [10, 2]
+        );
+        assert_eq!(page_sizes(&sdp, "/requests", "requests").await, [10, 2]);
+        let (people, other) = match profile {
+            Profile::OnPrem => ("users", "requesters"),
+            Profile::Cloud => ("requesters", "users"),
+        };
+        assert_eq!(
+            page_sizes(&sdp, &format!("/{people}"), people).await,
+            [10, 2]
+        );
+        let (status, body) = sdp.get(&format!("/{other}"), None).await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::NOT_FOUND, 4007),
+            "{profile:?} has no /{other}"
+        );
+        fake.set_both_user_paths(true);
+        assert_eq!(sdp.get(&format!("/{other}"), None).await.0, StatusCode::OK);
+        for (path, key) in [
+            ("/statuses", "statuses"),
+            ("/priorities", "priorities"),
+            ("/request_types", "request_types"),
+            ("/categories", "categories"),
+            ("/request_templates", "request_templates"),
+        ] {
+            let (_, body) = sdp
+                .get(path, Some(json!({"list_info": {"row_count": 1}})))
+                .await;
+            assert_eq!(body[key].as_array().unwrap().len(), 1, "{path}");
+            assert_eq!(body["list_info"]["has_more_rows"], true, "{path}");
+        }
+
+        // The notes list has no bodies; the note by id has.
+        let (_, first) = sdp.get(&notes_path, None).await;
+        assert_eq!(ids(&first, "notes"), notes[..10]);
+        assert!(first["notes"][0].get("description").is_none(), "{first}");
+        let (_, one) = sdp.get(&format!("{notes_path}/{}", notes[0]), None).await;
+        assert_eq!(one[wire_note_key(profile)]["description"], "<p>note 0</p>");
+        fake.set_note_list_descriptions(true);
+        let (_, first) = sdp.get(&notes_path, None).await;
+        assert_eq!(first["notes"][0]["description"], "<p>note 0</p>");
+
+        // total_count on demand (get_total_count echoed as a string), start_index 0, limits.
+        let (_, body) = sdp
+            .get(&notes_path, Some(json!({"list_info": {"start_index": 0, "row_count": 100, "get_total_count": true}})))
+            .await;
+        assert_eq!(body["notes"].as_array().unwrap().len(), 25);
+        assert_eq!(body["list_info"]["total_count"], 25);
+        assert_eq!(body["list_info"]["get_total_count"], "true");
+        assert_eq!(body["list_info"]["start_index"], 1);
+        assert_eq!(body["list_info"]["has_more_rows"], false);
+        let (status, body) = sdp
+            .get(&notes_path, Some(json!({"list_info": {"row_count": 101}})))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["response_status"][0]["status_code"], 4000);
+        fake.set_default_row_count(25);
+        assert_eq!(page_sizes(&sdp, &notes_path, "notes").await, [25]);
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_searches_what_the_sync_needs() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let a = fake.raise_request("A", "alice@example.com");
+        let b = fake.raise_request("B", "alice@example.com");
+        let c = fake.raise_request("C", "alice@example.com");
+        fake.set_status(&b, "On Hold", None);
+        let created = |id: &str| ms(&fake.request(id).unwrap()["created_time"]).to_string();
+        let search = |criteria: Value| {
+            json!({"list_info": {"row_count": 100, "sort_field": "created_time", "sort_order": "asc",
+                                 "search_criteria": criteria}})
+        };
+        let find = async |criteria: Value| {
+            let (status, body) = sdp.get("/requests", Some(search(criteria))).await;
+            assert_eq!(status, StatusCode::OK, "{profile:?}: {body}");
+            ids(&body, "requests")
+        };
+
+        let gt = |field: &str, value: String| json!({"field": field, "condition": "greater than", "value": value});
+        let gte = |field: &str, value: String| json!({"field": field, "condition": "greater or equal", "value": value});
+        assert_eq!(
+            find(gt("created_time", created(&a))).await,
+            [b.clone(), c.clone()]
+        );
+        assert_eq!(
+            find(gte("created_time", created(&a))).await,
+            [a.clone(), b.clone(), c.clone()]
+        );
+        assert_eq!(
+            find(gte("last_updated_time", "0".into())).await,
+            std::slice::from_ref(&b),
+            "a null last_updated_time never matches"
+        );
+        assert_eq!(
+            find(gt("last_updated_time", created(&a))).await,
+            std::slice::from_ref(&b)
+        );
+        assert_eq!(
+            find(json!({"field": "id", "condition": "is", "values": [a, c]})).await,
+            [a.clone(), c.clone()]
+        );
+        let many: Vec<String> = (0..101).map(|i| format!("{}", 1000 + i)).collect();
+        let (status, body) = sdp
+            .get(
+                "/requests",
+                Some(search(
+                    json!({"field": "id", "condition": "is", "values": many}),
+                )),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "101 ids: {body}");
+
+        // A date criterion with another: on-prem refuses, Cloud answers.
+        let mixed = [
+            json!([gt("created_time", created(&a)),
+                   {"field": "status.name", "condition": "is", "value": "Open", "logical_operator": "AND"}]),
+            json!([gt("created_time", created(&a)),
+                   {"field": "last_updated_time", "condition": "greater than", "value": created(&a), "logical_operator": "OR"}]),
+            json!({"field": "subject", "condition": "is", "value": "B",
+                   "children": [gt("created_time", created(&a))]}),
+        ];
+        for criteria in &mixed {
+            let (status, body) = sdp.get("/requests", Some(search(criteria.clone()))).await;
+            match profile {
+                Profile::OnPrem => assert_eq!(
+                    (status, message_code(&body)),
+                    (StatusCode::BAD_REQUEST, 4000),
+                    "{criteria}"
+                ),
+                Profile::Cloud => assert_eq!(status, StatusCode::OK, "{criteria}: {body}"),
+            }
+        }
+        let plain = json!([{"field": "subject", "condition": "is", "value": "B"},
+                           {"field": "status.name", "condition": "is", "value": "Open", "logical_operator": "OR"}]);
+        assert_eq!(find(plain).await, [a.clone(), b.clone(), c.clone()]);
+        fake.set_mixed_date_criteria(profile == Profile::OnPrem);
+        let (status, body) = sdp.get("/requests", Some(search(mixed[0].clone()))).await;
+        assert_eq!(
+            status == StatusCode::OK,
+            profile == Profile::OnPrem,
+            "the setter swaps it: {body}"
+        );
+        fake.stop().await;
+    }
+}

@@ -17,21 +17,29 @@
 //!   as maximum access limit exceeded" page and then refuses every call for a block period
 //!   ([`FakeSdp::set_block_period`], 60 s); the live HTTP status of that page is unknown, so it is
 //!   sent as **HTTP 403, `Content-Type: text/html`**. The [`Fault`] rate limits apply on top.
+//! - `fields_required` is read at the top level of `input_data`; inside `list_info` only on Cloud
+//!   (on-prem ignores it there, so rows stay abbreviated). A single-object GET (a request, a note,
+//!   a notification, a resolution, one reference row) with any `input_data` answers 400.
+//! - Every list pages: `row_count` default 10, at most 100, `start_index` (0 reads as 1),
+//!   `has_more_rows`, `total_count` on `get_total_count` (echoed as the string `"true"`).
 //! - A request never edited has `last_updated_time: null`; every change through the API or the
 //!   technician methods is an edit. List rows are abbreviated (`wire::ABBREVIATED`); the full
 //!   request carries `has_notes`, `has_attachments`, `has_conversation`, `unreplied_count` and
-//!   its `attachments`.
+//!   its `attachments`. The notes list omits each note's `description`.
+//! - On-prem 400s on `search_criteria` combining a date criterion with any other.
+//! - On-prem serves `/users`, Cloud `/requesters`; the other path is 404.
 //!
 //! Behaviour the doc marks [U] is chosen here as follows: create answers 200 (see
 //! [`FakeSdp::set_create_status`]); unknown keys are rejected in both profiles; an unknown requester
-//! e-mail is created on the fly; lists default to 10 rows, requests sorted by `created_time` desc;
+//! e-mail is created on the fly; requests are sorted by `created_time` desc by default;
 //! binding uploads via `PUT /requests/{id}` adds to the attachments (never removes). Adding,
 //! editing or deleting a note, an e-mail or a file bumps the request's `last_updated_time`
 //! (a staged `_upload` does not until it is bound). `unreplied_count` counts requester e-mails
 //! after the last technician e-mail or public note. Calls with bad credentials neither count
 //! toward the budget nor are throttled. On-prem's block runs from the refused call for its whole
 //! period (calls during it do not extend it) and empties the window, so the budget is whole again
-//! after it.
+//! after it. A criterion takes at most 100 `values`. Cloud's notes list also omits `description`
+//! (seen live only on-prem; the stricter choice).
 
 mod routes;
 mod search;
@@ -341,10 +349,41 @@ impl FakeSdp {
             .filter(|until| Instant::now() < *until)
     }
 
+    /// `row_count` of a list call that gives none (default 10).
+    pub fn set_default_row_count(&self, rows: usize) {
+        self.state().settings.default_row_count = rows;
+    }
+
+    /// Whether `fields_required` inside `list_info` is read (default: Cloud yes, on-prem no).
+    pub fn set_fields_required_in_list_info(&self, read: bool) {
+        self.state().settings.fields_required_in_list_info = read;
+    }
+
+    /// Whether single-object GETs answer 400 when `input_data` is attached (default yes).
+    pub fn set_reject_single_get_input(&self, reject: bool) {
+        self.state().settings.reject_single_get_input = reject;
+    }
+
     /// Whether a never-edited request shows `last_updated_time: null` (default yes); off, it shows
     /// its creation time.
     pub fn set_last_updated_null_until_edited(&self, null: bool) {
         self.state().settings.null_until_edited = null;
+    }
+
+    /// Whether rows of the notes list carry `description` (default no).
+    pub fn set_note_list_descriptions(&self, with: bool) {
+        self.state().settings.note_list_descriptions = with;
+    }
+
+    /// Whether `search_criteria` may combine a date criterion with others (default: Cloud yes,
+    /// on-prem no).
+    pub fn set_mixed_date_criteria(&self, allowed: bool) {
+        self.state().settings.mixed_date_criteria = allowed;
+    }
+
+    /// Whether both `/users` and `/requesters` are served (default: only the profile's own).
+    pub fn set_both_user_paths(&self, both: bool) {
+        self.state().settings.both_user_paths = both;
     }
 
     // ----- the technician side: changes made inside SDP -----

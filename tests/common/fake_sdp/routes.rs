@@ -211,6 +211,17 @@ async fn api_call(
     if let Some(call) = s.call_mut(seq) {
         call.input_data.clone_from(&raw.input_data);
     }
+    if method == "GET"
+        && raw.input_data.is_some()
+        && s.settings.reject_single_get_input
+        && single_object_get(&rest)
+    {
+        // A live instance answers 400 to a GET of one object carrying any input_data (§13.13).
+        return error_response(
+            &SdpError::bad_input("input_data is not allowed for this operation"),
+            false,
+        );
+    }
     let data = match raw
         .input_data
         .as_deref()
@@ -319,6 +330,16 @@ fn respond(outcome: Outcome) -> HttpResponse {
         Outcome::Drop => HttpResponse::Ok().streaming(futures_util::stream::once(async {
             Err::<Bytes, _>(std::io::Error::other("fake SDP: commit then drop"))
         })),
+    }
+}
+
+/// A GET of one object (which takes no `input_data`), not a list and not a download.
+fn single_object_get(rest: &[&str]) -> bool {
+    match rest {
+        ["requests", id] => *id != "_metainfo",
+        ["requests", _, "notes" | "notifications", _] | ["requests", _, "resolutions"] => true,
+        [table, _] => TABLES.iter().any(|(list, _)| list == table),
+        _ => false,
     }
 }
 
@@ -680,7 +701,7 @@ fn route(
             ],
         ) => route_threads(s, method, id, &rest[2..], data),
         (_, ["requests", id, "upload" | "_upload" | "attachments", ..]) => {
-            route_files(s, method, id, &rest[2..], files)
+            route_files(s, method, id, &rest[2..], data, files)
         }
         ("GET", ["attachments", aid]) => download(s, |a| a.id == *aid),
         _ => route_reference(s, method, rest, data),
@@ -698,12 +719,21 @@ fn route_threads(
     match (method, sub) {
         ("GET", ["notes"]) => {
             s.request_ref(id)?;
-            let params = ListParams::parse(data, &[], Some(("id", true)))?;
+            let params = ListParams::parse(data, &s.list_rules(), &[], Some(("id", true)))?;
             let rows = s
                 .notes
                 .iter()
                 .filter(|n| n.request_id == id)
-                .map(|n| wire::note(s, n))
+                .map(|n| {
+                    let mut row = wire::note(s, n);
+                    if !s.settings.note_list_descriptions
+                        && let Some(row) = row.as_object_mut()
+                    {
+                        // The body comes only with the note by id.
+                        row.remove("description");
+                    }
+                    row
+                })
                 .collect();
             let (page, info) = params.apply(rows, None);
             Ok(ok(wire::list("notes", page, info)))
@@ -724,7 +754,8 @@ fn route_threads(
         }
         ("GET", ["conversations"]) => {
             s.request_ref(id)?;
-            let params = ListParams::parse(data, &[], Some(("created_time", true)))?;
+            let params =
+                ListParams::parse(data, &s.list_rules(), &[], Some(("created_time", true)))?;
             let notes = s
                 .notes
                 .iter()
@@ -758,6 +789,7 @@ fn route_files(
     method: &str,
     id: &str,
     sub: &[&str],
+    data: Option<&Value>,
     files: Vec<FilePart>,
 ) -> Result<Outcome, SdpError> {
     match (method, sub) {
@@ -765,14 +797,15 @@ fn route_files(
         ("POST", ["_upload"]) => upload(s, id, files, AttachmentOwner::Unbound),
         ("GET", ["attachments"]) => {
             s.request_ref(id)?;
+            let params = ListParams::parse(data, &s.list_rules(), &[], None)?;
             let rows: Vec<Value> = s
                 .attachments
                 .iter()
                 .filter(|a| a.request_id == id && a.owner == AttachmentOwner::Request)
                 .map(wire::attachment)
                 .collect();
-            let info = json!({"has_more_rows": false, "start_index": 1, "row_count": rows.len()});
-            Ok(ok(wire::list("attachments", rows, info)))
+            let (page, info) = params.apply(rows, None);
+            Ok(ok(wire::list("attachments", page, info)))
         }
         ("GET", ["attachments", aid, "download"]) => {
             s.request_ref(id)?;
@@ -794,15 +827,17 @@ fn route_reference(
     data: Option<&Value>,
 ) -> Result<Outcome, SdpError> {
     match (method, rest) {
-        ("GET", [kind @ ("users" | "requesters")]) => {
-            let params = ListParams::parse(data, &[], None)?;
+        ("GET", [kind @ ("users" | "requesters")]) if serves_user_path(s, kind) => {
+            let params = ListParams::parse(data, &s.list_rules(), &[], None)?;
             let rows = s.users.iter().map(|p| wire::person(s.profile, p)).collect();
             let (page, info) = params.apply(rows, None);
             Ok(ok(wire::list(kind, page, info)))
         }
-        ("POST", [kind @ ("users" | "requesters")]) => create_user(s, kind, data),
+        ("POST", [kind @ ("users" | "requesters")]) if serves_user_path(s, kind) => {
+            create_user(s, kind, data)
+        }
         ("GET", [table]) if TABLES.iter().any(|(list, _)| list == table) => {
-            let params = ListParams::parse(data, &[], None)?;
+            let params = ListParams::parse(data, &s.list_rules(), &[], None)?;
             let (page, info) = params.apply(s.tables[*table].clone(), None);
             Ok(ok(wire::list(table, page, info)))
         }
@@ -822,8 +857,22 @@ fn route_reference(
     }
 }
 
+/// On-prem serves `/users`, Cloud `/requesters`; the other path is an invalid URL (§13.7).
+fn serves_user_path(s: &State, kind: &str) -> bool {
+    s.settings.both_user_paths
+        || matches!(
+            (s.profile, kind),
+            (Profile::OnPrem, "users") | (Profile::Cloud, "requesters")
+        )
+}
+
 fn list_requests(s: &mut State, data: Option<&Value>) -> Result<Outcome, SdpError> {
-    let params = ListParams::parse(data, state::REQUEST_KEYS, Some(("created_time", false)))?;
+    let params = ListParams::parse(
+        data,
+        &s.list_rules(),
+        state::REQUEST_KEYS,
+        Some(("created_time", false)),
+    )?;
     let ids = s.request_order(&params);
     let (page, info) = params.page(
         &ids[..],

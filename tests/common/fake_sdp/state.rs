@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use super::search::ListParams;
+use super::search::{ListParams, ListRules};
 use super::wire::{self, SdpError};
 use super::{EmailFrom, Fault, OAuthCreds, Op, Profile};
 
@@ -163,6 +163,10 @@ impl CallRecord {
     }
 }
 
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches, one per instance policy, each with its own setter"
+)]
 pub struct Settings {
     /// Set while the listener is closed: calls still arriving on old connections get no answer.
     pub refusing: bool,
@@ -170,8 +174,21 @@ pub struct Settings {
     pub max_upload: usize,
     pub display_id_object: bool,
     pub create_status: u16,
+    /// `row_count` of a list call that does not give one.
+    pub default_row_count: usize,
+    /// Whether `fields_required` inside `list_info` is read (Cloud) or ignored (on-prem, §13.9).
+    pub fields_required_in_list_info: bool,
+    /// Single-object GETs answer 400 when any `input_data` is attached (§13.13).
+    pub reject_single_get_input: bool,
     /// `last_updated_time` is `null` until the first edit (§13.13); off, it starts at creation.
     pub null_until_edited: bool,
+    /// Whether rows of the notes list carry `description` (a live on-prem list omits it, §13.5).
+    pub note_list_descriptions: bool,
+    /// Whether `search_criteria` may mix a date criterion with any other (§13.13: on-prem 400).
+    pub mixed_date_criteria: bool,
+    /// Whether both `/users` and `/requesters` are served; otherwise on-prem serves only `/users`
+    /// and Cloud only `/requesters`, the other answering 404 (§13.7).
+    pub both_user_paths: bool,
 }
 
 #[derive(Default)]
@@ -521,7 +538,13 @@ impl State {
                 max_upload: 10 * 1024 * 1024,
                 display_id_object: false,
                 create_status: 200,
+                default_row_count: 10,
+                fields_required_in_list_info: profile == Profile::Cloud,
+                reject_single_get_input: true,
                 null_until_edited: true,
+                note_list_descriptions: false,
+                mixed_date_criteria: profile == Profile::Cloud,
+                both_user_paths: false,
             },
             faults: Faults::default(),
             budget: Budget::new(Some(DEFAULT_BUDGET)),
@@ -609,6 +632,15 @@ impl State {
         }
         self.budget.count(now);
         Ok(())
+    }
+
+    /// How list calls read `list_info` on this instance.
+    pub fn list_rules(&self) -> ListRules {
+        ListRules {
+            default_row_count: self.settings.default_row_count,
+            fields_required_in_list_info: self.settings.fields_required_in_list_info,
+            mixed_date_criteria: self.settings.mixed_date_criteria,
+        }
     }
 
     /// The next timestamp: wall-clock ms, but strictly after every earlier one.
