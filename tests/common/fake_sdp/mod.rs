@@ -39,7 +39,8 @@
 //! toward the budget nor are throttled. On-prem's block runs from the refused call for its whole
 //! period (calls during it do not extend it) and empties the window, so the budget is whole again
 //! after it. A criterion takes at most 100 `values`. Cloud's notes list also omits `description`
-//! (seen live only on-prem; the stricter choice).
+//! (seen live only on-prem; the stricter choice). List rows carry only the fields §2.4 names, so
+//! `priority` and `site` need `fields_required` too.
 
 mod routes;
 mod search;

@@ -5,11 +5,12 @@
 //! Criteria are evaluated against the full rendered rows, so any dotted path works
 //! (`status.name`, `requester.email_id`, `udf_fields.udf_sline_301`). A path ending on a date or
 //! `display_id` object compares its `value`; ending on a lookup/user object, its `name`; a `null`
-//! matches no comparison (a request never edited has no `last_updated_time`). Elements fold left
-//! to right: each element's `logical_operator` (default AND) joins it to what came before;
-//! `children` fold onto their parent the same way. No operator precedence ([U]). A criterion takes
-//! at most 100 `values` ([U]); where [`ListRules::mixed_date_criteria`] is off, criteria on a date
-//! field (`*_time`) may not be combined with any other criterion (400, as one on-prem instance).
+//! is never greater, lesser or between anything (a request never edited has no
+//! `last_updated_time`, so no cursor on it finds that request). Elements fold left to right: each
+//! element's `logical_operator` (default AND) joins it to what came before; `children` fold onto
+//! their parent the same way. No operator precedence ([U]). A criterion takes at most 100 `values`
+//! ([U]); where [`ListRules::mixed_date_criteria`] is off, criteria on a date field (`*_time`) may
+//! not be combined with any other criterion (400, as one on-prem instance).
 
 use std::cmp::Ordering;
 
