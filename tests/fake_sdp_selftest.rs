@@ -1,14 +1,18 @@
 //! The fake SDP answers raw calls shaped like the API doc's examples, in both profiles.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::eventually;
-use crate::common::fake_sdp::{EmailFrom, FakeSdp, Fault, Op, Profile};
+use crate::common::fake_sdp::{CallRecord, EmailFrom, FakeSdp, Fault, Op, Profile};
 
 const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
+
+/// Margin past a computed window end: a call is admitted a little after the arrival time logged.
+const SLACK: Duration = Duration::from_millis(50);
 
 /// A bare SDP client: vnd Accept header, `input_data` in the query on GET and form-encoded otherwise.
 struct Client {
@@ -138,6 +142,11 @@ fn ms(date: &Value) -> i64 {
         .unwrap_or_else(|| panic!("a date object: {date}"))
         .parse()
         .unwrap()
+}
+
+/// Waits for a computed instant (a budget window or an on-prem block ends then).
+async fn until(deadline: Instant) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
 }
 
 fn ids(body: &Value, key: &str) -> Vec<String> {
@@ -331,10 +340,12 @@ async fn fake_sdp_lists_search_sort_and_page() {
     assert_eq!(created[0]["display_id"], "501");
     assert_ne!(created[0]["display_id"], created[0]["id"]);
 
-    // Touch request 2 last, then ask for everything changed after request 6 was created.
+    // Touch request 2 last, then ask for everything changed after request 6 was created: the
+    // requests never edited have no last_updated_time and never match.
     let id2 = created[2]["id"].as_str().unwrap().to_owned();
+    assert!(created[2]["last_updated_time"].is_null(), "never edited");
     fake.add_note(&id2, "checked the tray", false);
-    let since = ms(&created[6]["last_updated_time"]);
+    let since = ms(&created[6]["created_time"]);
     let cursor = json!({"list_info": {"row_count": 100, "start_index": 1, "sort_field": "last_updated_time", "sort_order": "asc",
         "search_criteria": [{"field": "last_updated_time", "condition": "greater than", "value": since.to_string()}],
         "fields_required": ["id", "display_id", "subject", "status", "last_updated_time"]}});
@@ -498,7 +509,8 @@ async fn fake_sdp_notes_use_the_profile_wrapper() {
             .create(json!({"subject": "Notes", "requester": {"email_id": "alice@example.com"}}))
             .await;
         let id = request["id"].as_str().unwrap().to_owned();
-        let before = ms(&request["last_updated_time"]);
+        assert!(request["last_updated_time"].is_null(), "never edited yet");
+        let before = ms(&request["created_time"]);
         let (key, time_key) = match profile {
             Profile::OnPrem => ("note", "added_time"),
             Profile::Cloud => ("request_note", "created_time"),
@@ -1149,7 +1161,12 @@ async fn fake_sdp_technician_changes_bump_last_updated_time() {
         json!({"subject": "From the SDP side", "requester": {"email_id": "carol@example.com"},
                                             "priority": {"name": "Urgent"}}),
     );
-    let mut last = ms(&fake.request(&id).unwrap()["last_updated_time"]);
+    let raised = fake.request(&id).unwrap();
+    assert!(
+        raised["last_updated_time"].is_null(),
+        "null until the first edit"
+    );
+    let mut last = ms(&raised["created_time"]);
     let mut bumped = |what: &str| {
         let now = ms(&fake.request(&id).unwrap()["last_updated_time"]);
         assert!(now > last, "{what} bumps last_updated_time");
@@ -1189,4 +1206,619 @@ async fn fake_sdp_technician_changes_bump_last_updated_time() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(fake.call_count("POST /hooks/sdp"), 1);
     fake.stop().await;
+}
+
+// ----- a live instance's strictness -----
+
+/// What a profile answers to a call over its budget.
+fn over_budget(profile: Profile) -> StatusCode {
+    match profile {
+        Profile::OnPrem => StatusCode::FORBIDDEN,
+        Profile::Cloud => StatusCode::TOO_MANY_REQUESTS,
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_budget_defaults_to_60_calls_a_minute() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        for i in 0..60 {
+            let (status, body) = sdp.get("/statuses", None).await;
+            assert_eq!(status, StatusCode::OK, "{profile:?}, call {i}: {body}");
+        }
+        let (status, _) = sdp.get("/statuses", None).await;
+        assert_eq!(status, over_budget(profile), "{profile:?}: the 61st call");
+        if profile == Profile::Cloud {
+            // The token endpoint is not the API: neither counted nor refused.
+            assert!(refresh(&sdp.http, &fake).await["access_token"].is_string());
+        }
+        let api: Vec<_> = fake
+            .calls()
+            .into_iter()
+            .filter(CallRecord::is_api)
+            .collect();
+        assert_eq!(api.len(), 61, "{profile:?}");
+        assert!(api[60].throttled && !api[59].throttled);
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_cloud_over_budget_answers_429_4015_and_counts_no_refusal() {
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let sdp = Client::new(&fake).await;
+    let per = Duration::from_secs(2);
+    fake.set_budget(Some((5, per)));
+    fake.reset_calls();
+    let t0 = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(sdp.get("/statuses", None).await.0, StatusCode::OK);
+    }
+    let input = json!({"request": {"subject": "over budget"}});
+    let response = sdp
+        .request(Method::POST, "/requests", Some(&input))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        response.headers().get("retry-after").is_none(),
+        "SDP documents no Retry-After"
+    );
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["response_status"]["status_code"], 4000, "{body}");
+    assert_eq!(message_code(&body), 4015);
+    assert!(fake.requests().is_empty(), "a refused call changes nothing");
+    for _ in 0..3 {
+        assert_eq!(
+            sdp.get("/statuses", None).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 9, "{calls:?}");
+    assert!(
+        calls[..5]
+            .iter()
+            .all(|c| !c.throttled && c.status == Some(200))
+    );
+    assert!(
+        calls[5..]
+            .iter()
+            .all(|c| c.throttled && c.status == Some(429))
+    );
+    assert_eq!(calls[5].input_data, None, "a refused call is not read");
+
+    // Once the accepted calls have left the window a whole budget is back: the refusals, later
+    // than them, were not counted.
+    until(calls[4].at + per + SLACK).await;
+    let resumed = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(sdp.get("/statuses", None).await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        sdp.get("/statuses", None).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let now = Instant::now();
+    assert_eq!(fake.calls_between(t0, now).len(), 15);
+    let after = fake.calls_between(resumed, now);
+    assert_eq!(after.len(), 6);
+    assert_eq!(after.iter().filter(|c| c.throttled).count(), 1);
+    assert!(fake.calls_between(now, Instant::now()).is_empty());
+
+    // A Retry-After when a test wants one.
+    fake.set_budget_retry_after(Some(7));
+    let response = sdp
+        .request(Method::GET, "/statuses", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "7");
+
+    // Unlimited, and a fresh call log.
+    fake.set_budget(None);
+    for _ in 0..70 {
+        assert_eq!(sdp.get("/statuses", None).await.0, StatusCode::OK);
+    }
+    let last_seq = fake.calls().last().unwrap().seq;
+    fake.reset_calls();
+    assert!(fake.calls().is_empty());
+    assert_eq!(sdp.get("/statuses", None).await.0, StatusCode::OK);
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].seq > last_seq);
+    assert_eq!(calls[0].status, Some(200));
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_onprem_over_budget_blocks_every_call_for_a_while() {
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let sdp = Client::new(&fake).await;
+    let id = fake.raise_request("Blocked", "bob@example.com");
+    let per = Duration::from_millis(300);
+    fake.set_budget(Some((5, per)));
+    // The block outlasts the window by far, so the checks inside it have time on a busy machine.
+    fake.set_block_period(Duration::from_secs(2));
+    let path = format!("/requests/{id}");
+    for _ in 0..5 {
+        assert_eq!(sdp.get(&path, None).await.0, StatusCode::OK);
+    }
+    let note = json!({"note": {"description": "one burst too many"}});
+    let response = sdp
+        .request(Method::POST, &format!("{path}/notes"), Some(&note))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get("retry-after").is_none());
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("URL blocked as maximum access limit exceeded"),
+        "{page}"
+    );
+    assert!(serde_json::from_str::<Value>(&page).is_err(), "not JSON");
+    assert!(fake.notes(&id).is_empty(), "a refused call changes nothing");
+    let blocked_until = fake.blocked_until().expect("a block is in force");
+
+    // Well after the window has passed the block still refuses every call.
+    let accepted = fake.calls()[4].at;
+    until(accepted + per + SLACK).await;
+    assert!(
+        Instant::now() < blocked_until,
+        "the block outlasts the window"
+    );
+    let (status, body) = sdp.get(&path, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let refused: Vec<_> = fake.calls().into_iter().filter(|c| c.throttled).collect();
+    assert_eq!(refused.len(), 2);
+    assert!(refused.iter().all(|c| c.status == Some(403)));
+
+    // Then a whole budget again, and a new block after it.
+    until(blocked_until).await;
+    assert!(fake.blocked_until().is_none());
+    for _ in 0..5 {
+        assert_eq!(sdp.get(&path, None).await.0, StatusCode::OK);
+    }
+    assert_eq!(sdp.get(&path, None).await.0, StatusCode::FORBIDDEN);
+    assert!(fake.blocked_until().is_some());
+
+    // A zero block refuses only the calls over the budget, as Cloud does.
+    fake.set_budget(Some((2, per)));
+    fake.set_block_period(Duration::ZERO);
+    fake.set_budget_retry_after(Some(60));
+    for _ in 0..2 {
+        assert_eq!(sdp.get(&path, None).await.0, StatusCode::OK);
+    }
+    let response = sdp.request(Method::GET, &path, None).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(response.headers()["retry-after"], "60");
+    assert!(fake.blocked_until().is_none());
+    let last_ok = fake.calls().iter().rev().find(|c| !c.throttled).unwrap().at;
+    until(last_ok + per + SLACK).await;
+    assert_eq!(sdp.get(&path, None).await.0, StatusCode::OK);
+    fake.stop().await;
+}
+
+fn wire_note_key(profile: Profile) -> &'static str {
+    match profile {
+        Profile::OnPrem => "note",
+        Profile::Cloud => "request_note",
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_requests_read_as_a_live_instance_shows_them() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let fresh = fake.raise_request("Fresh", "alice@example.com");
+        let (_, body) = sdp.get(&format!("/requests/{fresh}"), None).await;
+        let r = &body["request"];
+        assert!(r["last_updated_time"].is_null(), "{profile:?}: {r}");
+        for flag in ["has_notes", "has_attachments", "has_conversation"] {
+            assert_eq!(r[flag], false, "{flag}");
+        }
+        assert_eq!(r["unreplied_count"], 0);
+        assert_eq!(r["attachments"], json!([]));
+
+        // List rows are abbreviated.
+        let (_, list) = sdp.get("/requests", None).await;
+        let keys: BTreeSet<&str> = list["requests"][0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let abbreviated = BTreeSet::from([
+            "id",
+            "display_id",
+            "subject",
+            "requester",
+            "technician",
+            "status",
+            "template",
+            "group",
+            "created_time",
+            "due_by_time",
+            "has_notes",
+            "is_service_request",
+            "cancellation_requested",
+            "has_draft",
+        ]);
+        assert_eq!(keys, abbreviated, "{profile:?}");
+
+        // Mail: a conversation, unreplied until the team answers.
+        fake.add_email(&fresh, EmailFrom::Requester, "hello?");
+        fake.add_email(&fresh, EmailFrom::Requester, "anyone?");
+        let got = fake.request(&fresh).unwrap();
+        assert_eq!(got["has_conversation"], true);
+        assert_eq!(got["unreplied_count"], 2);
+        fake.add_email(&fresh, EmailFrom::Technician("Tech One".into()), "yes");
+        assert_eq!(fake.request(&fresh).unwrap()["unreplied_count"], 0);
+        fake.attach_file(&fresh, "shot.png", b"\x89PNG");
+        let (_, body) = sdp.get(&format!("/requests/{fresh}"), None).await;
+        let r = &body["request"];
+        assert_eq!(r["has_attachments"], true);
+        let attachment = &r["attachments"][0];
+        assert_eq!(attachment["name"], "shot.png");
+        assert_eq!(
+            attachment["size"]["value"], "4",
+            "revised format: {attachment}"
+        );
+        assert!(attachment["content_url"].is_string());
+
+        // Every change through the API is an edit.
+        let raised: Vec<String> = (0..7)
+            .map(|i| fake.raise_request(&format!("edit {i}"), "bob@example.com"))
+            .collect();
+        let assign = match profile {
+            Profile::OnPrem => "assign",
+            Profile::Cloud => "_assign",
+        };
+        let note_key = wire_note_key(profile);
+        let edits = [
+            (
+                Method::PUT,
+                String::new(),
+                json!({"request": {"status": {"name": "On Hold"}}}),
+            ),
+            (
+                Method::PUT,
+                format!("/{assign}"),
+                json!({"request": {"technician": {"name": "Tech Two"}}}),
+            ),
+            (
+                Method::POST,
+                "/notes".to_owned(),
+                json!({note_key: {"description": "noted"}}),
+            ),
+            (
+                Method::POST,
+                "/resolutions".to_owned(),
+                json!({"resolution": {"content": "fixed"}}),
+            ),
+            (
+                Method::PUT,
+                String::new(),
+                json!({"request": {"requester": {"email_id": "carol@example.com"}}}),
+            ),
+        ];
+        for ((method, sub, input), id) in edits.into_iter().zip(&raised) {
+            let what = format!("{method} {sub}");
+            let (status, body) = sdp
+                .call(method, &format!("/requests/{id}{sub}"), Some(input))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{what}: {body}");
+            let r = fake.request(id).unwrap();
+            assert!(
+                ms(&r["last_updated_time"]) > ms(&r["created_time"]),
+                "{profile:?} {what}: {r}"
+            );
+        }
+        let (status, _) = sdp
+            .upload(
+                Method::PUT,
+                &format!("/requests/{}/upload", raised[5]),
+                "a.txt",
+                b"a".to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(fake.request(&raised[5]).unwrap()["last_updated_time"].is_object());
+        let (status, _) = sdp
+            .upload(
+                Method::POST,
+                &format!("/requests/{}/_upload", raised[6]),
+                "b.txt",
+                b"b".to_vec(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            fake.request(&raised[6]).unwrap()["last_updated_time"].is_null(),
+            "a staged upload is not bound yet"
+        );
+
+        fake.set_last_updated_null_until_edited(false);
+        let r = fake.request(&raised[6]).unwrap();
+        assert_eq!(r["last_updated_time"], r["created_time"]);
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_reads_fields_required_where_each_deployment_does() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request_with(json!({"subject": "Fields", "description": "<p>body</p>",
+                                                 "requester": {"email_id": "alice@example.com"}}));
+        let wanted = json!(["subject", "description", "last_updated_time"]);
+        let inside = json!({"list_info": {"row_count": 5, "fields_required": wanted}});
+        let (status, body) = sdp.get("/requests", Some(inside.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let row = &body["requests"][0];
+        match profile {
+            Profile::OnPrem => {
+                assert!(row.get("description").is_none(), "ignored inside: {row}");
+                assert!(row["status"].is_object(), "the abbreviated row: {row}");
+            }
+            Profile::Cloud => {
+                assert_eq!(row["description"], "<p>body</p>", "{row}");
+                assert!(row.get("status").is_none(), "only what was asked: {row}");
+            }
+        }
+        let top = json!({"fields_required": wanted, "list_info": {"row_count": 5}});
+        let (_, body) = sdp.get("/requests", Some(top)).await;
+        let row = &body["requests"][0];
+        assert_eq!(row["description"], "<p>body</p>", "{profile:?}: {row}");
+        assert!(row["last_updated_time"].is_null(), "asked for, and null");
+        fake.set_fields_required_in_list_info(profile == Profile::OnPrem);
+        let (_, body) = sdp.get("/requests", Some(inside)).await;
+        assert_eq!(
+            body["requests"][0].get("description").is_some(),
+            profile == Profile::OnPrem,
+            "the setter swaps it: {body}"
+        );
+
+        // Single-object GETs take no input_data at all.
+        let note = fake.add_note(&id, "a note", false);
+        let mail = fake.add_email(&id, EmailFrom::Requester, "a mail");
+        let (_, statuses) = sdp.get("/statuses", None).await;
+        let status_id = statuses["statuses"][0]["id"].as_str().unwrap().to_owned();
+        let singles = [
+            format!("/requests/{id}"),
+            format!("/requests/{id}/notes/{note}"),
+            format!("/requests/{id}/notifications/{mail}"),
+            format!("/requests/{id}/resolutions"),
+            format!("/statuses/{status_id}"),
+        ];
+        for path in &singles {
+            let (status, body) = sdp.get(path, None).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            let fields = json!({"fields_required": ["id"]});
+            for input in [json!({}), fields] {
+                let (status, body) = sdp.get(path, Some(input)).await;
+                assert_eq!(
+                    (status, message_code(&body)),
+                    (StatusCode::BAD_REQUEST, 4000),
+                    "{profile:?} {path}"
+                );
+            }
+        }
+        fake.set_reject_single_get_input(false);
+        let (status, body) = sdp.get(&singles[0], Some(json!({}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        fake.stop().await;
+    }
+}
+
+/// Pages through `path` with the default row count; returns each page's size.
+async fn page_sizes(sdp: &Client, path: &str, key: &str) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut start = 1;
+    loop {
+        let input = (start > 1).then(|| json!({"list_info": {"start_index": start}}));
+        let (status, body) = sdp.get(path, input).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let rows = body[key].as_array().unwrap().len();
+        assert_eq!(body["list_info"]["start_index"], start, "{path}");
+        assert_eq!(body["list_info"]["row_count"], rows, "{path}");
+        sizes.push(rows);
+        if body["list_info"]["has_more_rows"] != true {
+            return sizes;
+        }
+        start += rows;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_pages_every_list() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Long thread", "alice@example.com");
+        let notes: Vec<String> = (0..25)
+            .map(|i| fake.add_note(&id, &format!("<p>note {i}</p>"), i % 2 == 0))
+            .collect();
+        fake.add_email(&id, EmailFrom::Requester, "mail one");
+        fake.add_email(&id, EmailFrom::Technician("Tech One".into()), "mail two");
+        for i in 0..12 {
+            fake.attach_file(&id, &format!("f{i}.txt"), b"x");
+        }
+        for i in 0..11 {
+            fake.raise_request(&format!("r{i}"), &format!("user{i}@example.com"));
+        }
+        let notes_path = format!("/requests/{id}/notes");
+        assert_eq!(
+            page_sizes(&sdp, &notes_path, "notes").await,
+            [10, 10, 5],
+            "{profile:?}"
+        );
+        assert_eq!(
+            page_sizes(
+                &sdp,
+                &format!("/requests/{id}/conversations"),
+                "conversations"
+            )
+            .await,
+            [10, 10, 7]
+        );
+        assert_eq!(
+            page_sizes(&sdp, &format!("/requests/{id}/attachments"), "attachments").await,
+            [10, 2]
+        );
+        assert_eq!(page_sizes(&sdp, "/requests", "requests").await, [10, 2]);
+        let (people, other) = match profile {
+            Profile::OnPrem => ("users", "requesters"),
+            Profile::Cloud => ("requesters", "users"),
+        };
+        assert_eq!(
+            page_sizes(&sdp, &format!("/{people}"), people).await,
+            [10, 2]
+        );
+        let (status, body) = sdp.get(&format!("/{other}"), None).await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::NOT_FOUND, 4007),
+            "{profile:?} has no /{other}"
+        );
+        fake.set_both_user_paths(true);
+        assert_eq!(sdp.get(&format!("/{other}"), None).await.0, StatusCode::OK);
+        for (path, key) in [
+            ("/statuses", "statuses"),
+            ("/priorities", "priorities"),
+            ("/request_types", "request_types"),
+            ("/categories", "categories"),
+            ("/request_templates", "request_templates"),
+        ] {
+            let (_, body) = sdp
+                .get(path, Some(json!({"list_info": {"row_count": 1}})))
+                .await;
+            assert_eq!(body[key].as_array().unwrap().len(), 1, "{path}");
+            assert_eq!(body["list_info"]["has_more_rows"], true, "{path}");
+        }
+
+        // The notes list has no bodies; the note by id has.
+        let (_, first) = sdp.get(&notes_path, None).await;
+        assert_eq!(ids(&first, "notes"), notes[..10]);
+        assert!(first["notes"][0].get("description").is_none(), "{first}");
+        let (_, one) = sdp.get(&format!("{notes_path}/{}", notes[0]), None).await;
+        assert_eq!(one[wire_note_key(profile)]["description"], "<p>note 0</p>");
+        fake.set_note_list_descriptions(true);
+        let (_, first) = sdp.get(&notes_path, None).await;
+        assert_eq!(first["notes"][0]["description"], "<p>note 0</p>");
+
+        // total_count on demand (get_total_count echoed as a string), start_index 0, limits.
+        let (_, body) = sdp
+            .get(&notes_path, Some(json!({"list_info": {"start_index": 0, "row_count": 100, "get_total_count": true}})))
+            .await;
+        assert_eq!(body["notes"].as_array().unwrap().len(), 25);
+        assert_eq!(body["list_info"]["total_count"], 25);
+        assert_eq!(body["list_info"]["get_total_count"], "true");
+        assert_eq!(body["list_info"]["start_index"], 1);
+        assert_eq!(body["list_info"]["has_more_rows"], false);
+        let (status, body) = sdp
+            .get(&notes_path, Some(json!({"list_info": {"row_count": 101}})))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["response_status"][0]["status_code"], 4000);
+        fake.set_default_row_count(25);
+        assert_eq!(page_sizes(&sdp, &notes_path, "notes").await, [25]);
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_searches_what_the_sync_needs() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let a = fake.raise_request("A", "alice@example.com");
+        let b = fake.raise_request("B", "alice@example.com");
+        let c = fake.raise_request("C", "alice@example.com");
+        fake.set_status(&b, "On Hold", None);
+        let created = |id: &str| ms(&fake.request(id).unwrap()["created_time"]).to_string();
+        let search = |criteria: Value| {
+            json!({"list_info": {"row_count": 100, "sort_field": "created_time", "sort_order": "asc",
+                                 "search_criteria": criteria}})
+        };
+        let find = async |criteria: Value| {
+            let (status, body) = sdp.get("/requests", Some(search(criteria))).await;
+            assert_eq!(status, StatusCode::OK, "{profile:?}: {body}");
+            ids(&body, "requests")
+        };
+
+        let gt = |field: &str, value: String| json!({"field": field, "condition": "greater than", "value": value});
+        let gte = |field: &str, value: String| json!({"field": field, "condition": "greater or equal", "value": value});
+        assert_eq!(
+            find(gt("created_time", created(&a))).await,
+            [b.clone(), c.clone()]
+        );
+        assert_eq!(
+            find(gte("created_time", created(&a))).await,
+            [a.clone(), b.clone(), c.clone()]
+        );
+        assert_eq!(
+            find(gte("last_updated_time", "0".into())).await,
+            std::slice::from_ref(&b),
+            "a null last_updated_time never matches"
+        );
+        assert_eq!(
+            find(gt("last_updated_time", created(&a))).await,
+            std::slice::from_ref(&b)
+        );
+        assert_eq!(
+            find(json!({"field": "id", "condition": "is", "values": [a, c]})).await,
+            [a.clone(), c.clone()]
+        );
+        let many: Vec<String> = (0..101).map(|i| format!("{}", 1000 + i)).collect();
+        let (status, body) = sdp
+            .get(
+                "/requests",
+                Some(search(
+                    json!({"field": "id", "condition": "is", "values": many}),
+                )),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "101 ids: {body}");
+
+        // A date criterion with another: on-prem refuses, Cloud answers.
+        let mixed = [
+            json!([gt("created_time", created(&a)),
+                   {"field": "status.name", "condition": "is", "value": "Open", "logical_operator": "AND"}]),
+            json!([gt("created_time", created(&a)),
+                   {"field": "last_updated_time", "condition": "greater than", "value": created(&a), "logical_operator": "OR"}]),
+            json!({"field": "subject", "condition": "is", "value": "B",
+                   "children": [gt("created_time", created(&a))]}),
+        ];
+        for criteria in &mixed {
+            let (status, body) = sdp.get("/requests", Some(search(criteria.clone()))).await;
+            match profile {
+                Profile::OnPrem => assert_eq!(
+                    (status, message_code(&body)),
+                    (StatusCode::BAD_REQUEST, 4000),
+                    "{criteria}"
+                ),
+                Profile::Cloud => assert_eq!(status, StatusCode::OK, "{criteria}: {body}"),
+            }
+        }
+        let plain = json!([{"field": "subject", "condition": "is", "value": "B"},
+                           {"field": "status.name", "condition": "is", "value": "Open", "logical_operator": "OR"}]);
+        assert_eq!(find(plain).await, [a.clone(), b.clone(), c.clone()]);
+        fake.set_mixed_date_criteria(profile == Profile::OnPrem);
+        let (status, body) = sdp.get("/requests", Some(search(mixed[0].clone()))).await;
+        assert_eq!(
+            status == StatusCode::OK,
+            profile == Profile::OnPrem,
+            "the setter swaps it: {body}"
+        );
+        fake.stop().await;
+    }
 }

@@ -9,10 +9,38 @@
 //! - The "technician" methods change data as someone working in SDP would (no HTTP), and the
 //!   inspection methods show what deskbridge sent, as stored.
 //!
+//! By default it is as strict as a live instance (§13 of the doc), each rule with a setter:
+//! - A call budget ([`FakeSdp::set_budget`]): 60 accepted API calls per sliding 60 s. The call
+//!   over it is refused, is not counted, changes nothing and is logged with its status and
+//!   [`CallRecord::throttled`]. Cloud answers HTTP 429 with the 4015 JSON body and no
+//!   `Retry-After` ([`FakeSdp::set_budget_retry_after`] adds one). On-prem answers the "URL blocked
+//!   as maximum access limit exceeded" page and then refuses every call for a block period
+//!   ([`FakeSdp::set_block_period`], 60 s); the live HTTP status of that page is unknown, so it is
+//!   sent as **HTTP 403, `Content-Type: text/html`**. The [`Fault`] rate limits apply on top.
+//! - `fields_required` is read at the top level of `input_data`; inside `list_info` only on Cloud
+//!   (on-prem ignores it there, so rows stay abbreviated). A single-object GET (a request, a note,
+//!   a notification, a resolution, one reference row) with any `input_data` answers 400.
+//! - Every list pages: `row_count` default 10, at most 100, `start_index` (0 reads as 1),
+//!   `has_more_rows`, `total_count` on `get_total_count` (echoed as the string `"true"`).
+//! - A request never edited has `last_updated_time: null`; every change through the API or the
+//!   technician methods is an edit. List rows are abbreviated (`wire::ABBREVIATED`); the full
+//!   request carries `has_notes`, `has_attachments`, `has_conversation`, `unreplied_count` and
+//!   its `attachments`. The notes list omits each note's `description`.
+//! - On-prem 400s on `search_criteria` combining a date criterion with any other.
+//! - On-prem serves `/users`, Cloud `/requesters`; the other path is 404.
+//!
 //! Behaviour the doc marks [U] is chosen here as follows: create answers 200 (see
 //! [`FakeSdp::set_create_status`]); unknown keys are rejected in both profiles; an unknown requester
-//! e-mail is created on the fly; lists default to 10 rows, requests sorted by `created_time` desc;
-//! binding uploads via `PUT /requests/{id}` adds to the attachments (never removes).
+//! e-mail is created on the fly; requests are sorted by `created_time` desc by default;
+//! binding uploads via `PUT /requests/{id}` adds to the attachments (never removes). Adding,
+//! editing or deleting a note, an e-mail or a file bumps the request's `last_updated_time`
+//! (a staged `_upload` does not until it is bound). `unreplied_count` counts requester e-mails
+//! after the last technician e-mail or public note. Calls with bad credentials neither count
+//! toward the budget nor are throttled. On-prem's block runs from the refused call for its whole
+//! period (calls during it do not extend it) and empties the window, so the budget is whole again
+//! after it. A criterion takes at most 100 `values`. Cloud's notes list also omits `description`
+//! (seen live only on-prem; the stricter choice). List rows carry only the fields §2.4 names, so
+//! `priority` and `site` need `fields_required` too.
 
 mod routes;
 mod search;
@@ -29,7 +57,8 @@ use serde_json::{Value, json};
 
 #[allow(unused_imports, reason = "part of the API even where no test names it")]
 pub use state::{
-    AttachmentOwner, CallRecord, Person, StatusChange, StoredAttachment, StoredEmail, StoredNote,
+    AttachmentOwner, CallRecord, DEFAULT_BUDGET, Person, StatusChange, StoredAttachment,
+    StoredEmail, StoredNote,
 };
 use state::{Shared, State};
 
@@ -67,12 +96,13 @@ pub enum Fault {
     /// gave up (actix does not cancel it), so a timeout can leave a committed change behind.
     Slow(Duration),
     /// Every `every_nth` API call (1 = all of them) answers HTTP 429 with code 4015, plus a
-    /// `Retry-After` header when given.
+    /// `Retry-After` header when given. Applies on top of the call budget, in both profiles.
     RateLimit {
         every_nth: u32,
         retry_after_secs: Option<u64>,
     },
-    /// More than `max` accepted API calls within any `per` window → HTTP 429 / 4015.
+    /// More than `max` accepted API calls within any `per` window → HTTP 429 / 4015, in both
+    /// profiles and without a block (the budget, [`FakeSdp::set_budget`], is the instance's own).
     RateWindow {
         max: u32,
         per: Duration,
@@ -289,6 +319,74 @@ impl FakeSdp {
         self.state().settings.create_status = status;
     }
 
+    // ----- instance policies (strict by default; these relax or tune them) -----
+
+    /// The call budget: at most `max` accepted API calls in any `per` (sliding); `None` is
+    /// unlimited, for tests that say why. Default [`DEFAULT_BUDGET`] (60 per 60 s). Starts a fresh
+    /// window and lifts an on-prem block. Survives `clear_faults`.
+    pub fn set_budget(&self, budget: Option<(u32, Duration)>) {
+        let mut s = self.state();
+        s.budget.limit = budget;
+        s.budget.accepted.clear();
+        s.budget.blocked_until = None;
+    }
+
+    /// On-prem: how long every call is refused once the budget was exceeded (default 60 s), from
+    /// the next block on. Zero refuses only the calls over the budget, as Cloud does.
+    pub fn set_block_period(&self, block: Duration) {
+        self.state().budget.block = block;
+    }
+
+    /// A `Retry-After` header (seconds) on budget refusals; none by default, as SDP documents none.
+    pub fn set_budget_retry_after(&self, secs: Option<u64>) {
+        self.state().budget.retry_after = secs;
+    }
+
+    /// Until when an on-prem block refuses every call, if one is in force.
+    pub fn blocked_until(&self) -> Option<Instant> {
+        let s = self.state();
+        s.budget
+            .blocked_until
+            .filter(|until| Instant::now() < *until)
+    }
+
+    /// `row_count` of a list call that gives none (default 10).
+    pub fn set_default_row_count(&self, rows: usize) {
+        self.state().settings.default_row_count = rows;
+    }
+
+    /// Whether `fields_required` inside `list_info` is read (default: Cloud yes, on-prem no).
+    pub fn set_fields_required_in_list_info(&self, read: bool) {
+        self.state().settings.fields_required_in_list_info = read;
+    }
+
+    /// Whether single-object GETs answer 400 when `input_data` is attached (default yes).
+    pub fn set_reject_single_get_input(&self, reject: bool) {
+        self.state().settings.reject_single_get_input = reject;
+    }
+
+    /// Whether a never-edited request shows `last_updated_time: null` (default yes); off, it shows
+    /// its creation time.
+    pub fn set_last_updated_null_until_edited(&self, null: bool) {
+        self.state().settings.null_until_edited = null;
+    }
+
+    /// Whether rows of the notes list carry `description` (default no).
+    pub fn set_note_list_descriptions(&self, with: bool) {
+        self.state().settings.note_list_descriptions = with;
+    }
+
+    /// Whether `search_criteria` may combine a date criterion with others (default: Cloud yes,
+    /// on-prem no).
+    pub fn set_mixed_date_criteria(&self, allowed: bool) {
+        self.state().settings.mixed_date_criteria = allowed;
+    }
+
+    /// Whether both `/users` and `/requesters` are served (default: only the profile's own).
+    pub fn set_both_user_paths(&self, both: bool) {
+        self.state().settings.both_user_paths = both;
+    }
+
     // ----- the technician side: changes made inside SDP -----
 
     /// Raises a request as if it came in through SDP; returns its id.
@@ -435,9 +533,25 @@ impl FakeSdp {
             .unwrap_or_default()
     }
 
-    /// Every call received (API and token endpoint), in arrival order.
+    /// Every call received (API and token endpoint) since the last [`FakeSdp::reset_calls`], in
+    /// arrival order; refused ones have their status and [`CallRecord::throttled`].
     pub fn calls(&self) -> Vec<CallRecord> {
         self.state().calls.clone()
+    }
+
+    /// The calls that arrived at or after `from` and before `to`.
+    pub fn calls_between(&self, from: Instant, to: Instant) -> Vec<CallRecord> {
+        let s = self.state();
+        s.calls
+            .iter()
+            .filter(|c| from <= c.at && c.at < to)
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the calls logged so far (not the budget's window, which is the instance's).
+    pub fn reset_calls(&self) {
+        self.state().calls.clear();
     }
 
     /// How many calls hit an endpoint, named like `"POST /requests"`,

@@ -1,5 +1,6 @@
 //! The HTTP side: one default service that records the call, applies the faults, checks the
-//! credentials, reads `input_data` (query string, form body or multipart) and routes by path.
+//! credentials, applies the call budget, reads `input_data` (query string, form body or
+//! multipart) and routes by path.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use futures_util::StreamExt as _;
 use serde_json::{Map, Value, json};
 
 use super::search::ListParams;
-use super::state::{self, AttachmentOwner, CallRecord, Shared, State};
+use super::state::{self, AttachmentOwner, CallRecord, Refusal, Shared, State};
 use super::wire::{self, SdpError};
 use super::{Op, PORTAL, Profile};
 
@@ -21,6 +22,10 @@ pub const TOKEN_ENDPOINT: &str = "POST /oauth/v2/token";
 
 /// Largest non-multipart body read.
 const FORM_LIMIT: usize = 16 * 1024 * 1024;
+
+/// On-prem's answer while its URL throttle blocks the caller (§13.8): a page, not JSON.
+const BLOCKED_PAGE: &str = "<html><head><title>URL blocked</title></head><body>\
+    <h2>URL blocked as maximum access limit exceeded</h2></body></html>";
 
 const TABLES: &[(&str, &str)] = &[
     ("statuses", "status"),
@@ -100,9 +105,10 @@ pub async fn dispatch(
         Target::Api(rest) => endpoint_label(&method, rest),
         Target::Unknown => format!("{method} {}", req.path()),
     };
-    let index = {
+    let seq = {
         let mut s = shared.lock();
-        s.calls.push(CallRecord {
+        s.log_call(CallRecord {
+            seq: 0,
             at: Instant::now(),
             epoch_ms: state::now_ms(),
             method: method.clone(),
@@ -112,8 +118,8 @@ pub async fn dispatch(
             content_type: header_text(req.headers(), "content-type"),
             input_data: None,
             status: None,
-        });
-        s.calls.len() - 1
+            throttled: false,
+        })
     };
     if shared.lock().settings.refusing {
         // A connection that outlived the listener: the server is "down", so no answer.
@@ -122,13 +128,15 @@ pub async fn dispatch(
     }
     let (status, response) = match target {
         Target::Token => token_call(&req, payload, &shared).await,
-        Target::Api(rest) => api_call(&req, payload, &shared, &method, &rest, index).await,
+        Target::Api(rest) => api_call(&req, payload, &shared, &method, &rest, seq).await,
         Target::Unknown => {
             drain(payload).await;
             error_response(&SdpError::not_found("resource"), false)
         }
     };
-    shared.lock().calls[index].status = status;
+    if let Some(call) = shared.lock().call_mut(seq) {
+        call.status = status;
+    }
     response
 }
 
@@ -159,7 +167,7 @@ async fn api_call(
     shared: &Shared,
     method: &str,
     rest: &[String],
-    index: usize,
+    seq: u64,
 ) -> (Option<u16>, HttpResponse) {
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     let list = method == "GET"
@@ -188,25 +196,32 @@ async fn api_call(
     if delay > Duration::ZERO {
         actix_web::rt::time::sleep(delay).await;
     }
-    let (refused, max_upload) = {
-        let mut s = shared.lock();
-        let refused = if authorized(&s, req.headers()) {
-            s.faults.rate_limited(Instant::now())
-        } else {
-            Some(SdpError::unauthorized(s.profile))
-        };
-        (refused, s.settings.max_upload)
+    let max_upload = match admit(shared, req.headers(), seq, list) {
+        Ok(max_upload) => max_upload,
+        Err(answer) => {
+            drain(payload).await;
+            return *answer;
+        }
     };
-    if let Some(e) = refused {
-        drain(payload).await;
-        return error_response(&e, false);
-    }
     let raw = match read_input(req, payload, max_upload).await {
         Ok(raw) => raw,
         Err(e) => return error_response(&e, list),
     };
     let mut s = shared.lock();
-    s.calls[index].input_data.clone_from(&raw.input_data);
+    if let Some(call) = s.call_mut(seq) {
+        call.input_data.clone_from(&raw.input_data);
+    }
+    if method == "GET"
+        && raw.input_data.is_some()
+        && s.settings.reject_single_get_input
+        && single_object_get(&rest)
+    {
+        // A live instance answers 400 to a GET of one object carrying any input_data (§13.13).
+        return error_response(
+            &SdpError::bad_input("input_data is not allowed for this operation"),
+            false,
+        );
+    }
     let data = match raw
         .input_data
         .as_deref()
@@ -240,6 +255,33 @@ async fn api_call(
             (status, respond(outcome))
         }
         Err(e) => error_response(&e, list),
+    }
+}
+
+/// Checks the credentials, then the call budget and the rate-limit faults; the answer to give
+/// instead of handling the call, or else the largest upload to read. Calls with bad credentials
+/// are answered before the budget: they neither count nor are throttled ([U]).
+fn admit(
+    shared: &Shared,
+    headers: &HeaderMap,
+    seq: u64,
+    list: bool,
+) -> Result<usize, Box<(Option<u16>, HttpResponse)>> {
+    let mut s = shared.lock();
+    if !authorized(&s, headers) {
+        return Err(Box::new(error_response(
+            &SdpError::unauthorized(s.profile),
+            false,
+        )));
+    }
+    match s.admit(Instant::now()) {
+        Ok(()) => Ok(s.settings.max_upload),
+        Err(refusal) => {
+            if let Some(call) = s.call_mut(seq) {
+                call.throttled = true;
+            }
+            Err(Box::new(refusal_response(s.profile, &refusal, list)))
+        }
     }
 }
 
@@ -288,6 +330,41 @@ fn respond(outcome: Outcome) -> HttpResponse {
         Outcome::Drop => HttpResponse::Ok().streaming(futures_util::stream::once(async {
             Err::<Bytes, _>(std::io::Error::other("fake SDP: commit then drop"))
         })),
+    }
+}
+
+/// A GET of one object (which takes no `input_data`), not a list and not a download.
+fn single_object_get(rest: &[&str]) -> bool {
+    match rest {
+        ["requests", id] => *id != "_metainfo",
+        ["requests", _, "notes" | "notifications", _] | ["requests", _, "resolutions"] => true,
+        [table, _] => TABLES.iter().any(|(list, _)| list == table),
+        _ => false,
+    }
+}
+
+/// The answer to a call refused for rate: Cloud's 429 / 4015 JSON; on-prem's "URL blocked" page,
+/// sent as HTTP 403 `text/html` (the live status code is not known).
+fn refusal_response(
+    profile: Profile,
+    refusal: &Refusal,
+    list: bool,
+) -> (Option<u16>, HttpResponse) {
+    match (refusal, profile) {
+        (Refusal::RateFault(e), _) => error_response(e, list),
+        (Refusal::Budget { retry_after }, Profile::Cloud) => {
+            error_response(&SdpError::over_budget(*retry_after), list)
+        }
+        (Refusal::Budget { retry_after }, Profile::OnPrem) => {
+            let mut response = HttpResponse::Forbidden();
+            if let Some(secs) = retry_after {
+                response.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            let response = response
+                .content_type("text/html;charset=UTF-8")
+                .body(BLOCKED_PAGE);
+            (Some(403), response)
+        }
     }
 }
 
@@ -624,7 +701,7 @@ fn route(
             ],
         ) => route_threads(s, method, id, &rest[2..], data),
         (_, ["requests", id, "upload" | "_upload" | "attachments", ..]) => {
-            route_files(s, method, id, &rest[2..], files)
+            route_files(s, method, id, &rest[2..], data, files)
         }
         ("GET", ["attachments", aid]) => download(s, |a| a.id == *aid),
         _ => route_reference(s, method, rest, data),
@@ -642,12 +719,21 @@ fn route_threads(
     match (method, sub) {
         ("GET", ["notes"]) => {
             s.request_ref(id)?;
-            let params = ListParams::parse(data, &[], Some(("id", true)))?;
+            let params = ListParams::parse(data, &s.list_rules(), &[], Some(("id", true)))?;
             let rows = s
                 .notes
                 .iter()
                 .filter(|n| n.request_id == id)
-                .map(|n| wire::note(s, n))
+                .map(|n| {
+                    let mut row = wire::note(s, n);
+                    if !s.settings.note_list_descriptions
+                        && let Some(row) = row.as_object_mut()
+                    {
+                        // The body comes only with the note by id.
+                        row.remove("description");
+                    }
+                    row
+                })
                 .collect();
             let (page, info) = params.apply(rows, None);
             Ok(ok(wire::list("notes", page, info)))
@@ -668,7 +754,8 @@ fn route_threads(
         }
         ("GET", ["conversations"]) => {
             s.request_ref(id)?;
-            let params = ListParams::parse(data, &[], Some(("created_time", true)))?;
+            let params =
+                ListParams::parse(data, &s.list_rules(), &[], Some(("created_time", true)))?;
             let notes = s
                 .notes
                 .iter()
@@ -702,6 +789,7 @@ fn route_files(
     method: &str,
     id: &str,
     sub: &[&str],
+    data: Option<&Value>,
     files: Vec<FilePart>,
 ) -> Result<Outcome, SdpError> {
     match (method, sub) {
@@ -709,14 +797,15 @@ fn route_files(
         ("POST", ["_upload"]) => upload(s, id, files, AttachmentOwner::Unbound),
         ("GET", ["attachments"]) => {
             s.request_ref(id)?;
+            let params = ListParams::parse(data, &s.list_rules(), &[], None)?;
             let rows: Vec<Value> = s
                 .attachments
                 .iter()
                 .filter(|a| a.request_id == id && a.owner == AttachmentOwner::Request)
                 .map(wire::attachment)
                 .collect();
-            let info = json!({"has_more_rows": false, "start_index": 1, "row_count": rows.len()});
-            Ok(ok(wire::list("attachments", rows, info)))
+            let (page, info) = params.apply(rows, None);
+            Ok(ok(wire::list("attachments", page, info)))
         }
         ("GET", ["attachments", aid, "download"]) => {
             s.request_ref(id)?;
@@ -738,15 +827,17 @@ fn route_reference(
     data: Option<&Value>,
 ) -> Result<Outcome, SdpError> {
     match (method, rest) {
-        ("GET", [kind @ ("users" | "requesters")]) => {
-            let params = ListParams::parse(data, &[], None)?;
+        ("GET", [kind @ ("users" | "requesters")]) if serves_user_path(s, kind) => {
+            let params = ListParams::parse(data, &s.list_rules(), &[], None)?;
             let rows = s.users.iter().map(|p| wire::person(s.profile, p)).collect();
             let (page, info) = params.apply(rows, None);
             Ok(ok(wire::list(kind, page, info)))
         }
-        ("POST", [kind @ ("users" | "requesters")]) => create_user(s, kind, data),
+        ("POST", [kind @ ("users" | "requesters")]) if serves_user_path(s, kind) => {
+            create_user(s, kind, data)
+        }
         ("GET", [table]) if TABLES.iter().any(|(list, _)| list == table) => {
-            let params = ListParams::parse(data, &[], None)?;
+            let params = ListParams::parse(data, &s.list_rules(), &[], None)?;
             let (page, info) = params.apply(s.tables[*table].clone(), None);
             Ok(ok(wire::list(table, page, info)))
         }
@@ -766,8 +857,22 @@ fn route_reference(
     }
 }
 
+/// On-prem serves `/users`, Cloud `/requesters`; the other path is an invalid URL (§13.7).
+fn serves_user_path(s: &State, kind: &str) -> bool {
+    s.settings.both_user_paths
+        || matches!(
+            (s.profile, kind),
+            (Profile::OnPrem, "users") | (Profile::Cloud, "requesters")
+        )
+}
+
 fn list_requests(s: &mut State, data: Option<&Value>) -> Result<Outcome, SdpError> {
-    let params = ListParams::parse(data, state::REQUEST_KEYS, Some(("created_time", false)))?;
+    let params = ListParams::parse(
+        data,
+        &s.list_rules(),
+        state::REQUEST_KEYS,
+        Some(("created_time", false)),
+    )?;
     let ids = s.request_order(&params);
     let (page, info) = params.page(
         &ids[..],

@@ -1,11 +1,16 @@
-//! `list_info` for every list call: paging (`row_count` ≤ 100, 1-based `start_index`,
-//! `has_more_rows`, `total_count`), `search_criteria`, `search_fields`, sorting, `fields_required`.
+//! `list_info` for every list call: paging (`row_count` ≤ 100, default 10, 1-based `start_index`
+//! where 0 reads as 1, `has_more_rows`, `total_count`), `search_criteria`, `search_fields`,
+//! sorting, `fields_required` (top level always, inside `list_info` only where [`ListRules`] say).
 //!
 //! Criteria are evaluated against the full rendered rows, so any dotted path works
 //! (`status.name`, `requester.email_id`, `udf_fields.udf_sline_301`). A path ending on a date or
-//! `display_id` object compares its `value`; ending on a lookup/user object, its `name`. Elements
-//! fold left to right: each element's `logical_operator` (default AND) joins it to what came
-//! before; `children` fold onto their parent the same way. No operator precedence ([U]).
+//! `display_id` object compares its `value`; ending on a lookup/user object, its `name`; a `null`
+//! is never greater, lesser or between anything (a request never edited has no
+//! `last_updated_time`, so no cursor on it finds that request). Elements fold left to right: each
+//! element's `logical_operator` (default AND) joins it to what came before; `children` fold onto
+//! their parent the same way. No operator precedence ([U]). A criterion takes at most 100 `values`
+//! ([U]); where [`ListRules::mixed_date_criteria`] is off, criteria on a date field (`*_time`) may
+//! not be combined with any other criterion (400, as one on-prem instance).
 
 use std::cmp::Ordering;
 
@@ -26,6 +31,9 @@ const LIST_INFO_KEYS: &[&str] = &[
     "filter_by",
     "fields_required",
 ];
+
+/// Most operands one criterion takes (`"values": [..]`).
+const MAX_VALUES: usize = 100;
 
 const CRITERION_KEYS: &[&str] = &[
     "field",
@@ -70,6 +78,15 @@ fn condition(text: &str) -> Option<Cond> {
     })
 }
 
+/// How an instance reads `list_info`: from its settings, per profile.
+pub struct ListRules {
+    pub default_row_count: usize,
+    /// Cloud reads `fields_required` inside `list_info` too; on-prem only at the top level.
+    pub fields_required_in_list_info: bool,
+    /// Whether a date criterion may be combined with others in one `search_criteria`.
+    pub mixed_date_criteria: bool,
+}
+
 /// A parsed `list_info`.
 pub struct ListParams {
     row_count: usize,
@@ -88,6 +105,7 @@ impl ListParams {
     /// stored order.
     pub fn parse(
         input: Option<&Value>,
+        rules: &ListRules,
         known: &[&str],
         default_sort: Option<(&str, bool)>,
     ) -> Result<ListParams, SdpError> {
@@ -113,34 +131,23 @@ impl ListParams {
         if let Some(extra) = info.keys().find(|k| !LIST_INFO_KEYS.contains(&k.as_str())) {
             return Err(SdpError::extra_key(extra));
         }
-        let row_count = count(info.get("row_count"), "row_count")?.unwrap_or(10);
+        let row_count =
+            count(info.get("row_count"), "row_count")?.unwrap_or(rules.default_row_count);
         if row_count == 0 || row_count > 100 {
             return Err(SdpError::invalid_value("row_count")
                 .with_message("row_count must be between 1 and 100"));
         }
+        // `start_index: 0` is accepted by a live instance (§13.13); it reads as the first row.
         let start_index = match (
             count(info.get("start_index"), "start_index")?,
             count(info.get("page"), "page")?,
         ) {
-            (Some(start), _) => start,
+            (Some(start), _) => start.max(1),
             (None, Some(page)) => (page.max(1) - 1) * row_count + 1,
             (None, None) => 1,
         };
-        if start_index == 0 {
-            return Err(
-                SdpError::invalid_value("start_index").with_message("start_index is 1-based")
-            );
-        }
         let sort = parse_sort(info, known, default_sort)?;
-        let criteria = match info.get("search_criteria") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items.clone(),
-            Some(one @ Value::Object(_)) => vec![one.clone()],
-            Some(_) => return Err(SdpError::type_mismatch("search_criteria")),
-        };
-        for c in &criteria {
-            validate(c, known)?;
-        }
+        let criteria = parse_criteria(info.get("search_criteria"), rules, known)?;
         let mut search_fields = Vec::new();
         if let Some(fields) = info.get("search_fields") {
             let fields = fields
@@ -150,36 +157,35 @@ impl ListParams {
                 search_fields.push((checked_field(k, known)?, v.clone()));
             }
         }
-        let fields_required = match info
+        // On-prem reads it only at the top level; inside `list_info` it is ignored (§13.9).
+        let inside = info
             .get("fields_required")
-            .or_else(|| top.get("fields_required"))
-        {
-            None => None,
-            Some(v) => {
-                let names = v
-                    .as_array()
-                    .ok_or_else(|| SdpError::type_mismatch("fields_required"))?;
-                Some(
-                    names
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect(),
-                )
-            }
+            .filter(|_| rules.fields_required_in_list_info);
+        let fields_required = top
+            .get("fields_required")
+            .or(inside)
+            .map(field_names)
+            .transpose()?;
+        let total = match info.get("get_total_count") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(text)) if text == "true" || text == "false" => text == "true",
+            Some(_) => return Err(SdpError::type_mismatch("get_total_count")),
         };
+        let mut echo = info.clone();
+        if echo.contains_key("get_total_count") {
+            // A live instance echoes it as a string (§13.13).
+            echo.insert("get_total_count".into(), json!(total.to_string()));
+        }
         Ok(ListParams {
             row_count,
             start_index,
             sort,
-            total: info
-                .get("get_total_count")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            total,
             criteria,
             search_fields,
             fields_required,
-            echo: info.clone(),
+            echo,
         })
     }
 
@@ -301,6 +307,47 @@ impl ListParams {
     }
 }
 
+/// `search_criteria`, one object or an array, validated.
+fn parse_criteria(
+    given: Option<&Value>,
+    rules: &ListRules,
+    known: &[&str],
+) -> Result<Vec<Value>, SdpError> {
+    let criteria = match given {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        Some(_) => return Err(SdpError::type_mismatch("search_criteria")),
+    };
+    for c in &criteria {
+        validate(c, known)?;
+    }
+    if !rules.mixed_date_criteria {
+        let mut fields = Vec::new();
+        for c in &criteria {
+            criterion_fields(c, &mut fields);
+        }
+        if fields.len() > 1 && fields.iter().any(|f| is_date_field(f)) {
+            return Err(SdpError::bad_input(
+                "A date criterion cannot be combined with other criteria",
+            ));
+        }
+    }
+    Ok(criteria)
+}
+
+/// The names of `fields_required`.
+fn field_names(v: &Value) -> Result<Vec<String>, SdpError> {
+    let names = v
+        .as_array()
+        .ok_or_else(|| SdpError::type_mismatch("fields_required"))?;
+    Ok(names
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect())
+}
+
 /// `sort_field`/`sort_order` and the array form `sort_fields`, as `(field, ascending)`.
 fn parse_sort(
     info: &Map<String, Value>,
@@ -392,7 +439,7 @@ fn validate(c: &Value, known: &[&str]) -> Result<(), SdpError> {
         let operands = operands_of(obj).ok_or_else(|| SdpError::invalid_value("value"))?;
         let needed = match cond {
             Cond::Between | Cond::NotBetween => operands.len() == 2,
-            Cond::Is | Cond::IsNot => !operands.is_empty(),
+            Cond::Is | Cond::IsNot => !operands.is_empty() && operands.len() <= MAX_VALUES,
             _ => operands.len() == 1,
         };
         if !needed {
@@ -410,6 +457,13 @@ fn validate(c: &Value, known: &[&str]) -> Result<(), SdpError> {
         }
     }
     Ok(())
+}
+
+/// A date-time field (`created_time`, `last_updated_time`, `due_by_time` …), by name.
+fn is_date_field(path: &str) -> bool {
+    path.split('.')
+        .next()
+        .is_some_and(|head| head.ends_with("_time"))
 }
 
 /// The `field` of a criterion and of its `children`, recursively.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use super::search::ListParams;
+use super::search::{ListParams, ListRules};
 use super::wire::{self, SdpError};
 use super::{EmailFrom, Fault, OAuthCreds, Op, Profile};
 
@@ -59,7 +59,8 @@ pub struct Request {
     pub fields: Map<String, Value>,
     pub created_by: Person,
     pub created_ms: i64,
-    pub updated_ms: i64,
+    /// `None` until the first edit: SDP shows `last_updated_time: null` on a request never edited.
+    pub updated_ms: Option<i64>,
     pub assigned_ms: Option<i64>,
     pub resolved_ms: Option<i64>,
     pub completed_ms: Option<i64>,
@@ -137,6 +138,8 @@ pub struct StoredAttachment {
 /// connection was dropped without an answer.
 #[derive(Clone, Debug)]
 pub struct CallRecord {
+    /// Arrival number, from 1; survives [`super::FakeSdp::reset_calls`], so numbers are unique.
+    pub seq: u64,
     pub at: Instant,
     pub epoch_ms: i64,
     pub method: String,
@@ -148,8 +151,22 @@ pub struct CallRecord {
     /// The raw `input_data` text (from the form body, else the query string).
     pub input_data: Option<String>,
     pub status: Option<u16>,
+    /// Refused for rate: by the call budget or by a rate-limit [`Fault`]. Such a call was not
+    /// counted, not read and changed nothing.
+    pub throttled: bool,
 }
 
+impl CallRecord {
+    /// Whether the call went to the SDP API (not the Zoho token endpoint, not an unknown path).
+    pub fn is_api(&self) -> bool {
+        self.endpoint != super::routes::TOKEN_ENDPOINT && self.path.contains("/api/v3/")
+    }
+}
+
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches, one per instance policy, each with its own setter"
+)]
 pub struct Settings {
     /// Set while the listener is closed: calls still arriving on old connections get no answer.
     pub refusing: bool,
@@ -157,6 +174,21 @@ pub struct Settings {
     pub max_upload: usize,
     pub display_id_object: bool,
     pub create_status: u16,
+    /// `row_count` of a list call that does not give one.
+    pub default_row_count: usize,
+    /// Whether `fields_required` inside `list_info` is read (Cloud) or ignored (on-prem, §13.9).
+    pub fields_required_in_list_info: bool,
+    /// Single-object GETs answer 400 when any `input_data` is attached (§13.13).
+    pub reject_single_get_input: bool,
+    /// `last_updated_time` is `null` until the first edit (§13.13); off, it starts at creation.
+    pub null_until_edited: bool,
+    /// Whether rows of the notes list carry `description` (a live on-prem list omits it, §13.5).
+    pub note_list_descriptions: bool,
+    /// Whether `search_criteria` may mix a date criterion with any other (§13.13: on-prem 400).
+    pub mixed_date_criteria: bool,
+    /// Whether both `/users` and `/requesters` are served; otherwise on-prem serves only `/users`
+    /// and Cloud only `/requesters`, the other answering 404 (§13.7).
+    pub both_user_paths: bool,
 }
 
 #[derive(Default)]
@@ -199,7 +231,7 @@ impl Faults {
         }
     }
 
-    /// Counts an API call against the rate limits; the 429 to answer when it is over them.
+    /// Counts an API call against the rate-limit faults; the 429 to answer when it is over them.
     pub fn rate_limited(&mut self, now: Instant) -> Option<SdpError> {
         if let Some((every, retry_after, seen)) = &mut self.rate_limit {
             *seen += 1;
@@ -236,6 +268,75 @@ impl Faults {
             None => false,
         }
     }
+}
+
+/// The instance's call budget: a sliding window of accepted API calls and, on-prem, the block that
+/// follows a refusal.
+pub struct Budget {
+    /// `(max calls, per window)`; `None` is unlimited.
+    pub limit: Option<(u32, Duration)>,
+    /// Arrival times of the accepted calls still inside the window, oldest first.
+    pub accepted: VecDeque<Instant>,
+    /// On-prem: how long every call is refused once the budget was exceeded.
+    pub block: Duration,
+    pub blocked_until: Option<Instant>,
+    /// A `Retry-After` (seconds) on refusals; none by default, as SDP documents none.
+    pub retry_after: Option<u64>,
+}
+
+impl Budget {
+    fn new(limit: Option<(u32, Duration)>) -> Budget {
+        Budget {
+            limit,
+            accepted: VecDeque::new(),
+            block: Duration::from_mins(1),
+            blocked_until: None,
+            retry_after: None,
+        }
+    }
+
+    /// Whether a call arriving `now` is refused; a refusal is not counted. On-prem an excess call
+    /// starts a block, and the calls it paid for leave the window.
+    fn refuses(&mut self, profile: Profile, now: Instant) -> bool {
+        if let Some(until) = self.blocked_until {
+            if now < until {
+                return true;
+            }
+            self.blocked_until = None;
+        }
+        let Some((max, per)) = self.limit else {
+            return false;
+        };
+        while self
+            .accepted
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= per)
+        {
+            self.accepted.pop_front();
+        }
+        if self.accepted.len() < max as usize {
+            return false;
+        }
+        if profile == Profile::OnPrem && self.block > Duration::ZERO {
+            self.blocked_until = Some(now + self.block);
+            self.accepted.clear();
+        }
+        true
+    }
+
+    fn count(&mut self, now: Instant) {
+        if self.limit.is_some() {
+            self.accepted.push_back(now);
+        }
+    }
+}
+
+/// Why an API call is answered before it is read.
+pub enum Refusal {
+    /// The call budget: Cloud's 429 / 4015, or on-prem's "URL blocked" page.
+    Budget { retry_after: Option<u64> },
+    /// A rate-limit [`Fault`].
+    RateFault(SdpError),
 }
 
 pub struct AuthState {
@@ -355,6 +456,7 @@ pub const REQUEST_KEYS: &[&str] = &[
     "is_service_request",
     "has_notes",
     "has_attachments",
+    "has_conversation",
     "unreplied_count",
 ];
 
@@ -377,7 +479,7 @@ struct Patch {
 }
 
 /// What a rendered request depends on, besides its own record: see [`State::render_version`].
-type RenderVersion = (i64, usize, usize, usize, usize, bool);
+type RenderVersion = (i64, usize, usize, usize, usize, bool, bool);
 
 /// The last `GET /requests` selection (see [`State::request_order`]).
 struct ListCache {
@@ -390,6 +492,7 @@ pub struct State {
     pub profile: Profile,
     pub settings: Settings,
     pub faults: Faults,
+    pub budget: Budget,
     pub auth: AuthState,
     /// Reference data by list key (`statuses`, `priorities` …), rows as SDP sends them.
     pub tables: BTreeMap<&'static str, Vec<Value>>,
@@ -400,12 +503,17 @@ pub struct State {
     pub emails: Vec<StoredEmail>,
     pub attachments: Vec<StoredAttachment>,
     pub calls: Vec<CallRecord>,
+    call_seq: u64,
     clock_ms: i64,
     next_display_id: u64,
     onprem_ids: HashMap<&'static str, u64>,
     cloud_seq: u64,
     list_cache: Option<ListCache>,
 }
+
+/// 60 accepted API calls per 60 s: a pace a live instance tolerates (§13.8 has no published
+/// figure; a SOAR vendor suggests at most 30 a minute on Cloud).
+pub const DEFAULT_BUDGET: (u32, Duration) = (60, Duration::from_mins(1));
 
 pub fn now_ms() -> i64 {
     let since = SystemTime::now()
@@ -430,8 +538,16 @@ impl State {
                 max_upload: 10 * 1024 * 1024,
                 display_id_object: false,
                 create_status: 200,
+                default_row_count: 10,
+                fields_required_in_list_info: profile == Profile::Cloud,
+                reject_single_get_input: true,
+                null_until_edited: true,
+                note_list_descriptions: false,
+                mixed_date_criteria: profile == Profile::Cloud,
+                both_user_paths: false,
             },
             faults: Faults::default(),
+            budget: Budget::new(Some(DEFAULT_BUDGET)),
             auth: AuthState {
                 api_key: secret("FAKE-TECH-KEY-").to_uppercase(),
                 creds: OAuthCreds {
@@ -453,6 +569,7 @@ impl State {
             emails: Vec::new(),
             attachments: Vec::new(),
             calls: Vec::new(),
+            call_seq: 0,
             clock_ms: 0,
             next_display_id: match profile {
                 Profile::OnPrem => 0,
@@ -489,6 +606,43 @@ impl State {
         }
     }
 
+    /// Logs a call on arrival; returns its [`CallRecord::seq`].
+    pub fn log_call(&mut self, mut record: CallRecord) -> u64 {
+        self.call_seq += 1;
+        record.seq = self.call_seq;
+        self.calls.push(record);
+        self.call_seq
+    }
+
+    /// The logged call `seq`, unless the log was reset since it arrived.
+    pub fn call_mut(&mut self, seq: u64) -> Option<&mut CallRecord> {
+        self.calls.iter_mut().rev().find(|c| c.seq == seq)
+    }
+
+    /// Lets an authenticated API call through the call budget and the rate-limit faults, or says
+    /// why not. Only an admitted call counts toward the budget's window.
+    pub fn admit(&mut self, now: Instant) -> Result<(), Refusal> {
+        if self.budget.refuses(self.profile, now) {
+            return Err(Refusal::Budget {
+                retry_after: self.budget.retry_after,
+            });
+        }
+        if let Some(e) = self.faults.rate_limited(now) {
+            return Err(Refusal::RateFault(e));
+        }
+        self.budget.count(now);
+        Ok(())
+    }
+
+    /// How list calls read `list_info` on this instance.
+    pub fn list_rules(&self) -> ListRules {
+        ListRules {
+            default_row_count: self.settings.default_row_count,
+            fields_required_in_list_info: self.settings.fields_required_in_list_info,
+            mixed_date_criteria: self.settings.mixed_date_criteria,
+        }
+    }
+
     /// The next timestamp: wall-clock ms, but strictly after every earlier one.
     pub fn tick(&mut self) -> i64 {
         self.clock_ms = now_ms().max(self.clock_ms + 1);
@@ -506,6 +660,7 @@ impl State {
             self.emails.len(),
             self.attachments.len(),
             self.settings.display_id_object,
+            self.settings.null_until_edited,
         )
     }
 
@@ -671,7 +826,7 @@ impl State {
     fn touch(&mut self, id: &str) -> i64 {
         let now = self.tick();
         if let Some(r) = self.requests.get_mut(id) {
-            r.updated_ms = now;
+            r.updated_ms = Some(now);
         }
         now
     }
@@ -986,7 +1141,7 @@ impl State {
             fields,
             created_by: by.clone(),
             created_ms: now,
-            updated_ms: now,
+            updated_ms: None,
             assigned_ms: None,
             resolved_ms: None,
             completed_ms: None,
@@ -1323,7 +1478,12 @@ impl State {
     ) -> Result<String, SdpError> {
         self.request_ref(rid)?;
         let id = self.new_id("attachment");
-        let now = self.touch(rid);
+        // A staged upload is no edit yet: binding it with `PUT /requests/{id}` is.
+        let now = if owner == AttachmentOwner::Unbound {
+            self.tick()
+        } else {
+            self.touch(rid)
+        };
         self.attachments.push(StoredAttachment {
             id: id.clone(),
             request_id: rid.to_owned(),

@@ -98,6 +98,18 @@ impl SdpError {
         }
     }
 
+    /// Cloud over its call budget: 429 / 4015 with the wording reported from Cloud (§13.8).
+    pub fn over_budget(retry_after: Option<u64>) -> SdpError {
+        SdpError {
+            retry_after,
+            ..SdpError::new(
+                429,
+                4015,
+                "You have made too many requests continuously. Please try again after some time.",
+            )
+        }
+    }
+
     pub fn too_large(limit: usize) -> SdpError {
         SdpError::bad_input(&format!("File size exceeds the limit of {limit} bytes"))
     }
@@ -211,6 +223,7 @@ const COMPUTED: &[&str] = &[
     "has_attachments",
     "attachments",
     "has_notes",
+    "has_conversation",
     "is_service_request",
     "is_reopened",
     "unreplied_count",
@@ -255,7 +268,10 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
         },
         "created_by" => person(s.profile, &r.created_by),
         "created_time" => date(r.created_ms),
-        "last_updated_time" => date(r.updated_ms),
+        "last_updated_time" => match r.updated_ms {
+            None if !s.settings.null_until_edited => date(r.created_ms),
+            updated => opt_date(updated),
+        },
         "assigned_time" => opt_date(r.assigned_ms),
         "resolved_time" => opt_date(r.resolved_ms),
         "completed_time" => opt_date(r.completed_ms),
@@ -287,6 +303,7 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
                 .collect(),
         ),
         "has_notes" => json!(s.notes.iter().any(|n| n.request_id == r.id)),
+        "has_conversation" => json!(s.emails.iter().any(|e| e.request_id == r.id)),
         "is_service_request" => json!(
             r.fields
                 .get("request_type")
@@ -348,7 +365,8 @@ fn request_defaults() -> Map<String, Value> {
     v
 }
 
-/// Requester e-mails since the last technician e-mail or public note.
+/// Requester e-mails since the last technician e-mail or public note ([U]: SDP's exact rule is
+/// unknown; a public note is how the team answers through the API).
 fn unreplied(s: &State, r: &Request) -> usize {
     let last_reply = s
         .emails
@@ -369,7 +387,8 @@ fn unreplied(s: &State, r: &Request) -> usize {
         .count()
 }
 
-/// What a list row carries when `fields_required` does not say otherwise.
+/// What a list row carries when `fields_required` does not say otherwise (§2.4): no
+/// `description`, `udf_fields`, `last_updated_time`, nor `priority`.
 pub const ABBREVIATED: &[&str] = &[
     "id",
     "display_id",
@@ -377,10 +396,8 @@ pub const ABBREVIATED: &[&str] = &[
     "requester",
     "technician",
     "status",
-    "priority",
     "template",
     "group",
-    "site",
     "created_time",
     "due_by_time",
     "has_notes",
