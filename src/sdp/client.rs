@@ -409,6 +409,28 @@ impl Calls<'_> {
         .await
     }
 
+    /// One note in full (a live on-prem notes list leaves out each note's body).
+    pub async fn get_note(&self, request_id: &str, note_id: &str) -> Result<Note, SdpError> {
+        self.entity(
+            Method::GET,
+            &format!("requests/{request_id}/notes/{note_id}"),
+            None,
+            &["note", "request_note"],
+        )
+        .await
+    }
+
+    /// Every note with its body: the list, then each note the list gave without one.
+    pub async fn notes_with_bodies(&self, request_id: &str) -> Result<Vec<Note>, SdpError> {
+        let mut notes = self.list_notes(request_id).await?;
+        for note in &mut notes {
+            if note.description.is_none() {
+                *note = self.get_note(request_id, &note.id).await?;
+            }
+        }
+        Ok(notes)
+    }
+
     pub async fn list_conversations(
         &self,
         request_id: &str,

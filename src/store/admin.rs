@@ -83,7 +83,20 @@ mod tests {
     #[test]
     fn settings_and_audit_round_trip_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let open = || Store::open(dir.path(), 8, "DB", crate::metrics::Metrics::new()).unwrap();
+        // sled's own flusher may hold the directory's lock for a moment after a drop.
+        let open = || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                match Store::open(dir.path(), 8, "DB", crate::metrics::Metrics::new()) {
+                    Ok(store) => return store,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        let _ = e;
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(e) => panic!("reopening the store: {e}"),
+                }
+            }
+        };
         let store = open();
         assert_eq!(store.setting::<String>("sdp").unwrap(), None);
         store.put_setting("sdp", &"value".to_owned()).unwrap();

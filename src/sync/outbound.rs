@@ -120,7 +120,7 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                 .ok_or_else(|| SdpError::Decode("the message is gone".into()))?;
             if entry.outcome_unknown {
                 let marker = note_marker(message.id);
-                let notes = calls.list_notes(&id).await?;
+                let notes = calls.notes_with_bodies(&id).await?;
                 if let Some(note) = notes.iter().find(|n| {
                     n.description
                         .as_deref()

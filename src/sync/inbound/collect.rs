@@ -36,7 +36,7 @@ pub(super) async fn messages(
     } else {
         calls.list_conversations(&request.id).await?
     };
-    out.extend(public_notes(ctx, ticket, notes)?);
+    out.extend(public_notes(ctx, lane, ticket, &request.id, notes).await?);
     for conversation in conversations {
         let is_email = conversation
             .kind
@@ -105,14 +105,23 @@ pub(super) async fn messages(
 }
 
 /// The public notes not taken in yet; our own notes (marked) never come back.
-fn public_notes(
+async fn public_notes(
     ctx: &SyncCtx,
+    lane: Lane,
     ticket: &Ticket,
+    request_id: &str,
     notes: Vec<crate::sdp::dto::Note>,
 ) -> Result<Vec<TeamMessage>, SyncError> {
     let mut out = Vec::new();
     let seen = |key: &str| ctx.store.seen(ticket.id, key);
-    for note in notes {
+    for mut note in notes {
+        if note.show_to_requester != Some(true) || seen(&format!("note:{}", note.id))? {
+            continue;
+        }
+        if note.description.is_none() {
+            // The list gave no body: read this one note.
+            note = ctx.sdp.on(lane).get_note(request_id, &note.id).await?;
+        }
         let key = format!("note:{}", note.id);
         let description = note.description.clone().unwrap_or_default();
         // Default deny: only a note explicitly shown to the requester reaches the portal.
