@@ -18,5 +18,6 @@ mod lifecycle;
 mod pages;
 mod structure;
 mod sync;
+mod sync_budget;
 mod system;
 mod tickets;

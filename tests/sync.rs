@@ -734,8 +734,11 @@ async fn requests_raised_in_sdp_for_portal_users_are_imported(profile: Profile) 
     })
     .await;
     assert_eq!(messages[0]["body"], "Logged your call");
-    let (_, health) = env.admin.get("/api/v1/admin/sync").await;
-    assert_eq!(health["backfill"]["first_pass_done"], true, "{health}");
+    eventually(WAIT, || async {
+        let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+        (health["backfill"]["first_pass_done"] == true).then_some(())
+    })
+    .await;
     // The backfill may end before the requests are raised; the poll then imports them.
     // Either way the ticket's history starts with the import.
     let (_, events) = env.alice.get(&format!("/api/v1/tickets/{n}/events")).await;

@@ -98,9 +98,6 @@ impl Actor for SyncSupervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Err(e) = inbound::init_positions(&self.ctx) {
-            tracing::error!(error = %e, "the sync's starting positions could not be written");
-        }
         for worker in WORKERS {
             self.spawn(worker, ctx);
         }

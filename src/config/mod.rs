@@ -254,7 +254,7 @@ impl Default for SdpConfig {
             max_attempts: 100,
             max_age_hours: 72,
             reconcile_interval_secs: 3600,
-            poll_overlap_secs: 60,
+            poll_overlap_secs: 10,
             outbound_concurrency: 4,
             retry_base_ms: 1000,
             retry_max_secs: 300,

@@ -45,11 +45,12 @@ async fn save(ctx: &SyncCtx, progress: &BackfillProgress) -> Result<(), SyncErro
 /// The backfill worker: the first pass, then the details, then it waits for more details (a
 /// request the poll imported from a list is read in full at once, so this is rare).
 pub(crate) async fn run(ctx: &SyncCtx) -> Result<(), SyncError> {
-    let Some(mut progress) = progress(ctx)? else {
-        // The supervisor writes the starting positions before any worker runs.
-        return Err(SyncError::Store(crate::store::StoreError::Malformed(
-            "the backfill's progress is missing".into(),
-        )));
+    // The poll worker asks SDP where both start; wait for it.
+    let mut progress = loop {
+        if let Some(progress) = progress(ctx)? {
+            break progress;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
     if !progress.first_pass_done {
         if ctx.config.import_requester_requests {

@@ -72,6 +72,13 @@ impl TestApp {
         self.running = Some(running);
     }
 
+    /// Stops the appliance, changes its configuration and starts it again on the same data dir.
+    pub async fn restart_with(&mut self, adjust: impl FnOnce(&mut Config)) {
+        self.stop().await;
+        adjust(&mut self.config);
+        self.boot().await;
+    }
+
     /// Stops the appliance gracefully and starts it again on the same data dir.
     pub async fn restart(&mut self) {
         self.stop().await;
@@ -311,6 +318,13 @@ pub fn connect(c: &mut Config, fake: &FakeSdp) {
     }
 }
 
+/// [`connect`], with polls only when a test asks: changes reach the portal through the webhook, as
+/// with an SDP trigger, and no poll interferes with the order of a test's steps.
+fn connect_quietly(c: &mut Config, fake: &FakeSdp) {
+    connect(c, fake);
+    c.sdp.poll_interval_secs = 3600;
+}
+
 /// The SDP status name the team picks for a portal status (the default mapping).
 pub fn sdp_status(portal: &str) -> &'static str {
     match portal {
@@ -328,20 +342,76 @@ pub fn sdp_status(portal: &str) -> &'static str {
 pub struct Desk {
     pub fake: FakeSdp,
     pub app: TestApp,
+    /// Signed in once: signing in at every look would trip the sign-in throttle.
+    pub admin: Api,
 }
 
 impl Desk {
     pub async fn start(adjust: impl FnOnce(&mut Config)) -> Desk {
-        let fake = FakeSdp::start(Profile::OnPrem).await;
+        Desk::start_with(FakeSdp::start(Profile::OnPrem).await, adjust).await
+    }
+
+    /// An appliance connected to `fake` (which may already hold requests).
+    pub async fn start_with(fake: FakeSdp, adjust: impl FnOnce(&mut Config)) -> Desk {
         let app = TestApp::start_with(|c| {
-            connect(c, &fake);
-            // Changes reach the portal through the webhook, as with an SDP trigger; no poll
-            // interferes with the order of a test's steps.
-            c.sdp.poll_interval_secs = 3600;
+            connect_quietly(c, &fake);
             adjust(c);
         })
         .await;
-        Desk { fake, app }
+        let admin = app.admin().await;
+        Desk { fake, app, admin }
+    }
+
+    /// An appliance whose customers exist before it is connected to `fake`, as when an admin
+    /// creates the accounts and then connects SDP: the backfill finds their history.
+    pub async fn start_with_customers(
+        fake: FakeSdp,
+        customers: &[&str],
+        adjust: impl FnOnce(&mut Config),
+    ) -> Desk {
+        let mut app = TestApp::start().await;
+        for email in customers {
+            app.customer(email).await;
+        }
+        app.restart_with(|c| {
+            connect_quietly(c, &fake);
+            adjust(c);
+        })
+        .await;
+        let admin = app.admin().await;
+        Desk { fake, app, admin }
+    }
+
+    /// Sync health as an admin sees it.
+    pub async fn health(&self) -> Value {
+        self.admin.get("/api/v1/admin/sync").await.1
+    }
+
+    /// Waits until the start-up work is done: the first poll, and the backfill's first pass.
+    /// Polls then run only when asked (the interval is an hour).
+    pub async fn settled(&self) -> Value {
+        eventually(Duration::from_mins(5), || async {
+            let health = self.health().await;
+            (!health["stats"]["last_poll_ok"].is_null()
+                && health["backfill"]["first_pass_done"] == true)
+                .then_some(health)
+        })
+        .await
+    }
+
+    /// Asks for a poll now and waits until it has finished. Call it once [`Desk::settled`]: no
+    /// other poll runs then.
+    pub async fn poll_once(&self) {
+        let admin = &self.admin;
+        let before = admin.get("/api/v1/admin/sync").await.1["stats"]["last_poll_ok"].clone();
+        let (status, body) = admin.post("/api/v1/admin/sync/run", &json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        eventually(Duration::from_mins(1), || async {
+            let health = admin.get("/api/v1/admin/sync").await.1;
+            let last = &health["stats"]["last_poll_ok"];
+            (!last.is_null() && *last != before).then_some(())
+        })
+        .await;
     }
 
     pub fn hook_url(&self) -> String {

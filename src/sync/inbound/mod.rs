@@ -24,10 +24,6 @@ pub(super) fn millis_to_time(ms: Option<i64>) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms?) * 1_000_000).ok()
 }
 
-pub(super) fn now_ms() -> i64 {
-    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 /// The fields a poll's list rows carry: enough to tell whether a request needs reading, and whose.
 const POLL_FIELDS: [&str; 6] = [
     "id",
@@ -61,25 +57,20 @@ impl Walk {
     }
 }
 
-/// Where the poll stands; the first poll starts now (older requests are the backfill's).
+/// Where the poll stands (see [`init_positions`]).
 pub(crate) fn cursor(ctx: &SyncCtx) -> Result<PollCursor, SyncError> {
-    if let Some(cursor) = ctx.store.sync_value::<PollCursor>(state::POLL)? {
-        return Ok(cursor);
-    }
-    let start = ctx
+    Ok(ctx
         .store
-        .sync_value::<i64>(state::LEGACY_WATERMARK)?
-        .unwrap_or_else(now_ms);
-    Ok(PollCursor {
-        updated_ms: start,
-        created_ms: start,
-    })
+        .sync_value::<PollCursor>(state::POLL)?
+        .unwrap_or_default())
 }
 
 /// One poll: the requests changed since the cursor, read where they changed. Returns how many
 /// were read.
 #[tracing::instrument(name = "sdp_poll", skip_all)]
 pub async fn poll(ctx: &SyncCtx) -> Result<u64, SyncError> {
+    // The first poll asks SDP where it and the backfill start.
+    init_positions(ctx).await?;
     let mut cursor = cursor(ctx)?;
     let mut read = walk(ctx, Walk::Updated, &mut cursor).await?;
     // Requests never edited have no `last_updated_time`: only the created-time walk finds new
@@ -104,11 +95,21 @@ async fn walk(ctx: &SyncCtx, walk: Walk, cursor: &mut PollCursor) -> Result<u64,
         Walk::Updated => cursor.updated_ms,
         Walk::Created => cursor.created_ms,
     };
+    let backfill = super::backfill::progress(ctx)?;
     let mut since = (position - overlap).max(0);
+    if walk == Walk::Created
+        && let Some(b) = &backfill
+    {
+        // What was created before the poll began is the backfill's: no need to list it again.
+        since = since.max(b.until_ms);
+    }
     let mut start = 1u64;
     let mut newest = position;
     let mut taken = HashSet::new();
     let mut read = 0;
+    // Requests created before the backfill's limit are its to import, from list rows, while its
+    // first pass runs; the poll takes only changes to tickets it already has.
+    let backfill_until = backfill.filter(|b| !b.first_pass_done).map(|b| b.until_ms);
     loop {
         let list_info = json!({
             "row_count": 100,
@@ -126,7 +127,9 @@ async fn walk(ctx: &SyncCtx, walk: Walk, cursor: &mut PollCursor) -> Result<u64,
             if !taken.insert(row.id.clone()) {
                 continue;
             }
-            if needs_reading(ctx, walk, row)? {
+            let backfills =
+                backfill_until.is_some_and(|until| row.created_ms().is_none_or(|ms| ms < until));
+            if needs_reading(ctx, walk, row, backfills)? {
                 match read_request(ctx, Lane::Poll, &row.id).await {
                     Ok(_) => read += 1,
                     // SDP unavailable: stop here; the cursor stays and the next poll resumes.
@@ -167,7 +170,12 @@ async fn walk(ctx: &SyncCtx, walk: Walk, cursor: &mut PollCursor) -> Result<u64,
 
 /// Whether a listed request must be read: it belongs to a ticket and changed since the ticket's
 /// last read, or it is a portal customer's request not taken in yet.
-fn needs_reading(ctx: &SyncCtx, walk: Walk, row: &Request) -> Result<bool, SyncError> {
+fn needs_reading(
+    ctx: &SyncCtx,
+    walk: Walk,
+    row: &Request,
+    backfills: bool,
+) -> Result<bool, SyncError> {
     if let Some(id) = ctx.store.ticket_by_sdp_id(&row.id)? {
         let Some(ticket) = ctx.store.ticket(id)? else {
             return Ok(false);
@@ -180,7 +188,9 @@ fn needs_reading(ctx: &SyncCtx, walk: Walk, row: &Request) -> Result<bool, SyncE
             (Some(_), None, _) | (None, _, Walk::Updated) => true,
         });
     }
-    Ok(ctx.config.import_requester_requests && importable_requester(ctx, row)?.is_some())
+    Ok(!backfills
+        && ctx.config.import_requester_requests
+        && importable_requester(ctx, row)?.is_some())
 }
 
 pub(super) fn importable_requester(
@@ -358,32 +368,61 @@ pub(super) fn open_links(ctx: &SyncCtx) -> Result<Vec<(String, TicketId, Option<
     Ok(open)
 }
 
-/// Where the poll and the backfill start, on first use: the poll now (or where an earlier version's
-/// watermark stood), the backfill with everything created before.
-pub(crate) fn init_positions(ctx: &SyncCtx) -> Result<(), SyncError> {
+/// Where the poll and the backfill start, on first use: the poll at SDP's newest request (by SDP's
+/// own clock, so a skewed clock on either side loses nothing), the backfill with everything created
+/// up to it. An earlier version's watermark, when there is one, is where the poll goes on.
+pub(crate) async fn init_positions(ctx: &SyncCtx) -> Result<(), SyncError> {
     let poll = ctx.store.sync_value::<PollCursor>(state::POLL)?;
     let backfill = super::backfill::progress(ctx)?;
     if poll.is_some() && backfill.is_some() {
         return Ok(());
     }
-    let cursor = cursor(ctx)?;
+    let cursor = match (poll, ctx.store.sync_value::<i64>(state::LEGACY_WATERMARK)?) {
+        (Some(cursor), _) => cursor,
+        (None, Some(watermark)) => PollCursor {
+            updated_ms: watermark,
+            created_ms: watermark,
+        },
+        (None, None) => {
+            let created = newest(ctx, Walk::Created).await?;
+            let updated = newest(ctx, Walk::Updated).await?.max(created);
+            PollCursor {
+                updated_ms: updated,
+                created_ms: created,
+            }
+        }
+    };
     // An earlier version's walk imported everything it found in full.
     let legacy_done = ctx
         .store
         .sync_value::<serde_json::Value>(state::LEGACY_IMPORT)?
         .is_some_and(|v| v["done"] == true);
-    let mut values = Vec::new();
-    if poll.is_none() {
-        values.push((state::POLL, json!(cursor)));
-    }
+    let mut values = vec![(state::POLL, json!(cursor))];
     if backfill.is_none() {
         let progress = super::BackfillProgress {
-            until_ms: cursor.created_ms,
+            until_ms: cursor.created_ms + 1,
             first_pass_done: legacy_done,
             ..super::BackfillProgress::default()
         };
         values.push((state::BACKFILL, json!(progress)));
     }
     ctx.store.put_sync_values(&values)?;
+    ctx.store.durable().await?;
     Ok(())
+}
+
+/// The newest value of `walk`'s field in SDP, 0 when it has no request.
+async fn newest(ctx: &SyncCtx, walk: Walk) -> Result<i64, SyncError> {
+    let list_info = json!({
+        "row_count": 1,
+        "start_index": 1,
+        "sort_field": walk.field(),
+        "sort_order": "desc",
+    });
+    let page = ctx
+        .sdp
+        .on(Lane::Poll)
+        .list_requests(&list_info, &["id", walk.field()])
+        .await?;
+    Ok(page.rows.first().and_then(|r| walk.of(r)).unwrap_or(0))
 }
