@@ -970,3 +970,87 @@ async fn a_failed_poll_is_retried_before_the_next_interval() {
     })
     .await;
 }
+
+#[actix_web::test]
+async fn dead_letters_are_retried_or_discarded_in_bulk() {
+    let env = Env::start(Profile::OnPrem).await;
+    let (first, _, _) = refused_confirmation(&env, "Bulk one").await;
+    let (second, _, _) = refused_confirmation(&env, "Bulk two").await;
+    let dead = eventually(WAIT, || async {
+        let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+        let dead = health["dead_letters"].as_array().unwrap().clone();
+        (dead.len() == 2).then_some(dead)
+    })
+    .await;
+    assert_eq!(dead.len(), 2);
+    // One ticket's dead letters only.
+    let (status, body) = env
+        .admin
+        .post(
+            "/api/v1/admin/sync/dead-letters/discard",
+            &json!({"ticket": first}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["handled"], 1);
+    let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+    assert_eq!(health["dead_letters"].as_array().unwrap().len(), 1);
+    // Then all that are left, once SDP takes them.
+    env.fake.clear_faults();
+    let (status, body) = env
+        .admin
+        .post("/api/v1/admin/sync/dead-letters/retry", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["handled"], 1);
+    env.until(&second, |t| t["sdp"]["sync_state"] == "synced")
+        .await;
+    let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+    assert_eq!(health["dead_letters"], json!([]), "{health}");
+    let (status, body) = env
+        .admin
+        .post("/api/v1/admin/sync/dead-letters/resend", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[actix_web::test]
+async fn an_admin_pauses_the_sync_until_resumed_across_a_restart() {
+    let mut env = Env::start(Profile::OnPrem).await;
+    let (status, body) = env.admin.post("/api/v1/admin/sync/pause", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+    assert_eq!(health["budget"]["sdp"]["state"], "paused", "{health}");
+    env.alice.ticket("While paused").await;
+    env.app.restart().await;
+    env.admin = env.app.admin().await;
+    env.alice = env
+        .app
+        .login("alice@example.com", crate::common::PASSWORD)
+        .await;
+    let (_, health) = env.admin.get("/api/v1/admin/sync").await;
+    assert_eq!(
+        health["budget"]["sdp"]["state"], "paused",
+        "the pause survives a restart"
+    );
+    assert_eq!(health["queue_depth"], 1);
+    // Nothing reaches SDP while paused.
+    env.fake.reset_calls();
+    let quiet = std::time::Instant::now() + Duration::from_secs(3);
+    eventually(WAIT, || async {
+        (std::time::Instant::now() >= quiet).then_some(())
+    })
+    .await;
+    assert!(
+        env.fake.calls().iter().all(|c| !c.is_api()),
+        "{:?}",
+        env.fake.calls()
+    );
+    let (status, _) = env
+        .admin
+        .post("/api/v1/admin/sync/resume", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    env.synced("DB-000001").await;
+    assert_eq!(env.fake.requests().len(), 1);
+}

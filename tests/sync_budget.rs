@@ -250,3 +250,44 @@ async fn a_backfill_of_10000_requests_lists_every_ticket_before_reading_any_deta
         "{lists} list calls for {REQUESTS} requests"
     );
 }
+
+#[actix_web::test]
+async fn a_ticket_a_customer_opens_gets_its_details_ahead_of_the_backfill() {
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let mut last = String::new();
+    for i in 0..200 {
+        last = fake.raise_request_with(json!({
+            "subject": format!("History {i}"),
+            "description": format!("<p>What happened, part {i}</p>"),
+            "requester": {"email_id": "alice@example.com"},
+        }));
+    }
+    fake.add_note(&last, "We looked into it", true);
+    let desk = Desk::start_with_customers(fake, &["alice@example.com"], |_| {}).await;
+    let alice = desk
+        .app
+        .login("alice@example.com", crate::common::PASSWORD)
+        .await;
+    desk.settled().await;
+    let (_, list) = alice.get("/api/v1/tickets?q=history%20199").await;
+    let number = list["items"][0]["number"].as_str().unwrap().to_owned();
+    let (_, t) = alice.get(&format!("/api/v1/tickets/{number}")).await;
+    assert_eq!(t["description"], "", "the list row carried no description");
+    // Opening it asked for its details; the backfill would reach it only minutes from now.
+    let opened = Instant::now();
+    let t = eventually(Duration::from_secs(10), || async {
+        let (_, t) = alice.get(&format!("/api/v1/tickets/{number}")).await;
+        (t["description"] == "What happened, part 199").then_some(t)
+    })
+    .await;
+    assert!(opened.elapsed() < Duration::from_secs(5), "{t}");
+    let (_, messages) = alice
+        .get(&format!("/api/v1/tickets/{number}/messages"))
+        .await;
+    assert_eq!(messages["items"][0]["body"], "We looked into it");
+    let health = desk.health().await;
+    assert!(
+        health["backfill"]["details_fetched"].as_u64() < Some(150),
+        "the backfill had not got there: {health}"
+    );
+}

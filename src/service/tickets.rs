@@ -11,6 +11,7 @@ use crate::actors::tickets::{CreateTicket, TakeStep};
 use crate::domain::validate::{self, SERVICE_MAX_CHARS, SUBJECT_MAX_CHARS};
 use crate::domain::{Attachment, Kind, Message, Priority, Status, Ticket, Validation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::sdp::Lane;
 use crate::store::{ListFilter, StagedBlob};
 use crate::tickets::{Created, CustomerStep, Idempotency, NewTicket, Render};
 
@@ -20,6 +21,19 @@ pub fn readable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ti
         Some(ticket) if caller.can_read(&ticket) => Ok(ticket),
         _ => Err(ApiError::ticket_not_found()),
     }
+}
+
+/// The ticket a person opens: readable as [`readable`], and when it was imported from a list row
+/// and its details are still to be read, they are read now, ahead of the backfill (the page
+/// updates live when they arrive).
+pub fn open(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ticket> {
+    let ticket = readable(state, caller, number)?;
+    if let Some(request) = &ticket.sdp.request_id
+        && state.store.has_details_pending(ticket.id)?
+    {
+        state.sync.hint(Lane::Interactive, request.clone());
+    }
+    Ok(ticket)
 }
 
 /// The ticket, if the caller may act on it. An admin who may read but not act gets 403.

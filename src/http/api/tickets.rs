@@ -141,7 +141,7 @@ pub(crate) async fn get_ticket(
     caller: Caller,
     number: web::Path<String>,
 ) -> ApiResult<web::Json<TicketView>> {
-    let ticket = readable(&state, &caller, &number)?;
+    let ticket = tickets::open(&state, &caller, &number)?;
     Ok(web::Json(TicketView::new(
         &ticket,
         OffsetDateTime::now_utc(),
