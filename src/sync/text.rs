@@ -1,4 +1,29 @@
 //! Between the portal's plain text and SDP's HTML fields.
+//!
+//! [`from_html`] reads SDP HTML (technicians' notes and resolutions, e-mails, often replies
+//! written in Outlook or Gmail) with html5ever's tokenizer and lays the text out as follows:
+//! - a block (`<div>`, `<tr>`, `<li>`, …) or `<br>` starts a new line; paragraphs, headings,
+//!   `<pre>` and top-level lists are set off by a blank line, except Outlook's `Mso…`
+//!   paragraphs (Outlook styles them without margins and writes an empty paragraph where it
+//!   wants a gap) and paragraphs inside list items;
+//! - list items start with "- ", or "1. ", "2. ", … in an ordered list; nested lists are
+//!   indented by two spaces a level; Outlook's own list paragraphs get the same markers;
+//! - a table row is one line, its non-empty cells joined by " | ";
+//! - a link shows its address in angle brackets after its text unless the text already says it;
+//! - whitespace collapses as in a browser (`&nbsp;` becomes a plain space that does not
+//!   collapse), at most one blank line in a row, no trailing spaces, trimmed;
+//! - comments, `<head>` matter (`<title>`, `<style>`, `<script>`, …), `<noscript>` and
+//!   `<template>` are dropped, and so is quoted mail history (see [`strip_history`]).
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use html5ever::LocalName;
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{
+    BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
 
 /// Plain text → SDP HTML: escaped, line breaks kept as `<br>`.
 pub fn to_html(text: &str) -> String {
@@ -18,80 +43,888 @@ pub fn to_html(text: &str) -> String {
     out
 }
 
-const BLOCKS: [&str; 9] = ["br", "p", "/p", "div", "/div", "li", "/li", "tr", "/tr"];
+/// SDP bodies are at most a few MB; anything past this is cut off before parsing so the work
+/// per body stays bounded.
+const MAX_INPUT: usize = 4 << 20;
 
-/// SDP HTML → plain text: tags dropped (block tags become line breaks), entities decoded,
-/// `<script>`/`<style>` content removed. The result is shown escaped like any other text.
+/// SDP HTML → plain text (see the module docs for the layout). The result is shown escaped
+/// like any other text. Linear in the input, never panics.
 pub fn from_html(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&decode_entities(&rest[..lt]));
-        let Some(gt) = rest[lt..].find('>') else {
-            rest = "";
-            break;
-        };
-        let tag = rest[lt + 1..lt + gt].trim().to_ascii_lowercase();
-        let name = tag
-            .split(|c: char| c.is_whitespace() || c == '/' && !tag.starts_with('/'))
-            .next()
-            .unwrap_or_default();
-        rest = &rest[lt + gt + 1..];
-        if name == "script" || name == "style" {
-            let close = format!("</{name}");
-            let end = rest.to_ascii_lowercase().find(&close).unwrap_or(rest.len());
-            rest = &rest[end..];
-            if let Some(gt) = rest.find('>') {
-                rest = &rest[gt + 1..];
-            }
-            continue;
-        }
-        if BLOCKS.contains(&name) && !out.ends_with('\n') && !out.is_empty() {
-            out.push('\n');
-        }
+    let mut end = html.len().min(MAX_INPUT);
+    while !html.is_char_boundary(end) {
+        end -= 1;
     }
-    out.push_str(&decode_entities(rest));
-    out.trim().to_owned()
+    let html = cap_attributes(&html[..end]);
+    let rendered = render(&html, true);
+    // A cut marker only counts after some text, so it never empties the result.
+    let kept = rendered
+        .cut
+        .and_then(|at| rendered.out.get(..at))
+        .unwrap_or(&rendered.out);
+    let text = tidy(kept);
+    let text = strip_history(&text);
+    if text.is_empty() {
+        // All of it was quoted (or it is empty anyway): show it all rather than nothing.
+        tidy(&render(&html, false).out)
+    } else {
+        text.to_owned()
+    }
 }
 
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
+/// Elements the tokenizer reads as raw text, and whether that text is shown. `<script>` is read
+/// as plain raw text rather than with the spec's script-data escapes, which only matter to a
+/// browser running it, so that [`cap_attributes`] can find its end with a plain search.
+const RAW_TEXT: [(&str, RawKind, bool); 9] = [
+    ("script", RawKind::Rawtext, false),
+    ("style", RawKind::Rawtext, false),
+    ("noscript", RawKind::Rawtext, false),
+    ("iframe", RawKind::Rawtext, false),
+    ("noembed", RawKind::Rawtext, false),
+    ("noframes", RawKind::Rawtext, false),
+    ("xmp", RawKind::Rawtext, true),
+    ("title", RawKind::Rcdata, false),
+    ("textarea", RawKind::Rcdata, true),
+];
+
+fn raw_text(name: &[u8]) -> Option<(RawKind, bool)> {
+    RAW_TEXT
+        .iter()
+        .find(|(n, ..)| n.as_bytes().eq_ignore_ascii_case(name))
+        .map(|&(_, kind, shown)| (kind, shown))
+}
+
+/// More attributes on one tag than any real element has.
+const MAX_ATTRIBUTES: usize = 64;
+
+/// html5ever checks each attribute of a tag against the tag's earlier ones, so a tag with n
+/// distinct attributes costs n² (a 4 MiB tag of them takes minutes). This pass follows the
+/// tokenizer's rules for tags, comments and raw text just far enough to count each tag's
+/// attributes, and drops those past the first [`MAX_ATTRIBUTES`]. Usually it changes nothing.
+fn cap_attributes(html: &str) -> Cow<'_, str> {
+    let b = html.as_bytes();
+    let mut cuts = Vec::new();
+    let mut i = 0;
+    while let Some(off) = html[i..].find('<') {
+        let lt = i + off;
+        i = match b.get(lt + 1) {
+            Some(b'!') if b[lt..].starts_with(b"<!--") => comment_end(html, lt),
+            // Doctype, CDATA (outside SVG/MathML) and bogus comments all end at the first `>`.
+            Some(b'!' | b'?') => after_gt(html, lt + 2),
+            Some(b'/') => match b.get(lt + 2) {
+                Some(c) if c.is_ascii_alphabetic() => scan_tag(b, lt + 2, &mut cuts).0,
+                Some(_) => after_gt(html, lt + 2),
+                None => b.len(),
+            },
+            Some(c) if c.is_ascii_alphabetic() => match scan_tag(b, lt + 1, &mut cuts) {
+                (end, Some(name)) if raw_text(name).is_some() => {
+                    raw_text_end(html, end, name, &mut cuts)
+                }
+                (end, _) => end,
+            },
+            _ => lt + 1,
+        };
     }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let end = rest.find(';').filter(|e| *e <= 10);
-        let decoded = end.and_then(|e| {
-            let entity = &rest[1..e];
-            let c = match entity {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" | "#39" => Some('\''),
-                "nbsp" => Some(' '),
-                _ => entity
-                    .strip_prefix("#x")
-                    .or_else(|| entity.strip_prefix("#X"))
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                    .and_then(char::from_u32),
-            };
-            c.map(|c| (c, e))
-        });
-        if let Some((c, e)) = decoded {
-            out.push(c);
-            rest = &rest[e + 1..];
-        } else {
-            out.push('&');
-            rest = &rest[1..];
+    if cuts.is_empty() {
+        return Cow::Borrowed(html);
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut from = 0;
+    for (start, end) in cuts {
+        out.push_str(&html[from..start]);
+        from = end;
+    }
+    out.push_str(&html[from..]);
+    Cow::Owned(out)
+}
+
+fn after_gt(html: &str, from: usize) -> usize {
+    html[from..]
+        .find('>')
+        .map_or(html.len(), |off| from + off + 1)
+}
+
+/// A comment that starts at `lt` ends at the first `-->` (its own dashes count, as in
+/// `<!-->`) or `--!>` after the opening.
+fn comment_end(html: &str, lt: usize) -> usize {
+    let b = html.as_bytes();
+    let mut i = lt + 2;
+    while let Some(off) = html[i..].find("--") {
+        let dashes = i + off;
+        match b.get(dashes + 2) {
+            Some(b'>') => return dashes + 3,
+            Some(b'!') if dashes >= lt + 4 && b.get(dashes + 3) == Some(&b'>') => {
+                return dashes + 4;
+            }
+            _ => i = dashes + 1,
         }
     }
-    out.push_str(rest);
+    html.len()
+}
+
+/// Raw text ends at `</name` followed by whitespace, `/` or `>`; that end tag is then read as
+/// a tag (it may carry attributes too).
+fn raw_text_end(html: &str, from: usize, name: &[u8], cuts: &mut Vec<(usize, usize)>) -> usize {
+    let b = html.as_bytes();
+    let mut i = from;
+    while let Some(off) = html[i..].find("</") {
+        let start = i + off + 2;
+        let end = start + name.len();
+        if b.get(start..end)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            && b.get(end)
+                .is_some_and(|&c| is_space(c) || c == b'/' || c == b'>')
+        {
+            return scan_tag(b, start, cuts).0;
+        }
+        i = start;
+    }
+    html.len()
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+}
+
+/// Follows one tag from the first letter of its name to its closing `>`, as the tokenizer's
+/// tag states do; records the attributes past the limit in `cuts`. Returns the position after
+/// the tag and its name.
+fn scan_tag<'a>(
+    b: &'a [u8],
+    name_start: usize,
+    cuts: &mut Vec<(usize, usize)>,
+) -> (usize, Option<&'a [u8]>) {
+    let mut state = TagState::Name;
+    let mut name = None;
+    let mut attributes = 0;
+    let mut cut_from = None;
+    let mut j = name_start;
+    let end = loop {
+        let Some(&c) = b.get(j) else {
+            break b.len();
+        };
+        let step = state.step(c);
+        if name.is_none() && !matches!(step, Step::Next(TagState::Name)) {
+            name = Some(&b[name_start..j]);
+        }
+        match step {
+            Step::Next(next) => {
+                state = next;
+                j += 1;
+            }
+            Step::Again(next) => state = next,
+            Step::Attribute => {
+                attributes += 1;
+                if attributes > MAX_ATTRIBUTES && cut_from.is_none() {
+                    cut_from = Some(j);
+                }
+                state = TagState::Attr;
+                j += 1;
+            }
+            Step::End => break j,
+        }
+    };
+    if let Some(from) = cut_from {
+        // What is kept before `from` leaves the tokenizer where a `>` ends the tag.
+        cuts.push((from, end));
+    }
+    (end.saturating_add(1).min(b.len()), name)
+}
+
+/// The tokenizer's tag states, reduced to what decides where attributes start and where the
+/// tag ends.
+#[derive(Clone, Copy)]
+enum TagState {
+    Name,
+    BeforeAttr,
+    Attr,
+    AfterAttr,
+    BeforeValue,
+    Quoted(u8),
+    Unquoted,
+    AfterQuoted,
+    SelfClosing,
+}
+
+enum Step {
+    /// Take the character and go on in this state.
+    Next(TagState),
+    /// Read the same character again in this state.
+    Again(TagState),
+    /// An attribute's name starts with this character.
+    Attribute,
+    /// This `>` ends the tag.
+    End,
+}
+
+impl TagState {
+    fn step(self, c: u8) -> Step {
+        use TagState::{
+            AfterAttr, AfterQuoted, Attr, BeforeAttr, BeforeValue, Name, Quoted, SelfClosing,
+            Unquoted,
+        };
+        let space = is_space(c);
+        match self {
+            Name if c == b'>' => Step::End,
+            Name if c == b'/' => Step::Next(SelfClosing),
+            Name | Unquoted | AfterQuoted if space => Step::Next(BeforeAttr),
+            BeforeAttr | Attr if c == b'/' || c == b'>' => Step::Again(AfterAttr),
+            Attr if space => Step::Again(AfterAttr),
+            Attr if c == b'=' => Step::Next(BeforeValue),
+            BeforeAttr if !space => Step::Attribute,
+            AfterAttr => match c {
+                b'/' => Step::Next(SelfClosing),
+                b'=' => Step::Next(BeforeValue),
+                b'>' => Step::End,
+                _ if space => Step::Next(AfterAttr),
+                _ => Step::Attribute,
+            },
+            BeforeValue => match c {
+                b'"' | b'\'' => Step::Next(Quoted(c)),
+                b'>' => Step::End,
+                _ if space => Step::Next(BeforeValue),
+                _ => Step::Next(Unquoted),
+            },
+            Quoted(quote) if c == quote => Step::Next(AfterQuoted),
+            Unquoted | AfterQuoted | SelfClosing if c == b'>' => Step::End,
+            AfterQuoted if c == b'/' => Step::Next(SelfClosing),
+            AfterQuoted | SelfClosing => Step::Again(BeforeAttr),
+            // The name, an attribute's name or value goes on; whitespace before a name.
+            state => Step::Next(state),
+        }
+    }
+}
+
+/// Renders the tokens; `strip` drops quoted history (blockquotes, Gmail's quote) and notes
+/// where Outlook's reply header starts.
+fn render(html: &str, strip: bool) -> Rendered {
+    let tokenizer = Tokenizer::new(
+        Sink(RefCell::new(Render {
+            strip,
+            ..Render::default()
+        })),
+        TokenizerOpts::default(),
+    );
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    // The sink never asks the tokenizer to pause, so one feed reads everything.
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    let mut render = tokenizer.sink.0.borrow_mut();
+    Rendered {
+        out: std::mem::take(&mut render.out),
+        cut: render.cut,
+    }
+}
+
+struct Rendered {
+    out: String,
+    /// Where quoted history starts, by a marker in the HTML.
+    cut: Option<usize>,
+}
+
+struct Sink(RefCell<Render>);
+
+impl TokenSink for Sink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut render = self.0.borrow_mut();
+        match token {
+            Token::TagToken(tag) => return render.tag(&tag),
+            Token::CharacterTokens(text) => render.text(&text),
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+enum List {
+    Bullet,
+    Ordered(i64),
+}
+
+#[derive(Default)]
+struct Table {
+    has_text: bool,
+    row_has_text: bool,
+    cell: Cell,
+}
+
+#[derive(Default, PartialEq)]
+enum Cell {
+    #[default]
+    Outside,
+    Empty,
+    Filled,
+}
+
+/// What goes between the text written and the next, on the same line.
+#[derive(Default, PartialEq)]
+enum Gap {
+    #[default]
+    None,
+    /// Collapsed whitespace.
+    Space,
+    /// The next cell of a table row.
+    Separator,
+}
+
+/// The text of an Outlook list marker (`<span style="mso-list:Ignore">·&nbsp;&nbsp;</span>`).
+struct MsoMarker {
+    depth: u32,
+    text: String,
+}
+
+/// Nested lists indent by two spaces a level, up to this many levels.
+const MAX_INDENT: usize = 8;
+
+/// The layout state. Elements are handled one token at a time with explicit counters and
+/// stacks, so deep nesting costs no recursion.
+#[derive(Default)]
+struct Render {
+    strip: bool,
+    out: String,
+    /// Some text has been written (not just spaces).
+    has_text: bool,
+    cut: Option<usize>,
+    /// Newlines owed before the next text: 1 ends the line, 2 leaves a blank line, more are
+    /// `<br>`s (collapsed later).
+    breaks: u8,
+    gap: Gap,
+    /// A list marker (with its indent) owed before the next text.
+    marker: Option<String>,
+    /// Inside raw text; whether it is shown.
+    raw: Option<bool>,
+    /// Inside an element whose content is dropped, and how deeply it nests in itself.
+    skip: Option<(LocalName, u32)>,
+    pre: u32,
+    /// Just after `<pre>`, whose first newline does not count.
+    pre_start: bool,
+    /// The break the open `<p>` asked for.
+    paragraph: u8,
+    /// The Outlook list level of the open `<p>`.
+    mso_level: usize,
+    mso_marker: Option<MsoMarker>,
+    lists: Vec<List>,
+    tables: Vec<Table>,
+    /// The open link's address and where its text starts.
+    link: Option<(String, usize)>,
+}
+
+impl Render {
+    fn tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
+        let start = tag.kind == TagKind::StartTag;
+        if let Some(shown) = self.raw.take() {
+            // Only the end tag of the raw text element gets here.
+            if shown {
+                self.pre = self.pre.saturating_sub(1);
+                self.block(1);
+            }
+            return TokenSinkResult::Continue;
+        }
+        let raw = if start {
+            raw_text(tag.name.as_bytes())
+        } else {
+            None
+        };
+        if let Some((name, depth)) = &mut self.skip {
+            if *name == tag.name {
+                if start {
+                    *depth += 1;
+                } else {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        self.skip = None;
+                        self.block(1);
+                    }
+                }
+            }
+        } else if raw.is_none() {
+            self.element(tag, start);
+        }
+        let Some((kind, shown)) = raw else {
+            return TokenSinkResult::Continue;
+        };
+        let shown = shown && self.skip.is_none();
+        if shown {
+            self.block(1);
+            self.pre += 1;
+            self.pre_start = true;
+        }
+        self.raw = Some(shown);
+        TokenSinkResult::RawData(kind)
+    }
+
+    fn element(&mut self, tag: &Tag, start: bool) {
+        let name = &*tag.name;
+        self.pre_start = false;
+        if self.mso_marker.is_some() && self.in_mso_marker(name, start) {
+            return;
+        }
+        if start && self.starts_skip(tag) {
+            self.block(1);
+            self.skip = Some((tag.name.clone(), 1));
+            return;
+        }
+        if start && self.strip && self.has_text && self.cut.is_none() && starts_reply_header(tag) {
+            self.cut = Some(self.out.len());
+        }
+        match name {
+            "br" => self.line_break(),
+            "p" => {
+                if start {
+                    let mso = attr(tag, "class").is_some_and(|c| {
+                        c.split_whitespace()
+                            .any(|c| starts_with_ignore_case(c, "mso"))
+                    });
+                    self.paragraph = if mso || !self.lists.is_empty() { 1 } else { 2 };
+                    self.mso_level = attr(tag, "style").map_or(1, mso_list_level);
+                }
+                self.block(self.paragraph.max(1));
+            }
+            "div" | "section" | "article" | "header" | "footer" | "nav" | "aside" | "main"
+            | "address" | "center" | "form" | "fieldset" | "legend" | "details" | "summary"
+            | "figcaption" | "caption" | "dt" | "dd" | "option" => self.block(1),
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "hr" | "dl" | "figure" | "blockquote" => {
+                self.block(2);
+            }
+            "pre" | "listing" => {
+                self.block(2);
+                if start {
+                    self.pre += 1;
+                    self.pre_start = true;
+                } else {
+                    self.pre = self.pre.saturating_sub(1);
+                }
+            }
+            "ul" | "ol" | "menu" | "dir" => self.list(tag, start),
+            "li" => {
+                self.block(1);
+                self.marker = start.then(|| self.list_marker());
+            }
+            "table" | "tr" | "td" | "th" => self.table(name, start),
+            "a" => self.link(tag, start),
+            "span" if start => {
+                let ignore =
+                    attr(tag, "style").is_some_and(|s| squeeze(s).contains("mso-list:ignore"));
+                if ignore {
+                    self.mso_marker = Some(MsoMarker {
+                        depth: 1,
+                        text: String::new(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Content that is never shown, or (when stripping) is quoted history.
+    fn starts_skip(&self, tag: &Tag) -> bool {
+        match &*tag.name {
+            "template" | "xml" => true,
+            "blockquote" => self.strip,
+            "div" => {
+                self.strip
+                    && attr(tag, "class").is_some_and(|c| {
+                        c.split_whitespace()
+                            .any(|c| c.starts_with("gmail_quote") || c == "yahoo_quoted")
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    fn list(&mut self, tag: &Tag, start: bool) {
+        if start {
+            self.block(if self.lists.is_empty() { 2 } else { 1 });
+            self.lists.push(if &*tag.name == "ol" {
+                let first = attr(tag, "start").and_then(|s| s.trim().parse().ok());
+                List::Ordered(first.unwrap_or(1))
+            } else {
+                List::Bullet
+            });
+        } else {
+            self.lists.pop();
+            self.marker = None;
+            self.block(if self.lists.is_empty() { 2 } else { 1 });
+        }
+    }
+
+    fn list_marker(&mut self) -> String {
+        let depth = self.lists.len().clamp(1, MAX_INDENT);
+        let mut marker = "  ".repeat(depth - 1);
+        match self.lists.last_mut() {
+            Some(List::Ordered(n)) => {
+                marker.push_str(&n.to_string());
+                marker.push_str(". ");
+                *n = n.saturating_add(1);
+            }
+            _ => marker.push_str("- "),
+        }
+        marker
+    }
+
+    fn table(&mut self, name: &str, start: bool) {
+        if name == "table" {
+            if start {
+                self.block(1);
+                self.tables.push(Table::default());
+            } else if let Some(inner) = self.tables.pop() {
+                if inner.has_text {
+                    self.mark_text();
+                }
+                self.block(1);
+            }
+            return;
+        }
+        let Some(table) = self.tables.last_mut() else {
+            // A cell outside a table: at least keep the words apart.
+            self.gap_space();
+            return;
+        };
+        if name == "tr" {
+            table.cell = Cell::Outside;
+            table.row_has_text = false;
+            self.block(1);
+            return;
+        }
+        if table.cell == Cell::Filled {
+            // Breaks after a cell's text stay inside the cell.
+            self.breaks = 0;
+        }
+        table.cell = if start { Cell::Empty } else { Cell::Outside };
+        if start && table.row_has_text {
+            self.gap = Gap::Separator;
+        }
+    }
+
+    fn link(&mut self, tag: &Tag, start: bool) {
+        if start {
+            self.link = attr(tag, "href")
+                .map(str::trim)
+                .filter(|h| {
+                    ["http://", "https://", "ftp://"]
+                        .iter()
+                        .any(|s| starts_with_ignore_case(h, s))
+                })
+                .map(|h| (h.to_owned(), self.out.len()));
+            return;
+        }
+        let Some((href, from)) = self.link.take() else {
+            return;
+        };
+        let Some(text) = self.out.get(from..) else {
+            return;
+        };
+        let bare = href.split_once("://").map_or(&*href, |(_, rest)| rest);
+        let bare = bare.trim_end_matches('/');
+        if !text.trim().is_empty() && !text.contains(bare) {
+            self.out.push_str(" <");
+            self.out.push_str(&href);
+            self.out.push('>');
+        }
+    }
+
+    /// Tags inside an Outlook list marker; true if the marker goes on.
+    fn in_mso_marker(&mut self, name: &str, start: bool) -> bool {
+        if let Some(marker) = &mut self.mso_marker
+            && name == "span"
+        {
+            if start {
+                marker.depth += 1;
+            } else {
+                marker.depth -= 1;
+            }
+            if marker.depth > 0 {
+                return true;
+            }
+            self.end_mso_marker();
+            return true;
+        }
+        self.end_mso_marker();
+        false
+    }
+
+    fn end_mso_marker(&mut self) {
+        let Some(marker) = self.mso_marker.take() else {
+            return;
+        };
+        let label = marker.text.trim();
+        if label.chars().count() > 8 {
+            // Not a list marker after all.
+            self.chars(&marker.text);
+            return;
+        }
+        if label.is_empty() {
+            return;
+        }
+        let mut out = "  ".repeat(self.mso_level.clamp(1, MAX_INDENT) - 1);
+        let numbered = label
+            .strip_suffix(['.', ')'])
+            .is_some_and(|n| !n.is_empty() && n.chars().all(char::is_alphanumeric));
+        if numbered {
+            out.push_str(label);
+            out.push(' ');
+        } else {
+            out.push_str("- ");
+        }
+        self.marker = Some(out);
+    }
+
+    /// A block boundary: the next text starts a new line (1) or leaves a blank line (2).
+    fn block(&mut self, breaks: u8) {
+        if !self.in_empty_cell() {
+            self.breaks = self.breaks.max(breaks);
+        }
+    }
+
+    fn line_break(&mut self) {
+        if !self.in_empty_cell() {
+            self.breaks = self.breaks.saturating_add(1).min(3);
+        }
+    }
+
+    /// Breaks before a cell's text would split its row.
+    fn in_empty_cell(&self) -> bool {
+        self.tables.last().is_some_and(|t| t.cell == Cell::Empty)
+    }
+
+    fn text(&mut self, text: &str) {
+        if self.skip.is_some() || self.raw == Some(false) {
+            return;
+        }
+        if let Some(marker) = &mut self.mso_marker {
+            if marker.text.len() < 64 {
+                marker.text.extend(text.chars().take(64));
+            }
+            return;
+        }
+        self.chars(text);
+    }
+
+    fn chars(&mut self, text: &str) {
+        let pre = self.pre > 0;
+        for c in text.chars() {
+            let first_in_pre = std::mem::take(&mut self.pre_start);
+            match c {
+                '\n' if pre => {
+                    if !first_in_pre {
+                        self.line_break();
+                    }
+                }
+                ' ' | '\t' | '\u{a0}' if pre => self.hard_space(),
+                ' ' | '\t' | '\n' | '\r' | '\x0c' => self.gap_space(),
+                '\u{a0}' => self.hard_space(),
+                c if c.is_control() || c == '\u{feff}' => {}
+                c => self.content(c),
+            }
+        }
+    }
+
+    fn gap_space(&mut self) {
+        if self.gap == Gap::None {
+            self.gap = Gap::Space;
+        }
+    }
+
+    /// `&nbsp;` (or a space in `<pre>`): a space that does not collapse, but is not text
+    /// either: it neither puts a marker or separator out nor fills an empty cell.
+    fn hard_space(&mut self) {
+        if self.in_empty_cell() {
+            return;
+        }
+        self.flush_breaks();
+        if self.gap == Gap::Space {
+            self.gap = Gap::None;
+            if !self.at_line_start() {
+                self.out.push(' ');
+            }
+        }
+        self.out.push(' ');
+    }
+
+    fn content(&mut self, c: char) {
+        if self.breaks > 0 || self.gap != Gap::None || self.marker.is_some() {
+            self.flush();
+        }
+        self.out.push(c);
+        if !self.has_text || !self.tables.is_empty() {
+            self.mark_text();
+        }
+    }
+
+    fn mark_text(&mut self) {
+        self.has_text = true;
+        if let Some(table) = self.tables.last_mut() {
+            table.has_text = true;
+            table.row_has_text = true;
+            if table.cell == Cell::Empty {
+                table.cell = Cell::Filled;
+            }
+        }
+    }
+
+    fn flush_breaks(&mut self) {
+        if self.breaks > 0 {
+            if !self.out.is_empty() {
+                for _ in 0..self.breaks {
+                    self.out.push('\n');
+                }
+            }
+            self.breaks = 0;
+            self.gap = Gap::None;
+        }
+    }
+
+    fn flush(&mut self) {
+        self.flush_breaks();
+        match std::mem::take(&mut self.gap) {
+            Gap::Separator => {
+                let kept = self.out.trim_end_matches(' ').len();
+                self.out.truncate(kept);
+                if !self.at_line_start() {
+                    self.out.push_str(" | ");
+                }
+            }
+            Gap::Space if !self.at_line_start() => self.out.push(' '),
+            _ => {}
+        }
+        if let Some(marker) = self.marker.take() {
+            self.out.push_str(&marker);
+        }
+    }
+
+    fn at_line_start(&self) -> bool {
+        self.out.is_empty() || self.out.ends_with('\n')
+    }
+}
+
+fn attr<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
+    tag.attrs
+        .iter()
+        .find(|a| &*a.name.local == name)
+        .map(|a| &*a.value)
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// A style attribute in lower case without whitespace, to look for declarations in.
+fn squeeze(style: &str) -> String {
+    style
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The level in an Outlook list paragraph's `mso-list:l0 level2 lfo1`.
+fn mso_list_level(style: &str) -> usize {
+    let style = style.to_ascii_lowercase();
+    style
+        .find("mso-list:")
+        .and_then(|at| style[at..].split(';').next())
+        .and_then(|list| list.split_once("level"))
+        .and_then(|(_, rest)| {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            rest[..digits].parse().ok()
+        })
+        .unwrap_or(1)
+}
+
+/// Outlook's reply header: the `<div>` with only a top border around "From: … Sent: …", or
+/// Outlook on the web's `divRplyFwdMsg` (after an `appendonsend` placeholder).
+fn starts_reply_header(tag: &Tag) -> bool {
+    let id = attr(tag, "id").unwrap_or_default();
+    if id.eq_ignore_ascii_case("divRplyFwdMsg") || id.eq_ignore_ascii_case("appendonsend") {
+        return true;
+    }
+    &*tag.name == "div"
+        && attr(tag, "style").is_some_and(|s| {
+            let s = squeeze(s);
+            s.contains("border:none") && s.contains("border-top:solid")
+        })
+}
+
+/// Trailing spaces off each line, at most one blank line in a row, trimmed.
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = false;
+    for line in text.split('\n') {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank = !out.is_empty();
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str(line.trim_start());
+        } else {
+            out.push_str(if blank { "\n\n" } else { "\n" });
+            out.push_str(line);
+        }
+        blank = false;
+    }
     out
+}
+
+/// Lines that a reply header may span between "From:" and "Sent:".
+const HEADER_LINES: usize = 5;
+
+/// Cuts quoted history that is left as text: from a line "On …, … wrote:" (which may wrap onto
+/// a second line), "-----Original Message-----", or a "From:" line followed within a few lines
+/// by "Sent:" or "Date:" (Outlook's reply header), to the end. Only after some text, so a
+/// forwarded message with nothing above it is kept whole.
+fn strip_history(text: &str) -> &str {
+    let lines: Vec<(usize, &str)> = text
+        .split('\n')
+        .scan(0, |at, line| {
+            let start = *at;
+            *at += line.len() + 1;
+            Some((start, line.trim()))
+        })
+        .collect();
+    let mut seen_text = false;
+    for (i, &(start, line)) in lines.iter().enumerate() {
+        let next = || lines[i + 1..].iter().map(|&(_, l)| l);
+        if seen_text && starts_history(line, next()) {
+            // A rule of underscores or dashes above the header belongs to it.
+            let mut head = text[..start].trim_end();
+            while let Some((rest, last)) = head.rsplit_once('\n') {
+                if !is_rule(last) {
+                    break;
+                }
+                head = rest.trim_end();
+            }
+            return head;
+        }
+        seen_text |= !line.is_empty();
+    }
+    text
+}
+
+fn starts_history<'a>(line: &str, mut next: impl Iterator<Item = &'a str>) -> bool {
+    const LONGEST: usize = 400;
+    if line.starts_with("On ") && line.len() < LONGEST {
+        return line.ends_with("wrote:")
+            || next
+                .next()
+                .is_some_and(|n| n.ends_with("wrote:") && line.len() + n.len() < LONGEST);
+    }
+    if line.starts_with("-----") && line.len() < LONGEST {
+        return line.to_ascii_lowercase().contains("original message");
+    }
+    starts_with_ignore_case(line, "from:")
+        && next
+            .take(HEADER_LINES)
+            .any(|l| starts_with_ignore_case(l, "sent:") || starts_with_ignore_case(l, "date:"))
+}
+
+fn is_rule(line: &str) -> bool {
+    let line = line.trim();
+    line.len() >= 5 && line.chars().all(|c| matches!(c, '_' | '-' | '='))
 }
 
 #[cfg(test)]
@@ -112,7 +945,8 @@ mod tests {
             from_html("<div>Rebooted the <b>VM</b>.<br>Works &amp; fast&nbsp;now</div>"),
             "Rebooted the VM.\nWorks & fast now"
         );
-        assert_eq!(from_html("<p>one</p><p>two</p>"), "one\ntwo");
+        // Paragraphs are set off by a blank line, as a browser's margins do.
+        assert_eq!(from_html("<p>one</p><p>two</p>"), "one\n\ntwo");
         assert_eq!(
             from_html("x<script>alert(1)</script>y<style>p{}</style>z"),
             "xyz"
