@@ -13,7 +13,13 @@
 //! - whitespace collapses as in a browser (`&nbsp;` becomes a plain space that does not
 //!   collapse), at most one blank line in a row, no trailing spaces, trimmed;
 //! - comments, `<head>` matter (`<title>`, `<style>`, `<script>`, …), `<noscript>` and
-//!   `<template>` are dropped, and so is quoted mail history (see [`strip_history`]).
+//!   `<template>` are dropped.
+//!
+//! Quoted mail history is dropped too: the content of `<blockquote>`, and everything from
+//! Gmail's quote, Outlook's reply header (by its markup, or as text: "From:" followed by
+//! "Sent:" or "Date:"), "-----Original Message-----" or a line "On …, … wrote:" to the end.
+//! Such a marker only counts after some text, and not where the mail says it forwards a
+//! message; if nothing is left, the whole text is shown instead.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -56,11 +62,13 @@ pub fn from_html(html: &str) -> String {
     }
     let html = cap_attributes(&html[..end]);
     let rendered = render(&html, true);
-    // A cut marker only counts after some text, so it never empties the result.
+    // A history marker only counts after some text, so cutting there never empties the result.
     let kept = rendered
-        .cut
-        .and_then(|at| rendered.out.get(..at))
-        .unwrap_or(&rendered.out);
+        .history
+        .iter()
+        .filter_map(|&at| rendered.out.get(..at).zip(rendered.out.get(at..)))
+        .find(|(_, rest)| !is_forward(None, rest.split('\n')))
+        .map_or(&*rendered.out, |(head, _)| head);
     let text = tidy(kept);
     let text = strip_history(&text);
     if text.is_empty() {
@@ -312,14 +320,14 @@ fn render(html: &str, strip: bool) -> Rendered {
     let mut render = tokenizer.sink.0.borrow_mut();
     Rendered {
         out: std::mem::take(&mut render.out),
-        cut: render.cut,
+        history: std::mem::take(&mut render.history),
     }
 }
 
 struct Rendered {
     out: String,
-    /// Where quoted history starts, by a marker in the HTML.
-    cut: Option<usize>,
+    /// Where quoted history may start, by markers in the HTML.
+    history: Vec<usize>,
 }
 
 struct Sink(RefCell<Render>);
@@ -386,7 +394,8 @@ struct Render {
     out: String,
     /// Some text has been written (not just spaces).
     has_text: bool,
-    cut: Option<usize>,
+    /// Where quoted history may start (a forwarded message is kept, so there may be several).
+    history: Vec<usize>,
     /// Newlines owed before the next text: 1 ends the line, 2 leaves a blank line, more are
     /// `<br>`s (collapsed later).
     breaks: u8,
@@ -466,8 +475,11 @@ impl Render {
             self.skip = Some((tag.name.clone(), 1));
             return;
         }
-        if start && self.strip && self.has_text && self.cut.is_none() && starts_reply_header(tag) {
-            self.cut = Some(self.out.len());
+        if start && self.strip && self.has_text && starts_history_block(tag) {
+            let at = self.out.len();
+            if self.history.len() < MAX_HISTORY_MARKERS && self.history.last() != Some(&at) {
+                self.history.push(at);
+            }
         }
         match name {
             "br" => self.line_break(),
@@ -523,13 +535,6 @@ impl Render {
         match &*tag.name {
             "template" | "xml" => true,
             "blockquote" => self.strip,
-            "div" => {
-                self.strip
-                    && attr(tag, "class").is_some_and(|c| {
-                        c.split_whitespace()
-                            .any(|c| c.starts_with("gmail_quote") || c == "yahoo_quoted")
-                    })
-            }
             _ => false,
         }
     }
@@ -728,9 +733,10 @@ impl Render {
     }
 
     /// `&nbsp;` (or a space in `<pre>`): a space that does not collapse, but is not text
-    /// either: it neither puts a marker or separator out nor fills an empty cell.
+    /// either: it neither puts a separator out nor fills an empty cell, and a list item's
+    /// line starts with its marker.
     fn hard_space(&mut self) {
-        if self.in_empty_cell() {
+        if self.in_empty_cell() || self.marker.is_some() {
             return;
         }
         self.flush_breaks();
@@ -835,15 +841,24 @@ fn mso_list_level(style: &str) -> usize {
         .unwrap_or(1)
 }
 
-/// Outlook's reply header: the `<div>` with only a top border around "From: … Sent: …", or
-/// Outlook on the web's `divRplyFwdMsg` (after an `appendonsend` placeholder).
-fn starts_reply_header(tag: &Tag) -> bool {
-    let id = attr(tag, "id").unwrap_or_default();
-    if id.eq_ignore_ascii_case("divRplyFwdMsg") || id.eq_ignore_ascii_case("appendonsend") {
-        return true;
+/// Checking each history marker for a forward reads a few lines, so only the first few count.
+const MAX_HISTORY_MARKERS: usize = 16;
+
+/// Where a mail client puts the quoted message: Gmail's (or Yahoo's) quote, Outlook's reply
+/// header (the `<div>` with only a top border around "From: … Sent: …") or Outlook on the
+/// web's `divRplyFwdMsg` (after an `appendonsend` placeholder).
+fn starts_history_block(tag: &Tag) -> bool {
+    if &*tag.name != "div" {
+        return false;
     }
-    &*tag.name == "div"
-        && attr(tag, "style").is_some_and(|s| {
+    let id = attr(tag, "id").unwrap_or_default();
+    let class = attr(tag, "class").unwrap_or_default();
+    id.eq_ignore_ascii_case("divRplyFwdMsg")
+        || id.eq_ignore_ascii_case("appendonsend")
+        || class
+            .split_whitespace()
+            .any(|c| c.starts_with("gmail_quote") || c == "yahoo_quoted")
+        || attr(tag, "style").is_some_and(|s| {
             let s = squeeze(s);
             s.contains("border:none") && s.contains("border-top:solid")
         })
@@ -876,7 +891,7 @@ const HEADER_LINES: usize = 5;
 /// Cuts quoted history that is left as text: from a line "On …, … wrote:" (which may wrap onto
 /// a second line), "-----Original Message-----", or a "From:" line followed within a few lines
 /// by "Sent:" or "Date:" (Outlook's reply header), to the end. Only after some text, so a
-/// forwarded message with nothing above it is kept whole.
+/// message with nothing above its header is kept whole, and not at a forwarded message.
 fn strip_history(text: &str) -> &str {
     let lines: Vec<(usize, &str)> = text
         .split('\n')
@@ -886,10 +901,13 @@ fn strip_history(text: &str) -> &str {
             Some((start, line.trim()))
         })
         .collect();
-    let mut seen_text = false;
+    let mut above = None;
     for (i, &(start, line)) in lines.iter().enumerate() {
         let next = || lines[i + 1..].iter().map(|&(_, l)| l);
-        if seen_text && starts_history(line, next()) {
+        if above.is_some()
+            && starts_history(line, next())
+            && !is_forward(above, lines[i..].iter().map(|&(_, l)| l))
+        {
             // A rule of underscores or dashes above the header belongs to it.
             let mut head = text[..start].trim_end();
             while let Some((rest, last)) = head.rsplit_once('\n') {
@@ -900,7 +918,9 @@ fn strip_history(text: &str) -> &str {
             }
             return head;
         }
-        seen_text |= !line.is_empty();
+        if !line.is_empty() {
+            above = Some(line);
+        }
     }
     text
 }
@@ -920,6 +940,24 @@ fn starts_history<'a>(line: &str, mut next: impl Iterator<Item = &'a str>) -> bo
         && next
             .take(HEADER_LINES)
             .any(|l| starts_with_ignore_case(l, "sent:") || starts_with_ignore_case(l, "date:"))
+}
+
+/// Lines read after a history marker to tell a forward from a reply.
+const FORWARD_LINES: usize = 3;
+
+/// A forwarded message is what the sender wants read, so it is kept. Gmail, Apple Mail and
+/// Thunderbird say "Forwarded message" above the header (or just inside the quote); Outlook
+/// writes a forward's header just like a reply's, so it cannot be told apart.
+fn is_forward<'a>(above: Option<&str>, below: impl Iterator<Item = &'a str>) -> bool {
+    let forwarded = |line: &str| {
+        let line = line.trim();
+        line.len() < 200 && line.to_ascii_lowercase().contains("forwarded message")
+    };
+    above.is_some_and(forwarded)
+        || below
+            .filter(|l| !l.trim().is_empty())
+            .take(FORWARD_LINES)
+            .any(forwarded)
 }
 
 fn is_rule(line: &str) -> bool {
@@ -1108,6 +1146,10 @@ mod tests {
             from_html("<ol start=9><li>nine<li>ten</ol><ul><li><p>para in item</p></li></ul>"),
             "9. nine\n10. ten\n\n- para in item"
         );
+        assert_eq!(
+            from_html("<ul><li>&nbsp; a</li><li>&nbsp;</li></ul>"),
+            "- a"
+        );
         // A layout table around the whole mail keeps its paragraphs.
         assert_eq!(
             from_html("<table><tr><td><p>Hi,</p><p>text</p></td></tr></table>"),
@@ -1168,6 +1210,37 @@ mod tests {
         assert_eq!(
             from_html("<p>See below.</p><blockquote>old</blockquote><p>Answer.</p>"),
             "See below.\n\nAnswer."
+        );
+    }
+
+    #[test]
+    fn forwarded_messages_are_kept() {
+        let html = "<div dir=\"ltr\">FYI, the alert from last night.<br><br>\
+            <div class=\"gmail_quote gmail_quote_container\"><div dir=\"ltr\" class=\"gmail_attr\">\
+            ---------- Forwarded message ---------<br>From: <strong class=\"gmail_sendername\" \
+            dir=\"auto\">Monitoring</strong> <span dir=\"auto\">&lt;<a href=\"mailto:mon@example.com\">\
+            mon@example.com</a>&gt;</span><br>Date: Mon, 3 Jun 2024 at 02:00<br>Subject: Disk full \
+            on srv1<br>To: &lt;<a href=\"mailto:ops@example.com\">ops@example.com</a>&gt;<br></div>\
+            <br><br><div dir=\"ltr\">Disk /var on srv1 is 98% full.</div></div></div>";
+        assert_eq!(
+            from_html(html),
+            "FYI, the alert from last night.\n\
+             \n\
+             ---------- Forwarded message ---------\n\
+             From: Monitoring <mon@example.com>\n\
+             Date: Mon, 3 Jun 2024 at 02:00\n\
+             Subject: Disk full on srv1\n\
+             To: <ops@example.com>\n\
+             \n\
+             Disk /var on srv1 is 98% full."
+        );
+        // The history inside the forwarded message still goes.
+        let html = "<p>FYI</p><p>-------- Forwarded Message --------<br>Subject: x<br>Date: y<br>\
+            From: Alice</p><p>Please check.</p><p>On Mon, Bob wrote:</p><blockquote>old</blockquote>";
+        assert_eq!(
+            from_html(html),
+            "FYI\n\n-------- Forwarded Message --------\nSubject: x\nDate: y\nFrom: Alice\n\n\
+             Please check."
         );
     }
 
