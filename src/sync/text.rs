@@ -302,8 +302,8 @@ impl TagState {
     }
 }
 
-/// Renders the tokens; `strip` drops quoted history (blockquotes, Gmail's quote) and notes
-/// where Outlook's reply header starts.
+/// Renders the tokens; with `strip`, blockquotes are dropped and the places where other quoted
+/// history may start are noted.
 fn render(html: &str, strip: bool) -> Rendered {
     let tokenizer = Tokenizer::new(
         Sink(RefCell::new(Render {
