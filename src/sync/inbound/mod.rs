@@ -263,7 +263,7 @@ pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<boo
 }
 
 fn description(request: &Request) -> String {
-    text::from_html(request.description.as_deref().unwrap_or_default())
+    text::from_html_whole(request.description.as_deref().unwrap_or_default())
 }
 
 /// What a request's fields say, in portal terms (messages and files are added by the caller).
