@@ -166,6 +166,9 @@ pub struct SdpConfig {
     pub max_age_hours: u64,
     pub reconcile_interval_secs: u64,
     pub poll_overlap_secs: u64,
+    /// Written into note markers and number tags; empty: the store's own id.
+    #[serde(deserialize_with = "lossy_string")]
+    pub instance_id: String,
     pub outbound_concurrency: u32,
     pub retry_base_ms: u64,
     pub retry_max_secs: u64,
@@ -255,6 +258,7 @@ impl Default for SdpConfig {
             max_age_hours: 72,
             reconcile_interval_secs: 3600,
             poll_overlap_secs: 10,
+            instance_id: String::new(),
             outbound_concurrency: 4,
             retry_base_ms: 1000,
             retry_max_secs: 300,

@@ -78,6 +78,13 @@ impl Config {
         if !(1..=86_400).contains(&self.sdp.retry_max_secs) {
             return Err(invalid("sdp.retry_max_secs", "must be between 1 and 86400"));
         }
+        let id = &self.sdp.instance_id;
+        if id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(invalid(
+                "sdp.instance_id",
+                "use 1 to 32 letters, digits or '-', or leave it empty",
+            ));
+        }
         if !(1..=64).contains(&self.sdp.outbound_concurrency) {
             return Err(invalid(
                 "sdp.outbound_concurrency",
@@ -97,6 +104,11 @@ impl Config {
         if self.sdp.mapping.reopen_status.trim().is_empty() {
             return Err(invalid("sdp.mapping.reopen_status", "must not be empty"));
         }
+        self.validate_sdp_credentials()
+    }
+
+    /// What the deployment needs to reach SDP, once its address is set.
+    fn validate_sdp_credentials(&self) -> Result<(), ConfigError> {
         if self.sdp.enabled() {
             match self.sdp.deployment {
                 Deployment::OnPrem if self.sdp.api_key.is_empty() => {

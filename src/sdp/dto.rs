@@ -22,6 +22,36 @@ fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
     })
 }
 
+/// E-mail recipients as SDP writes them: strings, `{"email_id"}` objects, or one comma-separated
+/// string. Anything else reads as no recipient.
+fn addresses<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    fn one(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.extend(
+                s.split([',', ';'])
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned),
+            ),
+            Value::Object(o) => {
+                if let Some(a) = o
+                    .get("email_id")
+                    .or_else(|| o.get("email"))
+                    .and_then(Value::as_str)
+                {
+                    out.push(a.trim().to_owned());
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| one(i, out)),
+            _ => {}
+        }
+    }
+    let value = Option::<Value>::deserialize(d)?.unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    one(&value, &mut out);
+    Ok(out)
+}
+
 fn required_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     id_string(d)?.ok_or_else(|| de::Error::custom("missing id"))
 }
@@ -227,6 +257,23 @@ pub struct Notification {
     pub description: Option<String>,
     #[serde(default)]
     pub sender: Option<UserRef>,
+    /// Recipients; SDP's field names vary by build.
+    #[serde(
+        default,
+        alias = "to_addresses",
+        alias = "email_to",
+        deserialize_with = "addresses"
+    )]
+    pub to: Vec<String>,
+    #[serde(
+        default,
+        alias = "cc_addresses",
+        alias = "email_cc",
+        deserialize_with = "addresses"
+    )]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    pub show_to_requester: Option<bool>,
     #[serde(default)]
     pub time: Option<SdpDate>,
     #[serde(default)]
@@ -394,5 +441,17 @@ mod tests {
                 .unwrap();
         assert_eq!(old.name.as_deref(), Some("a.png"));
         assert_eq!(old.size_bytes(), None);
+    }
+
+    #[test]
+    fn e_mail_recipients_in_every_shape() {
+        let mail: Notification = serde_json::from_value(json!({"id": "77",
+            "to": ["Alice <alice@example.com>", {"email_id": "bob@example.com"}],
+            "cc_addresses": "carol@example.com; dan@example.com"}))
+        .unwrap();
+        assert_eq!(mail.to, ["Alice <alice@example.com>", "bob@example.com"]);
+        assert_eq!(mail.cc, ["carol@example.com", "dan@example.com"]);
+        let bare: Notification = serde_json::from_value(json!({"id": "78", "to": null})).unwrap();
+        assert!(bare.to.is_empty() && bare.cc.is_empty());
     }
 }

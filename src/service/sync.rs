@@ -102,6 +102,13 @@ impl SyncHandle {
         let client = SdpClient::new(sdp, Arc::clone(&self.budget))
             .context("cannot set up the SDP client (sdp.*)")?;
         let client = Arc::new(client);
+        let instance = if sdp.instance_id.is_empty() {
+            self.store
+                .instance_id()
+                .context("cannot read the store's instance id")?
+        } else {
+            sdp.instance_id.clone()
+        };
         let publish = Arc::clone(&self.publish);
         let ctx = SyncCtx {
             store: Arc::clone(&self.store),
@@ -109,6 +116,7 @@ impl SyncHandle {
             budget: Arc::clone(&self.budget),
             mapping: Mapping {
                 config: sdp.mapping.clone(),
+                instance,
             },
             config: sdp.clone(),
             window: self.window,

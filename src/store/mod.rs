@@ -154,6 +154,8 @@ pub(crate) mod meta {
     pub(crate) const ITEM_SEQ: &[u8] = b"seq.item";
     /// Entries in the outbox, kept with every change to it.
     pub(crate) const OUTBOX_LEN: &[u8] = b"count.outbox";
+    /// This store's instance id (see [`super::Store::instance_id`]).
+    pub(crate) const INSTANCE_ID: &[u8] = b"instance_id";
 }
 
 pub struct Store {
@@ -271,6 +273,29 @@ impl Store {
         std::sync::Arc::clone(&self.snapshots)
             .try_acquire_owned()
             .ok()
+    }
+
+    /// An id generated once for this store, so two appliances on one SDP tell their notes and
+    /// requests apart. Kept in backups: a restored appliance goes on recognising its own.
+    pub fn instance_id(&self) -> Result<String, StoreError> {
+        let read = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+        if let Some(id) = self.trees.meta.get(meta::INSTANCE_ID)? {
+            return Ok(read(&id));
+        }
+        let fresh = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let _gate = self.write_gate();
+        self.journal.record(names::meta, meta::INSTANCE_ID);
+        let swapped = self.trees.meta.compare_and_swap(
+            meta::INSTANCE_ID,
+            None::<&[u8]>,
+            Some(fresh.as_bytes()),
+        )?;
+        self.trees.meta.flush()?;
+        // Another caller may have generated it first: theirs stands.
+        Ok(match swapped {
+            Ok(()) => fresh,
+            Err(e) => e.current.map_or(fresh, |v| read(&v)),
+        })
     }
 
     pub fn data_dir(&self) -> &Path {

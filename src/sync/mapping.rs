@@ -7,24 +7,35 @@ use crate::config::MappingConfig;
 use crate::domain::{Kind, Message, MessageId, Priority, Status, Ticket};
 use crate::sdp::dto::StatusRef;
 
-/// The marker deskbridge puts at the end of every note it writes, so the note is recognised when
-/// read back (no echo) and found again after an unanswered call (no duplicate).
-pub fn note_marker(message: MessageId) -> String {
-    format!("[deskbridge:m{}]", message.0)
-}
+const MARKER_OPEN: &str = "[deskbridge:";
 
-/// Whether an SDP note was written by deskbridge.
-pub fn is_our_note(description: &str) -> bool {
-    description.contains("[deskbridge:m")
-}
-
-/// The tag that carries the portal number in the subject when no custom field is configured.
-pub fn number_tag(number: &str) -> String {
-    format!("[{number}]")
+/// Removes deskbridge markers (ours or another appliance's) from text shown in the portal: a
+/// technician quoting a customer's message quotes its marker too.
+pub fn without_markers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARKER_OPEN) {
+        let after = &rest[at + MARKER_OPEN.len()..];
+        if let Some(end) = after.find(']').filter(|end| {
+            after[..*end]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '-')
+        }) {
+            out.push_str(rest[..at].trim_end_matches([' ', '\u{a0}']));
+            rest = &after[end + 1..];
+        } else {
+            out.push_str(&rest[..at + MARKER_OPEN.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out.trim_end().to_owned()
 }
 
 pub struct Mapping {
     pub config: MappingConfig,
+    /// This appliance's id in markers and number tags (`sdp.instance_id`, else the store's).
+    pub instance: String,
 }
 
 /// A mapped SDP status, with a warning when the name was not configured.
@@ -35,6 +46,26 @@ pub struct MappedStatus {
 }
 
 impl Mapping {
+    /// The marker put at the end of every note deskbridge writes: with the SDP note id stored at
+    /// delivery, it tells our notes from the team's, and finds a note again after an unanswered call.
+    pub fn note_marker(&self, message: MessageId) -> String {
+        format!("{MARKER_OPEN}{}:m{}]", self.instance, message.0)
+    }
+
+    /// The portal message whose marker (this appliance's) ends a note, if any.
+    pub fn marked_message(&self, description: &str) -> Option<MessageId> {
+        let open = format!("{MARKER_OPEN}{}:m", self.instance);
+        let at = description.rfind(&open)?;
+        let digits = &description[at + open.len()..];
+        let end = digits.find(']')?;
+        digits[..end].parse().ok().map(MessageId)
+    }
+
+    /// The tag that carries the portal number in the subject when no custom field is configured.
+    pub fn number_tag(&self, number: &str) -> String {
+        format!("[{number}@{}]", self.instance)
+    }
+
     pub fn request_type(&self, kind: Kind) -> &str {
         match kind {
             Kind::ProblemReport => &self.config.request_type_problem_report,
@@ -56,7 +87,7 @@ impl Mapping {
     pub fn new_request(&self, ticket: &Ticket, omit: &[String]) -> Value {
         let udf = self.config.number_udf.trim();
         let subject = if udf.is_empty() {
-            let tag = number_tag(&ticket.number);
+            let tag = self.number_tag(&ticket.number);
             let room = 250 - tag.chars().count() - 1;
             let short: String = ticket.subject.chars().take(room).collect();
             format!("{tag} {short}")
@@ -99,18 +130,18 @@ impl Mapping {
     pub fn search_for(&self, number: &str) -> Value {
         let udf = self.config.number_udf.trim();
         if udf.is_empty() {
-            json!([{"field": "subject", "condition": "contains", "value": number_tag(number)}])
+            json!([{"field": "subject", "condition": "contains", "value": self.number_tag(number)}])
         } else {
             json!([{"field": format!("udf_fields.{udf}"), "condition": "is", "value": number}])
         }
     }
 
     /// The note for a customer message: its text as HTML, then the marker.
-    pub fn note_html(message: &Message) -> String {
+    pub fn note_html(&self, message: &Message) -> String {
         format!(
             "{}<br><br>{}",
             text::to_html(&message.body),
-            note_marker(message.id)
+            self.note_marker(message.id)
         )
     }
 
@@ -152,6 +183,13 @@ mod tests {
     use super::*;
     use crate::domain::TicketId;
 
+    fn mapping(config: MappingConfig) -> Mapping {
+        Mapping {
+            config,
+            instance: "a1b2".into(),
+        }
+    }
+
     fn ticket() -> Ticket {
         crate::domain::ticket::sample(123)
     }
@@ -167,11 +205,9 @@ mod tests {
 
     #[test]
     fn a_new_request_carries_the_mapped_fields_and_the_number() {
-        let m = Mapping {
-            config: MappingConfig::default(),
-        };
+        let m = mapping(MappingConfig::default());
         let r = m.new_request(&ticket(), &[]);
-        assert_eq!(r["subject"], "[DB-000123] VPN <down>");
+        assert_eq!(r["subject"], "[DB-000123@a1b2] VPN <down>");
         assert_eq!(r["description"], "Since 09:00<br>branch 12 &amp; 13");
         assert_eq!(r["requester"]["email_id"], "a@example.com");
         assert_eq!(r["request_type"]["name"], "Incident");
@@ -182,13 +218,11 @@ mod tests {
 
         assert!(r.get("template").is_none());
 
-        let udf = Mapping {
-            config: MappingConfig {
-                number_udf: "udf_sline_301".into(),
-                template: "Cloud incident".into(),
-                ..MappingConfig::default()
-            },
-        };
+        let udf = mapping(MappingConfig {
+            number_udf: "udf_sline_301".into(),
+            template: "Cloud incident".into(),
+            ..MappingConfig::default()
+        });
         let r = udf.new_request(&ticket(), &[]);
         assert_eq!(r["subject"], "VPN <down>");
         assert_eq!(r["udf_fields"]["udf_sline_301"], "DB-000123");
@@ -201,9 +235,7 @@ mod tests {
 
     #[test]
     fn statuses_map_by_name_then_by_flags() {
-        let m = Mapping {
-            config: MappingConfig::default(),
-        };
+        let m = mapping(MappingConfig::default());
         assert_eq!(
             m.status(&status("Open", Some(true), Some(false)), false)
                 .status,
@@ -236,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn our_notes_are_recognised() {
+    fn our_notes_are_recognised_by_this_instance_marker() {
         let message = Message {
             id: MessageId(42),
             ticket: TicketId(1),
@@ -250,9 +282,30 @@ mod tests {
             delivery: crate::domain::Delivery::Pending,
             sdp_id: None,
         };
-        let html = Mapping::note_html(&message);
-        assert_eq!(html, "hi<br>there<br><br>[deskbridge:m42]");
-        assert!(is_our_note(&html));
-        assert!(!is_our_note("<p>from a technician</p>"));
+        let m = mapping(MappingConfig::default());
+        let html = m.note_html(&message);
+        assert_eq!(html, "hi<br>there<br><br>[deskbridge:a1b2:m42]");
+        assert_eq!(m.marked_message(&html), Some(MessageId(42)));
+        assert_eq!(m.marked_message("<p>from a technician</p>"), None);
+        // Another appliance's note, or an earlier version's, is not ours.
+        assert_eq!(m.marked_message("hi [deskbridge:ffff:m42]"), None);
+        assert_eq!(m.marked_message("hi [deskbridge:m42]"), None);
+        assert_eq!(
+            m.marked_message("quote [deskbridge:a1b2:m7] answer [deskbridge:a1b2:m9]"),
+            Some(MessageId(9))
+        );
+    }
+
+    #[test]
+    fn markers_are_taken_out_of_text_shown_in_the_portal() {
+        assert_eq!(
+            without_markers("> hi [deskbridge:a1b2:m42]\nSee above [deskbridge:m7]"),
+            "> hi\nSee above"
+        );
+        assert_eq!(
+            without_markers("[deskbridge: not one"),
+            "[deskbridge: not one"
+        );
+        assert_eq!(without_markers("plain"), "plain");
     }
 }

@@ -11,7 +11,6 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use super::mapping::{Mapping, note_marker};
 use super::{SyncCtx, SyncError};
 use crate::domain::{Status, Ticket, TicketId};
 use crate::sdp::budget::is_unavailable;
@@ -119,7 +118,7 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                 .map_err(|e| SdpError::Decode(e.to_string()))?
                 .ok_or_else(|| SdpError::Decode("the message is gone".into()))?;
             if entry.outcome_unknown {
-                let marker = note_marker(message.id);
+                let marker = ctx.mapping.note_marker(message.id);
                 let notes = calls.notes_with_bodies(&id).await?;
                 if let Some(note) = notes.iter().find(|n| {
                     n.description
@@ -130,7 +129,7 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                 }
             }
             let note = calls
-                .add_note(&id, &Mapping::note_html(&message), true)
+                .add_note(&id, &ctx.mapping.note_html(&message), true)
                 .await?;
             Ok(Done::Note(note.id))
         }

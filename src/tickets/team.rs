@@ -47,6 +47,9 @@ pub(crate) struct Observation {
     /// Who the changes are attributed to.
     pub team: Actor,
     pub messages: Vec<TeamMessage>,
+    /// SDP items looked at and kept out of the portal (e-mails not for the requester): marked
+    /// seen so they are not fetched again.
+    pub hidden: Vec<String>,
     pub files: Vec<TeamFile>,
     /// The request's description, as plain text: taken when the ticket was imported from a list
     /// row and its details are still to be read.
@@ -116,6 +119,9 @@ pub(crate) fn observe(
         }
         apply_fields(tx, &mut ticket, seen, &queued, window, now, &mut kinds)?;
         apply_messages(tx, &mut ticket, &seen.messages, now, &mut kinds)?;
+        for key in &seen.hidden {
+            tx.mark_seen(ticket.id, key)?;
+        }
         apply_files(tx, &mut ticket, &seen.files, &seen.team, now, &mut kinds)?;
         if ticket != before {
             tx.save(Some(&before), &ticket)?;
@@ -356,6 +362,7 @@ mod tests {
             due_by: None,
             team: Actor::team("Tech One"),
             messages: Vec::new(),
+            hidden: Vec::new(),
             files: Vec::new(),
             description: None,
         }

@@ -6,24 +6,33 @@ use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
-use super::super::mapping::is_our_note;
+use super::super::mapping::without_markers;
 use super::super::{SyncCtx, SyncError, text};
 use super::millis_to_time;
 use crate::domain::{Author, AuthorRole, Delivery, Origin, Ticket};
 use crate::sdp::Lane;
-use crate::sdp::dto::{AttachmentInfo, Request};
+use crate::sdp::dto::{AttachmentInfo, Conversation, Note, Notification, Request};
 use crate::store::BlobWriter;
 use crate::tickets::team::{TeamFile, TeamMessage};
 
-/// Public notes, e-mails and the resolution that the portal has not taken in yet. A sub-list the
-/// request says it does not have is not read.
+/// What a read brings for the discussion: messages to add, and SDP items to mark as looked at
+/// without showing them (e-mails not for the requester, so they are not fetched again).
+#[derive(Debug, Default)]
+pub(super) struct Collected {
+    pub messages: Vec<TeamMessage>,
+    pub hidden: Vec<String>,
+}
+
+/// Public notes, e-mails for the requester and the resolution that the portal has not taken in
+/// yet. A sub-list the request says it does not have is not read.
 pub(super) async fn messages(
     ctx: &SyncCtx,
     lane: Lane,
     ticket: &Ticket,
     request: &Request,
-) -> Result<Vec<TeamMessage>, SyncError> {
+) -> Result<Collected, SyncError> {
     let mut out = Vec::new();
+    let mut hidden = Vec::new();
     let seen = |key: &str| ctx.store.seen(ticket.id, key);
     let calls = ctx.sdp.on(lane);
     let notes = if request.has_notes == Some(false) {
@@ -43,10 +52,19 @@ pub(super) async fn messages(
             .as_deref()
             .is_some_and(|k| k.eq_ignore_ascii_case("EMAIL"));
         let key = format!("conv:{}", conversation.id);
-        if !is_email || seen(&key)? {
+        let hidden_key = format!("conv-hidden:{}", conversation.id);
+        if !is_email
+            || seen(&key)?
+            || (conversation.show_to_requester != Some(true) && seen(&hidden_key)?)
+        {
             continue;
         }
         let mail = calls.notification(&request.id, &conversation.id).await?;
+        // Default deny: a forward to a vendor or a mail to another team stays in SDP.
+        if !for_requester(&conversation, &mail, &ticket.requester.email) {
+            hidden.push(hidden_key);
+            continue;
+        }
         let sender = mail.sender.clone().unwrap_or_default();
         let from_requester = sender
             .email_id
@@ -64,7 +82,9 @@ pub(super) async fn messages(
         out.push(TeamMessage {
             seen_key: key,
             author: Author { name, role },
-            body: text::from_html(mail.description.as_deref().unwrap_or_default()),
+            body: without_markers(&text::from_html(
+                mail.description.as_deref().unwrap_or_default(),
+            )),
             at: millis_to_time(
                 mail.time
                     .as_ref()
@@ -101,16 +121,44 @@ pub(super) async fn messages(
             });
         }
     }
-    Ok(out)
+    Ok(Collected {
+        messages: out,
+        hidden,
+    })
 }
 
-/// The public notes not taken in yet; our own notes (marked) never come back.
+/// Whether an e-mail is the requester's to read: SDP shows it to the requester, or the requester
+/// sent it or is among its recipients.
+fn for_requester(row: &Conversation, mail: &Notification, requester: &str) -> bool {
+    let is_requester = |address: &str| bare_address(address).eq_ignore_ascii_case(requester.trim());
+    row.show_to_requester == Some(true)
+        || mail.show_to_requester == Some(true)
+        || mail
+            .sender
+            .as_ref()
+            .and_then(|s| s.email_id.as_deref())
+            .is_some_and(is_requester)
+        || mail.to.iter().chain(&mail.cc).any(|a| is_requester(a))
+}
+
+/// `alice@example.com` from `Alice <alice@example.com>`.
+fn bare_address(address: &str) -> &str {
+    match (address.rfind('<'), address.rfind('>')) {
+        (Some(open), Some(close)) if open < close => address[open + 1..close].trim(),
+        _ => address.trim(),
+    }
+}
+
+/// The public notes not taken in yet. Our own notes never come back: one delivered is marked seen
+/// under the SDP id stored at delivery; one whose delivery is not recorded yet carries the marker of
+/// a portal message with no SDP id (or this one). A marker of a delivered message in another note is a
+/// technician quoting the customer: that note is the team's.
 async fn public_notes(
     ctx: &SyncCtx,
     lane: Lane,
     ticket: &Ticket,
     request_id: &str,
-    notes: Vec<crate::sdp::dto::Note>,
+    notes: Vec<Note>,
 ) -> Result<Vec<TeamMessage>, SyncError> {
     let mut out = Vec::new();
     let seen = |key: &str| ctx.store.seen(ticket.id, key);
@@ -125,7 +173,7 @@ async fn public_notes(
         let key = format!("note:{}", note.id);
         let description = note.description.clone().unwrap_or_default();
         // Default deny: only a note explicitly shown to the requester reaches the portal.
-        if note.show_to_requester != Some(true) || is_our_note(&description) || seen(&key)? {
+        if note.show_to_requester != Some(true) || seen(&key)? || in_flight(ctx, ticket, &note)? {
             continue;
         }
         let name = note
@@ -139,7 +187,7 @@ async fn public_notes(
                 name,
                 role: AuthorRole::Team,
             },
-            body: text::from_html(&description),
+            body: without_markers(&text::from_html(&description)),
             at: millis_to_time(
                 note.added_time
                     .as_ref()
@@ -149,6 +197,20 @@ async fn public_notes(
         });
     }
     Ok(out)
+}
+
+/// Whether a note is one of ours whose delivery is not recorded yet.
+fn in_flight(ctx: &SyncCtx, ticket: &Ticket, note: &Note) -> Result<bool, SyncError> {
+    let Some(message) = note
+        .description
+        .as_deref()
+        .and_then(|d| ctx.mapping.marked_message(d))
+    else {
+        return Ok(false);
+    };
+    Ok(ctx.store.message(ticket.id, message)?.is_some_and(|m| {
+        m.origin == Origin::Portal && m.sdp_id.as_ref().is_none_or(|id| *id == note.id)
+    }))
 }
 
 /// Files attached in SDP that the portal does not have, downloaded and committed. The request's

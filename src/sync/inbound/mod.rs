@@ -242,10 +242,11 @@ pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<boo
         };
         tracing::Span::current().record("ticket", ticket.number.as_str());
         let details = ctx.store.has_details_pending(ticket_id)?;
-        let messages = collect::messages(ctx, lane, &ticket, &request).await?;
+        let collected = collect::messages(ctx, lane, &ticket, &request).await?;
         let files = collect::files(ctx, lane, &ticket, &request).await?;
         let mut observation = observe(ctx, &request);
-        observation.messages = messages;
+        observation.messages = collected.messages;
+        observation.hidden = collected.hidden;
         observation.files = files;
         if details {
             observation.description = Some(description(&request));
@@ -284,6 +285,7 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
         technician,
         due_by: millis_to_time(request.due_ms()),
         messages: Vec::new(),
+        hidden: Vec::new(),
         files: Vec::new(),
         description: None,
     }
