@@ -48,6 +48,7 @@ pub enum ErrorCode {
     InvalidTransition,
     ReopenWindowExpired,
     IdempotencyKeyReused,
+    TicketFrozen,
     // Accounts.
     EmailTaken,
     UserNotFound,
@@ -62,7 +63,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 39] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidQuery,
         ErrorCode::InvalidHeader,
@@ -92,6 +93,7 @@ impl ErrorCode {
         ErrorCode::InvalidTransition,
         ErrorCode::ReopenWindowExpired,
         ErrorCode::IdempotencyKeyReused,
+        ErrorCode::TicketFrozen,
         ErrorCode::EmailTaken,
         ErrorCode::UserNotFound,
         ErrorCode::SelfDisable,
@@ -138,6 +140,7 @@ impl ErrorCode {
             E::InvalidTransition => ("invalid-transition", StatusCode::CONFLICT),
             E::ReopenWindowExpired => ("reopen-window-expired", StatusCode::CONFLICT),
             E::IdempotencyKeyReused => ("idempotency-key-reused", StatusCode::UNPROCESSABLE_ENTITY),
+            E::TicketFrozen => ("ticket-frozen", StatusCode::CONFLICT),
             E::EmailTaken => ("email-taken", StatusCode::CONFLICT),
             E::UserNotFound => ("user-not-found", StatusCode::NOT_FOUND),
             E::SelfDisable => ("self-disable", StatusCode::CONFLICT),
@@ -279,6 +282,7 @@ impl From<DomainError> for ApiError {
             DomainError::IdempotencyKeyReused => {
                 ApiError::field(ErrorCode::IdempotencyKeyReused, "Idempotency-Key", message)
             }
+            DomainError::Frozen(_) => ApiError::new(ErrorCode::TicketFrozen, message),
         }
     }
 }

@@ -34,6 +34,7 @@ type Hint = (Lane, String);
 pub struct SyncSupervisor {
     ctx: Arc<SyncCtx>,
     poll_now: Arc<Notify>,
+    sweep_now: Arc<Notify>,
     hints_tx: mpsc::UnboundedSender<Hint>,
     hints_rx: Arc<Mutex<mpsc::UnboundedReceiver<Hint>>>,
     restarts: [u32; 5],
@@ -47,6 +48,7 @@ impl SyncSupervisor {
         SyncSupervisor {
             ctx: Arc::new(ctx),
             poll_now: Arc::new(Notify::new()),
+            sweep_now: Arc::new(Notify::new()),
             hints_tx,
             hints_rx: Arc::new(Mutex::new(hints_rx)),
             restarts: [0; 5],
@@ -61,6 +63,7 @@ impl SyncSupervisor {
         }
         let sync = Arc::clone(&self.ctx);
         let poll_now = Arc::clone(&self.poll_now);
+        let sweep_now = Arc::clone(&self.sweep_now);
         let hints = Arc::clone(&self.hints_rx);
         let me = ctx.address();
         // The worker runs as its own task so that a panic ends only the worker; the supervisor
@@ -70,7 +73,7 @@ impl SyncSupervisor {
                 Worker::Outbound => outbound_loop(&sync).await,
                 Worker::Poll => poll_loop(&sync, &poll_now).await,
                 Worker::Hints => hints_loop(&sync, &hints).await,
-                Worker::Sweep => sweep_loop(&sync).await,
+                Worker::Sweep => sweep_loop(&sync, &sweep_now).await,
                 Worker::Backfill => backfill::run(&sync).await,
             }
         });
@@ -124,6 +127,20 @@ impl Handler<WorkerStopped> for SyncSupervisor {
         let wait = outbound::backoff(*n, Duration::from_millis(500), Duration::from_mins(1));
         tracing::error!(worker = ?msg.worker, error = msg.error.as_deref().unwrap_or("ended"), restart_in = ?wait, "sync worker stopped");
         ctx.run_later(wait, move |act, ctx| act.spawn(msg.worker, ctx));
+    }
+}
+
+/// Reconcile every open linked ticket now (the console's button): what the poll cannot see, such
+/// as a request moved to the trash or merged, shows at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SweepNow;
+
+impl Handler<SweepNow> for SyncSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: SweepNow, _: &mut Context<Self>) {
+        self.sweep_now.notify_one();
     }
 }
 
@@ -302,10 +319,13 @@ async fn poll_once(sync: &SyncCtx) -> bool {
     }
 }
 
-async fn sweep_loop(sync: &SyncCtx) -> Result<(), crate::sync::SyncError> {
+async fn sweep_loop(sync: &SyncCtx, now: &Notify) -> Result<(), crate::sync::SyncError> {
     let interval = Duration::from_secs(sync.config.reconcile_interval_secs);
     loop {
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = now.notified() => {}
+        }
         match sweep::sweep(sync).await {
             Ok(read) => tracing::info!(read, "sdp reconciliation sweep done"),
             Err(e) => tracing::warn!(error = %e, "sdp reconciliation sweep failed"),

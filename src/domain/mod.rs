@@ -12,7 +12,7 @@ pub use lifecycle::{Action, Status, TransitionError};
 pub use record::{
     Actor, ActorKind, Attachment, Author, AuthorRole, Delivery, Event, EventKind, Message, Origin,
 };
-pub use ticket::{Kind, Priority, Requester, SdpLink, SyncState, Ticket};
+pub use ticket::{Kind, Priority, Requester, SdpFate, SdpLink, SyncState, Ticket};
 pub use user::{Role, User};
 pub use validate::{FieldError, Validation};
 
@@ -33,4 +33,7 @@ pub enum DomainError {
     AttachmentTooLarge { limit: u64 },
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyKeyReused,
+    /// SDP cannot take changes to the ticket's request (trashed, deleted, merged).
+    #[error("{0}")]
+    Frozen(String),
 }

@@ -172,10 +172,18 @@ pub enum EventKind {
     AttachmentAdded,
     /// An admin dropped a change SDP refused.
     SdpDiscarded,
+    /// The team moved the request to SDP's trash.
+    SdpTrashed,
+    /// The request was deleted from SDP.
+    SdpRemoved,
+    /// The team merged the request into another (`to`: that one).
+    SdpMerged,
+    /// The request is back in SDP (out of the trash).
+    SdpRestored,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Created,
         EventKind::Imported,
         EventKind::SdpLinked,
@@ -187,6 +195,10 @@ impl EventKind {
         EventKind::MessageAdded,
         EventKind::AttachmentAdded,
         EventKind::SdpDiscarded,
+        EventKind::SdpTrashed,
+        EventKind::SdpRemoved,
+        EventKind::SdpMerged,
+        EventKind::SdpRestored,
     ];
 
     /// The stored and API name (`status_changed`).
@@ -203,6 +215,10 @@ impl EventKind {
             EventKind::MessageAdded => "message_added",
             EventKind::AttachmentAdded => "attachment_added",
             EventKind::SdpDiscarded => "sdp_discarded",
+            EventKind::SdpTrashed => "sdp_trashed",
+            EventKind::SdpRemoved => "sdp_removed",
+            EventKind::SdpMerged => "sdp_merged",
+            EventKind::SdpRestored => "sdp_restored",
         }
     }
 }

@@ -83,6 +83,52 @@ pub struct SdpLink {
     pub request_id: Option<String>,
     pub sync_state: SyncState,
     pub last_error: Option<String>,
+    /// Set while SDP cannot take changes to the request: the ticket stays readable, and customers'
+    /// changes are refused until SDP has the request back.
+    #[serde(default)]
+    pub fate: Option<SdpFate>,
+}
+
+/// What became of a ticket's request in SDP when it left the ordinary path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SdpFate {
+    /// Moved to SDP's trash; the team can restore it.
+    Trashed,
+    /// Deleted from SDP, or no longer there to read.
+    Removed,
+    /// Merged into another request, where the conversation goes on.
+    Merged {
+        /// SDP's id of the request it was merged into.
+        into: String,
+        /// The portal ticket of that request, when the portal has it.
+        #[serde(default)]
+        ticket: Option<String>,
+    },
+}
+
+impl SdpFate {
+    /// The history event that records this fate.
+    pub fn event(&self) -> super::EventKind {
+        match self {
+            SdpFate::Trashed => super::EventKind::SdpTrashed,
+            SdpFate::Removed => super::EventKind::SdpRemoved,
+            SdpFate::Merged { .. } => super::EventKind::SdpMerged,
+        }
+    }
+
+    /// Why a customer's change is refused, in words a customer understands.
+    pub fn refusal(&self) -> String {
+        match self {
+            SdpFate::Trashed | SdpFate::Removed => {
+                "the service desk removed this ticket; it can be read but no longer changed".into()
+            }
+            SdpFate::Merged { into, ticket } => format!(
+                "the service desk merged this ticket into {}; please continue there",
+                ticket.clone().unwrap_or_else(|| format!("request #{into}"))
+            ),
+        }
+    }
 }
 
 /// A snapshot of the requester taken when the ticket was opened, so listing needs no user lookups.

@@ -240,6 +240,11 @@ impl SdpClient {
             ));
         }
         let failed = rs.as_ref().is_some_and(ResponseStatus::failed);
+        if let Some(into) = rs.as_ref().and_then(ResponseStatus::merged_into)
+            && (failed || !status.is_success())
+        {
+            return Err(SdpError::Merged { into });
+        }
         if !status.is_success() || failed {
             let message = rs
                 .as_ref()

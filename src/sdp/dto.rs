@@ -158,6 +158,9 @@ pub struct Request {
     pub id: String,
     #[serde(default, deserialize_with = "id_string")]
     pub display_id: Option<String>,
+    /// True while the request is in SDP's trash.
+    #[serde(default)]
+    pub is_trashed: Option<bool>,
     #[serde(default)]
     pub subject: Option<String>,
     #[serde(default)]
@@ -366,6 +369,17 @@ impl ResponseStatus {
             }
         }
         parts.join("; ")
+    }
+
+    /// The request a merged request went into: SDP's 4007 then carries an object message,
+    /// `{"parent_request": {"id"}, "message"}`.
+    pub(crate) fn merged_into(&self) -> Option<String> {
+        self.messages.iter().find_map(|m| {
+            let id = m.message.as_ref()?.pointer("/parent_request/id")?;
+            id.as_str()
+                .map(str::to_owned)
+                .or_else(|| id.as_u64().map(|n| n.to_string()))
+        })
     }
 
     pub(crate) fn fields(&self) -> Vec<String> {

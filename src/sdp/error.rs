@@ -29,12 +29,16 @@ pub enum SdpError {
     },
     #[error("unexpected answer from ServiceDesk Plus: {0}")]
     Decode(String),
+    /// The request was merged into another (SDP answers 404 / 4007 naming the parent request).
+    #[error("the request was merged into SDP request {into}")]
+    Merged { into: String },
 }
 
 /// SDP's codes that deskbridge acts on.
 pub(crate) const INVALID_VALUE: u32 = 4001;
 pub(crate) const RATE_LIMIT: u32 = 4015;
 pub(crate) const INVALID_KEY: u32 = 4022;
+pub(crate) const NOT_FOUND: u32 = 4007;
 
 impl SdpError {
     /// Whether waiting and trying again may succeed: transport failures, rate limits, 5xx.
@@ -42,7 +46,7 @@ impl SdpError {
         match self {
             SdpError::Connect(_) | SdpError::NoAnswer(_) | SdpError::RateLimited { .. } => true,
             SdpError::Api { status, code, .. } => *status >= 500 || *code == Some(4004),
-            SdpError::Auth(_) | SdpError::Decode(_) => false,
+            SdpError::Auth(_) | SdpError::Decode(_) | SdpError::Merged { .. } => false,
         }
     }
 
@@ -50,6 +54,19 @@ impl SdpError {
     pub fn outcome_unknown(&self) -> bool {
         matches!(self, SdpError::NoAnswer(_))
             || matches!(self, SdpError::Api { status, .. } if *status == 502 || *status == 504)
+    }
+
+    /// Whether SDP says the request is not there (404 / 4007): deleted, trashed on builds that
+    /// hide trashed requests, or an address SDP does not serve (callers confirm with a list).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            SdpError::Api {
+                status: 404,
+                code: Some(NOT_FOUND),
+                ..
+            }
+        )
     }
 
     pub fn code(&self) -> Option<u32> {

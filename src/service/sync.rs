@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::{AppState, Caller};
-use crate::actors::sync::{GetStats, Kick, ReadRequest, Stop, SyncNow, SyncSupervisor};
+use crate::actors::sync::{GetStats, Kick, ReadRequest, Stop, SweepNow, SyncNow, SyncSupervisor};
 use crate::config::SdpConfig;
 use crate::domain::lifecycle::ReopenWindow;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -168,6 +168,11 @@ impl SyncHandle {
     /// Polls SDP now; false when the sync is off.
     pub fn poll_now(&self) -> bool {
         self.supervisor().map(|s| s.do_send(SyncNow)).is_some()
+    }
+
+    /// Reconciles every open linked ticket now; false when the sync is off.
+    pub fn sweep_now(&self) -> bool {
+        self.supervisor().map(|s| s.do_send(SweepNow)).is_some()
     }
 
     /// Reads one request soon for `lane` (a webhook's hint, a person waiting); false when the sync
@@ -358,6 +363,15 @@ pub fn sync_off() -> ApiError {
 /// Polls SDP now.
 pub fn poll_now(state: &AppState) -> ApiResult<()> {
     if state.sync.poll_now() {
+        Ok(())
+    } else {
+        Err(sync_off())
+    }
+}
+
+/// Reconciles every open linked ticket with SDP now.
+pub fn sweep_now(state: &AppState) -> ApiResult<()> {
+    if state.sync.sweep_now() {
         Ok(())
     } else {
         Err(sync_off())

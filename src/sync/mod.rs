@@ -2,6 +2,7 @@
 //! the `SyncSupervisor` actor runs them as workers and restarts them when they fail.
 
 pub mod backfill;
+pub(crate) mod fate;
 pub mod inbound;
 pub mod mapping;
 pub mod outbound;
@@ -91,6 +92,13 @@ pub struct SyncStats {
     pub polls_stretched: bool,
     /// Requests the last sweep could not read (SDP id → why).
     pub unreadable: std::collections::BTreeMap<String, String>,
+    /// SDP files that could not be taken in yet (`<request>/attachments/<id>` → why); each is
+    /// tried again when its request is next read.
+    pub files_failed: std::collections::BTreeMap<String, String>,
+    /// When the last reconciliation sweep finished.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_sweep_ok: Option<OffsetDateTime>,
 }
 
 /// Keys of the persisted sync state.

@@ -11,7 +11,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use super::{SyncCtx, SyncError};
+use super::{SyncCtx, SyncError, fate};
 use crate::domain::{Status, Ticket, TicketId};
 use crate::sdp::budget::is_unavailable;
 use crate::sdp::dto::Request;
@@ -32,6 +32,15 @@ pub async fn drain(ctx: &SyncCtx) -> Result<(usize, Option<OffsetDateTime>), Syn
     let mut earliest: Option<OffsetDateTime> = None;
     for entry in entries {
         if blocked.contains(&entry.ticket) || !seen.insert(entry.ticket) {
+            continue;
+        }
+        // A request SDP cannot take changes to (trashed, deleted, merged): its changes wait,
+        // without attempts, until it is back.
+        if ctx
+            .store
+            .ticket(entry.ticket)?
+            .is_some_and(|t| t.sdp.fate.is_some())
+        {
             continue;
         }
         match entry.next_attempt_at {
@@ -89,6 +98,9 @@ async fn deliver(ctx: &SyncCtx, entry: OutboxEntry) -> Result<(), SyncError> {
             ctx.store.metrics.sdp_delivery_errors.inc();
             record_failure(ctx, &entry, was_unknown, &e)?;
         }
+        Err(e) if gone(ctx, &ticket, &e).await? => {
+            tracing::info!(error = %e, "the request left SDP's ordinary path; its changes wait");
+        }
         Err(e) => {
             tracing::warn!(error = %e, attempts = entry.attempts + 1, "sdp delivery failed");
             ctx.stats().delivery_errors += 1;
@@ -97,6 +109,29 @@ async fn deliver(ctx: &SyncCtx, entry: OutboxEntry) -> Result<(), SyncError> {
         }
     }
     Ok(())
+}
+
+/// Whether a refused change was refused because the request was trashed, deleted or merged; the
+/// ticket then records it and its changes wait.
+async fn gone(ctx: &SyncCtx, ticket: &Ticket, error: &SdpError) -> Result<bool, SyncError> {
+    let Some(request_id) = &ticket.sdp.request_id else {
+        return Ok(false);
+    };
+    let fate = match fate::after_refusal(ctx, request_id, error).await {
+        Ok(fate) => fate,
+        // The check itself failed: the refusal counts as one.
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the request after a refusal");
+            None
+        }
+    };
+    match fate {
+        Some(fate) => {
+            fate::settle(ctx, ticket.id, Some(&fate)).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<Done, SdpError> {

@@ -66,6 +66,8 @@ pub async fn sweep(ctx: &SyncCtx) -> Result<u64, SyncError> {
             "the sweep could not read some requests"
         );
     }
-    ctx.stats().unreadable = unreadable;
+    let mut stats = ctx.stats();
+    stats.unreadable = unreadable;
+    stats.last_sweep_ok = Some(time::OffsetDateTime::now_utc());
     Ok(read)
 }

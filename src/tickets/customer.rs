@@ -8,10 +8,12 @@ use uuid::Uuid;
 use super::{TicketEvent, TicketEventKind, transition};
 use crate::domain::lifecycle::{Action, ReopenWindow};
 use crate::domain::{
-    Actor, Attachment, AttachmentId, Delivery, EventKind, Kind, Message, MessageId, Origin,
-    Priority, Requester, SdpLink, Status, Ticket, TicketId, User,
+    Actor, Attachment, AttachmentId, Delivery, DomainError, EventKind, Kind, Message, MessageId,
+    Origin, Priority, Requester, SdpLink, Status, Ticket, TicketId, User,
 };
-use crate::store::{IdempotentReply, OpError, OutboxOp, Store, StoredBlob, TicketTx, TxResult};
+use crate::store::{
+    IdempotentReply, OpError, OutboxOp, Store, StoredBlob, TicketTx, TxResult, abort,
+};
 
 /// A submission whose fields are checked (`domain::validate`) and normalized.
 #[derive(Debug, Clone)]
@@ -165,6 +167,7 @@ fn contribute<T>(
 ) -> Result<(Created, Option<Ticket>), OpError> {
     store.transact(|tx| {
         let before = tx.require(ticket)?;
+        open_in_sdp(&before)?;
         once(tx, idem, render, || {
             let now = OffsetDateTime::now_utc();
             let mut ticket = before.clone();
@@ -177,6 +180,15 @@ fn contribute<T>(
             Ok((added.item, ticket))
         })
     })
+}
+
+/// Refuses a customer's change while SDP cannot take it (the request is trashed, deleted or
+/// merged): the ticket stays readable.
+fn open_in_sdp(ticket: &Ticket) -> TxResult<()> {
+    match &ticket.sdp.fate {
+        Some(fate) => abort(DomainError::Frozen(fate.refusal())),
+        None => Ok(()),
+    }
 }
 
 /// A customer's message; on a resolved (or recently closed) ticket it reopens it.
@@ -274,6 +286,7 @@ pub(crate) fn step(
     let ticket = store.transact(|tx| {
         let now = OffsetDateTime::now_utc();
         let before = tx.require(ticket)?;
+        open_in_sdp(&before)?;
         let mut ticket = before.clone();
         transition(tx, &mut ticket, action, actor, reason, window, now)?;
         tx.save(Some(&before), &ticket)?;

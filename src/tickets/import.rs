@@ -91,6 +91,7 @@ fn one(
             request_id: Some(sdp_id.clone()),
             sync_state: SyncState::Synced,
             last_error: None,
+            fate: None,
         },
         sdp_status: None,
         sdp_pending: 0,

@@ -10,7 +10,7 @@ use super::{TicketEvent, TicketEventKind, transition};
 use crate::domain::lifecycle::{Action, ReopenWindow};
 use crate::domain::{
     Actor, Attachment, AttachmentId, Author, AuthorRole, Delivery, EventKind, Message, MessageId,
-    Origin, Status, Ticket, TicketId,
+    Origin, SdpFate, Status, Ticket, TicketId,
 };
 use crate::store::{OpError, OutboxOp, Store, StoredBlob, TicketTx, TxResult};
 
@@ -133,6 +133,39 @@ pub(crate) fn observe(
         .map(|kind| TicketEvent::of(&ticket, kind))
         .collect();
     Ok((ticket, events))
+}
+
+/// SDP's request left the ordinary path (trashed, deleted, merged) or came back (`None`): the
+/// history says so in a customer's words and, while a fate is set, customers' changes are refused.
+pub(crate) fn settle_fate(
+    store: &Store,
+    ticket: TicketId,
+    fate: Option<&SdpFate>,
+    team: &Actor,
+) -> Result<Vec<TicketEvent>, OpError> {
+    let changed = store.transact(|tx| {
+        let before = tx.require(ticket)?;
+        if before.sdp.fate.as_ref() == fate {
+            return Ok(None);
+        }
+        let mut ticket = before.clone();
+        ticket.sdp.fate = fate.cloned();
+        ticket.updated_at = OffsetDateTime::now_utc();
+        let (kind, to) = match fate {
+            Some(SdpFate::Merged { into, ticket }) => (
+                EventKind::SdpMerged,
+                Some(ticket.clone().unwrap_or_else(|| format!("#{into}"))),
+            ),
+            Some(other) => (other.event(), None),
+            None => (EventKind::SdpRestored, None),
+        };
+        tx.event(&ticket, kind, team, None, to, None)?;
+        tx.save(Some(&before), &ticket)?;
+        Ok(Some(ticket))
+    })?;
+    Ok(changed
+        .map(|t| vec![TicketEvent::of(&t, TicketEventKind::Updated)])
+        .unwrap_or_default())
 }
 
 /// Assignee, due date and status.

@@ -27,6 +27,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/admin/outbox").route(web::get().to(list_outbox)))
     .service(resource("/admin/sync").route(web::get().to(sync_health)))
     .service(resource("/admin/sync/run").route(web::post().to(sync_run)))
+    .service(resource("/admin/sync/sweep").route(web::post().to(sync_sweep)))
     .service(resource("/admin/sync/pause").route(web::post().to(sync_pause)))
     .service(resource("/admin/sync/resume").route(web::post().to(sync_resume)))
     .service(
@@ -117,6 +118,15 @@ pub(crate) async fn sync_health(state: State, _: Admin) -> ApiResult<web::Json<S
 pub(crate) async fn sync_run(state: State, _: Admin) -> ApiResult<HttpResponse> {
     sync::poll_now(&state)?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "polling"})))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/sync/sweep", tag = "admin",
+    description = "Re-reads every open linked ticket whose request changed, or that SDP no longer \
+        lists (trashed, deleted, merged), instead of waiting for `sdp.reconcile_interval_secs`.",
+    responses((status = 202, description = "A reconciliation starts now"), (status = 503, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub(crate) async fn sync_sweep(state: State, _: Admin) -> ApiResult<HttpResponse> {
+    sync::sweep_now(&state)?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"status": "reconciling"})))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/sync/dead-letters/{seq}/{action}", tag = "admin",

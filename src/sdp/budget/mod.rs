@@ -504,7 +504,7 @@ pub(crate) fn is_unavailable(error: &SdpError) -> bool {
         | SdpError::RateLimited { .. }
         | SdpError::Auth(_) => true,
         SdpError::Api { status, .. } => *status >= 500,
-        SdpError::Decode(_) => false,
+        SdpError::Decode(_) | SdpError::Merged { .. } => false,
     }
 }
 

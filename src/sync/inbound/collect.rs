@@ -11,8 +11,10 @@ use super::super::{SyncCtx, SyncError, text};
 use super::millis_to_time;
 use crate::domain::{Author, AuthorRole, Delivery, Origin, Ticket};
 use crate::sdp::Lane;
+use crate::sdp::SdpError;
+use crate::sdp::budget::is_unavailable;
 use crate::sdp::dto::{AttachmentInfo, Conversation, Note, Notification, Request};
-use crate::store::BlobWriter;
+use crate::store::{BlobWriter, StoredBlob};
 use crate::tickets::team::{TeamFile, TeamMessage};
 
 /// What a read brings for the discussion: messages to add, and SDP items to mark as looked at
@@ -213,14 +215,23 @@ fn in_flight(ctx: &SyncCtx, ticket: &Ticket, note: &Note) -> Result<bool, SyncEr
     }))
 }
 
+/// Files from one read: those downloaded, and whether one could not be (it is tried again on a
+/// later read; the ticket's other changes do not wait for it).
+#[derive(Debug, Default)]
+pub(super) struct Files {
+    pub files: Vec<TeamFile>,
+    pub incomplete: bool,
+}
+
 /// Files attached in SDP that the portal does not have, downloaded and committed. The request's
-/// own `attachments` list is used when it carries one.
+/// own `attachments` list is used when it carries one. A file that fails is left for a later read
+/// and reported in sync health; only SDP being away stops the read.
 pub(super) async fn files(
     ctx: &SyncCtx,
     lane: Lane,
     ticket: &Ticket,
     request: &Request,
-) -> Result<Vec<TeamFile>, SyncError> {
+) -> Result<Files, SyncError> {
     let request_id = request.id.as_str();
     let calls = ctx.sdp.on(lane);
     let listed: Vec<AttachmentInfo> = match (&request.attachments, request.has_attachments) {
@@ -229,7 +240,7 @@ pub(super) async fn files(
         (None, _) => calls.list_attachments(request_id).await?,
     };
     if listed.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Files::default());
     }
     // A portal upload whose delivery is not yet confirmed must not come back as an SDP file.
     let undelivered: HashSet<(String, u64)> = ctx
@@ -239,7 +250,7 @@ pub(super) async fn files(
         .filter(|a| a.origin == Origin::Portal && a.delivery != Delivery::Delivered)
         .map(|a| (a.filename, a.size))
         .collect();
-    let mut out = Vec::new();
+    let mut out = Files::default();
     for info in listed {
         let key = format!("att:{}", info.id);
         if ctx.store.seen(ticket.id, &key)? {
@@ -259,12 +270,21 @@ pub(super) async fn files(
                 info.id
             )
         });
-        let bytes = calls.download(&url).await?;
-        let mut writer = BlobWriter::create(&ctx.store, u64::MAX).await?;
-        writer.write(&bytes).await?;
-        // Content first, then (in the ticket command) the record that points at it.
-        let content = ctx.store.commit_blob(writer.finish().await?).await?;
-        out.push(TeamFile {
+        let failed_key = format!("{request_id}/attachments/{}", info.id);
+        let content = match download(ctx, lane, &url).await {
+            Ok(content) => content,
+            Err(SyncError::Sdp(e)) if is_unavailable(&e) && !matches!(e, SdpError::NoAnswer(_)) => {
+                return Err(SyncError::Sdp(e));
+            }
+            Err(e) => {
+                tracing::warn!(file = %failed_key, error = %e, "an SDP file could not be taken in; it is tried again later");
+                ctx.stats().files_failed.insert(failed_key, e.to_string());
+                out.incomplete = true;
+                continue;
+            }
+        };
+        ctx.stats().files_failed.remove(&failed_key);
+        out.files.push(TeamFile {
             seen_key: key,
             sdp_id: info.id.clone(),
             filename,
@@ -272,4 +292,13 @@ pub(super) async fn files(
         });
     }
     Ok(out)
+}
+
+/// Downloads one file into the blob store: content first, then (in the ticket command) the record
+/// that points at it.
+async fn download(ctx: &SyncCtx, lane: Lane, url: &str) -> Result<StoredBlob, SyncError> {
+    let bytes = ctx.sdp.on(lane).download(url).await?;
+    let mut writer = BlobWriter::create(&ctx.store, u64::MAX).await?;
+    writer.write(&bytes).await?;
+    Ok(ctx.store.commit_blob(writer.finish().await?).await?)
 }

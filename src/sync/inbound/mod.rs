@@ -13,8 +13,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
+use super::fate::{self, Found};
 use super::{PollCursor, SyncCtx, SyncError, state, text};
-use crate::domain::{Actor, Kind, Priority, Role, Status, TicketId, User};
+use crate::domain::{Actor, Kind, Priority, Role, SdpFate, Status, TicketId, User};
 use crate::sdp::Lane;
 use crate::sdp::dto::Request;
 use crate::tickets::import::Imported;
@@ -134,11 +135,12 @@ async fn walk(ctx: &SyncCtx, walk: Walk, cursor: &mut PollCursor) -> Result<u64,
                     Ok(_) => read += 1,
                     // SDP unavailable: stop here; the cursor stays and the next poll resumes.
                     Err(SyncError::Sdp(e)) if e.is_retryable() => return Err(SyncError::Sdp(e)),
-                    // One request SDP will not serve must not stall the rest.
-                    Err(e) => ctx.mismatch(format!(
-                        "SDP request {} could not be read and was skipped: {e}",
-                        row.id
-                    )),
+                    // One request SDP will not serve must not stall the rest: it waits for the
+                    // sweep, and health shows it meanwhile.
+                    Err(e) => {
+                        tracing::warn!(request = %row.id, error = %e, "an SDP request could not be read; the sweep tries it again");
+                        ctx.stats().unreadable.insert(row.id.clone(), e.to_string());
+                    }
                 }
             }
         }
@@ -219,8 +221,15 @@ pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<boo
     let span =
         tracing::info_span!("sdp_read", request = %sdp_id, ?lane, ticket = tracing::field::Empty);
     async {
-        let calls = ctx.sdp.on(lane);
-        let request = calls.get_request(sdp_id).await?;
+        let request = match fate::get(ctx, lane, sdp_id).await? {
+            Found::Request(request) => *request,
+            Found::Gone(gone) => {
+                if let Some(ticket) = ctx.store.ticket_by_sdp_id(sdp_id)? {
+                    fate::settle(ctx, ticket, Some(&gone)).await?;
+                }
+                return Ok(false);
+            }
+        };
         let (ticket_id, imported) = if let Some(id) = ctx.store.ticket_by_sdp_id(&request.id)? {
             (id, false)
         } else {
@@ -241,13 +250,21 @@ pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<boo
             return Ok(false);
         };
         tracing::Span::current().record("ticket", ticket.number.as_str());
+        if ticket.sdp.fate.is_some() {
+            // SDP serves the request again (restored from the trash).
+            fate::settle(ctx, ticket_id, None).await?;
+        }
         let details = ctx.store.has_details_pending(ticket_id)?;
         let collected = collect::messages(ctx, lane, &ticket, &request).await?;
         let files = collect::files(ctx, lane, &ticket, &request).await?;
         let mut observation = observe(ctx, &request);
         observation.messages = collected.messages;
         observation.hidden = collected.hidden;
-        observation.files = files;
+        observation.files = files.files;
+        if files.incomplete {
+            // Not recorded as read up to this change: the sweep reads it again for the file.
+            observation.updated_ms = None;
+        }
         if details {
             observation.description = Some(description(&request));
         }
@@ -363,6 +380,8 @@ pub(super) fn open_links(ctx: &SyncCtx) -> Result<Vec<(String, TicketId, Option<
     for (sdp_id, ticket) in ctx.store.sdp_links()? {
         if let Some(t) = ctx.store.ticket(ticket)?
             && t.status != Status::Closed
+            // A merge is final: nothing more to read there.
+            && !matches!(t.sdp.fate, Some(SdpFate::Merged { .. }))
         {
             open.push((sdp_id, ticket, t.sdp_updated_ms));
         }

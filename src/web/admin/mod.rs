@@ -20,6 +20,7 @@ use crate::service::Caller;
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(overview::show))
         .route("/admin/sync/run", web::post().to(overview::sync_run))
+        .route("/admin/sync/sweep", web::post().to(overview::sync_sweep))
         .route("/admin/sync/pause", web::post().to(overview::pause))
         .route("/admin/sync/resume", web::post().to(overview::resume))
         .route(

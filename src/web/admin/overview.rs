@@ -204,6 +204,20 @@ pub(super) async fn sync_run(
     Ok(see_other("/admin", Some(flash), &req))
 }
 
+pub(super) async fn sync_sweep(
+    admin: AdminPage,
+    req: HttpRequest,
+    state: State,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let _: NoFields = admin.page.submitted(&req, &body)?;
+    let flash = match sync::sweep_now(&state) {
+        Ok(()) => "sweep-started",
+        Err(_) => "sync-off",
+    };
+    Ok(see_other("/admin", Some(flash), &req))
+}
+
 #[derive(Deserialize)]
 struct DeadLetterForm {
     action: DeadLetterAction,

@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 use super::form::{self, FormFailure, PageForm};
 use crate::domain::lifecycle::{self, Action, ReopenWindow};
 use crate::domain::{
-    Attachment, AuthorRole, Delivery, Event, EventKind, Message, Origin, Status, SyncState, Ticket,
+    Attachment, AuthorRole, Delivery, Event, EventKind, Message, Origin, SdpFate, Status,
+    SyncState, Ticket,
 };
 use crate::error::{ApiError, ErrorCode};
 use crate::service::tickets::{self, readable, writable};
@@ -78,6 +79,8 @@ struct TicketPage<'a> {
     can_still_broken: bool,
     can_reopen: bool,
     can_reply: bool,
+    /// Why nothing can be added (the request was trashed, deleted or merged in SDP); empty otherwise.
+    frozen: String,
     reply: String,
     reason: String,
     form_id: String,
@@ -106,13 +109,18 @@ fn history_line(page: &Page, e: &Event) -> HistoryLine {
         | EventKind::Conflict
         | EventKind::Confirmed
         | EventKind::Reopened => page.t1(&key, "to", label(&e.to)),
-        EventKind::Assigned => page.t1(&key, "to", e.to.clone().unwrap_or_default()),
+        EventKind::Assigned | EventKind::SdpMerged => {
+            page.t1(&key, "to", e.to.clone().unwrap_or_default())
+        }
         EventKind::Created
         | EventKind::Imported
         | EventKind::SdpLinked
         | EventKind::MessageAdded
         | EventKind::AttachmentAdded
-        | EventKind::SdpDiscarded => page.t(&key),
+        | EventKind::SdpDiscarded
+        | EventKind::SdpTrashed
+        | EventKind::SdpRemoved
+        | EventKind::SdpRestored => page.t(&key),
     };
     HistoryLine {
         when: format::when(e.at),
@@ -216,7 +224,8 @@ fn render(
     let events = state.store.events(ticket.id).map_err(page.store())?;
     let window = state.window();
     let now = OffsetDateTime::now_utc();
-    let can_write = caller.can_write(ticket);
+    // A ticket whose request SDP cannot take changes to is read-only for everyone.
+    let can_write = caller.can_write(ticket) && ticket.sdp.fate.is_none();
     let max_size = format::size(state.config.portal.max_attachment_bytes);
     let (sync, sync_key) = match (ticket.sdp.sync_state, &ticket.sdp.request_id) {
         (SyncState::Failed, _) => ("failed", "sync-failed"),
@@ -242,6 +251,15 @@ fn render(
         sync_label: page.t(sync_key),
         history: events.iter().map(|e| history_line(page, e)).collect(),
         entries: entries(page, &ticket.number, &messages, &files),
+        frozen: match &ticket.sdp.fate {
+            None => String::new(),
+            Some(SdpFate::Merged { into, ticket }) => page.t1(
+                "frozen-merged",
+                "to",
+                ticket.clone().unwrap_or_else(|| format!("#{into}")),
+            ),
+            Some(SdpFate::Trashed | SdpFate::Removed) => page.t("frozen-removed"),
+        },
         can_write,
         can_confirm: can_write && allowed(ticket, Action::Confirm, window),
         can_still_broken: can_write

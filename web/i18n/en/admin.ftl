@@ -32,6 +32,7 @@ field-role = Role
 password-hint = At least 10 characters.
 
 sync-run = Poll now
+sync-sweep = Reconcile now
 sync-state = Sync
 sync-on = Running
 sync-off-label = Off: no ServiceDesk Plus address is set
@@ -154,6 +155,7 @@ flash-setup-done = Welcome. Now connect ServiceDesk Plus.
 flash-sdp-saved = Saved and in force.
 flash-mapping-saved = Mapping saved and in force.
 flash-sync-started = A poll has started.
+flash-sweep-started = A reconciliation of every open ticket has started.
 flash-sync-off = Sync is off: set the ServiceDesk Plus address first.
 flash-dead-letter-retried = The change will be sent again.
 flash-dead-letter-discarded = The change was discarded.

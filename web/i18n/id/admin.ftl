@@ -29,6 +29,7 @@ field-role = Peran
 password-hint = Minimal 10 karakter.
 
 sync-run = Periksa sekarang
+sync-sweep = Cocokkan sekarang
 sync-state = Sinkronisasi
 sync-on = Berjalan
 sync-off-label = Mati: alamat ServiceDesk Plus belum diatur
@@ -142,6 +143,7 @@ flash-setup-done = Selamat datang. Sekarang hubungkan ServiceDesk Plus.
 flash-sdp-saved = Tersimpan dan berlaku.
 flash-mapping-saved = Pemetaan tersimpan dan berlaku.
 flash-sync-started = Pemeriksaan telah dimulai.
+flash-sweep-started = Pencocokan semua tiket terbuka telah dimulai.
 flash-sync-off = Sinkronisasi mati: atur alamat ServiceDesk Plus terlebih dahulu.
 flash-dead-letter-retried = Perubahan akan dikirim lagi.
 flash-dead-letter-discarded = Perubahan telah dibuang.
