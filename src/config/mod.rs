@@ -211,6 +211,7 @@ impl Default for MappingConfig {
             ("Assigned", "assigned"),
             ("In Progress", "in_progress"),
             ("On Hold", "pending"),
+            ("Onhold", "pending"),
             ("Resolved", "resolved"),
             ("Closed", "closed"),
             ("Cancelled", "closed"),

@@ -180,10 +180,16 @@ pub enum EventKind {
     SdpMerged,
     /// The request is back in SDP (out of the trash).
     SdpRestored,
+    /// The team gave the request another requester in SDP (`from`, `to`: names).
+    RequesterChanged,
+    /// The team changed the subject in SDP.
+    SubjectChanged,
+    /// The team changed the priority in SDP.
+    PriorityChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::Created,
         EventKind::Imported,
         EventKind::SdpLinked,
@@ -199,6 +205,9 @@ impl EventKind {
         EventKind::SdpRemoved,
         EventKind::SdpMerged,
         EventKind::SdpRestored,
+        EventKind::RequesterChanged,
+        EventKind::SubjectChanged,
+        EventKind::PriorityChanged,
     ];
 
     /// The stored and API name (`status_changed`).
@@ -219,6 +228,9 @@ impl EventKind {
             EventKind::SdpRemoved => "sdp_removed",
             EventKind::SdpMerged => "sdp_merged",
             EventKind::SdpRestored => "sdp_restored",
+            EventKind::RequesterChanged => "requester_changed",
+            EventKind::SubjectChanged => "subject_changed",
+            EventKind::PriorityChanged => "priority_changed",
         }
     }
 }

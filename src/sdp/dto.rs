@@ -169,6 +169,9 @@ pub struct Request {
     pub requester: Option<UserRef>,
     #[serde(default)]
     pub technician: Option<UserRef>,
+    /// The support group the request is assigned to.
+    #[serde(default)]
+    pub group: Option<UserRef>,
     #[serde(default)]
     pub status: Option<StatusRef>,
     #[serde(default)]

@@ -117,6 +117,7 @@ impl SyncHandle {
             mapping: Mapping {
                 config: sdp.mapping.clone(),
                 instance,
+                catalog: crate::sync::mapping::StatusCatalog::default(),
             },
             config: sdp.clone(),
             window: self.window,

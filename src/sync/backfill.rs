@@ -122,6 +122,7 @@ async fn first_pass(ctx: &SyncCtx, progress: &mut BackfillProgress) -> Result<()
             }
             progress.rows_seen += 1;
             if let Some(user) = importable(ctx, row)? {
+                super::statuses::ensure(ctx, Lane::Backfill, row.status.as_ref()).await;
                 batch.push((imported(ctx, row, true), user));
             }
         }

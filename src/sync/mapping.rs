@@ -36,6 +36,51 @@ pub struct Mapping {
     pub config: MappingConfig,
     /// This appliance's id in markers and number tags (`sdp.instance_id`, else the store's).
     pub instance: String,
+    /// SDP's statuses with their flags, as `GET /statuses` gave them (see `sync::statuses`).
+    pub catalog: StatusCatalog,
+}
+
+/// A status's `(in_progress, stop_timer)`.
+type Flags = (Option<bool>, Option<bool>);
+
+/// SDP's statuses by lower-cased name: `(in_progress, stop_timer)`. Builds that embed a status as
+/// `{id, name, color}` only are classified from here.
+#[derive(Debug, Default)]
+pub struct StatusCatalog {
+    flags: std::sync::RwLock<std::collections::BTreeMap<String, Flags>>,
+    /// When it was last read from SDP.
+    pub(crate) read_at: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl StatusCatalog {
+    pub fn flags(&self, name: &str) -> Option<Flags> {
+        self.flags
+            .read()
+            .expect("catalog lock is never poisoned: no panics while held")
+            .get(&name.to_lowercase())
+            .copied()
+    }
+
+    pub fn replace(&self, statuses: impl IntoIterator<Item = StatusRef>) {
+        let fresh = statuses
+            .into_iter()
+            .filter_map(|s| Some((s.name?.to_lowercase(), (s.in_progress, s.stop_timer))))
+            .collect();
+        *self
+            .flags
+            .write()
+            .expect("catalog lock is never poisoned: no panics while held") = fresh;
+    }
+
+    /// Every status SDP listed, by name as SDP spells it lower-cased.
+    pub fn names(&self) -> Vec<String> {
+        self.flags
+            .read()
+            .expect("catalog lock is never poisoned: no panics while held")
+            .keys()
+            .cloned()
+            .collect()
+    }
 }
 
 /// A mapped SDP status, with a warning when the name was not configured.
@@ -64,6 +109,17 @@ impl Mapping {
     /// The tag that carries the portal number in the subject when no custom field is configured.
     pub fn number_tag(&self, number: &str) -> String {
         format!("[{number}@{}]", self.instance)
+    }
+
+    /// A request's subject without the number tag deskbridge put in front of it.
+    pub fn without_number_tag(&self, subject: &str, number: &str) -> String {
+        let tag = self.number_tag(number);
+        subject
+            .trim()
+            .strip_prefix(&tag)
+            .unwrap_or(subject)
+            .trim()
+            .to_owned()
     }
 
     pub fn request_type(&self, kind: Kind) -> &str {
@@ -145,31 +201,45 @@ impl Mapping {
         )
     }
 
-    /// Maps an SDP status: by configured name, else by its flags (with a warning).
-    pub fn status(&self, sdp: &StatusRef, has_technician: bool) -> MappedStatus {
-        let name = sdp.name.as_deref().unwrap_or_default();
-        let configured = self
-            .config
+    /// The portal status a configured SDP status name maps to.
+    pub fn configured(&self, name: &str) -> Option<Status> {
+        self.config
             .statuses
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| Status::parse(v));
-        let (status, warning) = if let Some(status) = configured {
+            .and_then(|(_, v)| Status::parse(v))
+    }
+
+    /// What an SDP status means without a mapping, by its flags: timer stopped → pending, not in
+    /// progress (completed) → resolved, otherwise in progress.
+    pub fn by_flags(in_progress: Option<bool>, stop_timer: Option<bool>) -> Status {
+        match (in_progress, stop_timer) {
+            (Some(false), _) => Status::Resolved,
+            (_, Some(true)) => Status::Pending,
+            _ => Status::InProgress,
+        }
+    }
+
+    /// Maps an SDP status: by configured name, else by its flags (from the request, else from the
+    /// catalog), with a note in sync health. `assigned`: a technician or a group is set, which
+    /// makes an open request `assigned` (SDP has no such default status).
+    pub fn status(&self, sdp: &StatusRef, assigned: bool) -> MappedStatus {
+        let name = sdp.name.as_deref().unwrap_or_default();
+        let (status, warning) = if let Some(status) = self.configured(name) {
             (status, None)
         } else {
-            let status = match (sdp.in_progress, sdp.stop_timer) {
-                (Some(false), _) => Status::Resolved,
-                (_, Some(true)) => Status::Pending,
-                _ => Status::InProgress,
-            };
+            let known = self.catalog.flags(name);
+            let in_progress = sdp.in_progress.or(known.and_then(|k| k.0));
+            let stop_timer = sdp.stop_timer.or(known.and_then(|k| k.1));
+            let status = Self::by_flags(in_progress, stop_timer);
             (
                 status,
                 Some(format!(
-                    "SDP status {name:?} is not in sdp.mapping.statuses; treated as {status}"
+                    "SDP status {name:?} is not in sdp.mapping.statuses; treated as {status} by its flags"
                 )),
             )
         };
-        let status = if status == Status::New && has_technician {
+        let status = if status == Status::New && assigned {
             Status::Assigned
         } else {
             status
@@ -187,6 +257,7 @@ mod tests {
         Mapping {
             config,
             instance: "a1b2".into(),
+            catalog: StatusCatalog::default(),
         }
     }
 
@@ -265,6 +336,25 @@ mod tests {
                 .status,
             Status::InProgress
         );
+        // A build that embeds only {id, name, color}: the catalog from GET /statuses decides.
+        m.catalog.replace([
+            status("Awaiting Vendor", Some(true), Some(true)),
+            status("Investigating", Some(true), Some(false)),
+        ]);
+        assert_eq!(
+            m.status(&status("awaiting vendor", None, None), false)
+                .status,
+            Status::Pending
+        );
+        assert_eq!(
+            m.status(&status("Investigating", None, None), false)
+                .status,
+            Status::InProgress
+        );
+        assert_eq!(
+            m.status(&status("Onhold", None, None), false).status,
+            Status::Pending
+        );
     }
 
     #[test]
@@ -294,6 +384,20 @@ mod tests {
             m.marked_message("quote [deskbridge:a1b2:m7] answer [deskbridge:a1b2:m9]"),
             Some(MessageId(9))
         );
+    }
+
+    #[test]
+    fn the_number_tag_comes_off_a_subject() {
+        let m = mapping(MappingConfig::default());
+        assert_eq!(
+            m.without_number_tag("[DB-000123@a1b2] VPN down", "DB-000123"),
+            "VPN down"
+        );
+        assert_eq!(
+            m.without_number_tag("[DB-000123@ffff] VPN down", "DB-000123"),
+            "[DB-000123@ffff] VPN down"
+        );
+        assert_eq!(m.without_number_tag(" Printer ", "DB-000001"), "Printer");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub(crate) mod fate;
 pub mod inbound;
 pub mod mapping;
 pub mod outbound;
+pub(crate) mod statuses;
 pub mod sweep;
 pub mod text;
 

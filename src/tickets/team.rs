@@ -10,7 +10,7 @@ use super::{TicketEvent, TicketEventKind, transition};
 use crate::domain::lifecycle::{Action, ReopenWindow};
 use crate::domain::{
     Actor, Attachment, AttachmentId, Author, AuthorRole, Delivery, EventKind, Message, MessageId,
-    Origin, SdpFate, Status, Ticket, TicketId,
+    Origin, Priority, Requester, SdpFate, Status, Ticket, TicketId,
 };
 use crate::store::{OpError, OutboxOp, Store, StoredBlob, TicketTx, TxResult};
 
@@ -54,6 +54,11 @@ pub(crate) struct Observation {
     /// The request's description, as plain text: taken when the ticket was imported from a list
     /// row and its details are still to be read.
     pub description: Option<String>,
+    /// A new requester set in SDP (a portal customer, or nobody in the portal).
+    pub requester: Option<Requester>,
+    /// A subject or priority the team changed in SDP.
+    pub subject: Option<String>,
+    pub priority: Option<Priority>,
 }
 
 /// Whether a read is older than the newest one applied.
@@ -182,6 +187,7 @@ fn apply_fields(
         return Ok(());
     }
     ticket.sdp_updated_ms = seen.updated_ms.or(ticket.sdp_updated_ms);
+    apply_details(tx, ticket, seen, now, kinds)?;
     if seen.technician != ticket.assignee {
         let from = std::mem::replace(&mut ticket.assignee, seen.technician.clone());
         ticket.updated_at = now;
@@ -231,6 +237,44 @@ fn apply_fields(
         kinds.push(TicketEventKind::StatusChanged);
     }
     ticket.sdp_status.clone_from(&seen.sdp_status);
+    Ok(())
+}
+
+/// Requester, subject and priority changed in SDP, each with its history line. The former
+/// requester no longer sees the ticket.
+fn apply_details(
+    tx: &TicketTx<'_>,
+    ticket: &mut Ticket,
+    seen: &Observation,
+    now: OffsetDateTime,
+    kinds: &mut Vec<TicketEventKind>,
+) -> TxResult<()> {
+    let mut changed = Vec::new();
+    if let Some(requester) = seen.requester.clone().filter(|r| *r != ticket.requester) {
+        let from = std::mem::replace(&mut ticket.requester, requester);
+        changed.push((
+            EventKind::RequesterChanged,
+            from.name,
+            ticket.requester.name.clone(),
+        ));
+    }
+    if let Some(subject) = seen.subject.clone().filter(|s| *s != ticket.subject) {
+        let from = std::mem::replace(&mut ticket.subject, subject);
+        changed.push((EventKind::SubjectChanged, from, ticket.subject.clone()));
+    }
+    if let Some(priority) = seen.priority.filter(|p| *p != ticket.priority) {
+        let from = std::mem::replace(&mut ticket.priority, priority);
+        changed.push((
+            EventKind::PriorityChanged,
+            from.as_str().to_owned(),
+            priority.as_str().to_owned(),
+        ));
+    }
+    for (kind, from, to) in changed {
+        ticket.updated_at = now;
+        tx.event(ticket, kind, &seen.team, Some(from), Some(to), None)?;
+        kinds.push(TicketEventKind::Updated);
+    }
     Ok(())
 }
 
@@ -398,6 +442,9 @@ mod tests {
             hidden: Vec::new(),
             files: Vec::new(),
             description: None,
+            requester: None,
+            subject: None,
+            priority: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! messages.
 
 mod collect;
+mod fields;
 
 use std::collections::HashSet;
 
@@ -255,9 +256,16 @@ pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<boo
             fate::settle(ctx, ticket_id, None).await?;
         }
         let details = ctx.store.has_details_pending(ticket_id)?;
+        super::statuses::ensure(ctx, lane, request.status.as_ref()).await;
+        let mut observation = observe(ctx, &request);
+        fields::changes(ctx, &ticket, &request, &mut observation)?;
+        // E-mails are judged for the requester SDP now names.
+        let mut ticket = ticket;
+        if let Some(requester) = &observation.requester {
+            ticket.requester = requester.clone();
+        }
         let collected = collect::messages(ctx, lane, &ticket, &request).await?;
         let files = collect::files(ctx, lane, &ticket, &request).await?;
-        let mut observation = observe(ctx, &request);
         observation.messages = collected.messages;
         observation.hidden = collected.hidden;
         observation.files = files.files;
@@ -290,7 +298,7 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
     let mapped = request
         .status
         .as_ref()
-        .map(|s| ctx.mapping.status(s, technician.is_some()));
+        .map(|s| ctx.mapping.status(s, assigned(request)));
     if let Some(warning) = mapped.as_ref().and_then(|m| m.warning.clone()) {
         ctx.mismatch(warning);
     }
@@ -305,7 +313,19 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
         hidden: Vec::new(),
         files: Vec::new(),
         description: None,
+        requester: None,
+        subject: None,
+        priority: None,
     }
+}
+
+/// Whether someone has the request: a technician, or only a support group.
+fn assigned(request: &Request) -> bool {
+    technician(request).is_some()
+        || request
+            .group
+            .as_ref()
+            .is_some_and(|g| g.name.as_deref().is_some_and(|n| !n.is_empty()) || g.id.is_some())
 }
 
 fn technician(request: &Request) -> Option<String> {
@@ -345,7 +365,7 @@ pub(super) fn imported(ctx: &SyncCtx, request: &Request, from_row: bool) -> Impo
     let status = from_row
         .then(|| {
             let sdp = request.status.as_ref()?;
-            let mapped = ctx.mapping.status(sdp, technician.is_some());
+            let mapped = ctx.mapping.status(sdp, assigned(request));
             Some((mapped.status, sdp.name.clone()?))
         })
         .flatten();

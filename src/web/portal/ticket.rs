@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::form::{self, FormFailure, PageForm};
 use crate::domain::lifecycle::{self, Action, ReopenWindow};
 use crate::domain::{
-    Attachment, AuthorRole, Delivery, Event, EventKind, Message, Origin, SdpFate, Status,
+    Attachment, AuthorRole, Delivery, Event, EventKind, Message, Origin, Priority, SdpFate, Status,
     SyncState, Ticket,
 };
 use crate::error::{ApiError, ErrorCode};
@@ -109,9 +109,17 @@ fn history_line(page: &Page, e: &Event) -> HistoryLine {
         | EventKind::Conflict
         | EventKind::Confirmed
         | EventKind::Reopened => page.t1(&key, "to", label(&e.to)),
-        EventKind::Assigned | EventKind::SdpMerged => {
-            page.t1(&key, "to", e.to.clone().unwrap_or_default())
-        }
+        EventKind::Assigned
+        | EventKind::SdpMerged
+        | EventKind::RequesterChanged
+        | EventKind::SubjectChanged => page.t1(&key, "to", e.to.clone().unwrap_or_default()),
+        EventKind::PriorityChanged => page.t1(
+            &key,
+            "to",
+            e.to.as_deref()
+                .and_then(Priority::parse)
+                .map_or_else(String::new, |p| page.t(&priority_key(p))),
+        ),
         EventKind::Created
         | EventKind::Imported
         | EventKind::SdpLinked

@@ -125,6 +125,9 @@ event-sdp-trashed = Removed by the service desk (it can still restore it)
 event-sdp-removed = Removed by the service desk
 event-sdp-merged = Merged by the service desk into { $to }
 event-sdp-restored = Restored by the service desk
+event-requester-changed = Requester changed to { $to }
+event-subject-changed = Subject changed to “{ $to }”
+event-priority-changed = Priority changed to { $to }
 event-other = Updated
 
 flash-signed-out = You have been signed out.

@@ -122,6 +122,9 @@ event-sdp-trashed = Dihapus oleh service desk (masih dapat dipulihkan)
 event-sdp-removed = Dihapus oleh service desk
 event-sdp-merged = Digabungkan oleh service desk ke { $to }
 event-sdp-restored = Dipulihkan oleh service desk
+event-requester-changed = Pengaju diubah menjadi { $to }
+event-subject-changed = Subjek diubah menjadi “{ $to }”
+event-priority-changed = Prioritas diubah menjadi { $to }
 event-other = Diperbarui
 
 flash-signed-out = Anda telah keluar.
