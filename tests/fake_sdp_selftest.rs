@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::eventually;
-use crate::common::fake_sdp::{CallRecord, EmailFrom, FakeSdp, Fault, Op, Profile};
+use crate::common::fake_sdp::{CallRecord, EmailFrom, FakeSdp, Fault, Op, Profile, TrashRules};
 
 const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
 
@@ -1819,6 +1819,289 @@ async fn fake_sdp_searches_what_the_sync_needs() {
             profile == Profile::OnPrem,
             "the setter swaps it: {body}"
         );
+        fake.stop().await;
+    }
+}
+
+// ----- beyond the happy path -----
+
+/// `messages[0]` of a failed answer.
+fn first_message(body: &Value) -> &Value {
+    let status = &body["response_status"];
+    let status = if status.is_array() {
+        &status[0]
+    } else {
+        status
+    };
+    &status["messages"][0]
+}
+
+/// Whether `GET /requests` (100 rows) lists `id`.
+async fn listed(sdp: &Client, id: &str) -> bool {
+    let (status, body) = sdp
+        .get("/requests", Some(json!({"list_info": {"row_count": 100}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    ids(&body, "requests").iter().any(|listed| listed == id)
+}
+
+#[actix_web::test]
+async fn fake_sdp_trashes_restores_and_purges() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = sdp
+            .create(json!({"subject": "Trash me", "requester": {"email_id": "alice@example.com"}}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/requests/{id}");
+        let (_, body) = sdp.get(&path, None).await;
+        assert_eq!(
+            body["request"]["is_trashed"], false,
+            "{profile:?}: on every request"
+        );
+        let created = ms(&body["request"]["created_time"]);
+
+        // Purge is only for the trash; wrong verbs name themselves.
+        let (status, body) = sdp.call(Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["response_status"]["status_code"], 4000);
+        assert_eq!(
+            first_message(&body)["status_code"],
+            4017,
+            "{profile:?}: {body}"
+        );
+        assert_eq!(first_message(&body)["message"], "Not in trash");
+        let (status, body) = sdp
+            .call(Method::PUT, &format!("{path}/move_to_trash"), None)
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4021)
+        );
+        assert_eq!(first_message(&body)["field"], "PUT");
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"request": {"is_trashed": true}})),
+            )
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4009)
+        );
+        assert_eq!(first_message(&body)["field"], "is_trashed");
+
+        let (status, body) = sdp
+            .call(Method::DELETE, &format!("{path}/move_to_trash"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{profile:?}: {body}");
+        assert_eq!(body["response_status"]["status_code"], 2000);
+        let trashed = &body["request"];
+        assert_eq!(trashed["id"], id.as_str());
+        assert_eq!(trashed["is_trashed"], true);
+        assert_eq!(trashed["deleted_by"]["name"], "Deskbridge API");
+        assert!(trashed["deleted_on"]["value"].is_string(), "{trashed}");
+        let (status, body) = sdp
+            .call(Method::DELETE, &format!("{path}/move_to_trash"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(first_message(&body)["status_code"], 4016, "{body}");
+
+        // A trashed request still answers GET, edited, and leaves the lists; it is read-only.
+        let (status, body) = sdp.get(&path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["request"]["is_trashed"], true);
+        assert!(ms(&body["request"]["last_updated_time"]) > created);
+        assert!(body["request"]["deleted_time"]["value"].is_string());
+        assert!(
+            !listed(&sdp, &id).await,
+            "{profile:?}: trashed rows are not listed"
+        );
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"request": {"subject": "edited in the trash"}})),
+            )
+            .await;
+        assert_eq!((status, message_code(&body)), (StatusCode::FORBIDDEN, 4002));
+        let (status, _) = sdp.get(&format!("{path}/notes"), None).await;
+        assert_eq!(status, StatusCode::OK, "its notes can be read");
+
+        // Restore takes no input_data.
+        let restore = format!("{path}/restore_from_trash");
+        let (status, body) = sdp
+            .call(Method::PUT, &restore, Some(json!({"request": {}})))
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4000)
+        );
+        assert_eq!(fake.request(&id).unwrap()["is_trashed"], true);
+        let (status, body) = sdp.call(Method::PUT, &restore, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, body) = sdp.get(&path, None).await;
+        assert_eq!(body["request"]["is_trashed"], false);
+        assert!(body["request"]["deleted_time"].is_null());
+        assert!(listed(&sdp, &id).await);
+        let (status, body) = sdp.call(Method::PUT, &restore, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(first_message(&body)["status_code"], 4017);
+
+        // Trashed in SDP, then purged through the API: gone, a plain 404.
+        let note = fake.add_note(&id, "goes with it", false);
+        fake.trash(&id);
+        let (status, body) = sdp.call(Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = sdp.get(&path, None).await;
+        assert_eq!((status, message_code(&body)), (StatusCode::NOT_FOUND, 4007));
+        assert!(first_message(&body)["message"].is_string());
+        let (status, _) = sdp.get(&format!("{path}/notes/{note}"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(fake.request(&id).is_none());
+
+        // The [U] choices are switches.
+        let other = fake.raise_request("Other", "bob@example.com");
+        fake.set_trash_rules(TrashRules {
+            in_lists: true,
+            read_only: false,
+            ..TrashRules::default()
+        });
+        fake.trash(&other);
+        assert!(listed(&sdp, &other).await, "{profile:?}");
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{other}"),
+                Some(json!({"request": {"subject": "edited in the trash"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        fake.set_trash_rules(TrashRules {
+            get_not_found: true,
+            ..TrashRules::default()
+        });
+        let (status, body) = sdp.get(&format!("/requests/{other}"), None).await;
+        assert_eq!((status, message_code(&body)), (StatusCode::NOT_FOUND, 4007));
+        fake.restore(&other);
+        assert_eq!(
+            sdp.get(&format!("/requests/{other}"), None).await.0,
+            StatusCode::OK
+        );
+        fake.trash(&other);
+        fake.purge(&other);
+        assert!(fake.request(&other).is_none());
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_merges_requests_into_a_parent() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let parent = fake.raise_request("Printer down", "alice@example.com");
+        let child = fake.raise_request_with(json!({"subject": "Printer still down",
+            "description": "<p>same printer</p>", "requester": {"email_id": "bob@example.com"}}));
+        let second = fake.raise_request("Printer down again", "carol@example.com");
+        let before = ms(&fake.request(&parent).unwrap()["created_time"]);
+
+        fake.merge(&parent, &child);
+        for path in [
+            format!("/requests/{child}"),
+            format!("/requests/{child}/notes"),
+        ] {
+            let (status, body) = sdp.get(&path, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{profile:?} {path}: {body}");
+            let message = first_message(&body);
+            assert_eq!(message["status_code"], 4007);
+            assert_eq!(
+                message["message"],
+                json!({"parent_request": {"id": parent},
+                       "message": format!("Request Id(s) {child} has been Merged with Parent Request {parent}.")}),
+                "{profile:?}: an object"
+            );
+        }
+        assert!(
+            !listed(&sdp, &child).await,
+            "{profile:?}: the child leaves the lists"
+        );
+        assert!(listed(&sdp, &parent).await);
+
+        let (_, body) = sdp.get(&format!("/requests/{parent}"), None).await;
+        assert!(ms(&body["request"]["last_updated_time"]) > before);
+        assert_eq!(body["request"]["has_conversation"], true);
+        let (_, body) = sdp
+            .get(&format!("/requests/{parent}/conversations"), None)
+            .await;
+        let rows = body["conversations"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{body}");
+        let url = format!(
+            "{}{}",
+            fake.root_url(),
+            rows[0]["content_url"].as_str().unwrap()
+        );
+        let (status, detail) = send(
+            sdp.http
+                .get(url)
+                .header("Accept", ACCEPT)
+                .header(sdp.auth.0, &sdp.auth.1),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{detail}");
+        let notification = &detail["notification"];
+        assert_eq!(notification["notification_history"]["operation"], "MERGE");
+        assert_eq!(notification["merged_request_id"], child.as_str());
+        assert_eq!(notification["description"], "<p>same printer</p>");
+
+        // Through the API, with its limits.
+        let merge = format!("/requests/{parent}/merge_requests");
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &merge,
+                Some(json!({"merge_requests": [{"id": parent}]})),
+            )
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4001)
+        );
+        let fifty: Vec<Value> = (0..50).map(|_| json!({"id": second})).collect();
+        let (status, _) = sdp
+            .call(Method::PUT, &merge, Some(json!({"merge_requests": fifty})))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &merge,
+                Some(json!({"merge_requests": [{"id": second}]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = sdp.get(&format!("/requests/{second}"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            first_message(&body)["message"]["parent_request"]["id"],
+            parent.as_str()
+        );
+        let (_, body) = sdp
+            .get(&format!("/requests/{parent}/conversations"), None)
+            .await;
+        assert_eq!(body["conversations"].as_array().unwrap().len(), 2);
+        let (status, _) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{child}"),
+                Some(json!({"request": {"subject": "x"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "a merge cannot be undone");
         fake.stop().await;
     }
 }

@@ -28,6 +28,16 @@
 //!   its `attachments`. The notes list omits each note's `description`.
 //! - On-prem 400s on `search_criteria` combining a date criterion with any other.
 //! - On-prem serves `/users`, Cloud `/requesters`; the other path is 404.
+//! - Requests leave as SDP lets them (§13.1, §13.2): `DELETE …/move_to_trash` (answers the
+//!   request's `id`, `is_trashed`, `deleted_by`, `deleted_on`), `PUT …/restore_from_trash`
+//!   (any `input_data` → 400), `DELETE /requests/{id}` purges only a trashed request (else 4000
+//!   with `messages[0]` 4017 "Not in trash"; trashing twice is 4016), wrong verbs 4021 naming the
+//!   verb, `is_trashed` given on update 4009. Every request carries `is_trashed`, `deleted_time`
+//!   and `deleted_by`. `PUT /requests/{parent}/merge_requests` (1 to 49 children) merges for
+//!   good: any path of a child answers 404 / 4007 whose `messages[0].message` is the object
+//!   `{"parent_request": {"id"}, "message"}`, the child leaves the lists, and the parent gains
+//!   a conversation whose notification has `notification_history.operation: "MERGE"` and
+//!   `merged_request_id`, plus an edit.
 //!
 //! Behaviour the doc marks [U] is chosen here as follows: create answers 200 (see
 //! [`FakeSdp::set_create_status`]); unknown keys are rejected in both profiles; an unknown requester
@@ -40,7 +50,11 @@
 //! period (calls during it do not extend it) and empties the window, so the budget is whole again
 //! after it. A criterion takes at most 100 `values`. Cloud's notes list also omits `description`
 //! (seen live only on-prem; the stricter choice). List rows carry only the fields §2.4 names, so
-//! `priority` and `site` need `fields_required` too.
+//! `priority` and `site` need `fields_required` too. A trashed request answers GET with
+//! `is_trashed: true` (trashing and restoring are edits), is left out of lists, and refuses
+//! changes through the API with 403 / 4002 until restored ([`TrashRules`] switches each); a
+//! purged one is a plain 404. A merge's conversation row has `type: "NOTIFICATION"`, and the
+//! merged child's own notes, e-mails and files stay with it, out of reach.
 
 mod routes;
 mod search;
@@ -58,7 +72,7 @@ use serde_json::{Value, json};
 #[allow(unused_imports, reason = "part of the API even where no test names it")]
 pub use state::{
     AttachmentOwner, CallRecord, DEFAULT_BUDGET, Person, StatusChange, StoredAttachment,
-    StoredEmail, StoredNote,
+    StoredEmail, StoredNote, Trash, TrashRules,
 };
 use state::{Shared, State};
 
@@ -387,6 +401,12 @@ impl FakeSdp {
         self.state().settings.both_user_paths = both;
     }
 
+    /// What a trashed request answers (default [`TrashRules::default`]: GET shows it with
+    /// `is_trashed: true`, lists leave it out, API changes to it are refused).
+    pub fn set_trash_rules(&self, rules: TrashRules) {
+        self.state().settings.trash = rules;
+    }
+
     // ----- the technician side: changes made inside SDP -----
 
     /// Raises a request as if it came in through SDP; returns its id.
@@ -478,9 +498,40 @@ impl FakeSdp {
             .unwrap_or_else(|e| panic!("set_resolution({id}): {e:?}"));
     }
 
+    /// Moves the request to the trash as "Tech One" (`DELETE …/move_to_trash`).
+    pub fn trash(&self, id: &str) {
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        s.trash(id, &by)
+            .unwrap_or_else(|e| panic!("trash({id}): {e:?}"));
+    }
+
+    /// Takes the request out of the trash (`PUT …/restore_from_trash`).
+    pub fn restore(&self, id: &str) {
+        self.state()
+            .restore(id)
+            .unwrap_or_else(|e| panic!("restore({id}): {e:?}"));
+    }
+
+    /// Deletes a trashed request for good (`DELETE /requests/{id}`); from then on it is 404.
+    pub fn purge(&self, id: &str) {
+        self.state()
+            .purge(id)
+            .unwrap_or_else(|e| panic!("purge({id}): {e:?}"));
+    }
+
+    /// Merges `child` into `parent` as "Tech One" (`PUT /requests/{parent}/merge_requests`).
+    pub fn merge(&self, parent: &str, child: &str) {
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        s.merge(parent, &[child.to_owned()], &by)
+            .unwrap_or_else(|e| panic!("merge({parent}, {child}): {e:?}"));
+    }
+
     // ----- inspection -----
 
-    /// The request as `GET /requests/{id}` shows it.
+    /// The request as `GET /requests/{id}` shows it; a merged request too, as it was when merged
+    /// (its GET answers 404). `None` once purged.
     pub fn request(&self, id: &str) -> Option<Value> {
         let s = self.state();
         s.requests.get(id).map(|r| wire::request(&s, r))

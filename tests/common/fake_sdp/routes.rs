@@ -617,6 +617,7 @@ fn route(
         Profile::Cloud => "_assign",
     };
     let close = close_path(s.profile);
+    trash_guard(s, method, rest)?;
     match (method, rest) {
         ("GET", ["requests"]) => list_requests(s, data),
         ("POST", ["requests"]) => {
@@ -640,10 +641,15 @@ fn route(
                 wire::request(s, s.request_ref(id)?),
             )))
         }
-        ("DELETE", ["requests", id]) => {
-            s.delete_request(id)?;
-            Ok(ok(wire::action("Request(s) deleted successfully")))
-        }
+        ("DELETE", ["requests", id])
+        | (
+            _,
+            [
+                "requests",
+                id,
+                "move_to_trash" | "restore_from_trash" | "merge_requests",
+            ],
+        ) => route_exits(s, method, id, &rest[2..], data),
         ("PUT", ["requests", id, action]) if *action == close => {
             let closure = match optional_wrapped(data, &["request"])? {
                 None => None,
@@ -706,6 +712,97 @@ fn route(
         ("GET", ["attachments", aid]) => download(s, |a| a.id == *aid),
         _ => route_reference(s, method, rest, data),
     }
+}
+
+/// The ways out for request `id`: trash, restore, purge, merge; `sub` is the path after the id.
+fn route_exits(
+    s: &mut State,
+    method: &str,
+    id: &str,
+    sub: &[&str],
+    data: Option<&Value>,
+) -> Result<Outcome, SdpError> {
+    match (method, sub) {
+        ("DELETE", []) => {
+            s.purge(id)?;
+            Ok(ok(wire::action("Request(s) deleted successfully")))
+        }
+        ("DELETE", ["move_to_trash"]) => {
+            let by = s.api_user();
+            s.trash(id, &by)?;
+            Ok(ok(wire::single(
+                "request",
+                wire::trashed(s.request_ref(id)?),
+            )))
+        }
+        ("PUT", ["restore_from_trash"]) => {
+            if data.is_some() {
+                // The live twin (changes) refuses any input here (§13.1).
+                return Err(SdpError::bad_input(
+                    "input_data is not allowed for this operation",
+                ));
+            }
+            s.restore(id)?;
+            Ok(ok(wire::action("Request(s) restored successfully")))
+        }
+        ("PUT", ["merge_requests"]) => {
+            let children = merge_children(data)?;
+            let by = s.api_user();
+            s.merge(id, &children, &by)?;
+            Ok(ok(wire::action("Request(s) merged successfully")))
+        }
+        _ => Err(SdpError::invalid_method(method)),
+    }
+}
+
+/// What a trashed request answers before routing ([`state::TrashRules`]): restore, purge and
+/// trash itself always reach their routes.
+fn trash_guard(s: &State, method: &str, rest: &[&str]) -> Result<(), SdpError> {
+    let ["requests", id, sub @ ..] = rest else {
+        return Ok(());
+    };
+    let trashed = s
+        .requests
+        .get(*id)
+        .is_some_and(|r| r.trashed.is_some() && r.merged_into.is_none());
+    let exempt = matches!(
+        (method, sub),
+        ("DELETE", []) | (_, ["move_to_trash" | "restore_from_trash"])
+    );
+    if !trashed || exempt {
+        Ok(())
+    } else if s.settings.trash.get_not_found {
+        Err(SdpError::not_found("request"))
+    } else if method != "GET" && s.settings.trash.read_only {
+        Err(SdpError::in_trash())
+    } else {
+        Ok(())
+    }
+}
+
+/// The child ids of `{"merge_requests": [{"id": "<child>"}, …]}`.
+fn merge_children(data: Option<&Value>) -> Result<Vec<String>, SdpError> {
+    let data = data.ok_or_else(|| SdpError::mandatory(vec!["merge_requests".into()]))?;
+    let top = data
+        .as_object()
+        .ok_or_else(|| SdpError::bad_input("input_data must be a JSON object"))?;
+    if let Some(extra) = top.keys().find(|k| *k != "merge_requests") {
+        return Err(SdpError::extra_key(extra));
+    }
+    let items = top
+        .get("merge_requests")
+        .ok_or_else(|| SdpError::mandatory(vec!["merge_requests".into()]))?
+        .as_array()
+        .ok_or_else(|| SdpError::type_mismatch("merge_requests"))?;
+    items
+        .iter()
+        .map(|item| {
+            item.get("id")
+                .filter(|id| id.is_string() || id.is_number())
+                .map(wire::scalar_text)
+                .ok_or_else(|| SdpError::invalid_value("merge_requests"))
+        })
+        .collect()
 }
 
 /// Notes, conversations and e-mails of request `id`; `sub` is the path after the id.

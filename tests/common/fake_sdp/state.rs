@@ -69,6 +69,41 @@ pub struct Request {
     pub is_reopened: bool,
     pub status_changes: Vec<StatusChange>,
     pub update_reasons: Vec<String>,
+    /// Set while the request is in the trash.
+    pub trashed: Option<Trash>,
+    /// The parent it was merged into: from then on it answers 404 naming the parent.
+    pub merged_into: Option<String>,
+}
+
+/// Who moved a request to the trash, and when.
+#[derive(Clone, Debug)]
+pub struct Trash {
+    pub by: Person,
+    pub at_ms: i64,
+}
+
+/// What a trashed request does where the doc knows nothing ([U], §13.1); see
+/// [`super::FakeSdp::set_trash_rules`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrashRules {
+    /// Every path of a trashed request (but restore and purge) answers 404 / 4007; off, a GET
+    /// answers the request with `is_trashed: true`.
+    pub get_not_found: bool,
+    /// `GET /requests` lists trashed requests too.
+    pub in_lists: bool,
+    /// API changes to a trashed request (but restore and purge) answer 403 / 4002, as the
+    /// trash is read-only in SDP's UI.
+    pub read_only: bool,
+}
+
+impl Default for TrashRules {
+    fn default() -> TrashRules {
+        TrashRules {
+            get_not_found: false,
+            in_lists: false,
+            read_only: true,
+        }
+    }
 }
 
 impl Request {
@@ -110,6 +145,8 @@ pub struct StoredEmail {
     pub to: Vec<String>,
     pub from_requester: bool,
     pub time_ms: i64,
+    /// Set on the notification a merge leaves on the parent: the merged child's id.
+    pub merged_request_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,6 +226,7 @@ pub struct Settings {
     /// Whether both `/users` and `/requesters` are served; otherwise on-prem serves only `/users`
     /// and Cloud only `/requesters`, the other answering 404 (§13.7).
     pub both_user_paths: bool,
+    pub trash: TrashRules,
 }
 
 #[derive(Default)]
@@ -366,6 +404,8 @@ enum Kind {
     Attachments,
     Resolution,
     ReadOnly,
+    /// Read-only and refused when given (4009), as `is_trashed` on a live instance (§13.1).
+    NotEditable,
 }
 
 fn request_field(name: &str) -> Option<Kind> {
@@ -398,11 +438,11 @@ fn request_field(name: &str) -> Option<Kind> {
         "update_reason" | "status_change_comments" => Kind::Comment,
         "attachments" => Kind::Attachments,
         "resolution" => Kind::Resolution,
+        "is_trashed" => Kind::NotEditable,
         "id" | "display_id" | "created_time" | "last_updated_time" | "created_by"
         | "short_description" | "responded_time" | "resolved_time" | "completed_time"
-        | "assigned_time" | "has_notes" | "has_attachments" | "is_service_request" => {
-            Kind::ReadOnly
-        }
+        | "assigned_time" | "has_notes" | "has_attachments" | "is_service_request"
+        | "deleted_time" | "deleted_by" => Kind::ReadOnly,
         _ => return None,
     })
 }
@@ -458,6 +498,9 @@ pub const REQUEST_KEYS: &[&str] = &[
     "has_attachments",
     "has_conversation",
     "unreplied_count",
+    "is_trashed",
+    "deleted_time",
+    "deleted_by",
 ];
 
 fn is_udf_key(key: &str) -> bool {
@@ -478,8 +521,19 @@ struct Patch {
     resolution: Option<String>,
 }
 
-/// What a rendered request depends on, besides its own record: see [`State::render_version`].
-type RenderVersion = (i64, usize, usize, usize, usize, bool, bool);
+/// What a rendered request, and which requests a list shows, depend on besides the requests'
+/// own records: see [`State::render_version`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RenderVersion {
+    clock_ms: i64,
+    requests: usize,
+    notes: usize,
+    emails: usize,
+    attachments: usize,
+    display_id_object: bool,
+    null_until_edited: bool,
+    trashed_in_lists: bool,
+}
 
 /// The last `GET /requests` selection (see [`State::request_order`]).
 struct ListCache {
@@ -545,6 +599,7 @@ impl State {
                 note_list_descriptions: false,
                 mixed_date_criteria: profile == Profile::Cloud,
                 both_user_paths: false,
+                trash: TrashRules::default(),
             },
             faults: Faults::default(),
             budget: Budget::new(Some(DEFAULT_BUDGET)),
@@ -653,20 +708,22 @@ impl State {
     /// e-mails or files takes a fresh [`State::tick`] (strictly increasing), and a deletion
     /// shrinks a collection.
     fn render_version(&self) -> RenderVersion {
-        (
-            self.clock_ms,
-            self.requests.len(),
-            self.notes.len(),
-            self.emails.len(),
-            self.attachments.len(),
-            self.settings.display_id_object,
-            self.settings.null_until_edited,
-        )
+        RenderVersion {
+            clock_ms: self.clock_ms,
+            requests: self.requests.len(),
+            notes: self.notes.len(),
+            emails: self.emails.len(),
+            attachments: self.attachments.len(),
+            display_id_object: self.settings.display_id_object,
+            null_until_edited: self.settings.null_until_edited,
+            trashed_in_lists: self.settings.trash.in_lists,
+        }
     }
 
     /// The ids of the requests that `params` selects, in its order. Filtering and sorting look at
     /// every request, so the result is kept while no request changes and the selection stays the
-    /// same: a client paging through a large backlog pays for it once, not per page.
+    /// same: a client paging through a large backlog pays for it once, not per page. Merged
+    /// requests are never listed, trashed ones only where [`TrashRules::in_lists`] says so.
     pub fn request_order(&mut self, params: &ListParams) -> Arc<[String]> {
         let key = params.selection_key();
         let version = self.render_version();
@@ -679,7 +736,12 @@ impl State {
         // Only what the selection reads is rendered: rows of the keys it names select exactly as
         // full rows do.
         let keys = params.selection_keys();
-        let requests: Vec<&Request> = self.requests.values().collect();
+        let in_lists = self.settings.trash.in_lists;
+        let requests: Vec<&Request> = self
+            .requests
+            .values()
+            .filter(|r| r.merged_into.is_none() && (in_lists || r.trashed.is_none()))
+            .collect();
         let rows: Vec<Value> = requests
             .iter()
             .map(|r| {
@@ -810,16 +872,21 @@ impl State {
         person_from_row(row)
     }
 
+    /// The request, unless it is unknown (404) or was merged into another (404 naming the parent).
     pub fn request_ref(&self, id: &str) -> Result<&Request, SdpError> {
-        self.requests
+        let r = self
+            .requests
             .get(id)
-            .ok_or_else(|| SdpError::not_found("request"))
+            .ok_or_else(|| SdpError::not_found("request"))?;
+        match &r.merged_into {
+            Some(parent) => Err(SdpError::merged(id, parent)),
+            None => Ok(r),
+        }
     }
 
     fn request_mut(&mut self, id: &str) -> Result<&mut Request, SdpError> {
-        self.requests
-            .get_mut(id)
-            .ok_or_else(|| SdpError::not_found("request"))
+        self.request_ref(id)?;
+        Ok(self.requests.get_mut(id).expect("checked"))
     }
 
     /// Bumps `last_updated_time` of a request.
@@ -1067,6 +1134,7 @@ impl State {
                 patch.resolution = Some(content.to_owned());
             }
             Kind::ReadOnly => {}
+            Kind::NotEditable => return Err(SdpError::not_editable(key)),
         }
         Ok(())
     }
@@ -1150,6 +1218,8 @@ impl State {
             is_reopened: false,
             status_changes: Vec::new(),
             update_reasons: Vec::new(),
+            trashed: None,
+            merged_into: None,
         };
         self.requests.insert(id.clone(), request);
         self.apply_patch(&id, patch, by, now);
@@ -1312,13 +1382,89 @@ impl State {
         Ok(())
     }
 
-    pub fn delete_request(&mut self, id: &str) -> Result<(), SdpError> {
-        self.requests
-            .remove(id)
-            .ok_or_else(|| SdpError::not_found("request"))?;
+    // ----- trash, purge, merge -----
+
+    /// Moves a request to the trash (4016 "Already in trash" if it is there).
+    pub fn trash(&mut self, id: &str, by: &Person) -> Result<(), SdpError> {
+        if self.request_ref(id)?.trashed.is_some() {
+            return Err(SdpError::new(400, 4016, "Already in trash"));
+        }
+        let now = self.touch(id);
+        self.request_mut(id)?.trashed = Some(Trash {
+            by: by.clone(),
+            at_ms: now,
+        });
+        Ok(())
+    }
+
+    /// Takes a request out of the trash (4017 "Not in trash" if it is not there).
+    pub fn restore(&mut self, id: &str) -> Result<(), SdpError> {
+        if self.request_ref(id)?.trashed.is_none() {
+            return Err(SdpError::not_in_trash());
+        }
+        self.touch(id);
+        self.request_mut(id)?.trashed = None;
+        Ok(())
+    }
+
+    /// Deletes a trashed request for good, with its notes, e-mails and files; a request that is
+    /// not in the trash answers 4017 "Not in trash" (§13.1).
+    pub fn purge(&mut self, id: &str) -> Result<(), SdpError> {
+        if self.request_ref(id)?.trashed.is_none() {
+            return Err(SdpError::not_in_trash());
+        }
+        self.requests.remove(id);
         self.notes.retain(|n| n.request_id != id);
         self.emails.retain(|e| e.request_id != id);
         self.attachments.retain(|a| a.request_id != id);
+        Ok(())
+    }
+
+    /// Merges `children` into `parent` (at most 49, §13.2): each child then answers 404 naming
+    /// the parent and leaves the lists; the parent gains one `MERGE` notification per child and
+    /// an edit. Children keep their own notes, e-mails and files, out of reach ([U]).
+    pub fn merge(
+        &mut self,
+        parent: &str,
+        children: &[String],
+        by: &Person,
+    ) -> Result<(), SdpError> {
+        self.request_ref(parent)?;
+        if children.is_empty() || children.len() > 49 {
+            return Err(SdpError::invalid_value("merge_requests")
+                .with_message("Between 1 and 49 requests can be merged at a time"));
+        }
+        for (i, child) in children.iter().enumerate() {
+            if child == parent || children[..i].contains(child) || self.request_ref(child).is_err()
+            {
+                return Err(SdpError::invalid_value("merge_requests"));
+            }
+        }
+        for child in children {
+            let r = &self.requests[child];
+            let text = |key: &str| {
+                r.fields
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let (subject, description) = (text("subject"), text("description"));
+            let id = self.new_id("email");
+            let now = self.touch(parent);
+            self.requests.get_mut(child).expect("checked").merged_into = Some(parent.to_owned());
+            self.emails.push(StoredEmail {
+                id,
+                request_id: parent.to_owned(),
+                subject,
+                description,
+                sender: by.clone(),
+                to: Vec::new(),
+                from_requester: false,
+                time_ms: now,
+                merged_request_id: Some(child.clone()),
+            });
+        }
         Ok(())
     }
 
@@ -1463,6 +1609,7 @@ impl State {
             to,
             from_requester,
             time_ms: now,
+            merged_request_id: None,
         });
         Ok(id)
     }

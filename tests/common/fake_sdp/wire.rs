@@ -19,6 +19,8 @@ pub struct SdpError {
     pub field: Option<String>,
     pub fields: Vec<String>,
     pub retry_after: Option<u64>,
+    /// A `message` that is an object rather than text (a merged request's answer, §13.2).
+    pub message_object: Option<Box<Value>>,
 }
 
 impl SdpError {
@@ -30,6 +32,7 @@ impl SdpError {
             field: None,
             fields: Vec::new(),
             retry_after: None,
+            message_object: None,
         }
     }
 
@@ -110,6 +113,39 @@ impl SdpError {
         }
     }
 
+    /// Purging or restoring a request that is not in the trash (§13.1).
+    pub fn not_in_trash() -> SdpError {
+        SdpError::new(400, 4017, "Not in trash")
+    }
+
+    /// A change to a trashed request ([U]: the trash is read-only in SDP's UI).
+    pub fn in_trash() -> SdpError {
+        SdpError::new(403, 4002, "Request is in trash")
+    }
+
+    /// A read-only field that a live instance refuses when given (`is_trashed`, §13.1).
+    pub fn not_editable(field: &str) -> SdpError {
+        SdpError::new(400, 4009, "Given field is not editable").with_field(field)
+    }
+
+    /// A wrong verb on an action path (§13.1): 4021 naming the verb.
+    pub fn invalid_method(method: &str) -> SdpError {
+        SdpError::new(400, 4021, "Invalid HTTP method").with_field(method)
+    }
+
+    /// Any path of a request merged into `parent`: 404 / 4007 whose message is an object
+    /// carrying the parent's id (§13.2).
+    pub fn merged(child: &str, parent: &str) -> SdpError {
+        SdpError {
+            message: None,
+            message_object: Some(Box::new(json!({
+                "parent_request": {"id": parent},
+                "message": format!("Request Id(s) {child} has been Merged with Parent Request {parent}."),
+            }))),
+            ..SdpError::new(404, 4007, "")
+        }
+    }
+
     pub fn too_large(limit: usize) -> SdpError {
         SdpError::bad_input(&format!("File size exceeds the limit of {limit} bytes"))
     }
@@ -119,7 +155,9 @@ impl SdpError {
         let mut message = Map::new();
         message.insert("status_code".into(), json!(self.code));
         message.insert("type".into(), json!("failed"));
-        if let Some(m) = &self.message {
+        if let Some(m) = &self.message_object {
+            message.insert("message".into(), (**m).clone());
+        } else if let Some(m) = &self.message {
             message.insert("message".into(), json!(m));
         }
         if let Some(f) = &self.field {
@@ -228,6 +266,9 @@ const COMPUTED: &[&str] = &[
     "is_reopened",
     "unreplied_count",
     "time_elapsed",
+    "is_trashed",
+    "deleted_time",
+    "deleted_by",
 ];
 
 /// The full request, as `GET /requests/{id}` answers.
@@ -312,6 +353,9 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
         "is_reopened" => json!(r.is_reopened),
         "unreplied_count" => json!(unreplied(s, r)),
         "time_elapsed" => json!("0"),
+        "is_trashed" => json!(r.trashed.is_some()),
+        "deleted_time" => opt_date(r.trashed.as_ref().map(|t| t.at_ms)),
+        "deleted_by" => r.trashed.as_ref().map_or(Value::Null, |t| user_ref(&t.by)),
         _ => return None,
     })
 }
@@ -351,7 +395,6 @@ fn request_defaults() -> Map<String, Value> {
         "is_first_response_overdue",
         "is_escalated",
         "is_read",
-        "is_trashed",
         "is_fcr",
         "has_linked_requests",
         "has_problem",
@@ -371,7 +414,7 @@ fn unreplied(s: &State, r: &Request) -> usize {
     let last_reply = s
         .emails
         .iter()
-        .filter(|e| e.request_id == r.id && !e.from_requester)
+        .filter(|e| e.request_id == r.id && !e.from_requester && e.merged_request_id.is_none())
         .map(|e| e.time_ms)
         .chain(
             s.notes
@@ -475,12 +518,23 @@ pub fn conversation_note(n: &StoredNote) -> Value {
            "content_url": format!("/api/v3/requests/{}/notes/{}", n.request_id, n.id)})
 }
 
+/// The conversation `type` of an e-mail, and of the notification a merge leaves ([U]: the live
+/// row type of a merge is not known).
+fn conversation_type(e: &StoredEmail) -> &'static str {
+    if e.merged_request_id.is_some() {
+        "NOTIFICATION"
+    } else {
+        "EMAIL"
+    }
+}
+
 pub fn conversation_email(s: &State, e: &StoredEmail) -> Value {
     let has_attachments = s
         .attachments
         .iter()
         .any(|a| a.owner == AttachmentOwner::Email(e.id.clone()));
-    json!({"id": e.id, "type": "EMAIL", "created_time": date(e.time_ms), "show_to_requester": true,
+    json!({"id": e.id, "type": conversation_type(e), "created_time": date(e.time_ms),
+           "show_to_requester": e.merged_request_id.is_none(),
            "created_by": user_ref(&e.sender), "has_attachments": has_attachments,
            "content_url": format!("/api/v3/requests/{}/notifications/{}", e.request_id, e.id)})
 }
@@ -493,10 +547,25 @@ pub fn notification(s: &State, e: &StoredEmail) -> Value {
         .filter(|a| a.owner == AttachmentOwner::Email(e.id.clone()))
         .map(attachment)
         .collect();
-    json!({"id": e.id, "subject": e.subject, "description": e.description,
+    let mut v = json!({"id": e.id, "subject": e.subject, "description": e.description,
            "sender": {"name": e.sender.name, "email_id": e.sender.email},
-           "to": e.to, "time": date(e.time_ms), "type": "EMAIL",
-           "from_requester": e.from_requester, "attachments": attachments})
+           "to": e.to, "time": date(e.time_ms), "type": conversation_type(e),
+           "from_requester": e.from_requester, "attachments": attachments});
+    if let Some(child) = &e.merged_request_id {
+        // Where a live client reads a merge (§13.2): the operation in `notification_history`,
+        // the child's id beside it.
+        v["notification_history"] = json!({"operation": "MERGE"});
+        v["merged_request_id"] = json!(child);
+    }
+    v
+}
+
+/// `DELETE /requests/{id}/move_to_trash`'s `request` (§13.1).
+pub fn trashed(r: &Request) -> Value {
+    let trash = r.trashed.as_ref();
+    json!({"id": r.id, "is_trashed": trash.is_some(),
+           "deleted_by": trash.map(|t| json!({"id": t.by.id, "name": t.by.name})),
+           "deleted_on": trash.map(|t| date(t.at_ms))})
 }
 
 fn strip_html(html: &str) -> String {
