@@ -745,7 +745,7 @@ async fn fake_sdp_uploads_download_byte_identical() {
         );
         let stored = fake.attachments(&id);
         assert_eq!(
-            stored.iter().find(|a| a.name == "notes.txt").unwrap().bytes,
+            &stored.iter().find(|a| a.name == "notes.txt").unwrap().bytes[..],
             b"hello"
         );
 
@@ -2104,4 +2104,211 @@ async fn fake_sdp_merges_requests_into_a_parent() {
         assert_eq!(status, StatusCode::NOT_FOUND, "a merge cannot be undone");
         fake.stop().await;
     }
+}
+
+/// GETs an absolute URL with no SDP credential at all.
+async fn fetch_plain(url: &str) -> (StatusCode, Vec<u8>) {
+    let response = reqwest::get(url).await.expect("the other origin answers");
+    let status = response.status();
+    (status, response.bytes().await.unwrap().to_vec())
+}
+
+#[actix_web::test]
+async fn fake_sdp_serves_files_from_another_origin_without_credentials() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Files elsewhere", "alice@example.com");
+        fake.absolute_content_urls(true);
+        fake.attach_file(&id, "shot.png", b"\x89PNG shot");
+        let mail = fake.add_email_with_files(
+            &id,
+            EmailFrom::Requester,
+            "<p>log attached</p>",
+            &[("boot.log", b"boot log")],
+        );
+        fake.set_resolution_with_files(&id, "<p>patched</p>", &[("fix.txt", b"the fix")]);
+
+        let (_, request) = sdp.get(&format!("/requests/{id}"), None).await;
+        let (_, notification) = sdp
+            .get(&format!("/requests/{id}/notifications/{mail}"), None)
+            .await;
+        let (_, resolution) = sdp.get(&format!("/requests/{id}/resolutions"), None).await;
+        let files = [
+            (
+                &request["request"]["attachments"][0],
+                b"\x89PNG shot".as_slice(),
+            ),
+            (&notification["notification"]["attachments"][0], b"boot log"),
+            (
+                &resolution["resolution"]["resolution_attachments"][0],
+                b"the fix",
+            ),
+        ];
+        for (attachment, bytes) in files {
+            let url = attachment["content_url"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{attachment}"));
+            assert!(
+                url.starts_with("http://127.0.0.1:"),
+                "{profile:?}: absolute: {url}"
+            );
+            assert!(!url.starts_with(&fake.root_url()), "another origin: {url}");
+            assert_eq!(fetch_plain(url).await, (StatusCode::OK, bytes.to_vec()));
+        }
+        let hits = fake.foreign_hits();
+        assert_eq!(hits.len(), 3, "{hits:?}");
+        assert!(hits.iter().all(|hit| !hit.had_credential));
+
+        // The other origin tells when a client sends it the SDP credential.
+        let url = files[0].0["content_url"].as_str().unwrap();
+        let response = sdp
+            .http
+            .get(url)
+            .header(sdp.auth.0, &sdp.auth.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let last = fake.foreign_hits().pop().unwrap();
+        assert!(last.had_credential, "{last:?}");
+        assert!(last.path.starts_with("/files/"), "{last:?}");
+
+        fake.absolute_content_urls(false);
+        let (_, request) = sdp.get(&format!("/requests/{id}"), None).await;
+        let url = request["request"]["attachments"][0]["content_url"]
+            .as_str()
+            .unwrap();
+        assert!(url.starts_with("/api/v3/"), "relative again: {url}");
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_resolution_files_and_both_download_paths() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Resolved with a file", "alice@example.com");
+        let shot = fake.attach_file(&id, "shot.png", b"\x89PNG");
+        fake.set_resolution_with_files(
+            &id,
+            "<p>patched, see attached</p>",
+            &[("fix.txt", b"the fix"), ("howto.pdf", b"%PDF")],
+        );
+        let (status, body) = sdp.get(&format!("/requests/{id}/resolutions"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let resolution = &body["resolution"];
+        assert_eq!(resolution["content"], "<p>patched, see attached</p>");
+        let files = resolution["resolution_attachments"].as_array().unwrap();
+        assert_eq!(files.len(), 2, "{profile:?}: {resolution}");
+        assert_eq!(files[0]["name"], "fix.txt");
+        assert_eq!(files[0]["size"]["value"], "7");
+        let url = format!(
+            "{}{}",
+            fake.root_url(),
+            files[0]["content_url"].as_str().unwrap()
+        );
+        let response = sdp
+            .http
+            .get(url)
+            .header(sdp.auth.0, &sdp.auth.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.bytes().await.unwrap().as_ref(), b"the fix");
+
+        let (_, request) = sdp.get(&format!("/requests/{id}"), None).await;
+        let request = &request["request"];
+        assert_eq!(
+            request["resolution"]["resolution_attachments"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            ids(request, "attachments"),
+            std::slice::from_ref(&shot),
+            "resolution files are its own"
+        );
+
+        for verb in ["download", "_download"] {
+            let url = fake.api_url(&format!("/requests/{id}/attachments/{shot}/{verb}"));
+            let response = sdp
+                .http
+                .get(url)
+                .header(sdp.auth.0, &sdp.auth.1)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{verb}");
+            assert_eq!(response.bytes().await.unwrap().as_ref(), b"\x89PNG");
+        }
+
+        // A new resolution replaces the old one, files and all.
+        fake.set_resolution(&id, "<p>rewritten</p>");
+        let (_, body) = sdp.get(&format!("/requests/{id}/resolutions"), None).await;
+        assert_eq!(body["resolution"]["resolution_attachments"], json!([]));
+        assert_eq!(fake.attachments(&id).len(), 1);
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_holds_a_48_mib_file_once() {
+    const SIZE: usize = 48 * 1024 * 1024;
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let sdp = Client::new(&fake).await;
+    fake.set_max_upload(64 * 1024 * 1024);
+    let id = sdp.create(json!({"subject": "Core dump"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let content: Vec<u8> = (0..SIZE).map(|i| u8::try_from(i % 253).unwrap()).collect();
+    let (status, body) = sdp
+        .upload(
+            Method::PUT,
+            &format!("/requests/{id}/upload"),
+            "core.bin",
+            content.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["attachment"]["size"]["value"], SIZE.to_string());
+    let url = format!(
+        "{}{}",
+        fake.root_url(),
+        body["attachment"]["content_url"].as_str().unwrap()
+    );
+    for _ in 0..2 {
+        let response = sdp
+            .http
+            .get(&url)
+            .header(sdp.auth.0, &sdp.auth.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.bytes().await.unwrap().as_ref() == content.as_slice());
+    }
+    // One stored copy, shared by every reader rather than copied for each.
+    let first = fake.attachments(&id);
+    let again = fake.attachments(&id);
+    assert_eq!(first[0].bytes.as_ptr(), again[0].bytes.as_ptr());
+    drop((first, again));
+
+    let aid = fake.attach_file(&id, "core2.bin", &content);
+    let url = fake.api_url(&format!("/requests/{id}/attachments/{aid}/_download"));
+    let response = sdp
+        .http
+        .get(url)
+        .header(sdp.auth.0, &sdp.auth.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.unwrap().as_ref() == content.as_slice());
+    fake.stop().await;
 }

@@ -38,6 +38,14 @@
 //!   `{"parent_request": {"id"}, "message"}`, the child leaves the lists, and the parent gains
 //!   a conversation whose notification has `notification_history.operation: "MERGE"` and
 //!   `merged_request_id`, plus an edit.
+//! - Files are stored once ([`actix_web::web::Bytes`]) and every download shares them, so a
+//!   48 MiB upload or [`FakeSdp::attach_file`] is held once; an upload is read into one buffer
+//!   sized from the request's length. Downloads answer on `…/attachments/{id}/download` and on
+//!   the live `…/_download` (§13.10). A resolution may carry files
+//!   (`resolution.resolution_attachments`, [`FakeSdp::set_resolution_with_files`]).
+//!   [`FakeSdp::absolute_content_urls`] (off by default) makes every attachment `content_url`
+//!   absolute on a second listener, another origin that needs no credential and logs whether
+//!   one reached it ([`FakeSdp::foreign_hits`]).
 //!
 //! Behaviour the doc marks [U] is chosen here as follows: create answers 200 (see
 //! [`FakeSdp::set_create_status`]); unknown keys are rejected in both profiles; an unknown requester
@@ -56,6 +64,7 @@
 //! purged one is a plain 404. A merge's conversation row has `type: "NOTIFICATION"`, and the
 //! merged child's own notes, e-mails and files stay with it, out of reach.
 
+mod foreign;
 mod routes;
 mod search;
 mod state;
@@ -66,9 +75,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
+use actix_web::web::Bytes;
 use actix_web::{App, HttpServer, web};
 use serde_json::{Value, json};
 
+pub use foreign::ForeignHit;
 #[allow(unused_imports, reason = "part of the API even where no test names it")]
 pub use state::{
     AttachmentOwner, CallRecord, DEFAULT_BUDGET, Person, StatusChange, StoredAttachment,
@@ -166,6 +177,8 @@ pub struct FakeSdp {
     profile: Profile,
     addr: SocketAddr,
     server: Mutex<Option<ServerHandle>>,
+    /// The other origin ([`foreign`]), started by the first [`FakeSdp::absolute_content_urls`].
+    foreign: Mutex<Option<(SocketAddr, ServerHandle)>>,
     http: reqwest::Client,
 }
 
@@ -179,12 +192,13 @@ impl FakeSdp {
         let shared = Arc::new(Shared::new(State::new(profile)));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let handle = serve(&shared, listener);
+        let handle = serve(&shared, listener, Origin::Sdp);
         FakeSdp {
             shared,
             profile,
             addr,
             server: Mutex::new(Some(handle)),
+            foreign: Mutex::new(None),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -192,10 +206,14 @@ impl FakeSdp {
         }
     }
 
-    /// Stops the server; connections in flight are dropped.
+    /// Stops the server (and the other origin); connections in flight are dropped.
     pub async fn stop(self) {
         let handle = self.server_slot().take();
         if let Some(handle) = handle {
+            handle.stop(false).await;
+        }
+        let foreign = self.foreign_slot().take();
+        if let Some((_, handle)) = foreign {
             handle.stop(false).await;
         }
     }
@@ -227,12 +245,16 @@ impl FakeSdp {
             }
         };
         self.state().settings.refusing = false;
-        let handle = serve(&self.shared, listener);
+        let handle = serve(&self.shared, listener, Origin::Sdp);
         *self.server_slot() = Some(handle);
     }
 
     fn server_slot(&self) -> MutexGuard<'_, Option<ServerHandle>> {
         self.server.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn foreign_slot(&self) -> MutexGuard<'_, Option<(SocketAddr, ServerHandle)>> {
+        self.foreign.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -326,6 +348,28 @@ impl FakeSdp {
     /// Cloud: send `display_id` as `{"value", "display_value"}` instead of a string.
     pub fn set_display_id_object(&self, on: bool) {
         self.state().settings.display_id_object = on;
+    }
+
+    /// Whether attachment `content_url`s (of requests, e-mails and resolutions) are absolute URLs
+    /// on another origin: a second listener on 127.0.0.1 that serves the same bytes without
+    /// credentials and records every call ([`FakeSdp::foreign_hits`]). Off by default (relative
+    /// URLs on the SDP origin). The first switch-on starts that listener, on the current runtime.
+    pub fn absolute_content_urls(&self, on: bool) {
+        let origin = on.then(|| {
+            let mut slot = self.foreign_slot();
+            let (addr, _) = slot.get_or_insert_with(|| {
+                let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+                let addr = listener.local_addr().expect("local addr");
+                (addr, serve(&self.shared, listener, Origin::Foreign))
+            });
+            format!("http://{addr}")
+        });
+        self.state().settings.content_origin = origin;
+    }
+
+    /// Every call the other origin received, in arrival order.
+    pub fn foreign_hits(&self) -> Vec<ForeignHit> {
+        self.state().foreign_hits.clone()
     }
 
     /// HTTP status of a successful create (200 as observed; 201 is possible).
@@ -474,8 +518,10 @@ impl FakeSdp {
             .unwrap_or_else(|e| panic!("add_email({id}): {e:?}"))
     }
 
-    /// Attaches a file to the request as "Tech One"; returns the attachment id.
+    /// Attaches a file to the request as "Tech One"; returns the attachment id. The fake keeps
+    /// one copy of the bytes, shared by every download.
     pub fn attach_file(&self, id: &str, name: &str, bytes: &[u8]) -> String {
+        let bytes = Bytes::copy_from_slice(bytes);
         let mut s = self.state();
         let by = s.technician("Tech One");
         let content_type = wire::guess_content_type(name);
@@ -483,7 +529,7 @@ impl FakeSdp {
             id,
             name,
             &content_type,
-            bytes.to_vec(),
+            bytes,
             AttachmentOwner::Request,
             &by,
         )
@@ -492,10 +538,20 @@ impl FakeSdp {
 
     /// Sets (replaces) the resolution as "Tech One".
     pub fn set_resolution(&self, id: &str, text: &str) {
+        self.set_resolution_with_files(id, text, &[]);
+    }
+
+    /// Sets (replaces) the resolution as "Tech One" with files (`(file name, bytes)`), listed in
+    /// `resolution.resolution_attachments` and downloadable like any attachment.
+    pub fn set_resolution_with_files(&self, id: &str, html: &str, files: &[(&str, &[u8])]) {
+        let files = files
+            .iter()
+            .map(|(name, bytes)| ((*name).to_owned(), Bytes::copy_from_slice(bytes)))
+            .collect();
         let mut s = self.state();
         let by = s.technician("Tech One");
-        s.set_resolution(id, text, &by)
-            .unwrap_or_else(|e| panic!("set_resolution({id}): {e:?}"));
+        s.set_resolution_with_files(id, html, files, &by)
+            .unwrap_or_else(|e| panic!("set_resolution_with_files({id}): {e:?}"));
     }
 
     /// Moves the request to the trash as "Tech One" (`DELETE …/move_to_trash`).
@@ -648,8 +704,11 @@ impl FakeSdp {
 
 impl Drop for FakeSdp {
     fn drop(&mut self) {
+        // The stop commands are sent at once; nobody waits for them here.
         if let Some(handle) = self.server_slot().take() {
-            // The stop command is sent at once; nobody waits for it here.
+            drop(handle.stop(false));
+        }
+        if let Some((_, handle)) = self.foreign_slot().take() {
             drop(handle.stop(false));
         }
     }
@@ -666,13 +725,24 @@ fn as_object(v: &Value) -> &serde_json::Map<String, Value> {
     v.as_object().expect("fields must be a JSON object")
 }
 
+/// Which of the fake's two listeners a server is.
+#[derive(Clone, Copy)]
+enum Origin {
+    /// The SDP API and the token endpoint.
+    Sdp,
+    /// The other origin that absolute `content_url`s point to.
+    Foreign,
+}
+
 /// Runs an actix server for `shared` on `listener`, spawned on the current runtime.
-fn serve(shared: &Arc<Shared>, listener: TcpListener) -> ServerHandle {
+fn serve(shared: &Arc<Shared>, listener: TcpListener, origin: Origin) -> ServerHandle {
     let data = web::Data::from(Arc::clone(shared));
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .default_service(web::to(routes::dispatch))
+        let app = App::new().app_data(data.clone());
+        match origin {
+            Origin::Sdp => app.default_service(web::to(routes::dispatch)),
+            Origin::Foreign => app.default_service(web::to(foreign::handle)),
+        }
     })
     .workers(1)
     .disable_signals()

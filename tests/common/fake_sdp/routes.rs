@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::web::{self, Bytes};
+use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use serde_json::{Map, Value, json};
@@ -70,7 +70,7 @@ enum Outcome {
     File {
         name: String,
         content_type: String,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
     /// Close the connection without an answer.
     Drop,
@@ -84,7 +84,7 @@ struct FilePart {
     field: String,
     name: String,
     content_type: String,
-    bytes: Vec<u8>,
+    bytes: Bytes,
 }
 
 struct RawInput {
@@ -319,18 +319,23 @@ fn respond(outcome: Outcome) -> HttpResponse {
             name,
             content_type,
             bytes,
-        } => HttpResponse::Ok()
-            .content_type(content_type)
-            .insert_header((
-                "Content-Disposition",
-                format!("attachment; filename=\"{name}\""),
-            ))
-            .body(bytes),
+        } => file_response(&name, &content_type, bytes),
         // A body that fails at once: actix drops the connection before the head is flushed.
         Outcome::Drop => HttpResponse::Ok().streaming(futures_util::stream::once(async {
             Err::<Bytes, _>(std::io::Error::other("fake SDP: commit then drop"))
         })),
     }
+}
+
+/// A file download. The body shares the stored bytes: no copy per download, whatever the size.
+pub fn file_response(name: &str, content_type: &str, bytes: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes)
 }
 
 /// A GET of one object (which takes no `input_data`), not a list and not a download.
@@ -420,6 +425,12 @@ async fn read_input(
         .to_ascii_lowercase();
     let mut files = Vec::new();
     if content_type.starts_with("multipart/form-data") {
+        // A file part is read into one buffer sized from the request's length (a little more
+        // than the file), so a large upload is held once, not regrown and copied.
+        let hint = header_text(req.headers(), "content-length")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_default()
+            .min(max_upload.saturating_add(1));
         let mut parts = Multipart::new(req.headers(), payload);
         let mut too_large = false;
         while let Some(part) = parts.next().await {
@@ -431,7 +442,7 @@ async fn read_input(
                 .and_then(|cd| cd.get_filename())
                 .map(str::to_owned);
             let part_type = part.content_type().map(ToString::to_string);
-            let mut bytes = Vec::new();
+            let mut bytes = BytesMut::with_capacity(if file_name.is_some() { hint } else { 0 });
             let mut over = false;
             while let Some(chunk) = part.next().await {
                 let chunk = chunk
@@ -453,7 +464,7 @@ async fn read_input(
                     field,
                     name,
                     content_type,
-                    bytes,
+                    bytes: bytes.freeze(),
                 });
             }
         }
@@ -899,12 +910,13 @@ fn route_files(
                 .attachments
                 .iter()
                 .filter(|a| a.request_id == id && a.owner == AttachmentOwner::Request)
-                .map(wire::attachment)
+                .map(|a| wire::attachment(s, a))
                 .collect();
             let (page, info) = params.apply(rows, None);
             Ok(ok(wire::list("attachments", page, info)))
         }
-        ("GET", ["attachments", aid, "download"]) => {
+        // `_download` as a live instance answers it, `download` as clients also use (§13.10).
+        ("GET", ["attachments", aid, "download" | "_download"]) => {
             s.request_ref(id)?;
             download(s, |a| a.request_id == id && a.id == *aid)
         }
@@ -1021,7 +1033,7 @@ fn upload(
         .iter()
         .find(|a| a.id == aid)
         .expect("just added");
-    Ok(ok(wire::single("attachment", wire::attachment(stored))))
+    Ok(ok(wire::single("attachment", wire::attachment(s, stored))))
 }
 
 fn download(

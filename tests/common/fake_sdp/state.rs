@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use actix_web::web::Bytes;
 use serde_json::{Map, Value, json};
 
+use super::foreign::ForeignHit;
 use super::search::{ListParams, ListRules};
 use super::wire::{self, SdpError};
 use super::{EmailFrom, Fault, OAuthCreds, Op, Profile};
@@ -157,6 +159,8 @@ pub enum AttachmentOwner {
     Unbound,
     /// Came with an e-mail (notification id).
     Email(String),
+    /// Part of the resolution (`resolution.resolution_attachments`).
+    Resolution,
 }
 
 #[derive(Clone, Debug)]
@@ -165,7 +169,8 @@ pub struct StoredAttachment {
     pub request_id: String,
     pub name: String,
     pub content_type: String,
-    pub bytes: Vec<u8>,
+    /// Shared, not copied: every download and every [`super::FakeSdp::attachments`] shares it.
+    pub bytes: Bytes,
     pub owner: AttachmentOwner,
     pub attached_by: Person,
     pub attached_ms: i64,
@@ -227,6 +232,9 @@ pub struct Settings {
     /// and Cloud only `/requesters`, the other answering 404 (§13.7).
     pub both_user_paths: bool,
     pub trash: TrashRules,
+    /// When set, attachment `content_url`s are absolute on this other origin (the second
+    /// listener, [`super::foreign`]).
+    pub content_origin: Option<String>,
 }
 
 #[derive(Default)]
@@ -523,7 +531,7 @@ struct Patch {
 
 /// What a rendered request, and which requests a list shows, depend on besides the requests'
 /// own records: see [`State::render_version`].
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct RenderVersion {
     clock_ms: i64,
     requests: usize,
@@ -533,6 +541,7 @@ struct RenderVersion {
     display_id_object: bool,
     null_until_edited: bool,
     trashed_in_lists: bool,
+    content_origin: Option<String>,
 }
 
 /// The last `GET /requests` selection (see [`State::request_order`]).
@@ -557,6 +566,8 @@ pub struct State {
     pub emails: Vec<StoredEmail>,
     pub attachments: Vec<StoredAttachment>,
     pub calls: Vec<CallRecord>,
+    /// Every call the second origin received.
+    pub foreign_hits: Vec<ForeignHit>,
     call_seq: u64,
     clock_ms: i64,
     next_display_id: u64,
@@ -600,6 +611,7 @@ impl State {
                 mixed_date_criteria: profile == Profile::Cloud,
                 both_user_paths: false,
                 trash: TrashRules::default(),
+                content_origin: None,
             },
             faults: Faults::default(),
             budget: Budget::new(Some(DEFAULT_BUDGET)),
@@ -624,6 +636,7 @@ impl State {
             emails: Vec::new(),
             attachments: Vec::new(),
             calls: Vec::new(),
+            foreign_hits: Vec::new(),
             call_seq: 0,
             clock_ms: 0,
             next_display_id: match profile {
@@ -717,6 +730,7 @@ impl State {
             display_id_object: self.settings.display_id_object,
             null_until_edited: self.settings.null_until_edited,
             trashed_in_lists: self.settings.trash.in_lists,
+            content_origin: self.settings.content_origin.clone(),
         }
     }
 
@@ -1265,11 +1279,7 @@ impl State {
             }
         }
         if let Some(content) = &patch.resolution {
-            self.requests.get_mut(id).expect("checked").resolution = Some(Resolution {
-                content: content.clone(),
-                by: by.clone(),
-                at_ms: now,
-            });
+            self.replace_resolution(id, content, by, now);
         }
         let r = self.requests.get_mut(id).expect("checked");
         for (k, v) in patch.fields {
@@ -1372,14 +1382,43 @@ impl State {
     }
 
     pub fn set_resolution(&mut self, id: &str, content: &str, by: &Person) -> Result<(), SdpError> {
+        self.set_resolution_with_files(id, content, Vec::new(), by)
+    }
+
+    /// Sets the resolution with files (`(name, bytes)`), replacing the old one and its files.
+    pub fn set_resolution_with_files(
+        &mut self,
+        id: &str,
+        content: &str,
+        files: Vec<(String, Bytes)>,
+        by: &Person,
+    ) -> Result<(), SdpError> {
         self.request_ref(id)?;
         let now = self.touch(id);
-        self.request_mut(id)?.resolution = Some(Resolution {
+        self.replace_resolution(id, content, by, now);
+        for (name, bytes) in files {
+            let content_type = wire::guess_content_type(&name);
+            self.add_attachment(
+                id,
+                &name,
+                &content_type,
+                bytes,
+                AttachmentOwner::Resolution,
+                by,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A new resolution replaces the old one, files and all.
+    fn replace_resolution(&mut self, id: &str, content: &str, by: &Person, now: i64) {
+        self.attachments
+            .retain(|a| !(a.request_id == id && a.owner == AttachmentOwner::Resolution));
+        self.requests.get_mut(id).expect("checked").resolution = Some(Resolution {
             content: content.to_owned(),
             by: by.clone(),
             at_ms: now,
         });
-        Ok(())
     }
 
     // ----- trash, purge, merge -----
@@ -1595,7 +1634,7 @@ impl State {
                 rid,
                 name,
                 &content_type,
-                bytes.to_vec(),
+                Bytes::copy_from_slice(bytes),
                 AttachmentOwner::Email(id.clone()),
                 &sender,
             )?;
@@ -1619,7 +1658,7 @@ impl State {
         rid: &str,
         name: &str,
         content_type: &str,
-        bytes: Vec<u8>,
+        bytes: Bytes,
         owner: AttachmentOwner,
         by: &Person,
     ) -> Result<String, SdpError> {

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::Profile;
+use super::foreign;
 use super::state::{
     AttachmentOwner, Person, Request, State, StoredAttachment, StoredEmail, StoredNote,
 };
@@ -331,8 +332,14 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
             )
         }
         "resolution" => r.resolution.as_ref().map_or(Value::Null, |res| {
+            let files: Vec<Value> = s
+                .attachments
+                .iter()
+                .filter(|a| a.request_id == r.id && a.owner == AttachmentOwner::Resolution)
+                .map(|a| attachment(s, a))
+                .collect();
             json!({"content": res.content, "submitted_by": user_ref(&res.by),
-                   "submitted_on": date(res.at_ms), "resolution_attachments": []})
+                   "submitted_on": date(res.at_ms), "resolution_attachments": files})
         }),
         "closure_info" => r.closure_info.clone().unwrap_or(Value::Null),
         "has_attachments" => json!(s.attachments.iter().any(|a| listed(&a))),
@@ -340,7 +347,7 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
             s.attachments
                 .iter()
                 .filter(listed)
-                .map(attachment)
+                .map(|a| attachment(s, a))
                 .collect(),
         ),
         "has_notes" => json!(s.notes.iter().any(|n| n.request_id == r.id)),
@@ -477,21 +484,25 @@ pub fn note_key(profile: Profile) -> &'static str {
     }
 }
 
-pub fn content_url(a: &StoredAttachment) -> String {
-    format!(
-        "/api/v3/requests/{}/attachments/{}/download",
-        a.request_id, a.id
-    )
+/// Relative to the server root, or absolute on the other origin when one is set.
+pub fn content_url(s: &State, a: &StoredAttachment) -> String {
+    match &s.settings.content_origin {
+        Some(origin) => foreign::url(origin, a),
+        None => format!(
+            "/api/v3/requests/{}/attachments/{}/download",
+            a.request_id, a.id
+        ),
+    }
 }
 
-pub fn attachment(a: &StoredAttachment) -> Value {
+pub fn attachment(s: &State, a: &StoredAttachment) -> Value {
     json!({
         "id": a.id,
         "name": a.name,
         "content_type": a.content_type,
         "module": "request",
         "size": {"value": a.bytes.len().to_string(), "display_value": size_text(a.bytes.len())},
-        "content_url": content_url(a),
+        "content_url": content_url(s, a),
         "attached_by": user_ref(&a.attached_by),
         "attached_on": date(a.attached_ms),
     })
@@ -545,7 +556,7 @@ pub fn notification(s: &State, e: &StoredEmail) -> Value {
         .attachments
         .iter()
         .filter(|a| a.owner == AttachmentOwner::Email(e.id.clone()))
-        .map(attachment)
+        .map(|a| attachment(s, a))
         .collect();
     let mut v = json!({"id": e.id, "subject": e.subject, "description": e.description,
            "sender": {"name": e.sender.name, "email_id": e.sender.email},
