@@ -7,7 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::eventually;
-use crate::common::fake_sdp::{CallRecord, EmailFrom, FakeSdp, Fault, Op, Profile, TrashRules};
+use crate::common::fake_sdp::{
+    CallRecord, Email, EmailFrom, FakeSdp, Fault, Op, Profile, TrashRules,
+};
 
 const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
 
@@ -2311,4 +2313,243 @@ async fn fake_sdp_holds_a_48_mib_file_once() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.bytes().await.unwrap().as_ref() == content.as_slice());
     fake.stop().await;
+}
+
+/// `GET` of a relative `content_url` with the client's credential.
+async fn follow(fake: &FakeSdp, sdp: &Client, content_url: &str) -> Value {
+    let (status, body) = send(
+        sdp.http
+            .get(format!("{}{content_url}", fake.root_url()))
+            .header("Accept", ACCEPT)
+            .header(sdp.auth.0, &sdp.auth.1),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{content_url}: {body}");
+    body
+}
+
+#[actix_web::test]
+async fn fake_sdp_emails_carry_recipients_and_visibility() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Link down", "alice@example.com");
+        let reply = fake.email_requester(&id, "Tech One", "<p>Please reboot</p>");
+        let forward = fake.forward_to_vendor(
+            &id,
+            "Tech Two",
+            "support@vendor.example",
+            "<p>Vendor, please look</p>",
+        );
+        let internal = fake.email_team(
+            &id,
+            "Tech One",
+            "network-team@example.com",
+            "<p>Is the link up?</p>",
+        );
+        let inbound = fake.email_from_requester(&id, "<p>Rebooted, still down</p>");
+        let copied = fake.add_email_with(
+            &id,
+            Email {
+                cc: vec!["manager@example.com".into()],
+                attachments: vec![("trace.txt".into(), b"hop 1".to_vec())],
+                ..Email::new(EmailFrom::Technician("Tech One".into()), "<p>Escalated</p>")
+            },
+        );
+
+        let (_, body) = sdp
+            .get(&format!("/requests/{id}/conversations"), None)
+            .await;
+        assert_eq!(
+            ids(&body, "conversations"),
+            [&reply, &forward, &internal, &inbound, &copied].map(String::clone)
+        );
+        let rows = body["conversations"].as_array().unwrap();
+        let shown: Vec<bool> = rows
+            .iter()
+            .map(|r| r["show_to_requester"].as_bool().unwrap())
+            .collect();
+        assert_eq!(shown, [true, false, false, true, true], "{profile:?}");
+        for row in rows {
+            assert_eq!(row["type"], "EMAIL");
+            assert!(row["created_time"]["value"].is_string(), "{row}");
+            assert!(row.get("description").is_none(), "metadata only: {row}");
+        }
+        assert_eq!(rows[1]["created_by"]["name"], "Tech Two");
+        assert_eq!(rows[4]["has_attachments"], true);
+
+        let mut details = Vec::new();
+        for row in rows {
+            let detail = follow(&fake, &sdp, row["content_url"].as_str().unwrap()).await;
+            details.push(detail["notification"].clone());
+        }
+        let to: Vec<&Value> = details.iter().map(|d| &d["to"]).collect();
+        assert_eq!(
+            to,
+            [
+                &json!(["alice@example.com"]),
+                &json!(["support@vendor.example"]),
+                &json!(["network-team@example.com"]),
+                &json!(["helpdesk@example.com"]),
+                &json!(["alice@example.com"]),
+            ],
+            "{profile:?}"
+        );
+        assert_eq!(details[1]["sender"]["email_id"], "tech2@example.com");
+        assert_eq!(details[1]["show_to_requester"], false);
+        assert_eq!(details[1]["description"], "<p>Vendor, please look</p>");
+        assert_eq!(details[3]["sender"]["email_id"], "alice@example.com");
+        assert_eq!(details[0]["cc"], json!([]));
+        assert_eq!(details[4]["cc"], json!(["manager@example.com"]));
+        assert!(details[4]["time"]["value"].is_string());
+        let file = follow(
+            &fake,
+            &sdp,
+            details[4]["attachments"][0]["content_url"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(file, Value::String("hop 1".into()));
+
+        // A forward or an internal mail answers nobody; a reply the requester sees does.
+        let unreplied = |fake: &FakeSdp| fake.request(&id).unwrap()["unreplied_count"].clone();
+        assert_eq!(unreplied(&fake), 0, "answered by the mail that followed");
+        fake.email_from_requester(&id, "<p>Any news?</p>");
+        fake.forward_to_vendor(&id, "Tech One", "support@vendor.example", "<p>Nudge</p>");
+        assert_eq!(unreplied(&fake), 1);
+        fake.email_requester(&id, "Tech One", "<p>Vendor is on it</p>");
+        assert_eq!(unreplied(&fake), 0);
+
+        // Recipients as objects, and a hidden mail sent through the API.
+        fake.set_recipients_as_objects(true);
+        let (_, body) = sdp
+            .get(&format!("/requests/{id}/notifications/{forward}"), None)
+            .await;
+        assert_eq!(
+            body["notification"]["to"],
+            json!([{"email_id": "support@vendor.example", "name": null}])
+        );
+        let (_, body) = sdp
+            .get(&format!("/requests/{id}/notifications/{reply}"), None)
+            .await;
+        assert_eq!(
+            body["notification"]["to"],
+            json!([{"email_id": "alice@example.com", "name": "alice"}])
+        );
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                &format!("/requests/{id}/notifications"),
+                Some(
+                    json!({"notification": {"subject": "Internal", "description": "<p>fyi</p>",
+                    "to": [{"email_id": "network-team@example.com"}], "cc": ["tech2@example.com"],
+                    "is_public": false}}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["notification"]["show_to_requester"], false);
+        assert_eq!(
+            body["notification"]["cc"],
+            json!([{"email_id": "tech2@example.com", "name": "Tech Two"}])
+        );
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_notes_are_edited_rehidden_and_deleted() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let key = wire_note_key(profile);
+        let id = fake.raise_request("Notes change", "alice@example.com");
+        let notes = format!("/requests/{id}/notes");
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                &notes,
+                Some(json!({key: {"description": "<p>first</p>", "show_to_requester": true}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let note = body[key]["id"].as_str().unwrap().to_owned();
+        let kept = fake.add_note(&id, "<p>kept</p>", false);
+        let updated = |body: &Value| ms(&body["last_updated_time"]);
+        let request_updated = |fake: &FakeSdp| ms(&fake.request(&id).unwrap()["last_updated_time"]);
+        let (_, one) = sdp.get(&format!("{notes}/{note}"), None).await;
+        let mut note_at = updated(&one[key]);
+        let mut request_at = request_updated(&fake);
+
+        // Edited in SDP: the note's and the request's times move; the list shows the new time.
+        fake.edit_note(&id, &note, "<p>first, corrected</p>");
+        let (_, one) = sdp.get(&format!("{notes}/{note}"), None).await;
+        assert_eq!(one[key]["description"], "<p>first, corrected</p>");
+        assert_eq!(
+            one[key]["last_updated_by"]["name"], "Tech One",
+            "{profile:?}"
+        );
+        assert!(updated(&one[key]) > note_at);
+        note_at = updated(&one[key]);
+        assert!(request_updated(&fake) > request_at);
+        request_at = request_updated(&fake);
+        let (_, list) = sdp.get(&notes, None).await;
+        let row = list["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == note.as_str())
+            .unwrap();
+        assert_eq!(updated(row), note_at, "{row}");
+
+        // Re-hidden: private again, in the note and in the conversations.
+        fake.set_note_public(&id, &note, false);
+        let (_, one) = sdp.get(&format!("{notes}/{note}"), None).await;
+        assert_eq!(one[key]["show_to_requester"], false);
+        assert!(updated(&one[key]) > note_at);
+        assert!(request_updated(&fake) > request_at);
+        request_at = request_updated(&fake);
+        let (_, conversations) = sdp
+            .get(&format!("/requests/{id}/conversations"), None)
+            .await;
+        assert_eq!(
+            conversations["conversations"][0]["show_to_requester"],
+            false
+        );
+
+        // The API's edit names its own author.
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &format!("{notes}/{note}"),
+                Some(json!({key: {"show_to_requester": true}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body[key]["last_updated_by"]["name"], "Deskbridge API");
+        assert!(request_updated(&fake) > request_at);
+        request_at = request_updated(&fake);
+
+        // Deleted: gone from the list, the note path and the conversations; no tombstone.
+        fake.delete_note(&id, &note);
+        let (_, list) = sdp.get(&notes, None).await;
+        assert_eq!(ids(&list, "notes"), std::slice::from_ref(&kept));
+        let (status, body) = sdp.get(&format!("{notes}/{note}"), None).await;
+        assert_eq!((status, message_code(&body)), (StatusCode::NOT_FOUND, 4007));
+        let (_, conversations) = sdp
+            .get(&format!("/requests/{id}/conversations"), None)
+            .await;
+        assert_eq!(
+            ids(&conversations, "conversations"),
+            std::slice::from_ref(&kept)
+        );
+        assert!(request_updated(&fake) > request_at);
+        let (status, _) = sdp
+            .call(Method::DELETE, &format!("{notes}/{kept}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(fake.notes(&id).is_empty());
+        fake.stop().await;
+    }
 }

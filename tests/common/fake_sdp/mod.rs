@@ -46,14 +46,21 @@
 //!   [`FakeSdp::absolute_content_urls`] (off by default) makes every attachment `content_url`
 //!   absolute on a second listener, another origin that needs no credential and logs whether
 //!   one reached it ([`FakeSdp::foreign_hits`]).
+//! - E-mails carry recipients and visibility (§5, §13.4): a conversation row has `type`,
+//!   `show_to_requester`, `created_time`, `created_by`, `has_attachments`, `content_url`; the
+//!   notification has `sender`, `to`, `cc`, `description`, `time`, `show_to_requester`,
+//!   `attachments`. A reply to the requester is shown to them, a forward to a vendor or a mail
+//!   to another team is not ([`FakeSdp::add_email_with`] and the mail methods beside it).
+//! - Notes change after the fact (§4, §13.5): edited, made private again, deleted for good (no
+//!   tombstone), through the API or [`FakeSdp::edit_note`] and its siblings; each move bumps
+//!   the note's `last_updated_time` (with `last_updated_by`) and the request's.
 //!
 //! Behaviour the doc marks [U] is chosen here as follows: create answers 200 (see
 //! [`FakeSdp::set_create_status`]); unknown keys are rejected in both profiles; an unknown requester
 //! e-mail is created on the fly; requests are sorted by `created_time` desc by default;
 //! binding uploads via `PUT /requests/{id}` adds to the attachments (never removes). Adding,
 //! editing or deleting a note, an e-mail or a file bumps the request's `last_updated_time`
-//! (a staged `_upload` does not until it is bound). `unreplied_count` counts requester e-mails
-//! after the last technician e-mail or public note. Calls with bad credentials neither count
+//! (a staged `_upload` does not until it is bound). Calls with bad credentials neither count
 //! toward the budget nor are throttled. On-prem's block runs from the refused call for its whole
 //! period (calls during it do not extend it) and empties the window, so the budget is whole again
 //! after it. A criterion takes at most 100 `values`. Cloud's notes list also omits `description`
@@ -62,7 +69,12 @@
 //! `is_trashed: true` (trashing and restoring are edits), is left out of lists, and refuses
 //! changes through the API with 403 / 4002 until restored ([`TrashRules`] switches each); a
 //! purged one is a plain 404. A merge's conversation row has `type: "NOTIFICATION"`, and the
-//! merged child's own notes, e-mails and files stay with it, out of reach.
+//! merged child's own notes, e-mails and files stay with it, out of reach. A notification's
+//! `to`/`cc` are plain addresses, as in §5's example ([`FakeSdp::set_recipients_as_objects`]
+//! gives `{email_id, name}` objects); every mail is `type: "EMAIL"`, a forward told from a reply
+//! only by its recipients and `show_to_requester` (the live marker is unknown).
+//! `unreplied_count` counts requester e-mails after the last technician mail the requester sees
+//! or public note.
 
 mod foreign;
 mod routes;
@@ -166,6 +178,37 @@ pub enum EmailFrom {
     Requester,
     /// A technician by name (an outgoing reply).
     Technician(String),
+}
+
+/// An e-mail for [`FakeSdp::add_email_with`].
+#[derive(Clone, Debug)]
+pub struct Email {
+    pub from: EmailFrom,
+    /// Addresses; empty: the requester for a technician's mail, the help desk's address
+    /// (`helpdesk@example.com`) for the requester's.
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// HTML body.
+    pub body: String,
+    /// Whether the requester sees it in the portal: a reply does, a forward or an internal mail
+    /// does not.
+    pub show_to_requester: bool,
+    /// `(file name, bytes)`.
+    pub attachments: Vec<(String, Vec<u8>)>,
+}
+
+impl Email {
+    /// A mail from `from` to the default recipient, shown to the requester, without files.
+    pub fn new(from: EmailFrom, body: &str) -> Email {
+        Email {
+            from,
+            to: Vec::new(),
+            cc: Vec::new(),
+            body: body.to_owned(),
+            show_to_requester: true,
+            attachments: Vec::new(),
+        }
+    }
 }
 
 /// The portal name in Cloud URLs (`/app/itdesk/api/v3/...`).
@@ -345,6 +388,12 @@ impl FakeSdp {
         self.state().settings.max_upload = bytes;
     }
 
+    /// Whether a notification's `to` and `cc` are `{"email_id", "name"}` objects (default: plain
+    /// addresses, as in §5's example).
+    pub fn set_recipients_as_objects(&self, on: bool) {
+        self.state().settings.recipient_objects = on;
+    }
+
     /// Cloud: send `display_id` as `{"value", "display_value"}` instead of a string.
     pub fn set_display_id_object(&self, on: bool) {
         self.state().settings.display_id_object = on;
@@ -513,9 +562,80 @@ impl FakeSdp {
         body: &str,
         files: &[(&str, &[u8])],
     ) -> String {
+        let mut mail = Email::new(from, body);
+        mail.attachments = files
+            .iter()
+            .map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec()))
+            .collect();
+        self.add_email_with(id, mail)
+    }
+
+    /// Adds an e-mail conversation with its recipients and visibility; returns its id.
+    pub fn add_email_with(&self, id: &str, mail: Email) -> String {
         self.state()
-            .add_email(id, from, body, files)
+            .add_email(id, mail)
             .unwrap_or_else(|e| panic!("add_email({id}): {e:?}"))
+    }
+
+    /// A technician's reply to the requester (to: the requester, shown to the requester).
+    pub fn email_requester(&self, id: &str, technician: &str, body: &str) -> String {
+        self.add_email_with(
+            id,
+            Email::new(EmailFrom::Technician(technician.to_owned()), body),
+        )
+    }
+
+    /// A technician forwards the request to a vendor (to: `vendor`, hidden from the requester).
+    pub fn forward_to_vendor(
+        &self,
+        id: &str,
+        technician: &str,
+        vendor: &str,
+        body: &str,
+    ) -> String {
+        self.mail_elsewhere(id, technician, vendor, body)
+    }
+
+    /// A technician mails another team about the request (to: `address`, hidden from the
+    /// requester).
+    pub fn email_team(&self, id: &str, technician: &str, address: &str, body: &str) -> String {
+        self.mail_elsewhere(id, technician, address, body)
+    }
+
+    fn mail_elsewhere(&self, id: &str, technician: &str, to: &str, body: &str) -> String {
+        let mut mail = Email::new(EmailFrom::Technician(technician.to_owned()), body);
+        mail.to = vec![to.to_owned()];
+        mail.show_to_requester = false;
+        self.add_email_with(id, mail)
+    }
+
+    /// An inbound mail from the requester (to: the help desk, shown to the requester).
+    pub fn email_from_requester(&self, id: &str, body: &str) -> String {
+        self.add_email_with(id, Email::new(EmailFrom::Requester, body))
+    }
+
+    /// Edits a note's text as "Tech One".
+    pub fn edit_note(&self, request: &str, note: &str, html: &str) {
+        self.change_note(request, note, &json!({"description": html}));
+    }
+
+    /// Makes a note public (`show_to_requester: true`) or private again, as "Tech One".
+    pub fn set_note_public(&self, request: &str, note: &str, public: bool) {
+        self.change_note(request, note, &json!({"show_to_requester": public}));
+    }
+
+    fn change_note(&self, request: &str, note: &str, input: &Value) {
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        s.update_note(request, note, as_object(input), &by)
+            .unwrap_or_else(|e| panic!("change note {note} of {request}: {e:?}"));
+    }
+
+    /// Deletes a note for good (no tombstone); the request's `last_updated_time` moves.
+    pub fn delete_note(&self, request: &str, note: &str) {
+        self.state()
+            .delete_note(request, note)
+            .unwrap_or_else(|e| panic!("delete_note({request}, {note}): {e:?}"));
     }
 
     /// Attaches a file to the request as "Tech One"; returns the attachment id. The fake keeps

@@ -14,7 +14,7 @@ use futures_util::StreamExt as _;
 use serde_json::{Map, Value, json};
 
 use super::search::ListParams;
-use super::state::{self, AttachmentOwner, CallRecord, Refusal, Shared, State};
+use super::state::{self, AttachmentOwner, CallRecord, Refusal, Shared, State, StoredEmail};
 use super::wire::{self, SdpError};
 use super::{Op, PORTAL, Profile};
 
@@ -853,7 +853,8 @@ fn route_threads(
         }
         ("GET", ["notes", nid]) => note_answer(s, id, nid),
         ("PUT", ["notes", nid]) => {
-            s.update_note(id, nid, wrapped(data, note_keys(s.profile))?)?;
+            let by = s.api_user();
+            s.update_note(id, nid, wrapped(data, note_keys(s.profile))?, &by)?;
             note_answer(s, id, nid)
         }
         ("DELETE", ["notes", nid]) => {
@@ -1052,7 +1053,27 @@ fn download(
     })
 }
 
-/// `POST /requests/{id}/notifications`: a reply mail from the API user ([U] shape, accepted leniently).
+/// Addresses given as strings or as `{"email_id"}` objects (both shapes are seen, §5, §13.4).
+fn addresses(input: &Map<String, Value>, key: &str) -> Result<Vec<String>, SdpError> {
+    let Some(items) = input.get(key).filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let items = items
+        .as_array()
+        .ok_or_else(|| SdpError::type_mismatch(key))?;
+    items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .or_else(|| item.get("email_id").and_then(Value::as_str))
+                .map(str::to_owned)
+                .ok_or_else(|| SdpError::invalid_value(key))
+        })
+        .collect()
+}
+
+/// `POST /requests/{id}/notifications`: a mail from the API user ([U] shape, accepted leniently);
+/// `is_public: false` hides it from the requester.
 fn send_notification(s: &mut State, id: &str, data: Option<&Value>) -> Result<Outcome, SdpError> {
     const KEYS: &[&str] = &[
         "subject",
@@ -1063,6 +1084,9 @@ fn send_notification(s: &mut State, id: &str, data: Option<&Value>) -> Result<Ou
         "type",
         "is_public",
         "in_reply_to",
+        "mode",
+        "content_type",
+        "copied_from",
     ];
     let input = wrapped(data, &["notification"])?;
     if let Some(extra) = input.keys().find(|k| !KEYS.contains(&k.as_str())) {
@@ -1076,26 +1100,26 @@ fn send_notification(s: &mut State, id: &str, data: Option<&Value>) -> Result<Ou
         .get("subject")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let to = input
-        .get("to")
-        .and_then(Value::as_array)
-        .map(|to| {
-            to.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let by = s.api_user();
-    let nid = s.push_email(
-        id,
-        subject.to_owned(),
-        description.to_owned(),
-        by,
-        to,
-        false,
-        &[],
-    )?;
+    let show_to_requester = match input.get("is_public") {
+        None | Some(Value::Null) => true,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| SdpError::type_mismatch("is_public"))?,
+    };
+    let email = StoredEmail {
+        id: String::new(),
+        request_id: id.to_owned(),
+        subject: subject.to_owned(),
+        description: description.to_owned(),
+        sender: s.api_user(),
+        to: addresses(input, "to")?,
+        cc: addresses(input, "cc")?,
+        from_requester: false,
+        show_to_requester,
+        time_ms: 0,
+        merged_request_id: None,
+    };
+    let nid = s.push_email(email, Vec::new())?;
     let email = s.emails.iter().find(|e| e.id == nid).expect("just added");
     Ok(ok(wire::single(
         "notification",

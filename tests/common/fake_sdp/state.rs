@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::foreign::ForeignHit;
 use super::search::{ListParams, ListRules};
 use super::wire::{self, SdpError};
-use super::{EmailFrom, Fault, OAuthCreds, Op, Profile};
+use super::{Email, EmailFrom, Fault, OAuthCreds, Op, Profile};
 
 pub struct Shared {
     state: Mutex<State>,
@@ -134,6 +134,8 @@ pub struct StoredNote {
     pub author: Person,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// Who edited it last (its author until someone edits it).
+    pub updated_by: Person,
 }
 
 /// An e-mail threaded onto a request (a conversation of type `EMAIL`).
@@ -144,8 +146,12 @@ pub struct StoredEmail {
     pub subject: String,
     pub description: String,
     pub sender: Person,
+    /// Recipients' addresses.
     pub to: Vec<String>,
+    pub cc: Vec<String>,
     pub from_requester: bool,
+    /// Whether the requester sees it in the portal (false for forwards and internal mails).
+    pub show_to_requester: bool,
     pub time_ms: i64,
     /// Set on the notification a merge leaves on the parent: the merged child's id.
     pub merged_request_id: Option<String>,
@@ -235,6 +241,8 @@ pub struct Settings {
     /// When set, attachment `content_url`s are absolute on this other origin (the second
     /// listener, [`super::foreign`]).
     pub content_origin: Option<String>,
+    /// Whether a notification's `to`/`cc` are `{email_id, name}` objects rather than addresses.
+    pub recipient_objects: bool,
 }
 
 #[derive(Default)]
@@ -612,6 +620,7 @@ impl State {
                 both_user_paths: false,
                 trash: TrashRules::default(),
                 content_origin: None,
+                recipient_objects: false,
             },
             faults: Faults::default(),
             budget: Budget::new(Some(DEFAULT_BUDGET)),
@@ -1499,7 +1508,9 @@ impl State {
                 description,
                 sender: by.clone(),
                 to: Vec::new(),
+                cc: Vec::new(),
                 from_requester: false,
+                show_to_requester: false,
                 time_ms: now,
                 merged_request_id: Some(child.clone()),
             });
@@ -1527,6 +1538,7 @@ impl State {
             author: by.clone(),
             created_ms: 0,
             updated_ms: 0,
+            updated_by: by.clone(),
         };
         apply_note_input(&mut note, input)?;
         if note.description.trim().is_empty() {
@@ -1549,11 +1561,14 @@ impl State {
             .ok_or_else(|| SdpError::not_found("note"))
     }
 
+    /// Edits a note (its text, its flags): the note's and the request's `last_updated_time`
+    /// move, and `by` becomes its `last_updated_by`.
     pub fn update_note(
         &mut self,
         rid: &str,
         nid: &str,
         input: &Map<String, Value>,
+        by: &Person,
     ) -> Result<(), SdpError> {
         let i = self.note_index(rid, nid)?;
         let mut note = self.notes[i].clone();
@@ -1562,6 +1577,7 @@ impl State {
             return Err(SdpError::mandatory(vec!["description".into()]));
         }
         note.updated_ms = self.touch(rid);
+        note.updated_by = by.clone();
         self.notes[i] = note;
         Ok(())
     }
@@ -1573,13 +1589,9 @@ impl State {
         Ok(())
     }
 
-    pub fn add_email(
-        &mut self,
-        rid: &str,
-        from: EmailFrom,
-        body: &str,
-        files: &[(&str, &[u8])],
-    ) -> Result<String, SdpError> {
+    /// An e-mail as [`super::FakeSdp::add_email_with`] describes it. With no `to`, a
+    /// technician's mail goes to the requester and the requester's to the help desk.
+    pub fn add_email(&mut self, rid: &str, mail: Email) -> Result<String, SdpError> {
         let r = self.request_ref(rid)?;
         let subject = format!(
             "Re: [Request ID :##{}##] : {}",
@@ -1590,7 +1602,7 @@ impl State {
                 .unwrap_or_default()
         );
         let requester = r.requester().map(person_from_row);
-        let (sender, to, from_requester) = match from {
+        let (sender, default_to, from_requester) = match mail.from {
             EmailFrom::Requester => {
                 let sender = requester.expect("the request has a requester");
                 (sender, vec!["helpdesk@example.com".to_owned()], true)
@@ -1600,56 +1612,56 @@ impl State {
                 (self.technician(&name), to, false)
             }
         };
-        self.push_email(
-            rid,
-            subject,
-            body.to_owned(),
-            sender,
-            to,
-            from_requester,
-            files,
-        )
-    }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one private constructor with plain fields"
-    )]
-    pub fn push_email(
-        &mut self,
-        rid: &str,
-        subject: String,
-        description: String,
-        sender: Person,
-        to: Vec<String>,
-        from_requester: bool,
-        files: &[(&str, &[u8])],
-    ) -> Result<String, SdpError> {
-        self.request_ref(rid)?;
-        let id = self.new_id("email");
-        let now = self.touch(rid);
-        for (name, bytes) in files {
-            let content_type = wire::guess_content_type(name);
-            self.add_attachment(
-                rid,
-                name,
-                &content_type,
-                Bytes::copy_from_slice(bytes),
-                AttachmentOwner::Email(id.clone()),
-                &sender,
-            )?;
-        }
-        self.emails.push(StoredEmail {
-            id: id.clone(),
+        let to = if mail.to.is_empty() {
+            default_to
+        } else {
+            mail.to
+        };
+        let files = mail
+            .attachments
+            .into_iter()
+            .map(|(name, bytes)| (name, Bytes::from(bytes)))
+            .collect();
+        let email = StoredEmail {
+            id: String::new(),
             request_id: rid.to_owned(),
             subject,
-            description,
+            description: mail.body,
             sender,
             to,
+            cc: mail.cc,
             from_requester,
-            time_ms: now,
+            show_to_requester: mail.show_to_requester,
+            time_ms: 0,
             merged_request_id: None,
-        });
+        };
+        self.push_email(email, files)
+    }
+
+    /// Threads `email` onto its request with `files` (`(name, bytes)`); its id and time are
+    /// given here. Returns the id.
+    pub fn push_email(
+        &mut self,
+        mut email: StoredEmail,
+        files: Vec<(String, Bytes)>,
+    ) -> Result<String, SdpError> {
+        let rid = email.request_id.clone();
+        self.request_ref(&rid)?;
+        email.id = self.new_id("email");
+        email.time_ms = self.touch(&rid);
+        for (name, bytes) in files {
+            let content_type = wire::guess_content_type(&name);
+            self.add_attachment(
+                &rid,
+                &name,
+                &content_type,
+                bytes,
+                AttachmentOwner::Email(email.id.clone()),
+                &email.sender,
+            )?;
+        }
+        let id = email.id.clone();
+        self.emails.push(email);
         Ok(id)
     }
 

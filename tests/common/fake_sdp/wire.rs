@@ -415,13 +415,14 @@ fn request_defaults() -> Map<String, Value> {
     v
 }
 
-/// Requester e-mails since the last technician e-mail or public note ([U]: SDP's exact rule is
-/// unknown; a public note is how the team answers through the API).
+/// Requester e-mails since the last technician e-mail the requester sees or public note ([U]:
+/// SDP's exact rule is unknown; a public note is how the team answers through the API, and a
+/// forward or an internal mail answers nobody).
 fn unreplied(s: &State, r: &Request) -> usize {
     let last_reply = s
         .emails
         .iter()
-        .filter(|e| e.request_id == r.id && !e.from_requester && e.merged_request_id.is_none())
+        .filter(|e| e.request_id == r.id && !e.from_requester && e.show_to_requester)
         .map(|e| e.time_ms)
         .chain(
             s.notes
@@ -469,7 +470,7 @@ pub fn note(s: &State, n: &StoredNote) -> Value {
         "mark_first_response": n.mark_first_response.unwrap_or(false),
         "add_to_linked_requests": n.add_to_linked_requests.unwrap_or(false),
         "last_updated_time": date(n.updated_ms),
-        "last_updated_by": user_ref(&n.author),
+        "last_updated_by": user_ref(&n.updated_by),
         "request": {"id": n.request_id},
     });
     v[time_key] = date(n.created_ms);
@@ -545,7 +546,7 @@ pub fn conversation_email(s: &State, e: &StoredEmail) -> Value {
         .iter()
         .any(|a| a.owner == AttachmentOwner::Email(e.id.clone()));
     json!({"id": e.id, "type": conversation_type(e), "created_time": date(e.time_ms),
-           "show_to_requester": e.merged_request_id.is_none(),
+           "show_to_requester": e.show_to_requester,
            "created_by": user_ref(&e.sender), "has_attachments": has_attachments,
            "content_url": format!("/api/v3/requests/{}/notifications/{}", e.request_id, e.id)})
 }
@@ -560,7 +561,8 @@ pub fn notification(s: &State, e: &StoredEmail) -> Value {
         .collect();
     let mut v = json!({"id": e.id, "subject": e.subject, "description": e.description,
            "sender": {"name": e.sender.name, "email_id": e.sender.email},
-           "to": e.to, "time": date(e.time_ms), "type": conversation_type(e),
+           "to": recipients(s, &e.to), "cc": recipients(s, &e.cc), "time": date(e.time_ms),
+           "type": conversation_type(e), "show_to_requester": e.show_to_requester,
            "from_requester": e.from_requester, "attachments": attachments});
     if let Some(child) = &e.merged_request_id {
         // Where a live client reads a merge (§13.2): the operation in `notification_history`,
@@ -569,6 +571,32 @@ pub fn notification(s: &State, e: &StoredEmail) -> Value {
         v["merged_request_id"] = json!(child);
     }
     v
+}
+
+/// `to`/`cc` of a notification: addresses, or `{email_id, name}` objects where
+/// [`super::state::Settings::recipient_objects`] says so (`name` from the known users, else null).
+fn recipients(s: &State, addresses: &[String]) -> Value {
+    if !s.settings.recipient_objects {
+        return json!(addresses);
+    }
+    let name = |address: &str| {
+        let technicians = s.tables["technicians"].iter().map(|t| {
+            (
+                t["email_id"].as_str().unwrap_or_default(),
+                t["name"].as_str().unwrap_or_default(),
+            )
+        });
+        s.users
+            .iter()
+            .map(|u| (u.email.as_deref().unwrap_or_default(), u.name.as_str()))
+            .chain(technicians)
+            .find(|(email, _)| email.eq_ignore_ascii_case(address))
+            .map(|(_, name)| name.to_owned())
+    };
+    addresses
+        .iter()
+        .map(|a| json!({"email_id": a, "name": name(a)}))
+        .collect()
 }
 
 /// `DELETE /requests/{id}/move_to_trash`'s `request` (§13.1).
