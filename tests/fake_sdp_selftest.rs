@@ -2553,3 +2553,344 @@ async fn fake_sdp_notes_are_edited_rehidden_and_deleted() {
         fake.stop().await;
     }
 }
+
+#[actix_web::test]
+async fn fake_sdp_statuses_as_a_live_instance_has_them() {
+    for (profile, assign) in [(Profile::OnPrem, "assign"), (Profile::Cloud, "_assign")] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        fake.use_default_statuses();
+        fake.add_status("Awaiting Vendor", true, true);
+        fake.add_status("Investigating", true, false);
+        let (_, body) = sdp
+            .get("/statuses", Some(json!({"list_info": {"row_count": 100}})))
+            .await;
+        let flags: Vec<(&str, bool, bool)> = body["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap(),
+                    s["in_progress"].as_bool().unwrap(),
+                    s["stop_timer"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("Open", true, false),
+                ("On Hold", true, true),
+                ("Resolved", false, false),
+                ("Closed", false, false),
+                ("Cancelled", false, false),
+                ("Awaiting Vendor", true, true),
+                ("Investigating", true, false),
+            ],
+            "{profile:?}"
+        );
+        let on_hold = body["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "On Hold")
+            .unwrap();
+        assert_eq!(on_hold["internal_name"], "Onhold");
+
+        let id = sdp.create(json!({"subject": "Statuses"})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/requests/{id}");
+        for gone in ["Assigned", "In Progress"] {
+            let (status, body) = sdp
+                .call(
+                    Method::PUT,
+                    &path,
+                    Some(json!({"request": {"status": {"name": gone}}})),
+                )
+                .await;
+            assert_eq!(
+                (status, message_code(&body)),
+                (StatusCode::BAD_REQUEST, 4001),
+                "{gone}"
+            );
+            assert_eq!(first_message(&body)["field"], "status");
+        }
+        let (status, _) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{id}/{assign}"),
+                Some(json!({"request": {"technician": {"name": "Tech Two"}}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        fake.assign_technician(&id, "Tech One");
+        let (_, body) = sdp.get(&path, None).await;
+        assert_eq!(body["request"]["technician"]["name"], "Tech One");
+        assert_eq!(
+            body["request"]["status"]["name"], "Open",
+            "assigning keeps the status"
+        );
+
+        // On-prem 15100+ embeds only {id, name, color}: the flags come from /statuses.
+        fake.embed_status_flags(false);
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"request": {"status": {"name": "Awaiting Vendor"}}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let keys: BTreeSet<&str> = body["request"]["status"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, BTreeSet::from(["id", "name", "color"]), "{profile:?}");
+        let (_, list) = sdp.get("/requests", None).await;
+        assert!(list["requests"][0]["status"].get("stop_timer").is_none());
+        let (_, statuses) = sdp.get("/statuses", None).await;
+        assert!(statuses["statuses"][0]["in_progress"].is_boolean());
+        fake.embed_status_flags(true);
+        let (_, body) = sdp.get(&path, None).await;
+        assert_eq!(body["request"]["status"]["stop_timer"], true);
+
+        // Closing with comments.
+        fake.close(&id, "Vendor replaced the card");
+        let (_, body) = sdp.get(&path, None).await;
+        let r = &body["request"];
+        assert_eq!(r["status"]["name"], "Closed");
+        assert_eq!(
+            r["closure_info"]["closure_comments"],
+            "Vendor replaced the card"
+        );
+        assert!(r["completed_time"]["value"].is_string());
+        let last = fake.status_changes(&id).pop().unwrap();
+        assert_eq!(
+            (
+                last.from.as_str(),
+                last.to.as_str(),
+                last.comments.as_deref()
+            ),
+            (
+                "Awaiting Vendor",
+                "Closed",
+                Some("Vendor replaced the card")
+            )
+        );
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_changes_requesters_and_finds_them_by_email() {
+    for (profile, people, one) in [
+        (Profile::OnPrem, "users", "user"),
+        (Profile::Cloud, "requesters", "requester"),
+    ] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Whose is it", "alice@example.com");
+        let alice = fake.request(&id).unwrap()["requester"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/requests/{id}");
+        let mut last = ms(&fake.request(&id).unwrap()["created_time"]);
+        let mut requester_is = |email: &str, name: &str| {
+            let r = fake.request(&id).unwrap();
+            assert_eq!(r["requester"]["email_id"], email, "{profile:?}");
+            assert_eq!(r["requester"]["name"], name);
+            let now = ms(&r["last_updated_time"]);
+            assert!(now > last, "a requester change is an edit");
+            last = now;
+        };
+
+        fake.change_requester(&id, "dave@example.com", "Dave Example");
+        requester_is("dave@example.com", "Dave Example");
+        for (by, email, name) in [
+            (json!({"id": alice}), "alice@example.com", "alice"),
+            (
+                json!({"name": "Dave Example"}),
+                "dave@example.com",
+                "Dave Example",
+            ),
+            (
+                json!({"email_id": "erin@example.com"}),
+                "erin@example.com",
+                "erin",
+            ),
+        ] {
+            let (status, body) = sdp
+                .call(
+                    Method::PUT,
+                    &path,
+                    Some(json!({"request": {"requester": by}})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            requester_is(email, name);
+        }
+
+        // Looked up by e-mail, paged.
+        let list = format!("/{people}");
+        let (status, body) = sdp
+            .get(
+                &list,
+                Some(json!({"list_info": {"row_count": 10, "search_criteria":
+                [{"field": "email_id", "condition": "is", "value": "DAVE@example.com"}]}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let rows = body[people].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{profile:?}: {body}");
+        assert_eq!(rows[0]["name"], "Dave Example");
+        let (_, body) = sdp
+            .get(
+                &list,
+                Some(json!({"list_info": {"search_fields": {"email_id": "erin@example.com"}}})),
+            )
+            .await;
+        assert_eq!(body[people][0]["email_id"], "erin@example.com");
+        let (_, body) = sdp
+            .get(&list, Some(json!({"list_info": {"row_count": 2}})))
+            .await;
+        assert_eq!(body[people].as_array().unwrap().len(), 2);
+        assert_eq!(body["list_info"]["has_more_rows"], true);
+
+        // Created with the profile's wrapper.
+        let frank =
+            json!({one: {"name": "Frank", "email_id": "frank@example.com", "phone": "123"}});
+        let (status, body) = sdp.call(Method::POST, &list, Some(frank.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body[one]["email_id"], "frank@example.com");
+        assert!(body[one]["id"].is_string());
+        let (status, body) = sdp.call(Method::POST, &list, Some(frank)).await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4008)
+        );
+        let other = if one == "user" { "requester" } else { "user" };
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                &list,
+                Some(json!({other: {"name": "G", "email_id": "g@example.com"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, _) = sdp
+            .call(
+                Method::POST,
+                &list,
+                Some(json!({one: {"name": "G", "colour": "red"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // Without auto-creation an unknown requester is refused, a known one is fine.
+        fake.auto_create_requesters(false);
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                "/requests",
+                Some(json!({"request": {"subject": "Ghost", "requester": {"email_id": "ghost@example.com"}}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["response_status"]["status_code"], 4000);
+        assert_eq!(first_message(&body)["status_code"], 4001);
+        assert_eq!(first_message(&body)["field"], "requester");
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"request": {"requester": {"name": "Nobody Known"}}})),
+            )
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4001)
+        );
+        sdp.create(json!({"subject": "Frank's", "requester": {"email_id": "frank@example.com"}}))
+            .await;
+        let raised = fake.raise_request("Raised in SDP", "henry@example.com");
+        assert_eq!(
+            fake.request(&raised).unwrap()["requester"]["email_id"],
+            "henry@example.com",
+            "someone in SDP may add a requester"
+        );
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_cloud_display_ids_differ_from_ids() {
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let sdp = Client::new(&fake).await;
+    let plain = sdp.create(json!({"subject": "Plain"})).await;
+    assert!(plain["display_id"].is_string());
+    assert_ne!(plain["display_id"], plain["id"]);
+    fake.set_display_id_object(true);
+    let object = sdp.create(json!({"subject": "Object"})).await;
+    let display = &object["display_id"];
+    assert!(
+        display["display_value"]
+            .as_str()
+            .unwrap()
+            .starts_with("REQ-")
+    );
+    assert_ne!(display["value"], object["id"], "{object}");
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_fires_a_form_webhook() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<String>, String)>();
+    let receiver = actix_web::HttpServer::new(move || {
+        let tx = tx.clone();
+        actix_web::App::new().default_service(actix_web::web::to(
+            move |req: actix_web::HttpRequest, body: String| {
+                let content_type = req
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                tx.send((content_type, body)).unwrap();
+                async { actix_web::HttpResponse::Ok().finish() }
+            },
+        ))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let url = format!("http://{}/hooks/sdp", receiver.addrs()[0]);
+    let server = receiver.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let status = fake
+        .fire_webhook_form(
+            &url,
+            &[
+                ("request_id", "123640000000240013"),
+                ("event", "request updated"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let (content_type, body) = rx.recv().await.unwrap();
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(body, "request_id=123640000000240013&event=request+updated");
+    handle.stop(false).await;
+    fake.stop().await;
+}

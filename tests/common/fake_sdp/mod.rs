@@ -54,12 +54,25 @@
 //! - Notes change after the fact (§4, §13.5): edited, made private again, deleted for good (no
 //!   tombstone), through the API or [`FakeSdp::edit_note`] and its siblings; each move bumps
 //!   the note's `last_updated_time` (with `last_updated_by`) and the request's.
+//! - `GET /statuses` always carries `internal_name`, `in_progress` and `stop_timer`; assigning a
+//!   technician never changes the status. Requesters are looked up on `/users` or `/requesters`
+//!   with `search_criteria`/`search_fields` on `email_id`, and created with `POST` of
+//!   `{"user": {…}}` (on-prem, §8's revised format) or `{"requester": {…}}` (Cloud).
+//!
+//! Off by default, because existing tests rely on the seeded instance, each a switch:
+//! [`FakeSdp::use_default_statuses`] (only Open, On Hold, Resolved, Closed, Cancelled, §13.6, plus
+//! [`FakeSdp::add_status`] for custom ones; the seed also has "Assigned" and "In Progress"),
+//! [`FakeSdp::embed_status_flags`]`(false)` (a request's `status` is only `{id, name, color}`, as
+//! on-prem 15100+), [`FakeSdp::auto_create_requesters`]`(false)` (an unknown requester on create or
+//! update → 4000 with `messages[0]` 4001 naming `requester`), [`FakeSdp::absolute_content_urls`],
+//! [`FakeSdp::set_recipients_as_objects`], and the [`TrashRules`] alternatives.
 //!
 //! Behaviour the doc marks [U] is chosen here as follows: create answers 200 (see
 //! [`FakeSdp::set_create_status`]); unknown keys are rejected in both profiles; an unknown requester
-//! e-mail is created on the fly; requests are sorted by `created_time` desc by default;
-//! binding uploads via `PUT /requests/{id}` adds to the attachments (never removes). Adding,
-//! editing or deleting a note, an e-mail or a file bumps the request's `last_updated_time`
+//! e-mail or name is created on the fly (through the API only while
+//! [`FakeSdp::auto_create_requesters`] is on); requests are sorted by `created_time` desc by
+//! default; binding uploads via `PUT /requests/{id}` adds to the attachments (never removes).
+//! Adding, editing or deleting a note, an e-mail or a file bumps the request's `last_updated_time`
 //! (a staged `_upload` does not until it is bound). Calls with bad credentials neither count
 //! toward the budget nor are throttled. On-prem's block runs from the refused call for its whole
 //! period (calls during it do not extend it) and empties the window, so the budget is whole again
@@ -68,13 +81,16 @@
 //! `priority` and `site` need `fields_required` too. A trashed request answers GET with
 //! `is_trashed: true` (trashing and restoring are edits), is left out of lists, and refuses
 //! changes through the API with 403 / 4002 until restored ([`TrashRules`] switches each); a
-//! purged one is a plain 404. A merge's conversation row has `type: "NOTIFICATION"`, and the
-//! merged child's own notes, e-mails and files stay with it, out of reach. A notification's
-//! `to`/`cc` are plain addresses, as in §5's example ([`FakeSdp::set_recipients_as_objects`]
-//! gives `{email_id, name}` objects); every mail is `type: "EMAIL"`, a forward told from a reply
-//! only by its recipients and `show_to_requester` (the live marker is unknown).
-//! `unreplied_count` counts requester e-mails after the last technician mail the requester sees
-//! or public note.
+//! purged one is a plain 404. Restoring answers status only. A merge's conversation row has
+//! `type: "NOTIFICATION"` and is hidden from the requester; `parent_request.id` is a string like
+//! every id; the merged child's own notes, e-mails and files stay with it, out of reach. A
+//! notification's `to`/`cc` are plain addresses, as in §5's example
+//! ([`FakeSdp::set_recipients_as_objects`] gives `{email_id, name}` objects); every mail is
+//! `type: "EMAIL"`, a forward told from a reply only by its recipients and `show_to_requester`
+//! (the live marker is unknown). `unreplied_count` counts requester e-mails after the last
+//! technician mail the requester sees or public note. A new resolution drops the old one's files.
+//! A custom status has its own name as `internal_name`; any status that is not in progress
+//! completes the request (`completed_time`). Creating a user keeps only `name` and `email_id`.
 
 mod foreign;
 mod routes;
@@ -494,6 +510,36 @@ impl FakeSdp {
         self.state().settings.both_user_paths = both;
     }
 
+    /// Whether an unknown requester (by e-mail or name) on create or update through the API
+    /// becomes a new requester (default yes); off, it answers 400 / 4000 with `messages[0]`
+    /// 4001 naming `requester`. Someone working in SDP (the technician methods) may always
+    /// name a new requester.
+    pub fn auto_create_requesters(&self, on: bool) {
+        self.state().settings.auto_create_requesters = on;
+    }
+
+    /// Only the statuses a fresh instance has (§13.6): Open (timer on), On Hold (in progress,
+    /// timer stopped), Resolved, Closed, Cancelled (completed); no "Assigned" or "In Progress".
+    /// Off by default (the seeded seven). Call it before raising requests: a request keeps the
+    /// status it has.
+    pub fn use_default_statuses(&self) {
+        self.state().use_default_statuses();
+    }
+
+    /// A custom status (say "Awaiting Vendor" in progress with the timer stopped, or
+    /// "Investigating" in progress with the timer on); `in_progress` false makes it completed.
+    /// Returns its id.
+    pub fn add_status(&self, name: &str, in_progress: bool, stop_timer: bool) -> String {
+        self.state().add_status(name, in_progress, stop_timer)
+    }
+
+    /// Whether a request's `status` carries `internal_name`, `in_progress` and `stop_timer`
+    /// (default yes); off, only `{id, name, color}` as on-prem 15100+ sends it, and the flags
+    /// come only from `GET /statuses`.
+    pub fn embed_status_flags(&self, on: bool) {
+        self.state().settings.embed_status_flags = on;
+    }
+
     /// What a trashed request answers (default [`TrashRules::default`]: GET shows it with
     /// `is_trashed: true`, lists leave it out, API changes to it are refused).
     pub fn set_trash_rules(&self, rules: TrashRules) {
@@ -522,7 +568,7 @@ impl FakeSdp {
     pub fn edit_request(&self, id: &str, fields: Value) {
         let fields = into_object(fields);
         let mut s = self.state();
-        s.update_request(id, &fields)
+        s.update_request(id, &fields, false)
             .unwrap_or_else(|e| panic!("edit_request({id}, {fields:?}): {e:?}"));
     }
 
@@ -535,7 +581,20 @@ impl FakeSdp {
         self.edit_request(id, fields);
     }
 
-    /// Assigns a technician by name (`"Tech One"`, `"Tech Two"`).
+    /// Closes the request as the close action does: status Closed, `closure_info.closure_comments`.
+    pub fn close(&self, id: &str, closure_comments: &str) {
+        let closure = json!({"closure_comments": closure_comments});
+        self.state()
+            .close_request(id, Some(as_object(&closure)))
+            .unwrap_or_else(|e| panic!("close({id}): {e:?}"));
+    }
+
+    /// Changes the requester to the user with `email`, who is created (named `name`) if new.
+    pub fn change_requester(&self, id: &str, email: &str, name: &str) {
+        self.edit_request(id, json!({"requester": {"email_id": email, "name": name}}));
+    }
+
+    /// Assigns a technician by name (`"Tech One"`, `"Tech Two"`); the status stays as it is.
     pub fn assign_technician(&self, id: &str, technician: &str) {
         self.edit_request(id, json!({"technician": {"name": technician}}));
     }
@@ -809,6 +868,16 @@ impl FakeSdp {
             &json!({"request_id": request_id, "event": "request_updated"}),
         )
         .await
+    }
+
+    /// Plays an SDP custom function that posts a form (`application/x-www-form-urlencoded`).
+    pub async fn fire_webhook_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Result<reqwest::StatusCode> {
+        let response = self.http.post(url).form(form).send().await?;
+        Ok(response.status())
     }
 
     /// Plays an SDP trigger with any JSON body.

@@ -646,7 +646,7 @@ fn route(
             wire::request(s, s.request_ref(id)?),
         ))),
         ("PUT", ["requests", id]) => {
-            s.update_request(id, wrapped(data, &["request"])?)?;
+            s.update_request(id, wrapped(data, &["request"])?, true)?;
             Ok(ok(wire::single(
                 "request",
                 wire::request(s, s.request_ref(id)?),
@@ -686,7 +686,7 @@ fn route(
         }
         ("PUT", ["requests", id, "pickup"]) => {
             let me = json!({"technician": {"id": s.api_user().id}});
-            s.update_request(id, me.as_object().expect("object"))?;
+            s.update_request(id, me.as_object().expect("object"), true)?;
             Ok(ok(wire::action("Request(s) picked up successfully")))
         }
         ("GET", ["requests", id, "resolutions"]) => {
@@ -1127,9 +1127,34 @@ fn send_notification(s: &mut State, id: &str, data: Option<&Value>) -> Result<Ou
     )))
 }
 
+/// `POST /users` (`{"user": {…}}`, on-prem) or `POST /requesters` (`{"requester": {…}}`,
+/// Cloud), §8: `name` is mandatory, an e-mail already known is 4008, unknown keys are refused.
+/// Only `name` and `email_id` are kept.
 fn create_user(s: &mut State, kind: &str, data: Option<&Value>) -> Result<Outcome, SdpError> {
+    const KEYS: &[&str] = &[
+        "name",
+        "first_name",
+        "middle_name",
+        "last_name",
+        "email_id",
+        "login_name",
+        "phone",
+        "mobile",
+        "employee_id",
+        "jobtitle",
+        "job_title",
+        "description",
+        "department",
+        "site",
+        "reporting_to",
+        "is_vipuser",
+        "is_vip_user",
+    ];
     let single = if kind == "users" { "user" } else { "requester" };
     let input = wrapped(data, &[single])?;
+    if let Some(extra) = input.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(SdpError::extra_key(extra));
+    }
     let name = input
         .get("name")
         .and_then(Value::as_str)

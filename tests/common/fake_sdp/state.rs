@@ -238,6 +238,12 @@ pub struct Settings {
     /// and Cloud only `/requesters`, the other answering 404 (§13.7).
     pub both_user_paths: bool,
     pub trash: TrashRules,
+    /// Whether an unknown requester e-mail or name on create or update becomes a new requester
+    /// (else 4001 naming the field).
+    pub auto_create_requesters: bool,
+    /// Whether a request's `status` carries `internal_name`, `in_progress` and `stop_timer`;
+    /// off, only `{id, name, color}` as on-prem 15100+ (§13.6).
+    pub embed_status_flags: bool,
     /// When set, attachment `content_url`s are absolute on this other origin (the second
     /// listener, [`super::foreign`]).
     pub content_origin: Option<String>,
@@ -540,6 +546,10 @@ struct Patch {
 /// What a rendered request, and which requests a list shows, depend on besides the requests'
 /// own records: see [`State::render_version`].
 #[derive(Clone, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one field per setting that changes what a request shows"
+)]
 struct RenderVersion {
     clock_ms: i64,
     requests: usize,
@@ -549,6 +559,7 @@ struct RenderVersion {
     display_id_object: bool,
     null_until_edited: bool,
     trashed_in_lists: bool,
+    embed_status_flags: bool,
     content_origin: Option<String>,
 }
 
@@ -619,6 +630,8 @@ impl State {
                 mixed_date_criteria: profile == Profile::Cloud,
                 both_user_paths: false,
                 trash: TrashRules::default(),
+                auto_create_requesters: true,
+                embed_status_flags: true,
                 content_origin: None,
                 recipient_objects: false,
             },
@@ -739,6 +752,7 @@ impl State {
             display_id_object: self.settings.display_id_object,
             null_until_edited: self.settings.null_until_edited,
             trashed_in_lists: self.settings.trash.in_lists,
+            embed_status_flags: self.settings.embed_status_flags,
             content_origin: self.settings.content_origin.clone(),
         }
     }
@@ -969,9 +983,14 @@ impl State {
         }
     }
 
-    /// Resolves a user field: `{"id"}`, `{"email_id"}` or `{"name"}`; unknown e-mails and names
-    /// become new requesters.
-    fn user(&mut self, field: &str, v: &Value) -> Result<Option<Person>, SdpError> {
+    /// Resolves a user field: `{"id"}`, `{"email_id"}` or `{"name"}` (id wins, then e-mail);
+    /// unknown e-mails and names become new requesters where `may_create`, else 4001.
+    fn user(
+        &mut self,
+        field: &str,
+        v: &Value,
+        may_create: bool,
+    ) -> Result<Option<Person>, SdpError> {
         if v.is_null() {
             return Ok(None);
         }
@@ -1009,6 +1028,9 @@ impl State {
         } else {
             return Err(SdpError::invalid_value(field));
         }
+        if !may_create {
+            return Err(SdpError::invalid_value(field));
+        }
         let name = name.map_or_else(
             || {
                 email
@@ -1036,10 +1058,12 @@ impl State {
 
     // ----- requests -----
 
+    /// Validates a `request` object; `via_api` says whether the API (not someone in SDP) sent it.
     fn parse_patch(
         &mut self,
         input: &Map<String, Value>,
         creating: bool,
+        via_api: bool,
     ) -> Result<Patch, SdpError> {
         let mut patch = Patch::default();
         for (key, v) in input {
@@ -1047,7 +1071,7 @@ impl State {
             if self.faults.forbidden.iter().any(|f| f == key) {
                 return Err(SdpError::forbidden(key));
             }
-            self.patch_field(&mut patch, key, kind, v)?;
+            self.patch_field(&mut patch, key, kind, v, via_api)?;
         }
         if creating {
             self.check_mandatory(input)?;
@@ -1062,6 +1086,7 @@ impl State {
         key: &str,
         kind: Kind,
         v: &Value,
+        via_api: bool,
     ) -> Result<(), SdpError> {
         match kind {
             Kind::Text(_) | Kind::Html if !v.is_null() => {
@@ -1090,7 +1115,8 @@ impl State {
                 }
             }
             Kind::User => {
-                let user = self.user(key, v)?;
+                let may_create = !via_api || self.settings.auto_create_requesters;
+                let user = self.user(key, v, may_create)?;
                 let profile = self.profile;
                 patch.fields.insert(
                     key.to_owned(),
@@ -1195,7 +1221,7 @@ impl State {
         by: &Person,
         via_api: bool,
     ) -> Result<String, SdpError> {
-        let mut patch = self.parse_patch(input, true)?;
+        let mut patch = self.parse_patch(input, true, via_api)?;
         if !patch.bind.is_empty() {
             return Err(SdpError::invalid_value("attachments"));
         }
@@ -1249,10 +1275,16 @@ impl State {
         Ok(id)
     }
 
-    /// Updates a request from an API `request` object (only the fields given change).
-    pub fn update_request(&mut self, id: &str, input: &Map<String, Value>) -> Result<(), SdpError> {
+    /// Updates a request from an API `request` object (only the fields given change); `via_api`
+    /// as for [`State::create_request`].
+    pub fn update_request(
+        &mut self,
+        id: &str,
+        input: &Map<String, Value>,
+        via_api: bool,
+    ) -> Result<(), SdpError> {
         self.request_ref(id)?;
-        let patch = self.parse_patch(input, false)?;
+        let patch = self.parse_patch(input, false, via_api)?;
         self.check_bind(id, &patch.bind)?;
         if let Some(status) = &patch.status
             && status["name"] == "Closed"
@@ -1374,6 +1406,25 @@ impl State {
         Ok(())
     }
 
+    /// Only the statuses a fresh instance has (§13.6): Open, On Hold, Resolved, Closed and
+    /// Cancelled; no "Assigned", no "In Progress".
+    pub fn use_default_statuses(&mut self) {
+        const DEFAULTS: &[&str] = &["Open", "On Hold", "Resolved", "Closed", "Cancelled"];
+        self.tables
+            .get_mut("statuses")
+            .expect("seeded")
+            .retain(|row| DEFAULTS.iter().any(|name| row["name"] == *name));
+    }
+
+    /// A custom status; `in_progress` false makes it a completed one. Returns its id.
+    pub fn add_status(&mut self, name: &str, in_progress: bool, stop_timer: bool) -> String {
+        let id = self.new_id("status");
+        let row = json!({"id": id, "name": name, "color": "#888888", "internal_name": name,
+                         "in_progress": in_progress, "stop_timer": stop_timer, "deleted": false});
+        self.tables.get_mut("statuses").expect("seeded").push(row);
+        id
+    }
+
     pub fn status_row(&self, name: &str) -> Value {
         self.tables["statuses"]
             .iter()
@@ -1387,7 +1438,7 @@ impl State {
         if let Some(extra) = input.keys().find(|k| *k != "group" && *k != "technician") {
             return Err(SdpError::extra_key(extra));
         }
-        self.update_request(id, input)
+        self.update_request(id, input, true)
     }
 
     pub fn set_resolution(&mut self, id: &str, content: &str, by: &Person) -> Result<(), SdpError> {
@@ -1728,7 +1779,8 @@ fn set_status(r: &mut Request, status: Value, comments: Option<String>, now: i64
     }
     match name.as_str() {
         "Resolved" => r.resolved_ms = Some(now),
-        "Closed" | "Cancelled" => {
+        _ if !open => {
+            // Closed, Cancelled and any custom completed status.
             r.completed_ms = Some(now);
             r.resolved_ms.get_or_insert(now);
         }

@@ -248,6 +248,7 @@ fn user_ref(p: &Person) -> Value {
 /// The keys [`request`] computes from the stored request; they win over stored fields.
 const COMPUTED: &[&str] = &[
     "id",
+    "status",
     "display_id",
     "created_by",
     "created_time",
@@ -302,6 +303,14 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
         |a: &&StoredAttachment| a.request_id == r.id && a.owner == AttachmentOwner::Request;
     Some(match key {
         "id" => json!(r.id),
+        "status" => {
+            let status = &r.fields["status"];
+            if s.settings.embed_status_flags {
+                status.clone()
+            } else {
+                json!({"id": status["id"], "name": status["name"], "color": status["color"]})
+            }
+        }
         "display_id" => match s.profile {
             Profile::Cloud if s.settings.display_id_object => {
                 json!({"value": r.display_id.to_string(), "display_value": format!("REQ-{}", r.display_id)})
