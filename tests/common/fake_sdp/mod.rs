@@ -772,7 +772,8 @@ impl FakeSdp {
         s.requests.get(id).map(|r| wire::request(&s, r))
     }
 
-    /// Every request, oldest first, as `GET /requests/{id}` shows them.
+    /// Every request, oldest first, as `GET /requests/{id}` shows them (trashed and merged ones
+    /// too; purged ones are gone).
     pub fn requests(&self) -> Vec<Value> {
         let s = self.state();
         let mut all: Vec<_> = s.requests.values().collect();
