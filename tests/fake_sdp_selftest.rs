@@ -7,7 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::eventually;
-use crate::common::fake_sdp::{CallRecord, EmailFrom, FakeSdp, Fault, Op, Profile};
+use crate::common::fake_sdp::{
+    CallRecord, Email, EmailFrom, FakeSdp, Fault, Op, Profile, TrashRules,
+};
 
 const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
 
@@ -745,7 +747,7 @@ async fn fake_sdp_uploads_download_byte_identical() {
         );
         let stored = fake.attachments(&id);
         assert_eq!(
-            stored.iter().find(|a| a.name == "notes.txt").unwrap().bytes,
+            &stored.iter().find(|a| a.name == "notes.txt").unwrap().bytes[..],
             b"hello"
         );
 
@@ -1821,4 +1823,1074 @@ async fn fake_sdp_searches_what_the_sync_needs() {
         );
         fake.stop().await;
     }
+}
+
+// ----- beyond the happy path -----
+
+/// `messages[0]` of a failed answer.
+fn first_message(body: &Value) -> &Value {
+    let status = &body["response_status"];
+    let status = if status.is_array() {
+        &status[0]
+    } else {
+        status
+    };
+    &status["messages"][0]
+}
+
+/// Whether `GET /requests` (100 rows) lists `id`.
+async fn listed(sdp: &Client, id: &str) -> bool {
+    let (status, body) = sdp
+        .get("/requests", Some(json!({"list_info": {"row_count": 100}})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    ids(&body, "requests").iter().any(|listed| listed == id)
+}
+
+#[actix_web::test]
+async fn fake_sdp_trashes_restores_and_purges() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = sdp
+            .create(json!({"subject": "Trash me", "requester": {"email_id": "alice@example.com"}}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/requests/{id}");
+        let (_, body) = sdp.get(&path, None).await;
+        assert_eq!(
+            body["request"]["is_trashed"], false,
+            "{profile:?}: on every request"
+        );
+        let created = ms(&body["request"]["created_time"]);
+
+        // Purge is only for the trash; wrong verbs name themselves.
+        let (status, body) = sdp.call(Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["response_status"]["status_code"], 4000);
+        assert_eq!(
+            first_message(&body)["status_code"],
+            4017,
+            "{profile:?}: {body}"
+        );
+        assert_eq!(first_message(&body)["message"], "Not in trash");
+        let (status, body) = sdp
+            .call(Method::PUT, &format!("{path}/move_to_trash"), None)
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4021)
+        );
+        assert_eq!(first_message(&body)["field"], "PUT");
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"request": {"is_trashed": true}})),
+            )
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4009)
+        );
+        assert_eq!(first_message(&body)["field"], "is_trashed");
+
+        let (status, body) = sdp
+            .call(Method::DELETE, &format!("{path}/move_to_trash"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{profile:?}: {body}");
+        assert_eq!(body["response_status"]["status_code"], 2000);
+        let trashed = &body["request"];
+        assert_eq!(trashed["id"], id.as_str());
+        assert_eq!(trashed["is_trashed"], true);
+        assert_eq!(trashed["deleted_by"]["name"], "Deskbridge API");
+        assert!(trashed["deleted_on"]["value"].is_string(), "{trashed}");
+        let (status, body) = sdp
+            .call(Method::DELETE, &format!("{path}/move_to_trash"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(first_message(&body)["status_code"], 4016, "{body}");
+
+        // A trashed request still answers GET, edited, and leaves the lists; it is read-only.
+        let (status, body) = sdp.get(&path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["request"]["is_trashed"], true);
+        assert!(ms(&body["request"]["last_updated_time"]) > created);
+        assert!(body["request"]["deleted_time"]["value"].is_string());
+        assert!(
+            !listed(&sdp, &id).await,
+            "{profile:?}: trashed rows are not listed"
+        );
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"request": {"subject": "edited in the trash"}})),
+            )
+            .await;
+        assert_eq!((status, message_code(&body)), (StatusCode::FORBIDDEN, 4002));
+        let (status, _) = sdp.get(&format!("{path}/notes"), None).await;
+        assert_eq!(status, StatusCode::OK, "its notes can be read");
+
+        // Restore takes no input_data.
+        let restore = format!("{path}/restore_from_trash");
+        let (status, body) = sdp
+            .call(Method::PUT, &restore, Some(json!({"request": {}})))
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4000)
+        );
+        assert_eq!(fake.request(&id).unwrap()["is_trashed"], true);
+        let (status, body) = sdp.call(Method::PUT, &restore, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, body) = sdp.get(&path, None).await;
+        assert_eq!(body["request"]["is_trashed"], false);
+        assert!(body["request"]["deleted_time"].is_null());
+        assert!(listed(&sdp, &id).await);
+        let (status, body) = sdp.call(Method::PUT, &restore, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(first_message(&body)["status_code"], 4017);
+
+        // Trashed in SDP, then purged through the API: gone, a plain 404.
+        let note = fake.add_note(&id, "goes with it", false);
+        fake.trash(&id);
+        let (status, body) = sdp.call(Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = sdp.get(&path, None).await;
+        assert_eq!((status, message_code(&body)), (StatusCode::NOT_FOUND, 4007));
+        assert!(first_message(&body)["message"].is_string());
+        let (status, _) = sdp.get(&format!("{path}/notes/{note}"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(fake.request(&id).is_none());
+
+        // The [U] choices are switches.
+        let other = fake.raise_request("Other", "bob@example.com");
+        fake.set_trash_rules(TrashRules {
+            in_lists: true,
+            read_only: false,
+            ..TrashRules::default()
+        });
+        fake.trash(&other);
+        assert!(listed(&sdp, &other).await, "{profile:?}");
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{other}"),
+                Some(json!({"request": {"subject": "edited in the trash"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        fake.set_trash_rules(TrashRules {
+            get_not_found: true,
+            ..TrashRules::default()
+        });
+        let (status, body) = sdp.get(&format!("/requests/{other}"), None).await;
+        assert_eq!((status, message_code(&body)), (StatusCode::NOT_FOUND, 4007));
+        fake.restore(&other);
+        assert_eq!(
+            sdp.get(&format!("/requests/{other}"), None).await.0,
+            StatusCode::OK
+        );
+        fake.trash(&other);
+        fake.purge(&other);
+        assert!(fake.request(&other).is_none());
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_merges_requests_into_a_parent() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let parent = fake.raise_request("Printer down", "alice@example.com");
+        let child = fake.raise_request_with(json!({"subject": "Printer still down",
+            "description": "<p>same printer</p>", "requester": {"email_id": "bob@example.com"}}));
+        let second = fake.raise_request("Printer down again", "carol@example.com");
+        let before = ms(&fake.request(&parent).unwrap()["created_time"]);
+
+        fake.merge(&parent, &child);
+        for path in [
+            format!("/requests/{child}"),
+            format!("/requests/{child}/notes"),
+        ] {
+            let (status, body) = sdp.get(&path, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{profile:?} {path}: {body}");
+            let message = first_message(&body);
+            assert_eq!(message["status_code"], 4007);
+            assert_eq!(
+                message["message"],
+                json!({"parent_request": {"id": parent},
+                       "message": format!("Request Id(s) {child} has been Merged with Parent Request {parent}.")}),
+                "{profile:?}: an object"
+            );
+        }
+        assert!(
+            !listed(&sdp, &child).await,
+            "{profile:?}: the child leaves the lists"
+        );
+        assert!(listed(&sdp, &parent).await);
+
+        let (_, body) = sdp.get(&format!("/requests/{parent}"), None).await;
+        assert!(ms(&body["request"]["last_updated_time"]) > before);
+        assert_eq!(body["request"]["has_conversation"], true);
+        let (_, body) = sdp
+            .get(&format!("/requests/{parent}/conversations"), None)
+            .await;
+        let rows = body["conversations"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{body}");
+        let url = format!(
+            "{}{}",
+            fake.root_url(),
+            rows[0]["content_url"].as_str().unwrap()
+        );
+        let (status, detail) = send(
+            sdp.http
+                .get(url)
+                .header("Accept", ACCEPT)
+                .header(sdp.auth.0, &sdp.auth.1),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{detail}");
+        let notification = &detail["notification"];
+        assert_eq!(notification["notification_history"]["operation"], "MERGE");
+        assert_eq!(notification["merged_request_id"], child.as_str());
+        assert_eq!(notification["description"], "<p>same printer</p>");
+
+        // Through the API, with its limits.
+        let merge = format!("/requests/{parent}/merge_requests");
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &merge,
+                Some(json!({"merge_requests": [{"id": parent}]})),
+            )
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4001)
+        );
+        let fifty: Vec<Value> = (0..50).map(|_| json!({"id": second})).collect();
+        let (status, _) = sdp
+            .call(Method::PUT, &merge, Some(json!({"merge_requests": fifty})))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &merge,
+                Some(json!({"merge_requests": [{"id": second}]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = sdp.get(&format!("/requests/{second}"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            first_message(&body)["message"]["parent_request"]["id"],
+            parent.as_str()
+        );
+        let (_, body) = sdp
+            .get(&format!("/requests/{parent}/conversations"), None)
+            .await;
+        assert_eq!(body["conversations"].as_array().unwrap().len(), 2);
+        let (status, _) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{child}"),
+                Some(json!({"request": {"subject": "x"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "a merge cannot be undone");
+        fake.stop().await;
+    }
+}
+
+/// GETs an absolute URL with no SDP credential at all.
+async fn fetch_plain(url: &str) -> (StatusCode, Vec<u8>) {
+    let response = reqwest::get(url).await.expect("the other origin answers");
+    let status = response.status();
+    (status, response.bytes().await.unwrap().to_vec())
+}
+
+#[actix_web::test]
+async fn fake_sdp_serves_files_from_another_origin_without_credentials() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Files elsewhere", "alice@example.com");
+        fake.absolute_content_urls(true);
+        fake.attach_file(&id, "shot.png", b"\x89PNG shot");
+        let mail = fake.add_email_with_files(
+            &id,
+            EmailFrom::Requester,
+            "<p>log attached</p>",
+            &[("boot.log", b"boot log")],
+        );
+        fake.set_resolution_with_files(&id, "<p>patched</p>", &[("fix.txt", b"the fix")]);
+
+        let (_, request) = sdp.get(&format!("/requests/{id}"), None).await;
+        let (_, notification) = sdp
+            .get(&format!("/requests/{id}/notifications/{mail}"), None)
+            .await;
+        let (_, resolution) = sdp.get(&format!("/requests/{id}/resolutions"), None).await;
+        let files = [
+            (
+                &request["request"]["attachments"][0],
+                b"\x89PNG shot".as_slice(),
+            ),
+            (&notification["notification"]["attachments"][0], b"boot log"),
+            (
+                &resolution["resolution"]["resolution_attachments"][0],
+                b"the fix",
+            ),
+        ];
+        for (attachment, bytes) in files {
+            let url = attachment["content_url"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{attachment}"));
+            assert!(
+                url.starts_with("http://127.0.0.1:"),
+                "{profile:?}: absolute: {url}"
+            );
+            assert!(!url.starts_with(&fake.root_url()), "another origin: {url}");
+            assert_eq!(fetch_plain(url).await, (StatusCode::OK, bytes.to_vec()));
+        }
+        let hits = fake.foreign_hits();
+        assert_eq!(hits.len(), 3, "{hits:?}");
+        assert!(hits.iter().all(|hit| !hit.had_credential));
+
+        // The other origin tells when a client sends it the SDP credential.
+        let url = files[0].0["content_url"].as_str().unwrap();
+        let response = sdp
+            .http
+            .get(url)
+            .header(sdp.auth.0, &sdp.auth.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let last = fake.foreign_hits().pop().unwrap();
+        assert!(last.had_credential, "{last:?}");
+        assert!(last.path.starts_with("/files/"), "{last:?}");
+
+        fake.absolute_content_urls(false);
+        let (_, request) = sdp.get(&format!("/requests/{id}"), None).await;
+        let url = request["request"]["attachments"][0]["content_url"]
+            .as_str()
+            .unwrap();
+        assert!(url.starts_with("/api/v3/"), "relative again: {url}");
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_resolution_files_and_both_download_paths() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Resolved with a file", "alice@example.com");
+        let shot = fake.attach_file(&id, "shot.png", b"\x89PNG");
+        fake.set_resolution_with_files(
+            &id,
+            "<p>patched, see attached</p>",
+            &[("fix.txt", b"the fix"), ("howto.pdf", b"%PDF")],
+        );
+        let (status, body) = sdp.get(&format!("/requests/{id}/resolutions"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let resolution = &body["resolution"];
+        assert_eq!(resolution["content"], "<p>patched, see attached</p>");
+        let files = resolution["resolution_attachments"].as_array().unwrap();
+        assert_eq!(files.len(), 2, "{profile:?}: {resolution}");
+        assert_eq!(files[0]["name"], "fix.txt");
+        assert_eq!(files[0]["size"]["value"], "7");
+        let url = format!(
+            "{}{}",
+            fake.root_url(),
+            files[0]["content_url"].as_str().unwrap()
+        );
+        let response = sdp
+            .http
+            .get(url)
+            .header(sdp.auth.0, &sdp.auth.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.bytes().await.unwrap().as_ref(), b"the fix");
+
+        let (_, request) = sdp.get(&format!("/requests/{id}"), None).await;
+        let request = &request["request"];
+        assert_eq!(
+            request["resolution"]["resolution_attachments"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            ids(request, "attachments"),
+            std::slice::from_ref(&shot),
+            "resolution files are its own"
+        );
+
+        for verb in ["download", "_download"] {
+            let url = fake.api_url(&format!("/requests/{id}/attachments/{shot}/{verb}"));
+            let response = sdp
+                .http
+                .get(url)
+                .header(sdp.auth.0, &sdp.auth.1)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{verb}");
+            assert_eq!(response.bytes().await.unwrap().as_ref(), b"\x89PNG");
+        }
+
+        // A new resolution replaces the old one, files and all.
+        fake.set_resolution(&id, "<p>rewritten</p>");
+        let (_, body) = sdp.get(&format!("/requests/{id}/resolutions"), None).await;
+        assert_eq!(body["resolution"]["resolution_attachments"], json!([]));
+        assert_eq!(fake.attachments(&id).len(), 1);
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_holds_a_48_mib_file_once() {
+    const SIZE: usize = 48 * 1024 * 1024;
+    let fake = FakeSdp::start(Profile::OnPrem).await;
+    let sdp = Client::new(&fake).await;
+    fake.set_max_upload(64 * 1024 * 1024);
+    let id = sdp.create(json!({"subject": "Core dump"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let content: Vec<u8> = (0..SIZE).map(|i| u8::try_from(i % 253).unwrap()).collect();
+    let (status, body) = sdp
+        .upload(
+            Method::PUT,
+            &format!("/requests/{id}/upload"),
+            "core.bin",
+            content.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["attachment"]["size"]["value"], SIZE.to_string());
+    let url = format!(
+        "{}{}",
+        fake.root_url(),
+        body["attachment"]["content_url"].as_str().unwrap()
+    );
+    for _ in 0..2 {
+        let response = sdp
+            .http
+            .get(&url)
+            .header(sdp.auth.0, &sdp.auth.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.bytes().await.unwrap().as_ref() == content.as_slice());
+    }
+    // One stored copy, shared by every reader rather than copied for each.
+    let first = fake.attachments(&id);
+    let again = fake.attachments(&id);
+    assert_eq!(first[0].bytes.as_ptr(), again[0].bytes.as_ptr());
+    drop((first, again));
+
+    let aid = fake.attach_file(&id, "core2.bin", &content);
+    let url = fake.api_url(&format!("/requests/{id}/attachments/{aid}/_download"));
+    let response = sdp
+        .http
+        .get(url)
+        .header(sdp.auth.0, &sdp.auth.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.unwrap().as_ref() == content.as_slice());
+    fake.stop().await;
+}
+
+/// `GET` of a relative `content_url` with the client's credential.
+async fn follow(fake: &FakeSdp, sdp: &Client, content_url: &str) -> Value {
+    let (status, body) = send(
+        sdp.http
+            .get(format!("{}{content_url}", fake.root_url()))
+            .header("Accept", ACCEPT)
+            .header(sdp.auth.0, &sdp.auth.1),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{content_url}: {body}");
+    body
+}
+
+#[actix_web::test]
+async fn fake_sdp_emails_carry_recipients_and_visibility() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Link down", "alice@example.com");
+        let reply = fake.email_requester(&id, "Tech One", "<p>Please reboot</p>");
+        let forward = fake.forward_to_vendor(
+            &id,
+            "Tech Two",
+            "support@vendor.example",
+            "<p>Vendor, please look</p>",
+        );
+        let internal = fake.email_team(
+            &id,
+            "Tech One",
+            "network-team@example.com",
+            "<p>Is the link up?</p>",
+        );
+        let inbound = fake.email_from_requester(&id, "<p>Rebooted, still down</p>");
+        let copied = fake.add_email_with(
+            &id,
+            Email {
+                cc: vec!["manager@example.com".into()],
+                attachments: vec![("trace.txt".into(), b"hop 1".to_vec())],
+                ..Email::new(EmailFrom::Technician("Tech One".into()), "<p>Escalated</p>")
+            },
+        );
+
+        let (_, body) = sdp
+            .get(&format!("/requests/{id}/conversations"), None)
+            .await;
+        assert_eq!(
+            ids(&body, "conversations"),
+            [&reply, &forward, &internal, &inbound, &copied].map(String::clone)
+        );
+        let rows = body["conversations"].as_array().unwrap();
+        let shown: Vec<bool> = rows
+            .iter()
+            .map(|r| r["show_to_requester"].as_bool().unwrap())
+            .collect();
+        assert_eq!(shown, [true, false, false, true, true], "{profile:?}");
+        for row in rows {
+            assert_eq!(row["type"], "EMAIL");
+            assert!(row["created_time"]["value"].is_string(), "{row}");
+            assert!(row.get("description").is_none(), "metadata only: {row}");
+        }
+        assert_eq!(rows[1]["created_by"]["name"], "Tech Two");
+        assert_eq!(rows[4]["has_attachments"], true);
+
+        let mut details = Vec::new();
+        for row in rows {
+            let detail = follow(&fake, &sdp, row["content_url"].as_str().unwrap()).await;
+            details.push(detail["notification"].clone());
+        }
+        let to: Vec<&Value> = details.iter().map(|d| &d["to"]).collect();
+        assert_eq!(
+            to,
+            [
+                &json!(["alice@example.com"]),
+                &json!(["support@vendor.example"]),
+                &json!(["network-team@example.com"]),
+                &json!(["helpdesk@example.com"]),
+                &json!(["alice@example.com"]),
+            ],
+            "{profile:?}"
+        );
+        assert_eq!(details[1]["sender"]["email_id"], "tech2@example.com");
+        assert_eq!(details[1]["show_to_requester"], false);
+        assert_eq!(details[1]["description"], "<p>Vendor, please look</p>");
+        assert_eq!(details[3]["sender"]["email_id"], "alice@example.com");
+        assert_eq!(details[0]["cc"], json!([]));
+        assert_eq!(details[4]["cc"], json!(["manager@example.com"]));
+        assert!(details[4]["time"]["value"].is_string());
+        let file = follow(
+            &fake,
+            &sdp,
+            details[4]["attachments"][0]["content_url"]
+                .as_str()
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(file, Value::String("hop 1".into()));
+
+        // A forward or an internal mail answers nobody; a reply the requester sees does.
+        let unreplied = |fake: &FakeSdp| fake.request(&id).unwrap()["unreplied_count"].clone();
+        assert_eq!(unreplied(&fake), 0, "answered by the mail that followed");
+        fake.email_from_requester(&id, "<p>Any news?</p>");
+        fake.forward_to_vendor(&id, "Tech One", "support@vendor.example", "<p>Nudge</p>");
+        assert_eq!(unreplied(&fake), 1);
+        fake.email_requester(&id, "Tech One", "<p>Vendor is on it</p>");
+        assert_eq!(unreplied(&fake), 0);
+
+        // Recipients as objects, and a hidden mail sent through the API.
+        fake.set_recipients_as_objects(true);
+        let (_, body) = sdp
+            .get(&format!("/requests/{id}/notifications/{forward}"), None)
+            .await;
+        assert_eq!(
+            body["notification"]["to"],
+            json!([{"email_id": "support@vendor.example", "name": null}])
+        );
+        let (_, body) = sdp
+            .get(&format!("/requests/{id}/notifications/{reply}"), None)
+            .await;
+        assert_eq!(
+            body["notification"]["to"],
+            json!([{"email_id": "alice@example.com", "name": "alice"}])
+        );
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                &format!("/requests/{id}/notifications"),
+                Some(
+                    json!({"notification": {"subject": "Internal", "description": "<p>fyi</p>",
+                    "to": [{"email_id": "network-team@example.com"}], "cc": ["tech2@example.com"],
+                    "is_public": false}}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["notification"]["show_to_requester"], false);
+        assert_eq!(
+            body["notification"]["cc"],
+            json!([{"email_id": "tech2@example.com", "name": "Tech Two"}])
+        );
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_notes_are_edited_rehidden_and_deleted() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let key = wire_note_key(profile);
+        let id = fake.raise_request("Notes change", "alice@example.com");
+        let notes = format!("/requests/{id}/notes");
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                &notes,
+                Some(json!({key: {"description": "<p>first</p>", "show_to_requester": true}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let note = body[key]["id"].as_str().unwrap().to_owned();
+        let kept = fake.add_note(&id, "<p>kept</p>", false);
+        let updated = |body: &Value| ms(&body["last_updated_time"]);
+        let request_updated = |fake: &FakeSdp| ms(&fake.request(&id).unwrap()["last_updated_time"]);
+        let (_, one) = sdp.get(&format!("{notes}/{note}"), None).await;
+        let mut note_at = updated(&one[key]);
+        let mut request_at = request_updated(&fake);
+
+        // Edited in SDP: the note's and the request's times move; the list shows the new time.
+        fake.edit_note(&id, &note, "<p>first, corrected</p>");
+        let (_, one) = sdp.get(&format!("{notes}/{note}"), None).await;
+        assert_eq!(one[key]["description"], "<p>first, corrected</p>");
+        assert_eq!(
+            one[key]["last_updated_by"]["name"], "Tech One",
+            "{profile:?}"
+        );
+        assert!(updated(&one[key]) > note_at);
+        note_at = updated(&one[key]);
+        assert!(request_updated(&fake) > request_at);
+        request_at = request_updated(&fake);
+        let (_, list) = sdp.get(&notes, None).await;
+        let row = list["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == note.as_str())
+            .unwrap();
+        assert_eq!(updated(row), note_at, "{row}");
+
+        // Re-hidden: private again, in the note and in the conversations.
+        fake.set_note_public(&id, &note, false);
+        let (_, one) = sdp.get(&format!("{notes}/{note}"), None).await;
+        assert_eq!(one[key]["show_to_requester"], false);
+        assert!(updated(&one[key]) > note_at);
+        assert!(request_updated(&fake) > request_at);
+        request_at = request_updated(&fake);
+        let (_, conversations) = sdp
+            .get(&format!("/requests/{id}/conversations"), None)
+            .await;
+        assert_eq!(
+            conversations["conversations"][0]["show_to_requester"],
+            false
+        );
+
+        // The API's edit names its own author.
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &format!("{notes}/{note}"),
+                Some(json!({key: {"show_to_requester": true}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body[key]["last_updated_by"]["name"], "Deskbridge API");
+        assert!(request_updated(&fake) > request_at);
+        request_at = request_updated(&fake);
+
+        // Deleted: gone from the list, the note path and the conversations; no tombstone.
+        fake.delete_note(&id, &note);
+        let (_, list) = sdp.get(&notes, None).await;
+        assert_eq!(ids(&list, "notes"), std::slice::from_ref(&kept));
+        let (status, body) = sdp.get(&format!("{notes}/{note}"), None).await;
+        assert_eq!((status, message_code(&body)), (StatusCode::NOT_FOUND, 4007));
+        let (_, conversations) = sdp
+            .get(&format!("/requests/{id}/conversations"), None)
+            .await;
+        assert_eq!(
+            ids(&conversations, "conversations"),
+            std::slice::from_ref(&kept)
+        );
+        assert!(request_updated(&fake) > request_at);
+        let (status, _) = sdp
+            .call(Method::DELETE, &format!("{notes}/{kept}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(fake.notes(&id).is_empty());
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_statuses_as_a_live_instance_has_them() {
+    for (profile, assign) in [(Profile::OnPrem, "assign"), (Profile::Cloud, "_assign")] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        fake.use_default_statuses();
+        fake.add_status("Awaiting Vendor", true, true);
+        fake.add_status("Investigating", true, false);
+        let (_, body) = sdp
+            .get("/statuses", Some(json!({"list_info": {"row_count": 100}})))
+            .await;
+        let flags: Vec<(&str, bool, bool)> = body["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap(),
+                    s["in_progress"].as_bool().unwrap(),
+                    s["stop_timer"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                ("Open", true, false),
+                ("On Hold", true, true),
+                ("Resolved", false, false),
+                ("Closed", false, false),
+                ("Cancelled", false, false),
+                ("Awaiting Vendor", true, true),
+                ("Investigating", true, false),
+            ],
+            "{profile:?}"
+        );
+        let on_hold = body["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "On Hold")
+            .unwrap();
+        assert_eq!(on_hold["internal_name"], "Onhold");
+
+        let id = sdp.create(json!({"subject": "Statuses"})).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/requests/{id}");
+        for gone in ["Assigned", "In Progress"] {
+            let (status, body) = sdp
+                .call(
+                    Method::PUT,
+                    &path,
+                    Some(json!({"request": {"status": {"name": gone}}})),
+                )
+                .await;
+            assert_eq!(
+                (status, message_code(&body)),
+                (StatusCode::BAD_REQUEST, 4001),
+                "{gone}"
+            );
+            assert_eq!(first_message(&body)["field"], "status");
+        }
+        let (status, _) = sdp
+            .call(
+                Method::PUT,
+                &format!("/requests/{id}/{assign}"),
+                Some(json!({"request": {"technician": {"name": "Tech Two"}}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        fake.assign_technician(&id, "Tech One");
+        let (_, body) = sdp.get(&path, None).await;
+        assert_eq!(body["request"]["technician"]["name"], "Tech One");
+        assert_eq!(
+            body["request"]["status"]["name"], "Open",
+            "assigning keeps the status"
+        );
+
+        // On-prem 15100+ embeds only {id, name, color}: the flags come from /statuses.
+        fake.embed_status_flags(false);
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"request": {"status": {"name": "Awaiting Vendor"}}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let keys: BTreeSet<&str> = body["request"]["status"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, BTreeSet::from(["id", "name", "color"]), "{profile:?}");
+        let (_, list) = sdp.get("/requests", None).await;
+        assert!(list["requests"][0]["status"].get("stop_timer").is_none());
+        let (_, statuses) = sdp.get("/statuses", None).await;
+        assert!(statuses["statuses"][0]["in_progress"].is_boolean());
+        fake.embed_status_flags(true);
+        let (_, body) = sdp.get(&path, None).await;
+        assert_eq!(body["request"]["status"]["stop_timer"], true);
+
+        // Closing with comments.
+        fake.close(&id, "Vendor replaced the card");
+        let (_, body) = sdp.get(&path, None).await;
+        let r = &body["request"];
+        assert_eq!(r["status"]["name"], "Closed");
+        assert_eq!(
+            r["closure_info"]["closure_comments"],
+            "Vendor replaced the card"
+        );
+        assert!(r["completed_time"]["value"].is_string());
+        let last = fake.status_changes(&id).pop().unwrap();
+        assert_eq!(
+            (
+                last.from.as_str(),
+                last.to.as_str(),
+                last.comments.as_deref()
+            ),
+            (
+                "Awaiting Vendor",
+                "Closed",
+                Some("Vendor replaced the card")
+            )
+        );
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_changes_requesters_and_finds_them_by_email() {
+    for (profile, people, one) in [
+        (Profile::OnPrem, "users", "user"),
+        (Profile::Cloud, "requesters", "requester"),
+    ] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let id = fake.raise_request("Whose is it", "alice@example.com");
+        let alice = fake.request(&id).unwrap()["requester"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let path = format!("/requests/{id}");
+        let mut last = ms(&fake.request(&id).unwrap()["created_time"]);
+        let mut requester_is = |email: &str, name: &str| {
+            let r = fake.request(&id).unwrap();
+            assert_eq!(r["requester"]["email_id"], email, "{profile:?}");
+            assert_eq!(r["requester"]["name"], name);
+            let now = ms(&r["last_updated_time"]);
+            assert!(now > last, "a requester change is an edit");
+            last = now;
+        };
+
+        fake.change_requester(&id, "dave@example.com", "Dave Example");
+        requester_is("dave@example.com", "Dave Example");
+        for (by, email, name) in [
+            (json!({"id": alice}), "alice@example.com", "alice"),
+            (
+                json!({"name": "Dave Example"}),
+                "dave@example.com",
+                "Dave Example",
+            ),
+            (
+                json!({"email_id": "erin@example.com"}),
+                "erin@example.com",
+                "erin",
+            ),
+        ] {
+            let (status, body) = sdp
+                .call(
+                    Method::PUT,
+                    &path,
+                    Some(json!({"request": {"requester": by}})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            requester_is(email, name);
+        }
+
+        // Looked up by e-mail, paged.
+        let list = format!("/{people}");
+        let (status, body) = sdp
+            .get(
+                &list,
+                Some(json!({"list_info": {"row_count": 10, "search_criteria":
+                [{"field": "email_id", "condition": "is", "value": "DAVE@example.com"}]}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let rows = body[people].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{profile:?}: {body}");
+        assert_eq!(rows[0]["name"], "Dave Example");
+        let (_, body) = sdp
+            .get(
+                &list,
+                Some(json!({"list_info": {"search_fields": {"email_id": "erin@example.com"}}})),
+            )
+            .await;
+        assert_eq!(body[people][0]["email_id"], "erin@example.com");
+        let (_, body) = sdp
+            .get(&list, Some(json!({"list_info": {"row_count": 2}})))
+            .await;
+        assert_eq!(body[people].as_array().unwrap().len(), 2);
+        assert_eq!(body["list_info"]["has_more_rows"], true);
+
+        // Created with the profile's wrapper.
+        let frank =
+            json!({one: {"name": "Frank", "email_id": "frank@example.com", "phone": "123"}});
+        let (status, body) = sdp.call(Method::POST, &list, Some(frank.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body[one]["email_id"], "frank@example.com");
+        assert!(body[one]["id"].is_string());
+        let (status, body) = sdp.call(Method::POST, &list, Some(frank)).await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4008)
+        );
+        let other = if one == "user" { "requester" } else { "user" };
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                &list,
+                Some(json!({other: {"name": "G", "email_id": "g@example.com"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, _) = sdp
+            .call(
+                Method::POST,
+                &list,
+                Some(json!({one: {"name": "G", "colour": "red"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // Without auto-creation an unknown requester is refused, a known one is fine.
+        fake.auto_create_requesters(false);
+        let (status, body) = sdp
+            .call(
+                Method::POST,
+                "/requests",
+                Some(json!({"request": {"subject": "Ghost", "requester": {"email_id": "ghost@example.com"}}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["response_status"]["status_code"], 4000);
+        assert_eq!(first_message(&body)["status_code"], 4001);
+        assert_eq!(first_message(&body)["field"], "requester");
+        let (status, body) = sdp
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"request": {"requester": {"name": "Nobody Known"}}})),
+            )
+            .await;
+        assert_eq!(
+            (status, message_code(&body)),
+            (StatusCode::BAD_REQUEST, 4001)
+        );
+        sdp.create(json!({"subject": "Frank's", "requester": {"email_id": "frank@example.com"}}))
+            .await;
+        let raised = fake.raise_request("Raised in SDP", "henry@example.com");
+        assert_eq!(
+            fake.request(&raised).unwrap()["requester"]["email_id"],
+            "henry@example.com",
+            "someone in SDP may add a requester"
+        );
+        fake.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn fake_sdp_cloud_display_ids_differ_from_ids() {
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let sdp = Client::new(&fake).await;
+    let plain = sdp.create(json!({"subject": "Plain"})).await;
+    assert!(plain["display_id"].is_string());
+    assert_ne!(plain["display_id"], plain["id"]);
+    fake.set_display_id_object(true);
+    let object = sdp.create(json!({"subject": "Object"})).await;
+    let display = &object["display_id"];
+    assert!(
+        display["display_value"]
+            .as_str()
+            .unwrap()
+            .starts_with("REQ-")
+    );
+    assert_ne!(display["value"], object["id"], "{object}");
+    fake.stop().await;
+}
+
+#[actix_web::test]
+async fn fake_sdp_fires_a_form_webhook() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<String>, String)>();
+    let receiver = actix_web::HttpServer::new(move || {
+        let tx = tx.clone();
+        actix_web::App::new().default_service(actix_web::web::to(
+            move |req: actix_web::HttpRequest, body: String| {
+                let content_type = req
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                tx.send((content_type, body)).unwrap();
+                async { actix_web::HttpResponse::Ok().finish() }
+            },
+        ))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let url = format!("http://{}/hooks/sdp", receiver.addrs()[0]);
+    let server = receiver.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let status = fake
+        .fire_webhook_form(
+            &url,
+            &[
+                ("request_id", "123640000000240013"),
+                ("event", "request updated"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let (content_type, body) = rx.recv().await.unwrap();
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(body, "request_id=123640000000240013&event=request+updated");
+    handle.stop(false).await;
+    fake.stop().await;
 }

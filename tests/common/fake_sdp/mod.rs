@@ -28,20 +28,71 @@
 //!   its `attachments`. The notes list omits each note's `description`.
 //! - On-prem 400s on `search_criteria` combining a date criterion with any other.
 //! - On-prem serves `/users`, Cloud `/requesters`; the other path is 404.
+//! - Requests leave as SDP lets them (§13.1, §13.2): `DELETE …/move_to_trash` (answers the
+//!   request's `id`, `is_trashed`, `deleted_by`, `deleted_on`), `PUT …/restore_from_trash`
+//!   (any `input_data` → 400), `DELETE /requests/{id}` purges only a trashed request (else 4000
+//!   with `messages[0]` 4017 "Not in trash"; trashing twice is 4016), wrong verbs 4021 naming the
+//!   verb, `is_trashed` given on update 4009. Every request carries `is_trashed`, `deleted_time`
+//!   and `deleted_by`. `PUT /requests/{parent}/merge_requests` (1 to 49 children) merges for
+//!   good: any path of a child answers 404 / 4007 whose `messages[0].message` is the object
+//!   `{"parent_request": {"id"}, "message"}`, the child leaves the lists, and the parent gains
+//!   a conversation whose notification has `notification_history.operation: "MERGE"` and
+//!   `merged_request_id`, plus an edit.
+//! - Files are stored once ([`actix_web::web::Bytes`]) and every download shares them, so a
+//!   48 MiB upload or [`FakeSdp::attach_file`] is held once; an upload is read into one buffer
+//!   sized from the request's length. Downloads answer on `…/attachments/{id}/download` and on
+//!   the live `…/_download` (§13.10). A resolution may carry files
+//!   (`resolution.resolution_attachments`, [`FakeSdp::set_resolution_with_files`]).
+//!   [`FakeSdp::absolute_content_urls`] (off by default) makes every attachment `content_url`
+//!   absolute on a second listener, another origin that needs no credential and logs whether
+//!   one reached it ([`FakeSdp::foreign_hits`]).
+//! - E-mails carry recipients and visibility (§5, §13.4): a conversation row has `type`,
+//!   `show_to_requester`, `created_time`, `created_by`, `has_attachments`, `content_url`; the
+//!   notification has `sender`, `to`, `cc`, `description`, `time`, `show_to_requester`,
+//!   `attachments`. A reply to the requester is shown to them, a forward to a vendor or a mail
+//!   to another team is not ([`FakeSdp::add_email_with`] and the mail methods beside it).
+//! - Notes change after the fact (§4, §13.5): edited, made private again, deleted for good (no
+//!   tombstone), through the API or [`FakeSdp::edit_note`] and its siblings; each move bumps
+//!   the note's `last_updated_time` (with `last_updated_by`) and the request's.
+//! - `GET /statuses` always carries `internal_name`, `in_progress` and `stop_timer`; assigning a
+//!   technician never changes the status. Requesters are looked up on `/users` or `/requesters`
+//!   with `search_criteria`/`search_fields` on `email_id`, and created with `POST` of
+//!   `{"user": {…}}` (on-prem, §8's revised format) or `{"requester": {…}}` (Cloud).
+//!
+//! Off by default, because existing tests rely on the seeded instance, each a switch:
+//! [`FakeSdp::use_default_statuses`] (only Open, On Hold, Resolved, Closed, Cancelled, §13.6, plus
+//! [`FakeSdp::add_status`] for custom ones; the seed also has "Assigned" and "In Progress"),
+//! [`FakeSdp::embed_status_flags`]`(false)` (a request's `status` is only `{id, name, color}`, as
+//! on-prem 15100+), [`FakeSdp::auto_create_requesters`]`(false)` (an unknown requester on create or
+//! update → 4000 with `messages[0]` 4001 naming `requester`), [`FakeSdp::absolute_content_urls`],
+//! [`FakeSdp::set_recipients_as_objects`], and the [`TrashRules`] alternatives.
 //!
 //! Behaviour the doc marks [U] is chosen here as follows: create answers 200 (see
 //! [`FakeSdp::set_create_status`]); unknown keys are rejected in both profiles; an unknown requester
-//! e-mail is created on the fly; requests are sorted by `created_time` desc by default;
-//! binding uploads via `PUT /requests/{id}` adds to the attachments (never removes). Adding,
-//! editing or deleting a note, an e-mail or a file bumps the request's `last_updated_time`
-//! (a staged `_upload` does not until it is bound). `unreplied_count` counts requester e-mails
-//! after the last technician e-mail or public note. Calls with bad credentials neither count
+//! e-mail or name is created on the fly (through the API only while
+//! [`FakeSdp::auto_create_requesters`] is on); requests are sorted by `created_time` desc by
+//! default; binding uploads via `PUT /requests/{id}` adds to the attachments (never removes).
+//! Adding, editing or deleting a note, an e-mail or a file bumps the request's `last_updated_time`
+//! (a staged `_upload` does not until it is bound). Calls with bad credentials neither count
 //! toward the budget nor are throttled. On-prem's block runs from the refused call for its whole
 //! period (calls during it do not extend it) and empties the window, so the budget is whole again
 //! after it. A criterion takes at most 100 `values`. Cloud's notes list also omits `description`
 //! (seen live only on-prem; the stricter choice). List rows carry only the fields §2.4 names, so
-//! `priority` and `site` need `fields_required` too.
+//! `priority` and `site` need `fields_required` too. A trashed request answers GET with
+//! `is_trashed: true` (trashing and restoring are edits), is left out of lists, and refuses
+//! changes through the API with 403 / 4002 until restored ([`TrashRules`] switches each); a
+//! purged one is a plain 404. Restoring answers status only. A merge's conversation row has
+//! `type: "NOTIFICATION"` and is hidden from the requester; `parent_request.id` is a string like
+//! every id; the merged child's own notes, e-mails and files stay with it, out of reach. A
+//! notification's `to`/`cc` are plain addresses, as in §5's example
+//! ([`FakeSdp::set_recipients_as_objects`] gives `{email_id, name}` objects); every mail is
+//! `type: "EMAIL"`, a forward told from a reply only by its recipients and `show_to_requester`
+//! (the live marker is unknown). `unreplied_count` counts requester e-mails after the last
+//! technician mail the requester sees or public note. A new resolution drops the old one's files.
+//! A custom status has its own name as `internal_name`; any status that is not in progress
+//! completes the request (`completed_time`). Creating a user keeps only `name` and `email_id`.
 
+mod foreign;
 mod routes;
 mod search;
 mod state;
@@ -52,13 +103,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
+use actix_web::web::Bytes;
 use actix_web::{App, HttpServer, web};
 use serde_json::{Value, json};
 
+pub use foreign::ForeignHit;
 #[allow(unused_imports, reason = "part of the API even where no test names it")]
 pub use state::{
     AttachmentOwner, CallRecord, DEFAULT_BUDGET, Person, StatusChange, StoredAttachment,
-    StoredEmail, StoredNote,
+    StoredEmail, StoredNote, Trash, TrashRules,
 };
 use state::{Shared, State};
 
@@ -143,6 +196,37 @@ pub enum EmailFrom {
     Technician(String),
 }
 
+/// An e-mail for [`FakeSdp::add_email_with`].
+#[derive(Clone, Debug)]
+pub struct Email {
+    pub from: EmailFrom,
+    /// Addresses; empty: the requester for a technician's mail, the help desk's address
+    /// (`helpdesk@example.com`) for the requester's.
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// HTML body.
+    pub body: String,
+    /// Whether the requester sees it in the portal: a reply does, a forward or an internal mail
+    /// does not.
+    pub show_to_requester: bool,
+    /// `(file name, bytes)`.
+    pub attachments: Vec<(String, Vec<u8>)>,
+}
+
+impl Email {
+    /// A mail from `from` to the default recipient, shown to the requester, without files.
+    pub fn new(from: EmailFrom, body: &str) -> Email {
+        Email {
+            from,
+            to: Vec::new(),
+            cc: Vec::new(),
+            body: body.to_owned(),
+            show_to_requester: true,
+            attachments: Vec::new(),
+        }
+    }
+}
+
 /// The portal name in Cloud URLs (`/app/itdesk/api/v3/...`).
 pub const PORTAL: &str = "itdesk";
 
@@ -152,6 +236,8 @@ pub struct FakeSdp {
     profile: Profile,
     addr: SocketAddr,
     server: Mutex<Option<ServerHandle>>,
+    /// The other origin ([`foreign`]), started by the first [`FakeSdp::absolute_content_urls`].
+    foreign: Mutex<Option<(SocketAddr, ServerHandle)>>,
     http: reqwest::Client,
 }
 
@@ -165,12 +251,13 @@ impl FakeSdp {
         let shared = Arc::new(Shared::new(State::new(profile)));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let handle = serve(&shared, listener);
+        let handle = serve(&shared, listener, Origin::Sdp);
         FakeSdp {
             shared,
             profile,
             addr,
             server: Mutex::new(Some(handle)),
+            foreign: Mutex::new(None),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -178,10 +265,14 @@ impl FakeSdp {
         }
     }
 
-    /// Stops the server; connections in flight are dropped.
+    /// Stops the server (and the other origin); connections in flight are dropped.
     pub async fn stop(self) {
         let handle = self.server_slot().take();
         if let Some(handle) = handle {
+            handle.stop(false).await;
+        }
+        let foreign = self.foreign_slot().take();
+        if let Some((_, handle)) = foreign {
             handle.stop(false).await;
         }
     }
@@ -213,12 +304,16 @@ impl FakeSdp {
             }
         };
         self.state().settings.refusing = false;
-        let handle = serve(&self.shared, listener);
+        let handle = serve(&self.shared, listener, Origin::Sdp);
         *self.server_slot() = Some(handle);
     }
 
     fn server_slot(&self) -> MutexGuard<'_, Option<ServerHandle>> {
         self.server.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn foreign_slot(&self) -> MutexGuard<'_, Option<(SocketAddr, ServerHandle)>> {
+        self.foreign.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -309,9 +404,37 @@ impl FakeSdp {
         self.state().settings.max_upload = bytes;
     }
 
+    /// Whether a notification's `to` and `cc` are `{"email_id", "name"}` objects (default: plain
+    /// addresses, as in §5's example).
+    pub fn set_recipients_as_objects(&self, on: bool) {
+        self.state().settings.recipient_objects = on;
+    }
+
     /// Cloud: send `display_id` as `{"value", "display_value"}` instead of a string.
     pub fn set_display_id_object(&self, on: bool) {
         self.state().settings.display_id_object = on;
+    }
+
+    /// Whether attachment `content_url`s (of requests, e-mails and resolutions) are absolute URLs
+    /// on another origin: a second listener on 127.0.0.1 that serves the same bytes without
+    /// credentials and records every call ([`FakeSdp::foreign_hits`]). Off by default (relative
+    /// URLs on the SDP origin). The first switch-on starts that listener, on the current runtime.
+    pub fn absolute_content_urls(&self, on: bool) {
+        let origin = on.then(|| {
+            let mut slot = self.foreign_slot();
+            let (addr, _) = slot.get_or_insert_with(|| {
+                let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+                let addr = listener.local_addr().expect("local addr");
+                (addr, serve(&self.shared, listener, Origin::Foreign))
+            });
+            format!("http://{addr}")
+        });
+        self.state().settings.content_origin = origin;
+    }
+
+    /// Every call the other origin received, in arrival order.
+    pub fn foreign_hits(&self) -> Vec<ForeignHit> {
+        self.state().foreign_hits.clone()
     }
 
     /// HTTP status of a successful create (200 as observed; 201 is possible).
@@ -387,6 +510,42 @@ impl FakeSdp {
         self.state().settings.both_user_paths = both;
     }
 
+    /// Whether an unknown requester (by e-mail or name) on create or update through the API
+    /// becomes a new requester (default yes); off, it answers 400 / 4000 with `messages[0]`
+    /// 4001 naming `requester`. Someone working in SDP (the technician methods) may always
+    /// name a new requester.
+    pub fn auto_create_requesters(&self, on: bool) {
+        self.state().settings.auto_create_requesters = on;
+    }
+
+    /// Only the statuses a fresh instance has (§13.6): Open (timer on), On Hold (in progress,
+    /// timer stopped), Resolved, Closed, Cancelled (completed); no "Assigned" or "In Progress".
+    /// Off by default (the seeded seven). Call it before raising requests: a request keeps the
+    /// status it has.
+    pub fn use_default_statuses(&self) {
+        self.state().use_default_statuses();
+    }
+
+    /// A custom status (say "Awaiting Vendor" in progress with the timer stopped, or
+    /// "Investigating" in progress with the timer on); `in_progress` false makes it completed.
+    /// Returns its id.
+    pub fn add_status(&self, name: &str, in_progress: bool, stop_timer: bool) -> String {
+        self.state().add_status(name, in_progress, stop_timer)
+    }
+
+    /// Whether a request's `status` carries `internal_name`, `in_progress` and `stop_timer`
+    /// (default yes); off, only `{id, name, color}` as on-prem 15100+ sends it, and the flags
+    /// come only from `GET /statuses`.
+    pub fn embed_status_flags(&self, on: bool) {
+        self.state().settings.embed_status_flags = on;
+    }
+
+    /// What a trashed request answers (default [`TrashRules::default`]: GET shows it with
+    /// `is_trashed: true`, lists leave it out, API changes to it are refused).
+    pub fn set_trash_rules(&self, rules: TrashRules) {
+        self.state().settings.trash = rules;
+    }
+
     // ----- the technician side: changes made inside SDP -----
 
     /// Raises a request as if it came in through SDP; returns its id.
@@ -409,7 +568,7 @@ impl FakeSdp {
     pub fn edit_request(&self, id: &str, fields: Value) {
         let fields = into_object(fields);
         let mut s = self.state();
-        s.update_request(id, &fields)
+        s.update_request(id, &fields, false)
             .unwrap_or_else(|e| panic!("edit_request({id}, {fields:?}): {e:?}"));
     }
 
@@ -422,7 +581,20 @@ impl FakeSdp {
         self.edit_request(id, fields);
     }
 
-    /// Assigns a technician by name (`"Tech One"`, `"Tech Two"`).
+    /// Closes the request as the close action does: status Closed, `closure_info.closure_comments`.
+    pub fn close(&self, id: &str, closure_comments: &str) {
+        let closure = json!({"closure_comments": closure_comments});
+        self.state()
+            .close_request(id, Some(as_object(&closure)))
+            .unwrap_or_else(|e| panic!("close({id}): {e:?}"));
+    }
+
+    /// Changes the requester to the user with `email`, who is created (named `name`) if new.
+    pub fn change_requester(&self, id: &str, email: &str, name: &str) {
+        self.edit_request(id, json!({"requester": {"email_id": email, "name": name}}));
+    }
+
+    /// Assigns a technician by name (`"Tech One"`, `"Tech Two"`); the status stays as it is.
     pub fn assign_technician(&self, id: &str, technician: &str) {
         self.edit_request(id, json!({"technician": {"name": technician}}));
     }
@@ -449,13 +621,86 @@ impl FakeSdp {
         body: &str,
         files: &[(&str, &[u8])],
     ) -> String {
+        let mut mail = Email::new(from, body);
+        mail.attachments = files
+            .iter()
+            .map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec()))
+            .collect();
+        self.add_email_with(id, mail)
+    }
+
+    /// Adds an e-mail conversation with its recipients and visibility; returns its id.
+    pub fn add_email_with(&self, id: &str, mail: Email) -> String {
         self.state()
-            .add_email(id, from, body, files)
+            .add_email(id, mail)
             .unwrap_or_else(|e| panic!("add_email({id}): {e:?}"))
     }
 
-    /// Attaches a file to the request as "Tech One"; returns the attachment id.
+    /// A technician's reply to the requester (to: the requester, shown to the requester).
+    pub fn email_requester(&self, id: &str, technician: &str, body: &str) -> String {
+        self.add_email_with(
+            id,
+            Email::new(EmailFrom::Technician(technician.to_owned()), body),
+        )
+    }
+
+    /// A technician forwards the request to a vendor (to: `vendor`, hidden from the requester).
+    pub fn forward_to_vendor(
+        &self,
+        id: &str,
+        technician: &str,
+        vendor: &str,
+        body: &str,
+    ) -> String {
+        self.mail_elsewhere(id, technician, vendor, body)
+    }
+
+    /// A technician mails another team about the request (to: `address`, hidden from the
+    /// requester).
+    pub fn email_team(&self, id: &str, technician: &str, address: &str, body: &str) -> String {
+        self.mail_elsewhere(id, technician, address, body)
+    }
+
+    fn mail_elsewhere(&self, id: &str, technician: &str, to: &str, body: &str) -> String {
+        let mut mail = Email::new(EmailFrom::Technician(technician.to_owned()), body);
+        mail.to = vec![to.to_owned()];
+        mail.show_to_requester = false;
+        self.add_email_with(id, mail)
+    }
+
+    /// An inbound mail from the requester (to: the help desk, shown to the requester).
+    pub fn email_from_requester(&self, id: &str, body: &str) -> String {
+        self.add_email_with(id, Email::new(EmailFrom::Requester, body))
+    }
+
+    /// Edits a note's text as "Tech One".
+    pub fn edit_note(&self, request: &str, note: &str, html: &str) {
+        self.change_note(request, note, &json!({"description": html}));
+    }
+
+    /// Makes a note public (`show_to_requester: true`) or private again, as "Tech One".
+    pub fn set_note_public(&self, request: &str, note: &str, public: bool) {
+        self.change_note(request, note, &json!({"show_to_requester": public}));
+    }
+
+    fn change_note(&self, request: &str, note: &str, input: &Value) {
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        s.update_note(request, note, as_object(input), &by)
+            .unwrap_or_else(|e| panic!("change note {note} of {request}: {e:?}"));
+    }
+
+    /// Deletes a note for good (no tombstone); the request's `last_updated_time` moves.
+    pub fn delete_note(&self, request: &str, note: &str) {
+        self.state()
+            .delete_note(request, note)
+            .unwrap_or_else(|e| panic!("delete_note({request}, {note}): {e:?}"));
+    }
+
+    /// Attaches a file to the request as "Tech One"; returns the attachment id. The fake keeps
+    /// one copy of the bytes, shared by every download.
     pub fn attach_file(&self, id: &str, name: &str, bytes: &[u8]) -> String {
+        let bytes = Bytes::copy_from_slice(bytes);
         let mut s = self.state();
         let by = s.technician("Tech One");
         let content_type = wire::guess_content_type(name);
@@ -463,7 +708,7 @@ impl FakeSdp {
             id,
             name,
             &content_type,
-            bytes.to_vec(),
+            bytes,
             AttachmentOwner::Request,
             &by,
         )
@@ -472,21 +717,63 @@ impl FakeSdp {
 
     /// Sets (replaces) the resolution as "Tech One".
     pub fn set_resolution(&self, id: &str, text: &str) {
+        self.set_resolution_with_files(id, text, &[]);
+    }
+
+    /// Sets (replaces) the resolution as "Tech One" with files (`(file name, bytes)`), listed in
+    /// `resolution.resolution_attachments` and downloadable like any attachment.
+    pub fn set_resolution_with_files(&self, id: &str, html: &str, files: &[(&str, &[u8])]) {
+        let files = files
+            .iter()
+            .map(|(name, bytes)| ((*name).to_owned(), Bytes::copy_from_slice(bytes)))
+            .collect();
         let mut s = self.state();
         let by = s.technician("Tech One");
-        s.set_resolution(id, text, &by)
-            .unwrap_or_else(|e| panic!("set_resolution({id}): {e:?}"));
+        s.set_resolution_with_files(id, html, files, &by)
+            .unwrap_or_else(|e| panic!("set_resolution_with_files({id}): {e:?}"));
+    }
+
+    /// Moves the request to the trash as "Tech One" (`DELETE …/move_to_trash`).
+    pub fn trash(&self, id: &str) {
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        s.trash(id, &by)
+            .unwrap_or_else(|e| panic!("trash({id}): {e:?}"));
+    }
+
+    /// Takes the request out of the trash (`PUT …/restore_from_trash`).
+    pub fn restore(&self, id: &str) {
+        self.state()
+            .restore(id)
+            .unwrap_or_else(|e| panic!("restore({id}): {e:?}"));
+    }
+
+    /// Deletes a trashed request for good (`DELETE /requests/{id}`); from then on it is 404.
+    pub fn purge(&self, id: &str) {
+        self.state()
+            .purge(id)
+            .unwrap_or_else(|e| panic!("purge({id}): {e:?}"));
+    }
+
+    /// Merges `child` into `parent` as "Tech One" (`PUT /requests/{parent}/merge_requests`).
+    pub fn merge(&self, parent: &str, child: &str) {
+        let mut s = self.state();
+        let by = s.technician("Tech One");
+        s.merge(parent, &[child.to_owned()], &by)
+            .unwrap_or_else(|e| panic!("merge({parent}, {child}): {e:?}"));
     }
 
     // ----- inspection -----
 
-    /// The request as `GET /requests/{id}` shows it.
+    /// The request as `GET /requests/{id}` shows it; a merged request too, as it was when merged
+    /// (its GET answers 404). `None` once purged.
     pub fn request(&self, id: &str) -> Option<Value> {
         let s = self.state();
         s.requests.get(id).map(|r| wire::request(&s, r))
     }
 
-    /// Every request, oldest first, as `GET /requests/{id}` shows them.
+    /// Every request, oldest first, as `GET /requests/{id}` shows them (trashed and merged ones
+    /// too; purged ones are gone).
     pub fn requests(&self) -> Vec<Value> {
         let s = self.state();
         let mut all: Vec<_> = s.requests.values().collect();
@@ -584,6 +871,16 @@ impl FakeSdp {
         .await
     }
 
+    /// Plays an SDP custom function that posts a form (`application/x-www-form-urlencoded`).
+    pub async fn fire_webhook_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Result<reqwest::StatusCode> {
+        let response = self.http.post(url).form(form).send().await?;
+        Ok(response.status())
+    }
+
     /// Plays an SDP trigger with any JSON body.
     pub async fn fire_webhook_with(
         &self,
@@ -597,8 +894,11 @@ impl FakeSdp {
 
 impl Drop for FakeSdp {
     fn drop(&mut self) {
+        // The stop commands are sent at once; nobody waits for them here.
         if let Some(handle) = self.server_slot().take() {
-            // The stop command is sent at once; nobody waits for it here.
+            drop(handle.stop(false));
+        }
+        if let Some((_, handle)) = self.foreign_slot().take() {
             drop(handle.stop(false));
         }
     }
@@ -615,13 +915,24 @@ fn as_object(v: &Value) -> &serde_json::Map<String, Value> {
     v.as_object().expect("fields must be a JSON object")
 }
 
+/// Which of the fake's two listeners a server is.
+#[derive(Clone, Copy)]
+enum Origin {
+    /// The SDP API and the token endpoint.
+    Sdp,
+    /// The other origin that absolute `content_url`s point to.
+    Foreign,
+}
+
 /// Runs an actix server for `shared` on `listener`, spawned on the current runtime.
-fn serve(shared: &Arc<Shared>, listener: TcpListener) -> ServerHandle {
+fn serve(shared: &Arc<Shared>, listener: TcpListener, origin: Origin) -> ServerHandle {
     let data = web::Data::from(Arc::clone(shared));
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .default_service(web::to(routes::dispatch))
+        let app = App::new().app_data(data.clone());
+        match origin {
+            Origin::Sdp => app.default_service(web::to(routes::dispatch)),
+            Origin::Foreign => app.default_service(web::to(foreign::handle)),
+        }
     })
     .workers(1)
     .disable_signals()

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::web::{self, Bytes};
+use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use serde_json::{Map, Value, json};
 
 use super::search::ListParams;
-use super::state::{self, AttachmentOwner, CallRecord, Refusal, Shared, State};
+use super::state::{self, AttachmentOwner, CallRecord, Refusal, Shared, State, StoredEmail};
 use super::wire::{self, SdpError};
 use super::{Op, PORTAL, Profile};
 
@@ -70,7 +70,7 @@ enum Outcome {
     File {
         name: String,
         content_type: String,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
     /// Close the connection without an answer.
     Drop,
@@ -84,7 +84,7 @@ struct FilePart {
     field: String,
     name: String,
     content_type: String,
-    bytes: Vec<u8>,
+    bytes: Bytes,
 }
 
 struct RawInput {
@@ -319,18 +319,23 @@ fn respond(outcome: Outcome) -> HttpResponse {
             name,
             content_type,
             bytes,
-        } => HttpResponse::Ok()
-            .content_type(content_type)
-            .insert_header((
-                "Content-Disposition",
-                format!("attachment; filename=\"{name}\""),
-            ))
-            .body(bytes),
+        } => file_response(&name, &content_type, bytes),
         // A body that fails at once: actix drops the connection before the head is flushed.
         Outcome::Drop => HttpResponse::Ok().streaming(futures_util::stream::once(async {
             Err::<Bytes, _>(std::io::Error::other("fake SDP: commit then drop"))
         })),
     }
+}
+
+/// A file download. The body shares the stored bytes: no copy per download, whatever the size.
+pub fn file_response(name: &str, content_type: &str, bytes: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes)
 }
 
 /// A GET of one object (which takes no `input_data`), not a list and not a download.
@@ -420,6 +425,12 @@ async fn read_input(
         .to_ascii_lowercase();
     let mut files = Vec::new();
     if content_type.starts_with("multipart/form-data") {
+        // A file part is read into one buffer sized from the request's length (a little more
+        // than the file), so a large upload is held once, not regrown and copied.
+        let hint = header_text(req.headers(), "content-length")
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_default()
+            .min(max_upload.saturating_add(1));
         let mut parts = Multipart::new(req.headers(), payload);
         let mut too_large = false;
         while let Some(part) = parts.next().await {
@@ -431,7 +442,7 @@ async fn read_input(
                 .and_then(|cd| cd.get_filename())
                 .map(str::to_owned);
             let part_type = part.content_type().map(ToString::to_string);
-            let mut bytes = Vec::new();
+            let mut bytes = BytesMut::with_capacity(if file_name.is_some() { hint } else { 0 });
             let mut over = false;
             while let Some(chunk) = part.next().await {
                 let chunk = chunk
@@ -453,7 +464,7 @@ async fn read_input(
                     field,
                     name,
                     content_type,
-                    bytes,
+                    bytes: bytes.freeze(),
                 });
             }
         }
@@ -617,6 +628,7 @@ fn route(
         Profile::Cloud => "_assign",
     };
     let close = close_path(s.profile);
+    trash_guard(s, method, rest)?;
     match (method, rest) {
         ("GET", ["requests"]) => list_requests(s, data),
         ("POST", ["requests"]) => {
@@ -634,16 +646,21 @@ fn route(
             wire::request(s, s.request_ref(id)?),
         ))),
         ("PUT", ["requests", id]) => {
-            s.update_request(id, wrapped(data, &["request"])?)?;
+            s.update_request(id, wrapped(data, &["request"])?, true)?;
             Ok(ok(wire::single(
                 "request",
                 wire::request(s, s.request_ref(id)?),
             )))
         }
-        ("DELETE", ["requests", id]) => {
-            s.delete_request(id)?;
-            Ok(ok(wire::action("Request(s) deleted successfully")))
-        }
+        ("DELETE", ["requests", id])
+        | (
+            _,
+            [
+                "requests",
+                id,
+                "move_to_trash" | "restore_from_trash" | "merge_requests",
+            ],
+        ) => route_exits(s, method, id, &rest[2..], data),
         ("PUT", ["requests", id, action]) if *action == close => {
             let closure = match optional_wrapped(data, &["request"])? {
                 None => None,
@@ -669,7 +686,7 @@ fn route(
         }
         ("PUT", ["requests", id, "pickup"]) => {
             let me = json!({"technician": {"id": s.api_user().id}});
-            s.update_request(id, me.as_object().expect("object"))?;
+            s.update_request(id, me.as_object().expect("object"), true)?;
             Ok(ok(wire::action("Request(s) picked up successfully")))
         }
         ("GET", ["requests", id, "resolutions"]) => {
@@ -706,6 +723,97 @@ fn route(
         ("GET", ["attachments", aid]) => download(s, |a| a.id == *aid),
         _ => route_reference(s, method, rest, data),
     }
+}
+
+/// The ways out for request `id`: trash, restore, purge, merge; `sub` is the path after the id.
+fn route_exits(
+    s: &mut State,
+    method: &str,
+    id: &str,
+    sub: &[&str],
+    data: Option<&Value>,
+) -> Result<Outcome, SdpError> {
+    match (method, sub) {
+        ("DELETE", []) => {
+            s.purge(id)?;
+            Ok(ok(wire::action("Request(s) deleted successfully")))
+        }
+        ("DELETE", ["move_to_trash"]) => {
+            let by = s.api_user();
+            s.trash(id, &by)?;
+            Ok(ok(wire::single(
+                "request",
+                wire::trashed(s.request_ref(id)?),
+            )))
+        }
+        ("PUT", ["restore_from_trash"]) => {
+            if data.is_some() {
+                // The live twin (changes) refuses any input here (§13.1).
+                return Err(SdpError::bad_input(
+                    "input_data is not allowed for this operation",
+                ));
+            }
+            s.restore(id)?;
+            Ok(ok(wire::action("Request(s) restored successfully")))
+        }
+        ("PUT", ["merge_requests"]) => {
+            let children = merge_children(data)?;
+            let by = s.api_user();
+            s.merge(id, &children, &by)?;
+            Ok(ok(wire::action("Request(s) merged successfully")))
+        }
+        _ => Err(SdpError::invalid_method(method)),
+    }
+}
+
+/// What a trashed request answers before routing ([`state::TrashRules`]): restore, purge and
+/// trash itself always reach their routes.
+fn trash_guard(s: &State, method: &str, rest: &[&str]) -> Result<(), SdpError> {
+    let ["requests", id, sub @ ..] = rest else {
+        return Ok(());
+    };
+    let trashed = s
+        .requests
+        .get(*id)
+        .is_some_and(|r| r.trashed.is_some() && r.merged_into.is_none());
+    let exempt = matches!(
+        (method, sub),
+        ("DELETE", []) | (_, ["move_to_trash" | "restore_from_trash"])
+    );
+    if !trashed || exempt {
+        Ok(())
+    } else if s.settings.trash.get_not_found {
+        Err(SdpError::not_found("request"))
+    } else if method != "GET" && s.settings.trash.read_only {
+        Err(SdpError::in_trash())
+    } else {
+        Ok(())
+    }
+}
+
+/// The child ids of `{"merge_requests": [{"id": "<child>"}, …]}`.
+fn merge_children(data: Option<&Value>) -> Result<Vec<String>, SdpError> {
+    let data = data.ok_or_else(|| SdpError::mandatory(vec!["merge_requests".into()]))?;
+    let top = data
+        .as_object()
+        .ok_or_else(|| SdpError::bad_input("input_data must be a JSON object"))?;
+    if let Some(extra) = top.keys().find(|k| *k != "merge_requests") {
+        return Err(SdpError::extra_key(extra));
+    }
+    let items = top
+        .get("merge_requests")
+        .ok_or_else(|| SdpError::mandatory(vec!["merge_requests".into()]))?
+        .as_array()
+        .ok_or_else(|| SdpError::type_mismatch("merge_requests"))?;
+    items
+        .iter()
+        .map(|item| {
+            item.get("id")
+                .filter(|id| id.is_string() || id.is_number())
+                .map(wire::scalar_text)
+                .ok_or_else(|| SdpError::invalid_value("merge_requests"))
+        })
+        .collect()
 }
 
 /// Notes, conversations and e-mails of request `id`; `sub` is the path after the id.
@@ -745,7 +853,8 @@ fn route_threads(
         }
         ("GET", ["notes", nid]) => note_answer(s, id, nid),
         ("PUT", ["notes", nid]) => {
-            s.update_note(id, nid, wrapped(data, note_keys(s.profile))?)?;
+            let by = s.api_user();
+            s.update_note(id, nid, wrapped(data, note_keys(s.profile))?, &by)?;
             note_answer(s, id, nid)
         }
         ("DELETE", ["notes", nid]) => {
@@ -802,12 +911,13 @@ fn route_files(
                 .attachments
                 .iter()
                 .filter(|a| a.request_id == id && a.owner == AttachmentOwner::Request)
-                .map(wire::attachment)
+                .map(|a| wire::attachment(s, a))
                 .collect();
             let (page, info) = params.apply(rows, None);
             Ok(ok(wire::list("attachments", page, info)))
         }
-        ("GET", ["attachments", aid, "download"]) => {
+        // `_download` as a live instance answers it, `download` as clients also use (§13.10).
+        ("GET", ["attachments", aid, "download" | "_download"]) => {
             s.request_ref(id)?;
             download(s, |a| a.request_id == id && a.id == *aid)
         }
@@ -924,7 +1034,7 @@ fn upload(
         .iter()
         .find(|a| a.id == aid)
         .expect("just added");
-    Ok(ok(wire::single("attachment", wire::attachment(stored))))
+    Ok(ok(wire::single("attachment", wire::attachment(s, stored))))
 }
 
 fn download(
@@ -943,7 +1053,27 @@ fn download(
     })
 }
 
-/// `POST /requests/{id}/notifications`: a reply mail from the API user ([U] shape, accepted leniently).
+/// Addresses given as strings or as `{"email_id"}` objects (both shapes are seen, §5, §13.4).
+fn addresses(input: &Map<String, Value>, key: &str) -> Result<Vec<String>, SdpError> {
+    let Some(items) = input.get(key).filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let items = items
+        .as_array()
+        .ok_or_else(|| SdpError::type_mismatch(key))?;
+    items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .or_else(|| item.get("email_id").and_then(Value::as_str))
+                .map(str::to_owned)
+                .ok_or_else(|| SdpError::invalid_value(key))
+        })
+        .collect()
+}
+
+/// `POST /requests/{id}/notifications`: a mail from the API user ([U] shape, accepted leniently);
+/// `is_public: false` hides it from the requester.
 fn send_notification(s: &mut State, id: &str, data: Option<&Value>) -> Result<Outcome, SdpError> {
     const KEYS: &[&str] = &[
         "subject",
@@ -954,6 +1084,9 @@ fn send_notification(s: &mut State, id: &str, data: Option<&Value>) -> Result<Ou
         "type",
         "is_public",
         "in_reply_to",
+        "mode",
+        "content_type",
+        "copied_from",
     ];
     let input = wrapped(data, &["notification"])?;
     if let Some(extra) = input.keys().find(|k| !KEYS.contains(&k.as_str())) {
@@ -967,26 +1100,26 @@ fn send_notification(s: &mut State, id: &str, data: Option<&Value>) -> Result<Ou
         .get("subject")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let to = input
-        .get("to")
-        .and_then(Value::as_array)
-        .map(|to| {
-            to.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let by = s.api_user();
-    let nid = s.push_email(
-        id,
-        subject.to_owned(),
-        description.to_owned(),
-        by,
-        to,
-        false,
-        &[],
-    )?;
+    let show_to_requester = match input.get("is_public") {
+        None | Some(Value::Null) => true,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| SdpError::type_mismatch("is_public"))?,
+    };
+    let email = StoredEmail {
+        id: String::new(),
+        request_id: id.to_owned(),
+        subject: subject.to_owned(),
+        description: description.to_owned(),
+        sender: s.api_user(),
+        to: addresses(input, "to")?,
+        cc: addresses(input, "cc")?,
+        from_requester: false,
+        show_to_requester,
+        time_ms: 0,
+        merged_request_id: None,
+    };
+    let nid = s.push_email(email, Vec::new())?;
     let email = s.emails.iter().find(|e| e.id == nid).expect("just added");
     Ok(ok(wire::single(
         "notification",
@@ -994,9 +1127,34 @@ fn send_notification(s: &mut State, id: &str, data: Option<&Value>) -> Result<Ou
     )))
 }
 
+/// `POST /users` (`{"user": {…}}`, on-prem) or `POST /requesters` (`{"requester": {…}}`,
+/// Cloud), §8: `name` is mandatory, an e-mail already known is 4008, unknown keys are refused.
+/// Only `name` and `email_id` are kept.
 fn create_user(s: &mut State, kind: &str, data: Option<&Value>) -> Result<Outcome, SdpError> {
+    const KEYS: &[&str] = &[
+        "name",
+        "first_name",
+        "middle_name",
+        "last_name",
+        "email_id",
+        "login_name",
+        "phone",
+        "mobile",
+        "employee_id",
+        "jobtitle",
+        "job_title",
+        "description",
+        "department",
+        "site",
+        "reporting_to",
+        "is_vipuser",
+        "is_vip_user",
+    ];
     let single = if kind == "users" { "user" } else { "requester" };
     let input = wrapped(data, &[single])?;
+    if let Some(extra) = input.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(SdpError::extra_key(extra));
+    }
     let name = input
         .get("name")
         .and_then(Value::as_str)

@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use actix_web::web::Bytes;
 use serde_json::{Map, Value, json};
 
+use super::foreign::ForeignHit;
 use super::search::{ListParams, ListRules};
 use super::wire::{self, SdpError};
-use super::{EmailFrom, Fault, OAuthCreds, Op, Profile};
+use super::{Email, EmailFrom, Fault, OAuthCreds, Op, Profile};
 
 pub struct Shared {
     state: Mutex<State>,
@@ -69,6 +71,41 @@ pub struct Request {
     pub is_reopened: bool,
     pub status_changes: Vec<StatusChange>,
     pub update_reasons: Vec<String>,
+    /// Set while the request is in the trash.
+    pub trashed: Option<Trash>,
+    /// The parent it was merged into: from then on it answers 404 naming the parent.
+    pub merged_into: Option<String>,
+}
+
+/// Who moved a request to the trash, and when.
+#[derive(Clone, Debug)]
+pub struct Trash {
+    pub by: Person,
+    pub at_ms: i64,
+}
+
+/// What a trashed request does where the doc knows nothing ([U], §13.1); see
+/// [`super::FakeSdp::set_trash_rules`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrashRules {
+    /// Every path of a trashed request (but restore and purge) answers 404 / 4007; off, a GET
+    /// answers the request with `is_trashed: true`.
+    pub get_not_found: bool,
+    /// `GET /requests` lists trashed requests too.
+    pub in_lists: bool,
+    /// API changes to a trashed request (but restore and purge) answer 403 / 4002, as the
+    /// trash is read-only in SDP's UI.
+    pub read_only: bool,
+}
+
+impl Default for TrashRules {
+    fn default() -> TrashRules {
+        TrashRules {
+            get_not_found: false,
+            in_lists: false,
+            read_only: true,
+        }
+    }
 }
 
 impl Request {
@@ -97,6 +134,8 @@ pub struct StoredNote {
     pub author: Person,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// Who edited it last (its author until someone edits it).
+    pub updated_by: Person,
 }
 
 /// An e-mail threaded onto a request (a conversation of type `EMAIL`).
@@ -107,9 +146,15 @@ pub struct StoredEmail {
     pub subject: String,
     pub description: String,
     pub sender: Person,
+    /// Recipients' addresses.
     pub to: Vec<String>,
+    pub cc: Vec<String>,
     pub from_requester: bool,
+    /// Whether the requester sees it in the portal (false for forwards and internal mails).
+    pub show_to_requester: bool,
     pub time_ms: i64,
+    /// Set on the notification a merge leaves on the parent: the merged child's id.
+    pub merged_request_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +165,8 @@ pub enum AttachmentOwner {
     Unbound,
     /// Came with an e-mail (notification id).
     Email(String),
+    /// Part of the resolution (`resolution.resolution_attachments`).
+    Resolution,
 }
 
 #[derive(Clone, Debug)]
@@ -128,7 +175,8 @@ pub struct StoredAttachment {
     pub request_id: String,
     pub name: String,
     pub content_type: String,
-    pub bytes: Vec<u8>,
+    /// Shared, not copied: every download and every [`super::FakeSdp::attachments`] shares it.
+    pub bytes: Bytes,
     pub owner: AttachmentOwner,
     pub attached_by: Person,
     pub attached_ms: i64,
@@ -189,6 +237,18 @@ pub struct Settings {
     /// Whether both `/users` and `/requesters` are served; otherwise on-prem serves only `/users`
     /// and Cloud only `/requesters`, the other answering 404 (§13.7).
     pub both_user_paths: bool,
+    pub trash: TrashRules,
+    /// Whether an unknown requester e-mail or name on create or update becomes a new requester
+    /// (else 4001 naming the field).
+    pub auto_create_requesters: bool,
+    /// Whether a request's `status` carries `internal_name`, `in_progress` and `stop_timer`;
+    /// off, only `{id, name, color}` as on-prem 15100+ (§13.6).
+    pub embed_status_flags: bool,
+    /// When set, attachment `content_url`s are absolute on this other origin (the second
+    /// listener, [`super::foreign`]).
+    pub content_origin: Option<String>,
+    /// Whether a notification's `to`/`cc` are `{email_id, name}` objects rather than addresses.
+    pub recipient_objects: bool,
 }
 
 #[derive(Default)]
@@ -366,6 +426,8 @@ enum Kind {
     Attachments,
     Resolution,
     ReadOnly,
+    /// Read-only and refused when given (4009), as `is_trashed` on a live instance (§13.1).
+    NotEditable,
 }
 
 fn request_field(name: &str) -> Option<Kind> {
@@ -398,11 +460,11 @@ fn request_field(name: &str) -> Option<Kind> {
         "update_reason" | "status_change_comments" => Kind::Comment,
         "attachments" => Kind::Attachments,
         "resolution" => Kind::Resolution,
+        "is_trashed" => Kind::NotEditable,
         "id" | "display_id" | "created_time" | "last_updated_time" | "created_by"
         | "short_description" | "responded_time" | "resolved_time" | "completed_time"
-        | "assigned_time" | "has_notes" | "has_attachments" | "is_service_request" => {
-            Kind::ReadOnly
-        }
+        | "assigned_time" | "has_notes" | "has_attachments" | "is_service_request"
+        | "deleted_time" | "deleted_by" => Kind::ReadOnly,
         _ => return None,
     })
 }
@@ -458,6 +520,9 @@ pub const REQUEST_KEYS: &[&str] = &[
     "has_attachments",
     "has_conversation",
     "unreplied_count",
+    "is_trashed",
+    "deleted_time",
+    "deleted_by",
 ];
 
 fn is_udf_key(key: &str) -> bool {
@@ -478,8 +543,25 @@ struct Patch {
     resolution: Option<String>,
 }
 
-/// What a rendered request depends on, besides its own record: see [`State::render_version`].
-type RenderVersion = (i64, usize, usize, usize, usize, bool, bool);
+/// What a rendered request, and which requests a list shows, depend on besides the requests'
+/// own records: see [`State::render_version`].
+#[derive(Clone, PartialEq, Eq)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "one field per setting that changes what a request shows"
+)]
+struct RenderVersion {
+    clock_ms: i64,
+    requests: usize,
+    notes: usize,
+    emails: usize,
+    attachments: usize,
+    display_id_object: bool,
+    null_until_edited: bool,
+    trashed_in_lists: bool,
+    embed_status_flags: bool,
+    content_origin: Option<String>,
+}
 
 /// The last `GET /requests` selection (see [`State::request_order`]).
 struct ListCache {
@@ -503,6 +585,8 @@ pub struct State {
     pub emails: Vec<StoredEmail>,
     pub attachments: Vec<StoredAttachment>,
     pub calls: Vec<CallRecord>,
+    /// Every call the second origin received.
+    pub foreign_hits: Vec<ForeignHit>,
     call_seq: u64,
     clock_ms: i64,
     next_display_id: u64,
@@ -545,6 +629,11 @@ impl State {
                 note_list_descriptions: false,
                 mixed_date_criteria: profile == Profile::Cloud,
                 both_user_paths: false,
+                trash: TrashRules::default(),
+                auto_create_requesters: true,
+                embed_status_flags: true,
+                content_origin: None,
+                recipient_objects: false,
             },
             faults: Faults::default(),
             budget: Budget::new(Some(DEFAULT_BUDGET)),
@@ -569,6 +658,7 @@ impl State {
             emails: Vec::new(),
             attachments: Vec::new(),
             calls: Vec::new(),
+            foreign_hits: Vec::new(),
             call_seq: 0,
             clock_ms: 0,
             next_display_id: match profile {
@@ -653,20 +743,24 @@ impl State {
     /// e-mails or files takes a fresh [`State::tick`] (strictly increasing), and a deletion
     /// shrinks a collection.
     fn render_version(&self) -> RenderVersion {
-        (
-            self.clock_ms,
-            self.requests.len(),
-            self.notes.len(),
-            self.emails.len(),
-            self.attachments.len(),
-            self.settings.display_id_object,
-            self.settings.null_until_edited,
-        )
+        RenderVersion {
+            clock_ms: self.clock_ms,
+            requests: self.requests.len(),
+            notes: self.notes.len(),
+            emails: self.emails.len(),
+            attachments: self.attachments.len(),
+            display_id_object: self.settings.display_id_object,
+            null_until_edited: self.settings.null_until_edited,
+            trashed_in_lists: self.settings.trash.in_lists,
+            embed_status_flags: self.settings.embed_status_flags,
+            content_origin: self.settings.content_origin.clone(),
+        }
     }
 
     /// The ids of the requests that `params` selects, in its order. Filtering and sorting look at
     /// every request, so the result is kept while no request changes and the selection stays the
-    /// same: a client paging through a large backlog pays for it once, not per page.
+    /// same: a client paging through a large backlog pays for it once, not per page. Merged
+    /// requests are never listed, trashed ones only where [`TrashRules::in_lists`] says so.
     pub fn request_order(&mut self, params: &ListParams) -> Arc<[String]> {
         let key = params.selection_key();
         let version = self.render_version();
@@ -679,7 +773,12 @@ impl State {
         // Only what the selection reads is rendered: rows of the keys it names select exactly as
         // full rows do.
         let keys = params.selection_keys();
-        let requests: Vec<&Request> = self.requests.values().collect();
+        let in_lists = self.settings.trash.in_lists;
+        let requests: Vec<&Request> = self
+            .requests
+            .values()
+            .filter(|r| r.merged_into.is_none() && (in_lists || r.trashed.is_none()))
+            .collect();
         let rows: Vec<Value> = requests
             .iter()
             .map(|r| {
@@ -810,16 +909,21 @@ impl State {
         person_from_row(row)
     }
 
+    /// The request, unless it is unknown (404) or was merged into another (404 naming the parent).
     pub fn request_ref(&self, id: &str) -> Result<&Request, SdpError> {
-        self.requests
+        let r = self
+            .requests
             .get(id)
-            .ok_or_else(|| SdpError::not_found("request"))
+            .ok_or_else(|| SdpError::not_found("request"))?;
+        match &r.merged_into {
+            Some(parent) => Err(SdpError::merged(id, parent)),
+            None => Ok(r),
+        }
     }
 
     fn request_mut(&mut self, id: &str) -> Result<&mut Request, SdpError> {
-        self.requests
-            .get_mut(id)
-            .ok_or_else(|| SdpError::not_found("request"))
+        self.request_ref(id)?;
+        Ok(self.requests.get_mut(id).expect("checked"))
     }
 
     /// Bumps `last_updated_time` of a request.
@@ -879,9 +983,14 @@ impl State {
         }
     }
 
-    /// Resolves a user field: `{"id"}`, `{"email_id"}` or `{"name"}`; unknown e-mails and names
-    /// become new requesters.
-    fn user(&mut self, field: &str, v: &Value) -> Result<Option<Person>, SdpError> {
+    /// Resolves a user field: `{"id"}`, `{"email_id"}` or `{"name"}` (id wins, then e-mail);
+    /// unknown e-mails and names become new requesters where `may_create`, else 4001.
+    fn user(
+        &mut self,
+        field: &str,
+        v: &Value,
+        may_create: bool,
+    ) -> Result<Option<Person>, SdpError> {
         if v.is_null() {
             return Ok(None);
         }
@@ -919,6 +1028,9 @@ impl State {
         } else {
             return Err(SdpError::invalid_value(field));
         }
+        if !may_create {
+            return Err(SdpError::invalid_value(field));
+        }
         let name = name.map_or_else(
             || {
                 email
@@ -946,10 +1058,12 @@ impl State {
 
     // ----- requests -----
 
+    /// Validates a `request` object; `via_api` says whether the API (not someone in SDP) sent it.
     fn parse_patch(
         &mut self,
         input: &Map<String, Value>,
         creating: bool,
+        via_api: bool,
     ) -> Result<Patch, SdpError> {
         let mut patch = Patch::default();
         for (key, v) in input {
@@ -957,7 +1071,7 @@ impl State {
             if self.faults.forbidden.iter().any(|f| f == key) {
                 return Err(SdpError::forbidden(key));
             }
-            self.patch_field(&mut patch, key, kind, v)?;
+            self.patch_field(&mut patch, key, kind, v, via_api)?;
         }
         if creating {
             self.check_mandatory(input)?;
@@ -972,6 +1086,7 @@ impl State {
         key: &str,
         kind: Kind,
         v: &Value,
+        via_api: bool,
     ) -> Result<(), SdpError> {
         match kind {
             Kind::Text(_) | Kind::Html if !v.is_null() => {
@@ -1000,7 +1115,8 @@ impl State {
                 }
             }
             Kind::User => {
-                let user = self.user(key, v)?;
+                let may_create = !via_api || self.settings.auto_create_requesters;
+                let user = self.user(key, v, may_create)?;
                 let profile = self.profile;
                 patch.fields.insert(
                     key.to_owned(),
@@ -1067,6 +1183,7 @@ impl State {
                 patch.resolution = Some(content.to_owned());
             }
             Kind::ReadOnly => {}
+            Kind::NotEditable => return Err(SdpError::not_editable(key)),
         }
         Ok(())
     }
@@ -1104,7 +1221,7 @@ impl State {
         by: &Person,
         via_api: bool,
     ) -> Result<String, SdpError> {
-        let mut patch = self.parse_patch(input, true)?;
+        let mut patch = self.parse_patch(input, true, via_api)?;
         if !patch.bind.is_empty() {
             return Err(SdpError::invalid_value("attachments"));
         }
@@ -1150,16 +1267,24 @@ impl State {
             is_reopened: false,
             status_changes: Vec::new(),
             update_reasons: Vec::new(),
+            trashed: None,
+            merged_into: None,
         };
         self.requests.insert(id.clone(), request);
         self.apply_patch(&id, patch, by, now);
         Ok(id)
     }
 
-    /// Updates a request from an API `request` object (only the fields given change).
-    pub fn update_request(&mut self, id: &str, input: &Map<String, Value>) -> Result<(), SdpError> {
+    /// Updates a request from an API `request` object (only the fields given change); `via_api`
+    /// as for [`State::create_request`].
+    pub fn update_request(
+        &mut self,
+        id: &str,
+        input: &Map<String, Value>,
+        via_api: bool,
+    ) -> Result<(), SdpError> {
         self.request_ref(id)?;
-        let patch = self.parse_patch(input, false)?;
+        let patch = self.parse_patch(input, false, via_api)?;
         self.check_bind(id, &patch.bind)?;
         if let Some(status) = &patch.status
             && status["name"] == "Closed"
@@ -1195,11 +1320,7 @@ impl State {
             }
         }
         if let Some(content) = &patch.resolution {
-            self.requests.get_mut(id).expect("checked").resolution = Some(Resolution {
-                content: content.clone(),
-                by: by.clone(),
-                at_ms: now,
-            });
+            self.replace_resolution(id, content, by, now);
         }
         let r = self.requests.get_mut(id).expect("checked");
         for (k, v) in patch.fields {
@@ -1285,6 +1406,25 @@ impl State {
         Ok(())
     }
 
+    /// Only the statuses a fresh instance has (§13.6): Open, On Hold, Resolved, Closed and
+    /// Cancelled; no "Assigned", no "In Progress".
+    pub fn use_default_statuses(&mut self) {
+        const DEFAULTS: &[&str] = &["Open", "On Hold", "Resolved", "Closed", "Cancelled"];
+        self.tables
+            .get_mut("statuses")
+            .expect("seeded")
+            .retain(|row| DEFAULTS.iter().any(|name| row["name"] == *name));
+    }
+
+    /// A custom status; `in_progress` false makes it a completed one. Returns its id.
+    pub fn add_status(&mut self, name: &str, in_progress: bool, stop_timer: bool) -> String {
+        let id = self.new_id("status");
+        let row = json!({"id": id, "name": name, "color": "#888888", "internal_name": name,
+                         "in_progress": in_progress, "stop_timer": stop_timer, "deleted": false});
+        self.tables.get_mut("statuses").expect("seeded").push(row);
+        id
+    }
+
     pub fn status_row(&self, name: &str) -> Value {
         self.tables["statuses"]
             .iter()
@@ -1298,27 +1438,134 @@ impl State {
         if let Some(extra) = input.keys().find(|k| *k != "group" && *k != "technician") {
             return Err(SdpError::extra_key(extra));
         }
-        self.update_request(id, input)
+        self.update_request(id, input, true)
     }
 
     pub fn set_resolution(&mut self, id: &str, content: &str, by: &Person) -> Result<(), SdpError> {
+        self.set_resolution_with_files(id, content, Vec::new(), by)
+    }
+
+    /// Sets the resolution with files (`(name, bytes)`), replacing the old one and its files.
+    pub fn set_resolution_with_files(
+        &mut self,
+        id: &str,
+        content: &str,
+        files: Vec<(String, Bytes)>,
+        by: &Person,
+    ) -> Result<(), SdpError> {
         self.request_ref(id)?;
         let now = self.touch(id);
-        self.request_mut(id)?.resolution = Some(Resolution {
+        self.replace_resolution(id, content, by, now);
+        for (name, bytes) in files {
+            let content_type = wire::guess_content_type(&name);
+            self.add_attachment(
+                id,
+                &name,
+                &content_type,
+                bytes,
+                AttachmentOwner::Resolution,
+                by,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A new resolution replaces the old one, files and all.
+    fn replace_resolution(&mut self, id: &str, content: &str, by: &Person, now: i64) {
+        self.attachments
+            .retain(|a| !(a.request_id == id && a.owner == AttachmentOwner::Resolution));
+        self.requests.get_mut(id).expect("checked").resolution = Some(Resolution {
             content: content.to_owned(),
+            by: by.clone(),
+            at_ms: now,
+        });
+    }
+
+    // ----- trash, purge, merge -----
+
+    /// Moves a request to the trash (4016 "Already in trash" if it is there).
+    pub fn trash(&mut self, id: &str, by: &Person) -> Result<(), SdpError> {
+        if self.request_ref(id)?.trashed.is_some() {
+            return Err(SdpError::new(400, 4016, "Already in trash"));
+        }
+        let now = self.touch(id);
+        self.request_mut(id)?.trashed = Some(Trash {
             by: by.clone(),
             at_ms: now,
         });
         Ok(())
     }
 
-    pub fn delete_request(&mut self, id: &str) -> Result<(), SdpError> {
-        self.requests
-            .remove(id)
-            .ok_or_else(|| SdpError::not_found("request"))?;
+    /// Takes a request out of the trash (4017 "Not in trash" if it is not there).
+    pub fn restore(&mut self, id: &str) -> Result<(), SdpError> {
+        if self.request_ref(id)?.trashed.is_none() {
+            return Err(SdpError::not_in_trash());
+        }
+        self.touch(id);
+        self.request_mut(id)?.trashed = None;
+        Ok(())
+    }
+
+    /// Deletes a trashed request for good, with its notes, e-mails and files; a request that is
+    /// not in the trash answers 4017 "Not in trash" (§13.1).
+    pub fn purge(&mut self, id: &str) -> Result<(), SdpError> {
+        if self.request_ref(id)?.trashed.is_none() {
+            return Err(SdpError::not_in_trash());
+        }
+        self.requests.remove(id);
         self.notes.retain(|n| n.request_id != id);
         self.emails.retain(|e| e.request_id != id);
         self.attachments.retain(|a| a.request_id != id);
+        Ok(())
+    }
+
+    /// Merges `children` into `parent` (at most 49, §13.2): each child then answers 404 naming
+    /// the parent and leaves the lists; the parent gains one `MERGE` notification per child and
+    /// an edit. Children keep their own notes, e-mails and files, out of reach ([U]).
+    pub fn merge(
+        &mut self,
+        parent: &str,
+        children: &[String],
+        by: &Person,
+    ) -> Result<(), SdpError> {
+        self.request_ref(parent)?;
+        if children.is_empty() || children.len() > 49 {
+            return Err(SdpError::invalid_value("merge_requests")
+                .with_message("Between 1 and 49 requests can be merged at a time"));
+        }
+        for (i, child) in children.iter().enumerate() {
+            if child == parent || children[..i].contains(child) || self.request_ref(child).is_err()
+            {
+                return Err(SdpError::invalid_value("merge_requests"));
+            }
+        }
+        for child in children {
+            let r = &self.requests[child];
+            let text = |key: &str| {
+                r.fields
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let (subject, description) = (text("subject"), text("description"));
+            let id = self.new_id("email");
+            let now = self.touch(parent);
+            self.requests.get_mut(child).expect("checked").merged_into = Some(parent.to_owned());
+            self.emails.push(StoredEmail {
+                id,
+                request_id: parent.to_owned(),
+                subject,
+                description,
+                sender: by.clone(),
+                to: Vec::new(),
+                cc: Vec::new(),
+                from_requester: false,
+                show_to_requester: false,
+                time_ms: now,
+                merged_request_id: Some(child.clone()),
+            });
+        }
         Ok(())
     }
 
@@ -1342,6 +1589,7 @@ impl State {
             author: by.clone(),
             created_ms: 0,
             updated_ms: 0,
+            updated_by: by.clone(),
         };
         apply_note_input(&mut note, input)?;
         if note.description.trim().is_empty() {
@@ -1364,11 +1612,14 @@ impl State {
             .ok_or_else(|| SdpError::not_found("note"))
     }
 
+    /// Edits a note (its text, its flags): the note's and the request's `last_updated_time`
+    /// move, and `by` becomes its `last_updated_by`.
     pub fn update_note(
         &mut self,
         rid: &str,
         nid: &str,
         input: &Map<String, Value>,
+        by: &Person,
     ) -> Result<(), SdpError> {
         let i = self.note_index(rid, nid)?;
         let mut note = self.notes[i].clone();
@@ -1377,6 +1628,7 @@ impl State {
             return Err(SdpError::mandatory(vec!["description".into()]));
         }
         note.updated_ms = self.touch(rid);
+        note.updated_by = by.clone();
         self.notes[i] = note;
         Ok(())
     }
@@ -1388,13 +1640,9 @@ impl State {
         Ok(())
     }
 
-    pub fn add_email(
-        &mut self,
-        rid: &str,
-        from: EmailFrom,
-        body: &str,
-        files: &[(&str, &[u8])],
-    ) -> Result<String, SdpError> {
+    /// An e-mail as [`super::FakeSdp::add_email_with`] describes it. With no `to`, a
+    /// technician's mail goes to the requester and the requester's to the help desk.
+    pub fn add_email(&mut self, rid: &str, mail: Email) -> Result<String, SdpError> {
         let r = self.request_ref(rid)?;
         let subject = format!(
             "Re: [Request ID :##{}##] : {}",
@@ -1405,7 +1653,7 @@ impl State {
                 .unwrap_or_default()
         );
         let requester = r.requester().map(person_from_row);
-        let (sender, to, from_requester) = match from {
+        let (sender, default_to, from_requester) = match mail.from {
             EmailFrom::Requester => {
                 let sender = requester.expect("the request has a requester");
                 (sender, vec!["helpdesk@example.com".to_owned()], true)
@@ -1415,55 +1663,56 @@ impl State {
                 (self.technician(&name), to, false)
             }
         };
-        self.push_email(
-            rid,
-            subject,
-            body.to_owned(),
-            sender,
-            to,
-            from_requester,
-            files,
-        )
-    }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one private constructor with plain fields"
-    )]
-    pub fn push_email(
-        &mut self,
-        rid: &str,
-        subject: String,
-        description: String,
-        sender: Person,
-        to: Vec<String>,
-        from_requester: bool,
-        files: &[(&str, &[u8])],
-    ) -> Result<String, SdpError> {
-        self.request_ref(rid)?;
-        let id = self.new_id("email");
-        let now = self.touch(rid);
-        for (name, bytes) in files {
-            let content_type = wire::guess_content_type(name);
-            self.add_attachment(
-                rid,
-                name,
-                &content_type,
-                bytes.to_vec(),
-                AttachmentOwner::Email(id.clone()),
-                &sender,
-            )?;
-        }
-        self.emails.push(StoredEmail {
-            id: id.clone(),
+        let to = if mail.to.is_empty() {
+            default_to
+        } else {
+            mail.to
+        };
+        let files = mail
+            .attachments
+            .into_iter()
+            .map(|(name, bytes)| (name, Bytes::from(bytes)))
+            .collect();
+        let email = StoredEmail {
+            id: String::new(),
             request_id: rid.to_owned(),
             subject,
-            description,
+            description: mail.body,
             sender,
             to,
+            cc: mail.cc,
             from_requester,
-            time_ms: now,
-        });
+            show_to_requester: mail.show_to_requester,
+            time_ms: 0,
+            merged_request_id: None,
+        };
+        self.push_email(email, files)
+    }
+
+    /// Threads `email` onto its request with `files` (`(name, bytes)`); its id and time are
+    /// given here. Returns the id.
+    pub fn push_email(
+        &mut self,
+        mut email: StoredEmail,
+        files: Vec<(String, Bytes)>,
+    ) -> Result<String, SdpError> {
+        let rid = email.request_id.clone();
+        self.request_ref(&rid)?;
+        email.id = self.new_id("email");
+        email.time_ms = self.touch(&rid);
+        for (name, bytes) in files {
+            let content_type = wire::guess_content_type(&name);
+            self.add_attachment(
+                &rid,
+                &name,
+                &content_type,
+                bytes,
+                AttachmentOwner::Email(email.id.clone()),
+                &email.sender,
+            )?;
+        }
+        let id = email.id.clone();
+        self.emails.push(email);
         Ok(id)
     }
 
@@ -1472,7 +1721,7 @@ impl State {
         rid: &str,
         name: &str,
         content_type: &str,
-        bytes: Vec<u8>,
+        bytes: Bytes,
         owner: AttachmentOwner,
         by: &Person,
     ) -> Result<String, SdpError> {
@@ -1530,7 +1779,8 @@ fn set_status(r: &mut Request, status: Value, comments: Option<String>, now: i64
     }
     match name.as_str() {
         "Resolved" => r.resolved_ms = Some(now),
-        "Closed" | "Cancelled" => {
+        _ if !open => {
+            // Closed, Cancelled and any custom completed status.
             r.completed_ms = Some(now);
             r.resolved_ms.get_or_insert(now);
         }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::Profile;
+use super::foreign;
 use super::state::{
     AttachmentOwner, Person, Request, State, StoredAttachment, StoredEmail, StoredNote,
 };
@@ -19,6 +20,8 @@ pub struct SdpError {
     pub field: Option<String>,
     pub fields: Vec<String>,
     pub retry_after: Option<u64>,
+    /// A `message` that is an object rather than text (a merged request's answer, §13.2).
+    pub message_object: Option<Box<Value>>,
 }
 
 impl SdpError {
@@ -30,6 +33,7 @@ impl SdpError {
             field: None,
             fields: Vec::new(),
             retry_after: None,
+            message_object: None,
         }
     }
 
@@ -110,6 +114,39 @@ impl SdpError {
         }
     }
 
+    /// Purging or restoring a request that is not in the trash (§13.1).
+    pub fn not_in_trash() -> SdpError {
+        SdpError::new(400, 4017, "Not in trash")
+    }
+
+    /// A change to a trashed request ([U]: the trash is read-only in SDP's UI).
+    pub fn in_trash() -> SdpError {
+        SdpError::new(403, 4002, "Request is in trash")
+    }
+
+    /// A read-only field that a live instance refuses when given (`is_trashed`, §13.1).
+    pub fn not_editable(field: &str) -> SdpError {
+        SdpError::new(400, 4009, "Given field is not editable").with_field(field)
+    }
+
+    /// A wrong verb on an action path (§13.1): 4021 naming the verb.
+    pub fn invalid_method(method: &str) -> SdpError {
+        SdpError::new(400, 4021, "Invalid HTTP method").with_field(method)
+    }
+
+    /// Any path of a request merged into `parent`: 404 / 4007 whose message is an object
+    /// carrying the parent's id (§13.2).
+    pub fn merged(child: &str, parent: &str) -> SdpError {
+        SdpError {
+            message: None,
+            message_object: Some(Box::new(json!({
+                "parent_request": {"id": parent},
+                "message": format!("Request Id(s) {child} has been Merged with Parent Request {parent}."),
+            }))),
+            ..SdpError::new(404, 4007, "")
+        }
+    }
+
     pub fn too_large(limit: usize) -> SdpError {
         SdpError::bad_input(&format!("File size exceeds the limit of {limit} bytes"))
     }
@@ -119,7 +156,9 @@ impl SdpError {
         let mut message = Map::new();
         message.insert("status_code".into(), json!(self.code));
         message.insert("type".into(), json!("failed"));
-        if let Some(m) = &self.message {
+        if let Some(m) = &self.message_object {
+            message.insert("message".into(), (**m).clone());
+        } else if let Some(m) = &self.message {
             message.insert("message".into(), json!(m));
         }
         if let Some(f) = &self.field {
@@ -209,6 +248,7 @@ fn user_ref(p: &Person) -> Value {
 /// The keys [`request`] computes from the stored request; they win over stored fields.
 const COMPUTED: &[&str] = &[
     "id",
+    "status",
     "display_id",
     "created_by",
     "created_time",
@@ -228,6 +268,9 @@ const COMPUTED: &[&str] = &[
     "is_reopened",
     "unreplied_count",
     "time_elapsed",
+    "is_trashed",
+    "deleted_time",
+    "deleted_by",
 ];
 
 /// The full request, as `GET /requests/{id}` answers.
@@ -260,6 +303,14 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
         |a: &&StoredAttachment| a.request_id == r.id && a.owner == AttachmentOwner::Request;
     Some(match key {
         "id" => json!(r.id),
+        "status" => {
+            let status = &r.fields["status"];
+            if s.settings.embed_status_flags {
+                status.clone()
+            } else {
+                json!({"id": status["id"], "name": status["name"], "color": status["color"]})
+            }
+        }
         "display_id" => match s.profile {
             Profile::Cloud if s.settings.display_id_object => {
                 json!({"value": r.display_id.to_string(), "display_value": format!("REQ-{}", r.display_id)})
@@ -290,8 +341,14 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
             )
         }
         "resolution" => r.resolution.as_ref().map_or(Value::Null, |res| {
+            let files: Vec<Value> = s
+                .attachments
+                .iter()
+                .filter(|a| a.request_id == r.id && a.owner == AttachmentOwner::Resolution)
+                .map(|a| attachment(s, a))
+                .collect();
             json!({"content": res.content, "submitted_by": user_ref(&res.by),
-                   "submitted_on": date(res.at_ms), "resolution_attachments": []})
+                   "submitted_on": date(res.at_ms), "resolution_attachments": files})
         }),
         "closure_info" => r.closure_info.clone().unwrap_or(Value::Null),
         "has_attachments" => json!(s.attachments.iter().any(|a| listed(&a))),
@@ -299,7 +356,7 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
             s.attachments
                 .iter()
                 .filter(listed)
-                .map(attachment)
+                .map(|a| attachment(s, a))
                 .collect(),
         ),
         "has_notes" => json!(s.notes.iter().any(|n| n.request_id == r.id)),
@@ -312,6 +369,9 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
         "is_reopened" => json!(r.is_reopened),
         "unreplied_count" => json!(unreplied(s, r)),
         "time_elapsed" => json!("0"),
+        "is_trashed" => json!(r.trashed.is_some()),
+        "deleted_time" => opt_date(r.trashed.as_ref().map(|t| t.at_ms)),
+        "deleted_by" => r.trashed.as_ref().map_or(Value::Null, |t| user_ref(&t.by)),
         _ => return None,
     })
 }
@@ -351,7 +411,6 @@ fn request_defaults() -> Map<String, Value> {
         "is_first_response_overdue",
         "is_escalated",
         "is_read",
-        "is_trashed",
         "is_fcr",
         "has_linked_requests",
         "has_problem",
@@ -365,13 +424,14 @@ fn request_defaults() -> Map<String, Value> {
     v
 }
 
-/// Requester e-mails since the last technician e-mail or public note ([U]: SDP's exact rule is
-/// unknown; a public note is how the team answers through the API).
+/// Requester e-mails since the last technician e-mail the requester sees or public note ([U]:
+/// SDP's exact rule is unknown; a public note is how the team answers through the API, and a
+/// forward or an internal mail answers nobody).
 fn unreplied(s: &State, r: &Request) -> usize {
     let last_reply = s
         .emails
         .iter()
-        .filter(|e| e.request_id == r.id && !e.from_requester)
+        .filter(|e| e.request_id == r.id && !e.from_requester && e.show_to_requester)
         .map(|e| e.time_ms)
         .chain(
             s.notes
@@ -419,7 +479,7 @@ pub fn note(s: &State, n: &StoredNote) -> Value {
         "mark_first_response": n.mark_first_response.unwrap_or(false),
         "add_to_linked_requests": n.add_to_linked_requests.unwrap_or(false),
         "last_updated_time": date(n.updated_ms),
-        "last_updated_by": user_ref(&n.author),
+        "last_updated_by": user_ref(&n.updated_by),
         "request": {"id": n.request_id},
     });
     v[time_key] = date(n.created_ms);
@@ -434,21 +494,25 @@ pub fn note_key(profile: Profile) -> &'static str {
     }
 }
 
-pub fn content_url(a: &StoredAttachment) -> String {
-    format!(
-        "/api/v3/requests/{}/attachments/{}/download",
-        a.request_id, a.id
-    )
+/// Relative to the server root, or absolute on the other origin when one is set.
+pub fn content_url(s: &State, a: &StoredAttachment) -> String {
+    match &s.settings.content_origin {
+        Some(origin) => foreign::url(origin, a),
+        None => format!(
+            "/api/v3/requests/{}/attachments/{}/download",
+            a.request_id, a.id
+        ),
+    }
 }
 
-pub fn attachment(a: &StoredAttachment) -> Value {
+pub fn attachment(s: &State, a: &StoredAttachment) -> Value {
     json!({
         "id": a.id,
         "name": a.name,
         "content_type": a.content_type,
         "module": "request",
         "size": {"value": a.bytes.len().to_string(), "display_value": size_text(a.bytes.len())},
-        "content_url": content_url(a),
+        "content_url": content_url(s, a),
         "attached_by": user_ref(&a.attached_by),
         "attached_on": date(a.attached_ms),
     })
@@ -475,12 +539,23 @@ pub fn conversation_note(n: &StoredNote) -> Value {
            "content_url": format!("/api/v3/requests/{}/notes/{}", n.request_id, n.id)})
 }
 
+/// The conversation `type` of an e-mail, and of the notification a merge leaves ([U]: the live
+/// row type of a merge is not known).
+fn conversation_type(e: &StoredEmail) -> &'static str {
+    if e.merged_request_id.is_some() {
+        "NOTIFICATION"
+    } else {
+        "EMAIL"
+    }
+}
+
 pub fn conversation_email(s: &State, e: &StoredEmail) -> Value {
     let has_attachments = s
         .attachments
         .iter()
         .any(|a| a.owner == AttachmentOwner::Email(e.id.clone()));
-    json!({"id": e.id, "type": "EMAIL", "created_time": date(e.time_ms), "show_to_requester": true,
+    json!({"id": e.id, "type": conversation_type(e), "created_time": date(e.time_ms),
+           "show_to_requester": e.show_to_requester,
            "created_by": user_ref(&e.sender), "has_attachments": has_attachments,
            "content_url": format!("/api/v3/requests/{}/notifications/{}", e.request_id, e.id)})
 }
@@ -491,12 +566,54 @@ pub fn notification(s: &State, e: &StoredEmail) -> Value {
         .attachments
         .iter()
         .filter(|a| a.owner == AttachmentOwner::Email(e.id.clone()))
-        .map(attachment)
+        .map(|a| attachment(s, a))
         .collect();
-    json!({"id": e.id, "subject": e.subject, "description": e.description,
+    let mut v = json!({"id": e.id, "subject": e.subject, "description": e.description,
            "sender": {"name": e.sender.name, "email_id": e.sender.email},
-           "to": e.to, "time": date(e.time_ms), "type": "EMAIL",
-           "from_requester": e.from_requester, "attachments": attachments})
+           "to": recipients(s, &e.to), "cc": recipients(s, &e.cc), "time": date(e.time_ms),
+           "type": conversation_type(e), "show_to_requester": e.show_to_requester,
+           "from_requester": e.from_requester, "attachments": attachments});
+    if let Some(child) = &e.merged_request_id {
+        // Where a live client reads a merge (§13.2): the operation in `notification_history`,
+        // the child's id beside it.
+        v["notification_history"] = json!({"operation": "MERGE"});
+        v["merged_request_id"] = json!(child);
+    }
+    v
+}
+
+/// `to`/`cc` of a notification: addresses, or `{email_id, name}` objects where
+/// [`super::state::Settings::recipient_objects`] says so (`name` from the known users, else null).
+fn recipients(s: &State, addresses: &[String]) -> Value {
+    if !s.settings.recipient_objects {
+        return json!(addresses);
+    }
+    let name = |address: &str| {
+        let technicians = s.tables["technicians"].iter().map(|t| {
+            (
+                t["email_id"].as_str().unwrap_or_default(),
+                t["name"].as_str().unwrap_or_default(),
+            )
+        });
+        s.users
+            .iter()
+            .map(|u| (u.email.as_deref().unwrap_or_default(), u.name.as_str()))
+            .chain(technicians)
+            .find(|(email, _)| email.eq_ignore_ascii_case(address))
+            .map(|(_, name)| name.to_owned())
+    };
+    addresses
+        .iter()
+        .map(|a| json!({"email_id": a, "name": name(a)}))
+        .collect()
+}
+
+/// `DELETE /requests/{id}/move_to_trash`'s `request` (§13.1).
+pub fn trashed(r: &Request) -> Value {
+    let trash = r.trashed.as_ref();
+    json!({"id": r.id, "is_trashed": trash.is_some(),
+           "deleted_by": trash.map(|t| json!({"id": t.by.id, "name": t.by.name})),
+           "deleted_on": trash.map(|t| date(t.at_ms))})
 }
 
 fn strip_html(html: &str) -> String {
