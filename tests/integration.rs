@@ -19,5 +19,6 @@ mod pages;
 mod structure;
 mod sync;
 mod sync_budget;
+mod sync_realities;
 mod system;
 mod tickets;

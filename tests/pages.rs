@@ -2,131 +2,13 @@
 //! errors that keep what was typed, live-update resume, and console settings that take effect and
 //! persist. (tests/browser.rs drives the same pages in Chromium.)
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
 use crate::common::fake_sdp::{FakeSdp, Profile};
+use crate::common::visitor::{Visitor, hidden};
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestApp, eventually};
-
-/// A cookie-keeping client that does not follow redirects, like a browser seen from the server.
-struct Visitor {
-    base: String,
-    http: reqwest::Client,
-    cookies: BTreeMap<String, String>,
-    lang: Option<&'static str>,
-}
-
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
-}
-
-impl Visitor {
-    fn new(app: &TestApp) -> Visitor {
-        Visitor {
-            base: app.base.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
-            cookies: BTreeMap::new(),
-            lang: None,
-        }
-    }
-
-    fn keep(&mut self, headers: &HeaderMap) {
-        for value in headers.get_all(SET_COOKIE) {
-            let text = value.to_str().expect("ascii cookie");
-            let pair = text.split(';').next().unwrap_or_default();
-            let (name, value) = pair.split_once('=').expect("name=value");
-            if value.is_empty() || text.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
-        let mut req = req.header("Cookie", self.cookie_header());
-        if let Some(lang) = self.lang {
-            req = req.header("Accept-Language", lang);
-        }
-        let response = req.send().await.expect("request");
-        self.keep(response.headers());
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .map(|v| v.to_str().expect("ascii").to_owned());
-        let body = response.text().await.expect("body");
-        Page {
-            status,
-            location,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Page {
-        let req = self.http.get(format!("{}{path}", self.base));
-        self.send(req).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let req = self.http.post(format!("{}{path}", self.base)).form(form);
-        self.send(req).await
-    }
-
-    async fn post_multipart(&mut self, path: &str, form: reqwest::multipart::Form) -> Page {
-        let req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .multipart(form);
-        self.send(req).await
-    }
-
-    /// The CSRF token a page's forms carry.
-    async fn csrf(&mut self, path: &str) -> String {
-        let page = self.get(path).await;
-        hidden(&page.body, "csrf")
-    }
-
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
-        let csrf = self.csrf("/sign-in").await;
-        self.post(
-            "/sign-in",
-            &[
-                ("csrf", &csrf),
-                ("email", email),
-                ("password", password),
-                ("next", "/tickets"),
-            ],
-        )
-        .await
-    }
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in page"))
-        + marker.len();
-    html[start..].split('"').next().expect("value").to_owned()
-}
 
 fn new_ticket_form(csrf: &str, subject: &str, description: &str) -> reqwest::multipart::Form {
     reqwest::multipart::Form::new()

@@ -347,8 +347,7 @@ mod tests {
             Status::Pending
         );
         assert_eq!(
-            m.status(&status("Investigating", None, None), false)
-                .status,
+            m.status(&status("Investigating", None, None), false).status,
             Status::InProgress
         );
         assert_eq!(

@@ -44,8 +44,13 @@ pub(crate) async fn ensure(ctx: &SyncCtx, lane: Lane, status: Option<&StatusRef>
                     .into_iter()
                     .filter_map(|v| serde_json::from_value::<StatusRef>(v).ok()),
             );
-            tracing::info!(statuses = catalog.names().len(), "read SDP's status catalog");
+            tracing::info!(
+                statuses = catalog.names().len(),
+                "read SDP's status catalog"
+            );
         }
-        Err(e) => tracing::warn!(error = %e, "could not read SDP's statuses; unmapped ones count as in progress"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read SDP's statuses; unmapped ones count as in progress");
+        }
     }
 }

@@ -7,6 +7,7 @@
 )]
 
 pub mod fake_sdp;
+pub mod visitor;
 
 use fake_sdp::{FakeSdp, Profile};
 

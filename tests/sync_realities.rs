@@ -1,0 +1,373 @@
+//! What a working service desk does beyond the happy path, driven on the fake SDP as a technician
+//! would, at the default settings and in both profiles: mail not meant for the customer, quoting,
+//! trash, deletion and merges, requester changes, SDP's own statuses, long note threads.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::fake_sdp::{FakeSdp, Profile};
+use crate::common::visitor::signed_in;
+use crate::common::{Api, Desk, error_code, eventually};
+
+/// Generates one test per profile for a scenario `async fn name(profile: Profile)`.
+macro_rules! both_profiles {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn on_prem() {
+                super::$name(super::Profile::OnPrem).await;
+            }
+            #[actix_web::test]
+            async fn cloud() {
+                super::$name(super::Profile::Cloud).await;
+            }
+        }
+    )+};
+}
+
+both_profiles!(
+    mail_not_for_the_customer_stays_in_sdp_and_a_note_quoting_them_shows,
+    trash_restore_delete_and_merge_are_explained_and_stall_nothing,
+    a_new_requester_in_sdp_takes_the_ticket_with_them,
+    sdp_default_and_custom_statuses_map_without_configuration,
+);
+
+/// Text that must never reach the portal.
+const VENDOR_CANARY: &str = "CANARY-vendor-51c2";
+const TEAM_CANARY: &str = "CANARY-team-88e0";
+
+async fn desk(profile: Profile) -> Desk {
+    Desk::start_with(FakeSdp::start(profile).await, |_| {}).await
+}
+
+async fn new_ticket(desk: &Desk, customer: &Api, subject: &str) -> (String, String) {
+    let t = customer.ticket(subject).await;
+    let number = t["number"].as_str().unwrap().to_owned();
+    let request = desk.synced(customer, &number).await;
+    (number, request)
+}
+
+async fn messages(customer: &Api, number: &str) -> Vec<Value> {
+    customer
+        .get(&format!("/api/v1/tickets/{number}/messages?per_page=500"))
+        .await
+        .1["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn history(api: &Api, number: &str) -> Vec<Value> {
+    api.get(&format!("/api/v1/tickets/{number}/events")).await.1["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Hints the request as SDP's trigger would, every few seconds, until the portal's messages
+/// satisfy `check`.
+async fn messages_until(
+    desk: &Desk,
+    customer: &Api,
+    number: &str,
+    request: &str,
+    check: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        desk.webhook(request).await;
+        let next_hint = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < next_hint {
+            let m = messages(customer, number).await;
+            if check(&m) {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "{number}: {m:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Asks for a reconciliation sweep ("Reconcile now") until `number`'s history has `kind`.
+async fn swept_until(desk: &Desk, number: &str, kind: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        let (status, body) = desk
+            .admin
+            .post("/api/v1/admin/sync/sweep", &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let next = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < next {
+            let events = history(&desk.admin, number).await;
+            if events.iter().any(|e| e["kind"] == kind) {
+                return events;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{number} never got {kind}: {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Every portal answer about the ticket, as `api` sees it, in one string.
+async fn everything(desk: &Desk, api: &Api, number: &str) -> String {
+    let mut all = String::new();
+    for path in [
+        format!("/api/v1/tickets/{number}"),
+        format!("/api/v1/tickets/{number}/messages?per_page=500"),
+        format!("/api/v1/tickets/{number}/events"),
+        format!("/api/v1/tickets/{number}/attachments"),
+        "/api/v1/tickets".to_owned(),
+    ] {
+        let text = api
+            .request(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        all.push_str(&text);
+    }
+    all.push_str(&desk.health().await.to_string());
+    all
+}
+
+async fn mail_not_for_the_customer_stays_in_sdp_and_a_note_quoting_them_shows(profile: Profile) {
+    let desk = desk(profile).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let (number, request) = new_ticket(&desk, &alice, "VPN drops").await;
+    let (status, _) = alice
+        .post(
+            &format!("/api/v1/tickets/{number}/messages"),
+            &json!({"body": "It still fails at 09:00"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let ours = eventually(Duration::from_secs(20), || async {
+        desk.fake
+            .notes(&request)
+            .into_iter()
+            .find(|n| n.description.contains("It still fails"))
+            .map(|n| n.description)
+    })
+    .await;
+    let marker = &ours[ours.find("[deskbridge:").expect("our note has its marker")..];
+
+    // The technician forwards to a vendor and mails another team: neither is for Alice.
+    desk.fake.forward_to_vendor(
+        &request,
+        "Tech One",
+        "support@vendor.example.net",
+        &format!("Please check {VENDOR_CANARY}"),
+    );
+    desk.fake.email_team(
+        &request,
+        "Tech One",
+        "network@example.com",
+        &format!("FYI {TEAM_CANARY}"),
+    );
+    desk.fake
+        .email_requester(&request, "Tech One", "We are checking with the vendor");
+    // A public note that quotes Alice's message, marker and all.
+    desk.fake.add_note(
+        &request,
+        &format!("<p>You wrote: It still fails at 09:00 {marker}</p><p>Fixed, please retry</p>"),
+        true,
+    );
+    let shown = messages_until(&desk, &alice, &number, &request, |m| {
+        m.iter().any(|m| {
+            m["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("Fixed, please retry"))
+        }) && m
+            .iter()
+            .any(|m| m["body"] == "We are checking with the vendor")
+    })
+    .await;
+    let quoting = shown
+        .iter()
+        .find(|m| {
+            m["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("Fixed, please retry"))
+        })
+        .unwrap();
+    assert_eq!(quoting["author"]["role"], "team", "{quoting}");
+    let body = quoting["body"].as_str().unwrap();
+    assert!(
+        body.contains("You wrote: It still fails at 09:00"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("[deskbridge:"),
+        "markers are not shown: {body}"
+    );
+    // Alice's own message is there once: our note is not echoed back.
+    let own = shown
+        .iter()
+        .filter(|m| m["body"] == "It still fails at 09:00")
+        .count();
+    assert_eq!(own, 1, "{shown:?}");
+
+    // Nothing private reached any answer, for Alice or for the admin.
+    desk.webhook(&request).await;
+    for api in [&alice, &desk.admin] {
+        let all = everything(&desk, api, &number).await;
+        assert!(!all.contains(VENDOR_CANARY), "the vendor forward leaked");
+        assert!(!all.contains(TEAM_CANARY), "the team mail leaked");
+    }
+    let page = signed_in(&desk.app, "alice@example.com")
+        .await
+        .get(&format!("/tickets/{number}"))
+        .await
+        .body;
+    assert!(page.contains("Fixed, please retry"));
+    assert!(!page.contains(VENDOR_CANARY) && !page.contains(TEAM_CANARY));
+}
+
+async fn trash_restore_delete_and_merge_are_explained_and_stall_nothing(profile: Profile) {
+    let desk = desk(profile).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let (trashed, trashed_id) = new_ticket(&desk, &alice, "Goes to the trash").await;
+    let (deleted, deleted_id) = new_ticket(&desk, &alice, "Deleted for good").await;
+    let (child, child_id) = new_ticket(&desk, &alice, "Same problem again").await;
+    let (parent, parent_id) = new_ticket(&desk, &alice, "The problem").await;
+
+    desk.fake.trash(&trashed_id);
+    desk.fake.trash(&deleted_id);
+    desk.fake.merge(&parent_id, &child_id);
+    swept_until(&desk, &trashed, "sdp_trashed").await;
+    swept_until(&desk, &deleted, "sdp_trashed").await;
+    let merged = swept_until(&desk, &child, "sdp_merged").await;
+    let line = merged.iter().find(|e| e["kind"] == "sdp_merged").unwrap();
+    assert_eq!(line["to"], parent.as_str(), "{line}");
+
+    // Each stays readable, refuses changes with a clear error, and explains why on its page.
+    for number in [&trashed, &deleted, &child] {
+        let (status, t) = alice.get(&format!("/api/v1/tickets/{number}")).await;
+        assert_eq!(status, StatusCode::OK, "{t}");
+        assert!(!t["sdp"]["fate"].is_null(), "{t}");
+        let (status, body) = alice
+            .post(
+                &format!("/api/v1/tickets/{number}/messages"),
+                &json!({"body": "Hello?"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(error_code(&body), "ticket-frozen");
+    }
+    let page = signed_in(&desk.app, "alice@example.com")
+        .await
+        .get(&format!("/tickets/{child}"))
+        .await
+        .body;
+    assert!(page.contains(&parent), "the page names where it went");
+
+    // Nothing else waits: a new ticket reaches SDP as usual.
+    let started = Instant::now();
+    let (_, _) = new_ticket(&desk, &alice, "Unrelated").await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // Restored: changes are taken again and reach SDP.
+    desk.fake.restore(&trashed_id);
+    let events = swept_until(&desk, &trashed, "sdp_restored").await;
+    assert!(events.iter().any(|e| e["kind"] == "sdp_trashed"));
+    let (status, body) = alice
+        .post(
+            &format!("/api/v1/tickets/{trashed}/messages"),
+            &json!({"body": "Thanks for restoring it"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    eventually(Duration::from_secs(20), || async {
+        desk.fake
+            .notes(&trashed_id)
+            .iter()
+            .any(|n| n.description.contains("Thanks for restoring it"))
+            .then_some(())
+    })
+    .await;
+
+    // Deleted for good: the ticket says so and stays readable.
+    desk.fake.purge(&deleted_id);
+    swept_until(&desk, &deleted, "sdp_removed").await;
+    let (status, _) = alice.get(&format!("/api/v1/tickets/{deleted}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let health = desk.health().await;
+    assert_eq!(health["dead_letters"], json!([]), "{health}");
+}
+
+async fn a_new_requester_in_sdp_takes_the_ticket_with_them(profile: Profile) {
+    let desk = desk(profile).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let bob = desk.app.customer("bob@example.com").await;
+    let (number, request) = new_ticket(&desk, &alice, "Printer jam").await;
+    desk.fake
+        .change_requester(&request, "bob@example.com", "Bob");
+    eventually(Duration::from_secs(30), || async {
+        desk.webhook(&request).await;
+        let (status, _) = bob.get(&format!("/api/v1/tickets/{number}")).await;
+        (status == StatusCode::OK).then_some(())
+    })
+    .await;
+    let line = history(&bob, &number)
+        .await
+        .into_iter()
+        .find(|e| e["kind"] == "requester_changed")
+        .expect("the history records the change");
+    // Named as the portal knows Bob.
+    assert!(line["to"].as_str().is_some_and(|n| n.contains("bob")), "{line}");
+
+    desk.fake
+        .add_note(&request, "For Bob: NOTE-FOR-BOB-31", true);
+    messages_until(&desk, &bob, &number, &request, |m| {
+        m.iter().any(|m| m["body"] == "For Bob: NOTE-FOR-BOB-31")
+    })
+    .await;
+    let (status, _) = alice.get(&format!("/api/v1/tickets/{number}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "Alice no longer sees it");
+    let all = everything(&desk, &alice, &number).await;
+    assert!(!all.contains("NOTE-FOR-BOB-31"));
+    let (_, list) = alice.get("/api/v1/tickets").await;
+    assert_eq!(list["total"], 0, "{list}");
+}
+
+async fn sdp_default_and_custom_statuses_map_without_configuration(profile: Profile) {
+    let fake = FakeSdp::start(profile).await;
+    // An SDP with its shipped statuses only, two custom ones, and requests that carry their
+    // status as {id, name, color}.
+    fake.use_default_statuses();
+    fake.add_status("Awaiting Vendor", true, true);
+    fake.add_status("Investigating", true, false);
+    fake.embed_status_flags(false);
+    let desk = Desk::start_with(fake, |_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let (one, one_id) = new_ticket(&desk, &alice, "Assigned to a person").await;
+    let (two, two_id) = new_ticket(&desk, &alice, "Assigned to a group").await;
+
+    desk.fake.assign_technician(&one_id, "Tech One");
+    desk.until(&alice, &one, &one_id, |t| t["status"] == "assigned")
+        .await;
+    desk.fake
+        .edit_request(&two_id, json!({"group": {"name": "Network"}}));
+    desk.until(&alice, &two, &two_id, |t| t["status"] == "assigned")
+        .await;
+
+    desk.fake.set_status(&one_id, "Awaiting Vendor", None);
+    desk.until(&alice, &one, &one_id, |t| t["status"] == "pending")
+        .await;
+    desk.fake.set_status(&one_id, "Investigating", None);
+    desk.until(&alice, &one, &one_id, |t| t["status"] == "in_progress")
+        .await;
+    desk.fake.set_status(&two_id, "On Hold", None);
+    desk.until(&alice, &two, &two_id, |t| t["status"] == "pending")
+        .await;
+    // The catalog was read once for both custom statuses.
+    assert_eq!(desk.fake.call_count("GET /statuses"), 1);
+}
