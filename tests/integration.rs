@@ -5,6 +5,7 @@
     reason = "a test or bench binary's modules share helpers; their visibility is no API"
 )]
 
+#[macro_use]
 mod common;
 
 mod access;

@@ -13,22 +13,6 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Text of a private note; it must appear in no portal answer.
 const CANARY: &str = "CANARY-private-7f3a9";
 
-/// Generates one test per profile for a scenario `async fn name(profile: Profile)`.
-macro_rules! both_profiles {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[actix_web::test]
-            async fn on_prem() {
-                super::$name(super::Profile::OnPrem).await;
-            }
-            #[actix_web::test]
-            async fn cloud() {
-                super::$name(super::Profile::Cloud).await;
-            }
-        }
-    )+};
-}
-
 both_profiles!(
     a_portal_ticket_appears_in_sdp_once_with_mapped_fields,
     every_sdp_status_and_an_assignment_reach_the_portal,

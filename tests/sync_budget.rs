@@ -10,22 +10,6 @@ use serde_json::json;
 use crate::common::fake_sdp::{FakeSdp, Fault, Profile};
 use crate::common::{Desk, eventually};
 
-/// Generates one test per profile for a scenario `async fn name(profile: Profile)`.
-macro_rules! both_profiles {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[actix_web::test]
-            async fn on_prem() {
-                super::$name(super::Profile::OnPrem).await;
-            }
-            #[actix_web::test]
-            async fn cloud() {
-                super::$name(super::Profile::Cloud).await;
-            }
-        }
-    )+};
-}
-
 both_profiles!(
     an_idle_poll_spends_one_call_or_two,
     a_changed_request_is_read_once_and_an_unchanged_one_never,

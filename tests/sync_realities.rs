@@ -11,22 +11,6 @@ use crate::common::fake_sdp::{FakeSdp, Profile};
 use crate::common::visitor::signed_in;
 use crate::common::{Api, Desk, error_code, eventually};
 
-/// Generates one test per profile for a scenario `async fn name(profile: Profile)`.
-macro_rules! both_profiles {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[actix_web::test]
-            async fn on_prem() {
-                super::$name(super::Profile::OnPrem).await;
-            }
-            #[actix_web::test]
-            async fn cloud() {
-                super::$name(super::Profile::Cloud).await;
-            }
-        }
-    )+};
-}
-
 both_profiles!(
     mail_not_for_the_customer_stays_in_sdp_and_a_note_quoting_them_shows,
     trash_restore_delete_and_merge_are_explained_and_stall_nothing,
@@ -322,7 +306,10 @@ async fn a_new_requester_in_sdp_takes_the_ticket_with_them(profile: Profile) {
         .find(|e| e["kind"] == "requester_changed")
         .expect("the history records the change");
     // Named as the portal knows Bob.
-    assert!(line["to"].as_str().is_some_and(|n| n.contains("bob")), "{line}");
+    assert!(
+        line["to"].as_str().is_some_and(|n| n.contains("bob")),
+        "{line}"
+    );
 
     desk.fake
         .add_note(&request, "For Bob: NOTE-FOR-BOB-31", true);

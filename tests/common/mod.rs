@@ -6,6 +6,30 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+#[macro_use]
+#[allow(
+    unused_macros,
+    reason = "not every binary that shares the harness has both-profile tests"
+)]
+mod macros {
+    /// Generates one test per profile for a scenario `async fn name(profile: Profile)`; the module
+    /// using it imports `Profile`.
+    macro_rules! both_profiles {
+        ($($name:ident),+ $(,)?) => {$(
+            mod $name {
+                #[actix_web::test]
+                async fn on_prem() {
+                    super::$name(super::Profile::OnPrem).await;
+                }
+                #[actix_web::test]
+                async fn cloud() {
+                    super::$name(super::Profile::Cloud).await;
+                }
+            }
+        )+};
+    }
+}
+
 pub mod fake_sdp;
 pub mod visitor;
 
