@@ -16,6 +16,7 @@ both_profiles!(
     trash_restore_delete_and_merge_are_explained_and_stall_nothing,
     a_new_requester_in_sdp_takes_the_ticket_with_them,
     sdp_default_and_custom_statuses_map_without_configuration,
+    a_long_thread_arrives_whole_in_order_with_edits_and_deletions,
 );
 
 /// Text that must never reach the portal.
@@ -59,7 +60,8 @@ async fn messages_until(
     request: &str,
     check: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_mins(1);
+    // A long thread on-prem is read note by note at SDP's default budget: minutes.
+    let deadline = Instant::now() + Duration::from_mins(5);
     loop {
         desk.webhook(request).await;
         let next_hint = Instant::now() + Duration::from_secs(3);
@@ -357,4 +359,66 @@ async fn sdp_default_and_custom_statuses_map_without_configuration(profile: Prof
         .await;
     // The catalog was read once for both custom statuses.
     assert_eq!(desk.fake.call_count("GET /statuses"), 1);
+}
+
+async fn a_long_thread_arrives_whole_in_order_with_edits_and_deletions(profile: Profile) {
+    const NOTES: usize = 130;
+    let desk = desk(profile).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let (number, request) = new_ticket(&desk, &alice, "Long thread").await;
+    let mut ids = Vec::new();
+    for i in 0..NOTES {
+        ids.push(
+            desk.fake
+                .add_note(&request, &format!("Update {i:03}"), true),
+        );
+        if i % 10 == 0 {
+            desk.fake
+                .add_note(&request, &format!("Internal {i} {VENDOR_CANARY}"), false);
+        }
+    }
+    // More than one page of notes (SDP pages by 100 at most), read in full; on-prem lists them
+    // without bodies, so each is read by id.
+    let shown = messages_until(&desk, &alice, &number, &request, |m| m.len() >= NOTES).await;
+    let bodies: Vec<&str> = shown.iter().filter_map(|m| m["body"].as_str()).collect();
+    let expected: Vec<String> = (0..NOTES).map(|i| format!("Update {i:03}")).collect();
+    assert_eq!(bodies, expected, "every public note once, in order");
+
+    // The technician edits one, deletes one, and makes one private again.
+    desk.fake
+        .edit_note(&request, &ids[5], "Update 005, corrected");
+    desk.fake.delete_note(&request, &ids[6]);
+    desk.fake.set_note_public(&request, &ids[7], false);
+    let after = messages_until(&desk, &alice, &number, &request, |m| {
+        m.iter().any(|m| m["body"] == "Update 005, corrected") && m.len() == NOTES - 2
+    })
+    .await;
+    let edited = after
+        .iter()
+        .find(|m| m["body"] == "Update 005, corrected")
+        .unwrap();
+    assert!(!edited["edited_at"].is_null(), "{edited}");
+    for gone in ["Update 006", "Update 007"] {
+        assert!(
+            after.iter().all(|m| m["body"] != gone),
+            "{gone} is still shown"
+        );
+    }
+    let events = history(&alice, &number).await;
+    let withdrawn = events
+        .iter()
+        .filter(|e| e["kind"] == "message_withdrawn")
+        .count();
+    assert_eq!(withdrawn, 2, "{events:?}");
+    assert!(events.iter().any(|e| e["kind"] == "message_edited"));
+    let all = everything(&desk, &alice, &number).await;
+    assert!(!all.contains("Update 006") && !all.contains("Update 007"));
+    assert!(!all.contains(VENDOR_CANARY));
+
+    // Public again: it comes back.
+    desk.fake.set_note_public(&request, &ids[7], true);
+    messages_until(&desk, &alice, &number, &request, |m| {
+        m.iter().any(|m| m["body"] == "Update 007")
+    })
+    .await;
 }

@@ -49,6 +49,9 @@ pub struct Message {
     /// The SDP note or conversation this message came from or was delivered as.
     #[serde(default)]
     pub sdp_id: Option<String>,
+    /// When the team last edited it in SDP.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub edited_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,10 +189,15 @@ pub enum EventKind {
     SubjectChanged,
     /// The team changed the priority in SDP.
     PriorityChanged,
+    /// The team edited one of its messages in SDP.
+    MessageEdited,
+    /// The team deleted one of its messages in SDP, or made it private again: it left the
+    /// discussion (the line keeps no content).
+    MessageWithdrawn,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::Created,
         EventKind::Imported,
         EventKind::SdpLinked,
@@ -208,6 +216,8 @@ impl EventKind {
         EventKind::RequesterChanged,
         EventKind::SubjectChanged,
         EventKind::PriorityChanged,
+        EventKind::MessageEdited,
+        EventKind::MessageWithdrawn,
     ];
 
     /// The stored and API name (`status_changed`).
@@ -231,6 +241,8 @@ impl EventKind {
             EventKind::RequesterChanged => "requester_changed",
             EventKind::SubjectChanged => "subject_changed",
             EventKind::PriorityChanged => "priority_changed",
+            EventKind::MessageEdited => "message_edited",
+            EventKind::MessageWithdrawn => "message_withdrawn",
         }
     }
 }

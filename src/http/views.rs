@@ -100,6 +100,10 @@ pub(crate) struct MessageView {
     pub created_at: OffsetDateTime,
     pub origin: Origin,
     pub delivery: Delivery,
+    /// When the team last edited it in SDP; null if never.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub edited_at: Option<OffsetDateTime>,
 }
 
 impl From<&Message> for MessageView {
@@ -111,6 +115,7 @@ impl From<&Message> for MessageView {
             created_at: m.created_at,
             origin: m.origin,
             delivery: m.delivery,
+            edited_at: m.edited_at,
         }
     }
 }

@@ -231,6 +231,15 @@ pub struct Note {
     pub added_time: Option<SdpDate>,
     #[serde(default, alias = "created_by")]
     pub added_by: Option<UserRef>,
+    /// On-prem: when the note was last edited.
+    #[serde(default)]
+    pub last_updated_time: Option<SdpDate>,
+}
+
+impl Note {
+    pub fn updated_ms(&self) -> Option<i64> {
+        self.last_updated_time.as_ref().and_then(SdpDate::millis)
+    }
 }
 
 /// A row of the conversations list (metadata only).

@@ -27,6 +27,13 @@ pub struct TicketPage {
     pub total: u64,
 }
 
+/// An SDP item already taken in (or written by us).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeenItem {
+    /// Its `last_updated_time` (ms) then; `None` when it has none, or an earlier version saw it.
+    pub(crate) version: Option<i64>,
+}
+
 impl Store {
     pub fn ticket(&self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
         Store::get(&self.trees.tickets, names::tickets, &keys::u64_be(id.0))
@@ -221,6 +228,21 @@ impl Store {
     /// Whether an SDP item (note, conversation, attachment) was already taken in or written by us.
     pub(crate) fn seen(&self, ticket: TicketId, item: &str) -> Result<bool, StoreError> {
         Ok(self.trees.sdp_seen.get(keys::seen(ticket, item))?.is_some())
+    }
+
+    /// How an SDP item was seen, if it was.
+    pub(crate) fn seen_item(
+        &self,
+        ticket: TicketId,
+        item: &str,
+    ) -> Result<Option<SeenItem>, StoreError> {
+        Ok(self
+            .trees
+            .sdp_seen
+            .get(keys::seen(ticket, item))?
+            .map(|v| SeenItem {
+                version: <[u8; 8]>::try_from(v.as_ref()).ok().map(i64::from_be_bytes),
+            }))
     }
 
     /// Every linked ticket: SDP request id and ticket id.

@@ -10,8 +10,8 @@ use super::{
     meta, names, next_in,
 };
 use crate::domain::{
-    Actor, Attachment, AttachmentId, DomainError, Event, EventId, EventKind, Message, Ticket,
-    TicketId,
+    Actor, Attachment, AttachmentId, DomainError, Event, EventId, EventKind, Message, MessageId,
+    Ticket, TicketId,
 };
 
 /// What a request with an `Idempotency-Key` answered the first time, replayed byte for byte.
@@ -316,6 +316,24 @@ impl TicketTx<'_> {
 
     pub fn mark_seen(&self, ticket: TicketId, item: &str) -> TxResult<()> {
         self.put(SDP_SEEN, &keys::seen(ticket, item), &[])?;
+        Ok(())
+    }
+
+    /// Marks an SDP item seen at a version (its `last_updated_time`, ms), so a later edit shows.
+    pub fn mark_seen_at(&self, ticket: TicketId, item: &str, version: i64) -> TxResult<()> {
+        self.put(SDP_SEEN, &keys::seen(ticket, item), &version.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Forgets an SDP item, so it is taken in again should it come back (a note made public again).
+    pub fn unmark_seen(&self, ticket: TicketId, item: &str) -> TxResult<()> {
+        self.del(SDP_SEEN, &keys::seen(ticket, item))?;
+        Ok(())
+    }
+
+    /// Takes a message out of the discussion (the team deleted it in SDP, or made it private).
+    pub fn remove_message(&self, ticket: TicketId, message: MessageId) -> TxResult<()> {
+        self.del(MESSAGES, &keys::child(ticket, message.0))?;
         Ok(())
     }
 

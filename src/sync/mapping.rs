@@ -370,6 +370,7 @@ mod tests {
             origin: crate::domain::Origin::Portal,
             delivery: crate::domain::Delivery::Pending,
             sdp_id: None,
+            edited_at: None,
         };
         let m = mapping(MappingConfig::default());
         let html = m.note_html(&message);

@@ -212,6 +212,7 @@ pub(crate) fn post_message(
                 origin: Origin::Portal,
                 delivery: Delivery::Pending,
                 sdp_id: None,
+                edited_at: None,
             };
             tx.message(&message)?;
             let outbox = OutboxOp::AddNote {

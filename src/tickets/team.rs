@@ -23,6 +23,27 @@ pub(crate) struct TeamMessage {
     pub body: String,
     pub at: Option<OffsetDateTime>,
     pub sdp_id: String,
+    /// The SDP item's `last_updated_time` (ms), recorded so a later edit shows.
+    pub version: Option<i64>,
+}
+
+/// A team message the team changed in SDP since it was taken in.
+#[derive(Debug, Clone)]
+pub(crate) enum TeamChange {
+    /// Edited: the new text (`None`: the text is the same, only the version moves).
+    Edited {
+        message: MessageId,
+        seen_key: String,
+        body: Option<String>,
+        version: i64,
+        at: Option<OffsetDateTime>,
+    },
+    /// Deleted in SDP, or made private again: it leaves the discussion, and is taken in again
+    /// should it become public once more.
+    Withdrawn {
+        message: MessageId,
+        seen_key: String,
+    },
 }
 
 /// A file from SDP whose content is already in the blob store.
@@ -50,6 +71,8 @@ pub(crate) struct Observation {
     /// SDP items looked at and kept out of the portal (e-mails not for the requester): marked
     /// seen so they are not fetched again.
     pub hidden: Vec<String>,
+    /// Team messages edited, deleted or made private in SDP.
+    pub changes: Vec<TeamChange>,
     pub files: Vec<TeamFile>,
     /// The request's description, as plain text: taken when the ticket was imported from a list
     /// row and its details are still to be read.
@@ -127,6 +150,7 @@ pub(crate) fn observe(
         for key in &seen.hidden {
             tx.mark_seen(ticket.id, key)?;
         }
+        apply_changes(tx, &mut ticket, &seen.changes, now, &mut kinds)?;
         apply_files(tx, &mut ticket, &seen.files, &seen.team, now, &mut kinds)?;
         if ticket != before {
             tx.save(Some(&before), &ticket)?;
@@ -289,7 +313,10 @@ fn apply_messages(
         if tx.seen(ticket.id, &m.seen_key)? {
             continue;
         }
-        tx.mark_seen(ticket.id, &m.seen_key)?;
+        match m.version {
+            Some(version) => tx.mark_seen_at(ticket.id, &m.seen_key, version)?,
+            None => tx.mark_seen(ticket.id, &m.seen_key)?,
+        }
         let message = Message {
             id: MessageId(tx.next_item()?),
             ticket: ticket.id,
@@ -299,12 +326,58 @@ fn apply_messages(
             origin: Origin::Sdp,
             delivery: Delivery::Delivered,
             sdp_id: Some(m.sdp_id.clone()),
+            edited_at: None,
         };
         tx.message(&message)?;
         ticket.updated_at = now;
         let author = Actor::team(&m.author.name);
         tx.event(ticket, EventKind::MessageAdded, &author, None, None, None)?;
         kinds.push(TicketEventKind::Message);
+    }
+    Ok(())
+}
+
+/// Edits and withdrawals of team messages, each with a history line (a withdrawal's keeps no
+/// content).
+fn apply_changes(
+    tx: &TicketTx<'_>,
+    ticket: &mut Ticket,
+    changes: &[TeamChange],
+    now: OffsetDateTime,
+    kinds: &mut Vec<TicketEventKind>,
+) -> TxResult<()> {
+    let team = Actor::team("ServiceDesk Plus");
+    for change in changes {
+        match change {
+            TeamChange::Edited {
+                message,
+                seen_key,
+                body,
+                version,
+                at,
+            } => {
+                tx.mark_seen_at(ticket.id, seen_key, *version)?;
+                let (Some(body), Some(mut m)) = (body, tx.get_message(ticket.id, *message)?) else {
+                    continue;
+                };
+                m.body.clone_from(body);
+                m.edited_at = Some(at.unwrap_or(now));
+                tx.message(&m)?;
+                ticket.updated_at = now;
+                tx.event(ticket, EventKind::MessageEdited, &team, None, None, None)?;
+                kinds.push(TicketEventKind::Message);
+            }
+            TeamChange::Withdrawn { message, seen_key } => {
+                tx.unmark_seen(ticket.id, seen_key)?;
+                if tx.get_message(ticket.id, *message)?.is_none() {
+                    continue;
+                }
+                tx.remove_message(ticket.id, *message)?;
+                ticket.updated_at = now;
+                tx.event(ticket, EventKind::MessageWithdrawn, &team, None, None, None)?;
+                kinds.push(TicketEventKind::Message);
+            }
+        }
     }
     Ok(())
 }
@@ -440,6 +513,7 @@ mod tests {
             team: Actor::team("Tech One"),
             messages: Vec::new(),
             hidden: Vec::new(),
+            changes: Vec::new(),
             files: Vec::new(),
             description: None,
             requester: None,

@@ -13,9 +13,9 @@ use crate::domain::{Author, AuthorRole, Delivery, Origin, Ticket};
 use crate::sdp::Lane;
 use crate::sdp::SdpError;
 use crate::sdp::budget::is_unavailable;
-use crate::sdp::dto::{AttachmentInfo, Conversation, Note, Notification, Request};
+use crate::sdp::dto::{AttachmentInfo, Conversation, Notification, Request};
 use crate::store::{BlobWriter, StoredBlob};
-use crate::tickets::team::{TeamFile, TeamMessage};
+use crate::tickets::team::{TeamChange, TeamFile, TeamMessage};
 
 /// What a read brings for the discussion: messages to add, and SDP items to mark as looked at
 /// without showing them (e-mails not for the requester, so they are not fetched again).
@@ -23,6 +23,7 @@ use crate::tickets::team::{TeamFile, TeamMessage};
 pub(super) struct Collected {
     pub messages: Vec<TeamMessage>,
     pub hidden: Vec<String>,
+    pub changes: Vec<TeamChange>,
 }
 
 /// Public notes, e-mails for the requester and the resolution that the portal has not taken in
@@ -37,17 +38,13 @@ pub(super) async fn messages(
     let mut hidden = Vec::new();
     let seen = |key: &str| ctx.store.seen(ticket.id, key);
     let calls = ctx.sdp.on(lane);
-    let notes = if request.has_notes == Some(false) {
-        Vec::new()
-    } else {
-        calls.list_notes(&request.id).await?
-    };
+    let notes = super::notes::collect(ctx, lane, ticket, request).await?;
     let conversations = if request.has_conversation == Some(false) {
         Vec::new()
     } else {
         calls.list_conversations(&request.id).await?
     };
-    out.extend(public_notes(ctx, lane, ticket, &request.id, notes).await?);
+    out.extend(notes.new);
     for conversation in conversations {
         let is_email = conversation
             .kind
@@ -93,6 +90,7 @@ pub(super) async fn messages(
                     .and_then(crate::sdp::dto::SdpDate::millis),
             ),
             sdp_id: conversation.id.clone(),
+            version: None,
         });
     }
     if let Some(resolution) = &request.resolution
@@ -120,12 +118,16 @@ pub(super) async fn messages(
                 body: format!("Resolution:\n{}", text::from_html(content)),
                 at: None,
                 sdp_id: format!("resolution:{}", request.id),
+                version: None,
             });
         }
     }
+    // In the order they were written, whichever list they came from.
+    out.sort_by_key(|m| (m.at.is_none(), m.at));
     Ok(Collected {
         messages: out,
         hidden,
+        changes: notes.changes,
     })
 }
 
@@ -149,70 +151,6 @@ fn bare_address(address: &str) -> &str {
         (Some(open), Some(close)) if open < close => address[open + 1..close].trim(),
         _ => address.trim(),
     }
-}
-
-/// The public notes not taken in yet. Our own notes never come back: one delivered is marked seen
-/// under the SDP id stored at delivery; one whose delivery is not recorded yet carries the marker of
-/// a portal message with no SDP id (or this one). A marker of a delivered message in another note is a
-/// technician quoting the customer: that note is the team's.
-async fn public_notes(
-    ctx: &SyncCtx,
-    lane: Lane,
-    ticket: &Ticket,
-    request_id: &str,
-    notes: Vec<Note>,
-) -> Result<Vec<TeamMessage>, SyncError> {
-    let mut out = Vec::new();
-    let seen = |key: &str| ctx.store.seen(ticket.id, key);
-    for mut note in notes {
-        if note.show_to_requester != Some(true) || seen(&format!("note:{}", note.id))? {
-            continue;
-        }
-        if note.description.is_none() {
-            // The list gave no body: read this one note.
-            note = ctx.sdp.on(lane).get_note(request_id, &note.id).await?;
-        }
-        let key = format!("note:{}", note.id);
-        let description = note.description.clone().unwrap_or_default();
-        // Default deny: only a note explicitly shown to the requester reaches the portal.
-        if note.show_to_requester != Some(true) || seen(&key)? || in_flight(ctx, ticket, &note)? {
-            continue;
-        }
-        let name = note
-            .added_by
-            .as_ref()
-            .and_then(|u| u.name.clone())
-            .unwrap_or_else(|| "Support team".into());
-        out.push(TeamMessage {
-            seen_key: key,
-            author: Author {
-                name,
-                role: AuthorRole::Team,
-            },
-            body: without_markers(&text::from_html(&description)),
-            at: millis_to_time(
-                note.added_time
-                    .as_ref()
-                    .and_then(crate::sdp::dto::SdpDate::millis),
-            ),
-            sdp_id: note.id.clone(),
-        });
-    }
-    Ok(out)
-}
-
-/// Whether a note is one of ours whose delivery is not recorded yet.
-fn in_flight(ctx: &SyncCtx, ticket: &Ticket, note: &Note) -> Result<bool, SyncError> {
-    let Some(message) = note
-        .description
-        .as_deref()
-        .and_then(|d| ctx.mapping.marked_message(d))
-    else {
-        return Ok(false);
-    };
-    Ok(ctx.store.message(ticket.id, message)?.is_some_and(|m| {
-        m.origin == Origin::Portal && m.sdp_id.as_ref().is_none_or(|id| *id == note.id)
-    }))
 }
 
 /// Files from one read: those downloaded, and whether one could not be (it is tried again on a

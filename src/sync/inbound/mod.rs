@@ -7,6 +7,7 @@
 
 mod collect;
 mod fields;
+mod notes;
 
 use std::collections::HashSet;
 
@@ -268,6 +269,7 @@ pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<boo
         let files = collect::files(ctx, lane, &ticket, &request).await?;
         observation.messages = collected.messages;
         observation.hidden = collected.hidden;
+        observation.changes = collected.changes;
         observation.files = files.files;
         if files.incomplete {
             // Not recorded as read up to this change: the sweep reads it again for the file.
@@ -311,6 +313,7 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
         due_by: millis_to_time(request.due_ms()),
         messages: Vec::new(),
         hidden: Vec::new(),
+        changes: Vec::new(),
         files: Vec::new(),
         description: None,
         requester: None,

@@ -31,6 +31,8 @@ pub(super) struct HistoryLine {
 
 pub(super) struct Entry {
     pub mine: bool,
+    /// Edited by the team in SDP after it was first shown.
+    pub edited: bool,
     pub system: bool,
     pub author: String,
     pub when: When,
@@ -128,7 +130,9 @@ fn history_line(page: &Page, e: &Event) -> HistoryLine {
         | EventKind::SdpDiscarded
         | EventKind::SdpTrashed
         | EventKind::SdpRemoved
-        | EventKind::SdpRestored => page.t(&key),
+        | EventKind::SdpRestored
+        | EventKind::MessageEdited
+        | EventKind::MessageWithdrawn => page.t(&key),
     };
     HistoryLine {
         when: format::when(e.at),
@@ -147,6 +151,7 @@ fn entries(page: &Page, number: &str, messages: &[Message], files: &[Attachment]
             m.id.0,
             Entry {
                 mine,
+                edited: m.edited_at.is_some(),
                 system: m.author.role == AuthorRole::System,
                 author: m.author.name.clone(),
                 when: format::when(m.created_at),
@@ -170,6 +175,7 @@ fn entries(page: &Page, number: &str, messages: &[Message], files: &[Attachment]
             a.id.0,
             Entry {
                 mine,
+                edited: false,
                 system: false,
                 author: a.uploaded_by.name.clone(),
                 when: format::when(a.created_at),

@@ -128,6 +128,9 @@ event-sdp-restored = Restored by the service desk
 event-requester-changed = Requester changed to { $to }
 event-subject-changed = Subject changed to “{ $to }”
 event-priority-changed = Priority changed to { $to }
+event-message-edited = A message was edited by the team
+event-message-withdrawn = A message was withdrawn by the team
+message-edited = edited
 event-other = Updated
 
 flash-signed-out = You have been signed out.

@@ -125,6 +125,9 @@ event-sdp-restored = Dipulihkan oleh service desk
 event-requester-changed = Pengaju diubah menjadi { $to }
 event-subject-changed = Subjek diubah menjadi “{ $to }”
 event-priority-changed = Prioritas diubah menjadi { $to }
+event-message-edited = Sebuah pesan diubah oleh tim
+event-message-withdrawn = Sebuah pesan ditarik oleh tim
+message-edited = diubah
 event-other = Diperbarui
 
 flash-signed-out = Anda telah keluar.
