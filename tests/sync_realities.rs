@@ -17,6 +17,7 @@ both_profiles!(
     a_new_requester_in_sdp_takes_the_ticket_with_them,
     sdp_default_and_custom_statuses_map_without_configuration,
     a_long_thread_arrives_whole_in_order_with_edits_and_deletions,
+    a_form_webhook_is_taken_like_a_json_one,
 );
 
 /// Text that must never reach the portal.
@@ -421,4 +422,29 @@ async fn a_long_thread_arrives_whole_in_order_with_edits_and_deletions(profile: 
         m.iter().any(|m| m["body"] == "Update 007")
     })
     .await;
+}
+
+async fn a_form_webhook_is_taken_like_a_json_one(profile: Profile) {
+    let desk = desk(profile).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let (number, request) = new_ticket(&desk, &alice, "Hooked").await;
+    for (field, status) in [("request[id]", "In Progress"), ("request_id", "On Hold")] {
+        desk.fake.set_status(&request, status, None);
+        let answered = desk
+            .fake
+            .fire_webhook_form(&desk.hook_url(), &[(field, request.as_str())])
+            .await
+            .expect("the webhook answers");
+        assert_eq!(answered, StatusCode::ACCEPTED, "{field}");
+        let portal = if status == "On Hold" {
+            "pending"
+        } else {
+            "in_progress"
+        };
+        eventually(Duration::from_secs(3), || async {
+            let (_, t) = alice.get(&format!("/api/v1/tickets/{number}")).await;
+            (t["status"] == portal).then_some(())
+        })
+        .await;
+    }
 }

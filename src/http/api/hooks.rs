@@ -33,6 +33,37 @@ fn request_id(body: &Value) -> Option<String> {
     })
 }
 
+/// The body as JSON: a JSON body as is; a form body (what an SDP custom function may post) as an
+/// object of its fields, `request.id` and `request[id]` as `request.id`, and a field holding JSON
+/// (`input_data`) as that JSON.
+fn body_value(body: &[u8]) -> Value {
+    if let Ok(json) = serde_json::from_slice::<Value>(body) {
+        return json;
+    }
+    let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) else {
+        return Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    for (name, value) in fields {
+        match name.as_str() {
+            "request.id" | "request[id]" => {
+                out.insert("request".into(), serde_json::json!({ "id": value }));
+            }
+            "input_data" | "data" | "payload" => {
+                if let Ok(Value::Object(inner)) = serde_json::from_str::<Value>(&value) {
+                    for (k, v) in inner {
+                        out.entry(k).or_insert(v);
+                    }
+                }
+            }
+            _ => {
+                out.insert(name, Value::String(value));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
 fn query_secret(req: &HttpRequest) -> Option<String> {
     web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
         .ok()
@@ -40,7 +71,8 @@ fn query_secret(req: &HttpRequest) -> Option<String> {
 }
 
 #[utoipa::path(post, path = "/api/v1/hooks/sdp", tag = "sync",
-    request_body(content = String, content_type = "application/json", description = "JSON with request_id, id or request.id"),
+    request_body(content = String, content_type = "application/json", description = "JSON with request_id, id or request.id; \
+        or a form (application/x-www-form-urlencoded) with request_id, id, request.id or request[id]"),
     params(("X-Deskbridge-Secret" = Option<String>, Header, description = "The webhook secret (or ?secret=)")),
     responses((status = 202, description = "The request will be read shortly"), (status = 401, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope)))]
@@ -67,7 +99,7 @@ pub(crate) async fn sdp_webhook(
     if !state.sync.is_running() {
         return Err(crate::service::sync::sync_off());
     }
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let parsed = body_value(&body);
     let Some(id) = request_id(&parsed) else {
         return Err(ApiError::field(
             ErrorCode::InvalidField,
@@ -83,8 +115,27 @@ pub(crate) async fn sdp_webhook(
 
 #[cfg(test)]
 mod tests {
-    use super::request_id;
+    use super::{body_value, request_id};
     use serde_json::json;
+
+    #[test]
+    fn form_bodies_name_the_request_as_json_ones_do() {
+        for form in [
+            "request_id=101",
+            "id=101&event=updated",
+            "request.id=101",
+            "request%5Bid%5D=101",
+            "input_data=%7B%22request%22%3A%7B%22id%22%3A101%7D%7D",
+        ] {
+            assert_eq!(
+                request_id(&body_value(form.as_bytes())),
+                Some("101".into()),
+                "{form}"
+            );
+        }
+        assert_eq!(request_id(&body_value(b"nothing=here")), None);
+        assert_eq!(request_id(&body_value(b"\xff\xfe")), None);
+    }
 
     #[test]
     fn the_id_is_found_in_any_documented_place() {
