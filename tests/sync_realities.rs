@@ -18,6 +18,7 @@ both_profiles!(
     sdp_default_and_custom_statuses_map_without_configuration,
     a_long_thread_arrives_whole_in_order_with_edits_and_deletions,
     a_form_webhook_is_taken_like_a_json_one,
+    a_reply_on_hold_alerts_the_technician_and_reopens_the_request,
 );
 
 /// Text that must never reach the portal.
@@ -447,4 +448,52 @@ async fn a_form_webhook_is_taken_like_a_json_one(profile: Profile) {
         })
         .await;
     }
+}
+
+async fn a_reply_on_hold_alerts_the_technician_and_reopens_the_request(profile: Profile) {
+    let fake = FakeSdp::start(profile).await;
+    // SDP as shipped: Open, On Hold, Resolved, Closed.
+    fake.use_default_statuses();
+    let desk = Desk::start_with(fake, |_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let (number, request) = new_ticket(&desk, &alice, "Waiting on me").await;
+    desk.fake.assign_technician(&request, "Tech One");
+    desk.fake
+        .set_status(&request, "On Hold", Some("Waiting for the customer"));
+    desk.until(&alice, &number, &request, |t| t["status"] == "pending")
+        .await;
+
+    let (status, _) = alice
+        .post(
+            &format!("/api/v1/tickets/{number}/messages"),
+            &json!({"body": "Here is the log you asked for"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let note = eventually(Duration::from_secs(20), || async {
+        desk.fake
+            .notes(&request)
+            .into_iter()
+            .find(|n| n.description.contains("Here is the log"))
+    })
+    .await;
+    assert_eq!(
+        note.notify_technician,
+        Some(true),
+        "the technician is alerted"
+    );
+    eventually(Duration::from_secs(20), || async {
+        let r = desk.fake.request(&request)?;
+        (r["status"]["name"] == "Open").then_some(())
+    })
+    .await;
+    let moved = desk.fake.status_changes(&request);
+    assert_eq!(
+        moved.last().map(|c| (c.from.as_str(), c.to.as_str())),
+        Some(("On Hold", "Open")),
+        "{moved:?}"
+    );
+    // The portal follows SDP: Open with a technician is assigned.
+    desk.until(&alice, &number, &request, |t| t["status"] == "assigned")
+        .await;
 }

@@ -201,6 +201,11 @@ pub struct MappingConfig {
     pub number_udf: String,
     #[serde(deserialize_with = "lossy_string")]
     pub reopen_status: String,
+    /// SDP status a customer's reply moves the request to when it is in one of `reply_from`
+    /// (as SDP's own "reopen when the requester replies" rule does for e-mail); empty: never.
+    #[serde(deserialize_with = "lossy_string")]
+    pub reply_status: String,
+    pub reply_from: Vec<String>,
     pub statuses: std::collections::BTreeMap<String, String>,
 }
 
@@ -228,6 +233,8 @@ impl Default for MappingConfig {
             template: String::new(),
             number_udf: String::new(),
             reopen_status: "Open".into(),
+            reply_status: "Open".into(),
+            reply_from: vec!["On Hold".into(), "Onhold".into()],
             statuses: statuses
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -160,12 +160,15 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                         .as_deref()
                         .is_some_and(|d| d.contains(&marker))
                 }) {
+                    after_reply(ctx, ticket, &id).await;
                     return Ok(Done::Note(note.id.clone()));
                 }
             }
+            // `notify_technician` is set: the technician hears of it as of a requester's mail.
             let note = calls
                 .add_note(&id, &ctx.mapping.note_html(&message), true)
                 .await?;
+            after_reply(ctx, ticket, &id).await;
             Ok(Done::Note(note.id))
         }
         OutboxOp::AddAttachment { attachment } => {
@@ -221,6 +224,33 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                 .and_then(|r| serde_json::from_value(r.clone()).ok());
             Ok(Done::StatusSet(after.as_ref().and_then(status_of)))
         }
+    }
+}
+
+/// A customer's reply on a request SDP holds (On Hold by default) moves it back as
+/// `sdp.mapping.reply_status` says, as SDP's own rule does for a requester's e-mail. Best effort:
+/// the note is in SDP already, so a failure here is reported, never retried as the note. The
+/// portal takes the new status from the next read, like any status SDP sets by a rule.
+async fn after_reply(ctx: &SyncCtx, ticket: &Ticket, request_id: &str) {
+    let mapping = &ctx.mapping.config;
+    let to = mapping.reply_status.trim();
+    let held = ticket
+        .sdp_status
+        .as_deref()
+        .is_some_and(|s| mapping.reply_from.iter().any(|f| f.eq_ignore_ascii_case(s)));
+    if to.is_empty() || !held {
+        return;
+    }
+    let body = json!({"status": {"name": to}, "status_change_comments": "The requester replied in the portal"});
+    if let Err(e) = ctx
+        .sdp
+        .on(Lane::Outbox)
+        .update_request(request_id, &body)
+        .await
+    {
+        ctx.mismatch(format!(
+            "a customer's reply could not move SDP request {request_id} to {to:?}: {e}"
+        ));
     }
 }
 
