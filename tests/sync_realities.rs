@@ -19,6 +19,7 @@ both_profiles!(
     a_long_thread_arrives_whole_in_order_with_edits_and_deletions,
     a_form_webhook_is_taken_like_a_json_one,
     a_reply_on_hold_alerts_the_technician_and_reopens_the_request,
+    a_new_customer_is_created_in_sdp_before_their_first_request,
 );
 
 /// Text that must never reach the portal.
@@ -496,4 +497,26 @@ async fn a_reply_on_hold_alerts_the_technician_and_reopens_the_request(profile: 
     // The portal follows SDP: Open with a technician is assigned.
     desk.until(&alice, &number, &request, |t| t["status"] == "assigned")
         .await;
+}
+
+async fn a_new_customer_is_created_in_sdp_before_their_first_request(profile: Profile) {
+    let fake = FakeSdp::start(profile).await;
+    // This SDP refuses requests for requesters it does not know.
+    fake.auto_create_requesters(false);
+    let desk = Desk::start_with(fake, |_| {}).await;
+    let carol = desk.app.customer("carol@example.com").await;
+    let (_, request) = new_ticket(&desk, &carol, "First one").await;
+    let r = desk.fake.request(&request).unwrap();
+    assert_eq!(r["requester"]["email_id"], "carol@example.com", "{r}");
+    let directory = |calls: &[crate::common::fake_sdp::CallRecord]| {
+        calls
+            .iter()
+            .filter(|c| c.endpoint.contains("/users") || c.endpoint.contains("/requesters"))
+            .count()
+    };
+    let looked_up = directory(&desk.fake.calls());
+    assert!(looked_up >= 2, "looked up, then created");
+    // The id is remembered: the second request needs no directory call.
+    new_ticket(&desk, &carol, "Second one").await;
+    assert_eq!(directory(&desk.fake.calls()), looked_up);
 }

@@ -40,11 +40,13 @@ pub struct SdpClient {
     /// Shared by every client of this appliance, so console calls and a restarted sync spend from
     /// the same budget.
     budget: Arc<Budget>,
+    /// Where this SDP keeps requesters, once a call has shown it (see `requesters`).
+    pub(super) requester_path: std::sync::Mutex<Option<&'static str>>,
 }
 
 /// The client's calls on behalf of one [`Lane`]: `sdp.on(Lane::Poll).get_request(id)`.
 pub struct Calls<'a> {
-    sdp: &'a SdpClient,
+    pub(super) sdp: &'a SdpClient,
     lane: Lane,
 }
 
@@ -76,6 +78,7 @@ impl SdpClient {
             deployment: config.deployment,
             auth,
             budget,
+            requester_path: std::sync::Mutex::new(None),
         })
     }
 
@@ -282,7 +285,7 @@ impl SdpClient {
 }
 
 impl Calls<'_> {
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -295,7 +298,7 @@ impl Calls<'_> {
             .await
     }
 
-    async fn entity<T: DeserializeOwned>(
+    pub(super) async fn entity<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -549,7 +552,7 @@ fn blocked_page(body: &[u8]) -> bool {
 }
 
 /// Reads the first of `keys` present in the body as `T`.
-fn take<T: DeserializeOwned>(body: &Value, keys: &[&str]) -> Result<T, SdpError> {
+pub(super) fn take<T: DeserializeOwned>(body: &Value, keys: &[&str]) -> Result<T, SdpError> {
     let value = keys
         .iter()
         .find_map(|k| body.get(*k))

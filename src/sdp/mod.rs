@@ -7,7 +7,9 @@ mod client;
 pub(crate) mod dto;
 pub(crate) mod error;
 mod oauth;
+mod requesters;
 
 pub(crate) use budget::{Budget, Lane};
 pub(crate) use client::SdpClient;
 pub(crate) use error::SdpError;
+pub(crate) use requesters::requester_ref;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -16,7 +16,7 @@ use crate::domain::{Status, Ticket, TicketId};
 use crate::sdp::budget::is_unavailable;
 use crate::sdp::dto::Request;
 use crate::sdp::error::INVALID_VALUE;
-use crate::sdp::{Lane, SdpError};
+use crate::sdp::{Lane, SdpError, requester_ref};
 use crate::store::{OutboxEntry, OutboxOp};
 use crate::tickets::delivery::{self, Done, Failure};
 
@@ -254,6 +254,65 @@ async fn after_reply(ctx: &SyncCtx, ticket: &Ticket, request_id: &str) {
     }
 }
 
+/// The requester's SDP id: looked up by e-mail in SDP's directory, created there when missing, and
+/// remembered; `None` (the request names the requester by e-mail) when the directory will not say.
+///
+/// Each step is recorded (`requester-missing:`), so an attempt starts with the call that moves
+/// things on: a throttled SDP that refuses every other call still sees the requester created.
+async fn requester_id(ctx: &SyncCtx, ticket: &Ticket) -> Result<Option<String>, SdpError> {
+    let email = &ticket.requester.email;
+    let key = format!("requester:{email}");
+    let missing_key = format!("requester-missing:{email}");
+    let store = |e: crate::store::StoreError| SdpError::Decode(e.to_string());
+    let remember =
+        |key: &str, value: Value| ctx.store.put_sync_values(&[(key, value)]).map_err(store);
+    if let Some(id) = ctx.store.sync_value::<String>(&key).map_err(store)? {
+        return Ok(Some(id));
+    }
+    let calls = ctx.sdp.on(Lane::Outbox);
+    let mut missing = ctx
+        .store
+        .sync_value::<bool>(&missing_key)
+        .map_err(store)?
+        .unwrap_or(false);
+    // Find, else create, else (4008: it exists after all) find again.
+    let mut found = Err(SdpError::Decode(format!("{email} exists yet is not found")));
+    for _ in 0..3 {
+        let step = if missing {
+            calls.create_requester(&ticket.requester.name, email).await
+        } else {
+            calls.find_requester(email).await
+        };
+        match step {
+            Ok(Some(id)) => {
+                found = Ok(id);
+                break;
+            }
+            Ok(None) => {
+                missing = !missing;
+                remember(&missing_key, json!(missing))?;
+            }
+            Err(e) => {
+                found = Err(e);
+                break;
+            }
+        }
+    }
+    match found {
+        Ok(id) => {
+            remember(&key, json!(id))?;
+            Ok(Some(id))
+        }
+        Err(e) if is_unavailable(&e) => Err(e),
+        Err(e) => {
+            ctx.mismatch(format!(
+                "SDP's requester directory did not answer ({e}); requesters are named by e-mail"
+            ));
+            Ok(None)
+        }
+    }
+}
+
 /// SDP's status name and `last_updated_time` as a request shows them, recorded after our change
 /// so it never counts as the team's.
 fn status_of(request: &Request) -> Option<(String, Option<i64>)> {
@@ -289,6 +348,7 @@ async fn create(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<D
             return Ok(Done::Request(request.id));
         }
     }
+    let requester = requester_id(ctx, ticket).await?;
     let optional = [
         "request_type",
         "priority",
@@ -298,7 +358,12 @@ async fn create(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<D
     ];
     let mut omit: Vec<String> = Vec::new();
     loop {
-        let body = ctx.mapping.new_request(ticket, &omit);
+        let mut body = ctx.mapping.new_request(ticket, &omit);
+        body["requester"] = requester_ref(
+            requester.as_deref(),
+            &ticket.requester.email,
+            &ticket.requester.name,
+        );
         match ctx.sdp.on(Lane::Outbox).create_request(&body).await {
             Ok(request) => return Ok(Done::Request(request.id)),
             Err(SdpError::Api {
