@@ -983,9 +983,9 @@ fn list_requests(s: &mut State, data: Option<&Value>) -> Result<Outcome, SdpErro
         state::REQUEST_KEYS,
         Some(("created_time", false)),
     )?;
-    let ids = s.request_order(&params);
+    let selection = s.request_order(&params);
     let (page, info) = params.page(
-        &ids[..],
+        selection.ids(),
         |id| wire::request(s, &s.requests[id]),
         Some(wire::ABBREVIATED),
     );

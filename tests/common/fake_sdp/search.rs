@@ -229,7 +229,69 @@ impl ListParams {
     /// The positions in `rows` of the rows that match, in the answer's order: sorted by the sort
     /// fields, then by `id`; rows that compare equal keep their order.
     pub fn order(&self, rows: &[Value]) -> Vec<usize> {
-        let matching = (0..rows.len()).filter(|&i| self.matches(&rows[i]));
+        self.sorted(rows, (0..rows.len()).filter(|&i| self.matches(&rows[i])))
+    }
+
+    /// Every position in `rows`, matching or not, in the answer's order.
+    pub fn order_all(&self, rows: &[Value]) -> Vec<usize> {
+        self.sorted(rows, 0..rows.len())
+    }
+
+    /// What decides the order alone (not which rows match).
+    pub fn sort_key(&self) -> String {
+        json!(self.sort).to_string()
+    }
+
+    /// The date field this selection both sorts by and bounds with one greater/lesser criterion,
+    /// and nothing else. Then the rows that match are one unbroken run of
+    /// [`ListParams::order_all`] (rows without a value sort to one end and never match), which
+    /// [`ListParams::matching_run`] finds by bisection.
+    pub fn range_on_sort_field(&self) -> Option<&str> {
+        let [(field, _)] = self.sort.as_slice() else {
+            return None;
+        };
+        let [criterion] = self.criteria.as_slice() else {
+            return None;
+        };
+        let ranged = criterion.get("children").is_none()
+            && criterion.get("field").and_then(Value::as_str) == Some(field.as_str())
+            && criterion
+                .get("condition")
+                .and_then(Value::as_str)
+                .and_then(condition)
+                .is_some_and(|c| matches!(c, Cond::Gt | Cond::Gte | Cond::Lt | Cond::Lte));
+        (ranged && self.search_fields.is_empty() && is_date_field(field) && !field.contains('.'))
+            .then_some(field.as_str())
+    }
+
+    /// For a selection with [`ListParams::range_on_sort_field`]: the run of `sorted` (rows in
+    /// [`ListParams::order_all`]'s order) that matches.
+    pub fn matching_run(&self, sorted: &[Value]) -> std::ops::Range<usize> {
+        let Some(field) = self.range_on_sort_field() else {
+            return 0..0;
+        };
+        let ascending = self.sort[0].1;
+        // Rows without a value sort first ascending, last descending.
+        let valued = |row: &Value| first_operand(row, field).is_some();
+        let (lo, hi) = if ascending {
+            (sorted.partition_point(|r| !valued(r)), sorted.len())
+        } else {
+            (0, sorted.partition_point(valued))
+        };
+        let run = &sorted[lo..hi];
+        let (Some(first), Some(last)) = (run.first(), run.last()) else {
+            return 0..0;
+        };
+        // Along one field in order, a bound holds on a prefix or on a suffix of the run.
+        match (self.matches(first), self.matches(last)) {
+            (true, true) => lo..hi,
+            (false, false) => 0..0,
+            (true, false) => lo..lo + run.partition_point(|r| self.matches(r)),
+            (false, true) => lo + run.partition_point(|r| !self.matches(r))..hi,
+        }
+    }
+
+    fn sorted(&self, rows: &[Value], matching: impl Iterator<Item = usize>) -> Vec<usize> {
         if self.sort.is_empty() {
             return matching.collect();
         }

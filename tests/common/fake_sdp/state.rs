@@ -570,6 +570,30 @@ struct ListCache {
     ids: Arc<[String]>,
 }
 
+/// Every request in one sort's order, with the keys that order and a range on its field read
+/// (see [`State::request_order`]).
+struct SortedCache {
+    key: String,
+    version: RenderVersion,
+    ids: Arc<[String]>,
+    rows: Arc<[Value]>,
+}
+
+/// Sorts kept at once: a poll walks two fields while a backfill walks one of them.
+const SORTED_CACHES: usize = 4;
+
+/// The requests a `GET /requests` selects, in order: a run of a kept list of ids.
+pub struct Selection {
+    ids: Arc<[String]>,
+    run: std::ops::Range<usize>,
+}
+
+impl Selection {
+    pub fn ids(&self) -> &[String] {
+        &self.ids[self.run.clone()]
+    }
+}
+
 pub struct State {
     pub profile: Profile,
     pub settings: Settings,
@@ -593,6 +617,7 @@ pub struct State {
     onprem_ids: HashMap<&'static str, u64>,
     cloud_seq: u64,
     list_cache: Option<ListCache>,
+    sorted_caches: VecDeque<SortedCache>,
 }
 
 /// 60 accepted API calls per 60 s: a pace a live instance tolerates (§13.8 has no published
@@ -668,6 +693,7 @@ impl State {
             onprem_ids: HashMap::new(),
             cloud_seq: 0,
             list_cache: None,
+            sorted_caches: VecDeque::new(),
         };
         s.seed();
         s
@@ -761,45 +787,90 @@ impl State {
     /// every request, so the result is kept while no request changes and the selection stays the
     /// same: a client paging through a large backlog pays for it once, not per page. Merged
     /// requests are never listed, trashed ones only where [`TrashRules::in_lists`] says so.
-    pub fn request_order(&mut self, params: &ListParams) -> Arc<[String]> {
-        let key = params.selection_key();
+    ///
+    /// A keyset walk (a range on the field it sorts by, as a poll or a backfill pages) names a
+    /// new bound on every page; for it every request is kept in that sort's order and each page's
+    /// run is found by bisection, so the walk pays for one sort, not one per page.
+    pub fn request_order(&mut self, params: &ListParams) -> Selection {
         let version = self.render_version();
+        if params.range_on_sort_field().is_some() {
+            let key = params.sort_key();
+            let at = self
+                .sorted_caches
+                .iter()
+                .position(|c| c.key == key && c.version == version);
+            let at = if let Some(at) = at {
+                at
+            } else {
+                let (ids, mut rows) = self.selection_rows(params);
+                let order = params.order_all(&rows);
+                let ids: Arc<[String]> = order.iter().map(|&i| ids[i].clone()).collect();
+                let rows: Arc<[Value]> = order
+                    .iter()
+                    .map(|&i| std::mem::take(&mut rows[i]))
+                    .collect();
+                if self.sorted_caches.len() == SORTED_CACHES {
+                    self.sorted_caches.pop_front();
+                }
+                self.sorted_caches.push_back(SortedCache {
+                    key,
+                    version,
+                    ids,
+                    rows,
+                });
+                self.sorted_caches.len() - 1
+            };
+            let cache = &self.sorted_caches[at];
+            return Selection {
+                ids: Arc::clone(&cache.ids),
+                run: params.matching_run(&cache.rows),
+            };
+        }
+        let key = params.selection_key();
         if let Some(cache) = &self.list_cache
             && cache.key == key
             && cache.version == version
         {
-            return Arc::clone(&cache.ids);
+            return Selection {
+                run: 0..cache.ids.len(),
+                ids: Arc::clone(&cache.ids),
+            };
         }
-        // Only what the selection reads is rendered: rows of the keys it names select exactly as
-        // full rows do.
-        let keys = params.selection_keys();
-        let in_lists = self.settings.trash.in_lists;
-        let requests: Vec<&Request> = self
-            .requests
-            .values()
-            .filter(|r| r.merged_into.is_none() && (in_lists || r.trashed.is_none()))
-            .collect();
-        let rows: Vec<Value> = requests
-            .iter()
-            .map(|r| {
-                let row = keys
-                    .iter()
-                    .map(|k| (k.clone(), wire::request_key(self, r, k)))
-                    .collect();
-                Value::Object(row)
-            })
-            .collect();
+        let (ids, rows) = self.selection_rows(params);
         let ids: Arc<[String]> = params
             .order(&rows)
             .into_iter()
-            .map(|i| requests[i].id.clone())
+            .map(|i| ids[i].clone())
             .collect();
         self.list_cache = Some(ListCache {
             key,
             version,
             ids: Arc::clone(&ids),
         });
-        ids
+        Selection {
+            run: 0..ids.len(),
+            ids,
+        }
+    }
+
+    /// Every request's id, and a row of only what `params` selects and sorts by: such rows
+    /// select exactly as full rows do.
+    fn selection_rows(&self, params: &ListParams) -> (Vec<String>, Vec<Value>) {
+        // Only what the selection reads is rendered: rows of the keys it names select exactly as
+        // full rows do.
+        let keys = params.selection_keys();
+        let in_lists = self.settings.trash.in_lists;
+        self.requests
+            .values()
+            .filter(|r| r.merged_into.is_none() && (in_lists || r.trashed.is_none()))
+            .map(|r| {
+                let row = keys
+                    .iter()
+                    .map(|k| (k.clone(), wire::request_key(self, r, k)))
+                    .collect();
+                (r.id.clone(), Value::Object(row))
+            })
+            .unzip()
     }
 
     fn seed(&mut self) {
