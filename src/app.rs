@@ -57,7 +57,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let actors = Actors::start(Arc::clone(&store), window);
     let saved = crate::settings::load(&store)?;
     let sdp = crate::settings::effective(&config, &saved);
-    let sync = SyncHandle::start(&sdp, Arc::clone(&store), actors.publisher(), window)?;
+    let portal = crate::sync::PortalRules {
+        window,
+        max_file_bytes: config.portal.max_attachment_bytes,
+    };
+    let sync = SyncHandle::start(&sdp, Arc::clone(&store), actors.publisher(), portal)?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),

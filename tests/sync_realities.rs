@@ -20,6 +20,7 @@ both_profiles!(
     a_form_webhook_is_taken_like_a_json_one,
     a_reply_on_hold_alerts_the_technician_and_reopens_the_request,
     a_new_customer_is_created_in_sdp_before_their_first_request,
+    files_come_only_from_sdp_and_one_too_large_is_named,
 );
 
 /// Text that must never reach the portal.
@@ -519,4 +520,70 @@ async fn a_new_customer_is_created_in_sdp_before_their_first_request(profile: Pr
     // The id is remembered: the second request needs no directory call.
     new_ticket(&desk, &carol, "Second one").await;
     assert_eq!(directory(&desk.fake.calls()), looked_up);
+}
+
+async fn files_come_only_from_sdp_and_one_too_large_is_named(profile: Profile) {
+    let fake = FakeSdp::start(profile).await;
+    // SDP names its files by absolute URLs on another host (a CDN, a misconfigured proxy).
+    fake.absolute_content_urls(true);
+    // A cap of 1 MiB instead of the default 25 MiB, so "too large" needs no 25 MiB file.
+    let desk = Desk::start_with(fake, |c| c.portal.max_attachment_bytes = 1 << 20).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let (number, request) = new_ticket(&desk, &alice, "Files").await;
+    desk.fake.attach_file(&request, "log.txt", b"the log");
+    desk.fake
+        .attach_file(&request, "dump.bin", &vec![7u8; (1 << 20) + 1]);
+    let m = messages_until(&desk, &alice, &number, &request, |m| {
+        m.iter().any(|m| {
+            let body = m["body"].as_str().unwrap_or_default();
+            body.contains("dump.bin") && body.contains("ask the team")
+        })
+    })
+    .await;
+    assert_eq!(m.len(), 1, "one line for the file too large: {m:?}");
+    // The small file waits: its URL is on another host, which is never called.
+    eventually(Duration::from_secs(20), || async {
+        let health = desk.health().await;
+        let failed = health["stats"]["files_failed"].to_string();
+        failed.contains("another host").then_some(())
+    })
+    .await;
+    assert!(
+        desk.fake.foreign_hits().is_empty(),
+        "{:?}",
+        desk.fake.foreign_hits()
+    );
+    let attachments = || async {
+        alice
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await
+            .1["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(attachments().await.is_empty());
+    // Back on SDP's own origin, the file arrives, once; the large one is never downloaded.
+    desk.fake.absolute_content_urls(false);
+    let deadline = Instant::now() + Duration::from_mins(1);
+    let files = loop {
+        desk.admin
+            .post("/api/v1/admin/sync/sweep", &json!({}))
+            .await;
+        let files = attachments().await;
+        if !files.is_empty() {
+            break files;
+        }
+        assert!(Instant::now() < deadline, "log.txt never arrived");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0]["filename"], "log.txt");
+    let downloads = desk
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.endpoint.contains("download") || c.endpoint.contains("/files/"))
+        .count();
+    assert_eq!(downloads, 1, "only log.txt was downloaded");
 }

@@ -1,7 +1,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use reqwest::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -11,6 +10,7 @@ use super::budget::{Budget, Lane, is_unavailable};
 use super::dto::{AttachmentInfo, Conversation, Note, Notification, Request, ResponseStatus};
 use super::error::{INVALID_KEY, RATE_LIMIT};
 use super::oauth::OAuth;
+use super::transfer::{self, Download, Upload};
 use crate::config::{Deployment, SdpConfig, Secret};
 
 const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
@@ -40,6 +40,8 @@ pub struct SdpClient {
     /// Shared by every client of this appliance, so console calls and a restarted sync spend from
     /// the same budget.
     budget: Arc<Budget>,
+    /// The deadline of one JSON call; transfers have an idle timeout of the same length instead.
+    call_timeout: Duration,
     /// Where this SDP keeps requesters, once a call has shown it (see `requesters`).
     pub(super) requester_path: std::sync::Mutex<Option<&'static str>>,
 }
@@ -52,9 +54,11 @@ pub struct Calls<'a> {
 
 impl SdpClient {
     pub fn new(config: &SdpConfig, budget: Arc<Budget>) -> Result<SdpClient, SdpError> {
+        let call_timeout = Duration::from_secs(config.request_timeout_secs);
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.request_timeout_secs))
+            .read_timeout(call_timeout)
             .connect_timeout(Duration::from_secs(10))
+            .redirect(transfer::redirect_policy())
             .user_agent(concat!("deskbridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SdpError::Connect(format!("cannot build the HTTP client: {e}")))?;
@@ -78,6 +82,7 @@ impl SdpClient {
             deployment: config.deployment,
             auth,
             budget,
+            call_timeout,
             requester_path: std::sync::Mutex::new(None),
         })
     }
@@ -132,19 +137,13 @@ impl SdpClient {
         method: Method,
         url: &str,
         input: Option<&Value>,
-        multipart: Option<(&str, Bytes)>,
+        upload: Option<&Upload>,
     ) -> Result<Value, SdpError> {
         let mut stale: Option<String> = None;
         for attempt in 0..2 {
             let permit = self.budget.acquire(lane).await;
             let answer = self
-                .call_once(
-                    method.clone(),
-                    url,
-                    input,
-                    multipart.as_ref(),
-                    stale.as_deref(),
-                )
+                .call_once(method.clone(), url, input, upload, stale.as_deref())
                 .await;
             match answer {
                 Err((e, token))
@@ -179,24 +178,25 @@ impl SdpClient {
         method: Method,
         url: &str,
         input: Option<&Value>,
-        multipart: Option<&(&str, Bytes)>,
+        upload: Option<&Upload>,
         stale: Option<&str>,
     ) -> Result<Value, (SdpError, Option<String>)> {
+        let deadline = upload.map_or(self.call_timeout, |u| u.deadline(self.call_timeout));
         let mut req = self
             .http
             .request(method.clone(), url)
+            .timeout(deadline)
             .header(header::ACCEPT, ACCEPT);
         if let Some(input) = input {
             let encoded = input.to_string();
-            req = if method == Method::GET || multipart.is_some() {
+            req = if method == Method::GET || upload.is_some() {
                 req.query(&[("input_data", encoded)])
             } else {
                 req.form(&[("input_data", encoded)])
             };
         }
-        if let Some((filename, bytes)) = multipart {
-            let part =
-                reqwest::multipart::Part::bytes(bytes.to_vec()).file_name((*filename).to_owned());
+        if let Some(upload) = upload {
+            let part = upload.part().await.map_err(|e| (e, None))?;
             req = req.multipart(reqwest::multipart::Form::new().part("input_file", part));
         }
         let (req, token) = self.authorize(req, stale).await.map_err(|e| (e, None))?;
@@ -290,12 +290,10 @@ impl Calls<'_> {
         method: Method,
         path: &str,
         input: Option<&Value>,
-        multipart: Option<(&str, Bytes)>,
+        upload: Option<&Upload>,
     ) -> Result<Value, SdpError> {
         let url = self.sdp.url(path);
-        self.sdp
-            .call(self.lane, method, &url, input, multipart)
-            .await
+        self.sdp.call(self.lane, method, &url, input, upload).await
     }
 
     pub(super) async fn entity<T: DeserializeOwned>(
@@ -471,24 +469,20 @@ impl Calls<'_> {
         .await
     }
 
-    /// Uploads one file to the request (`PUT …/upload`, multipart field `input_file`).
-    pub async fn upload(
-        &self,
-        request_id: &str,
-        filename: &str,
-        bytes: Bytes,
-    ) -> Result<Value, SdpError> {
+    /// Uploads one file to the request (`PUT …/upload`, multipart field `input_file`), streamed
+    /// from disk.
+    pub async fn upload(&self, request_id: &str, file: &Upload) -> Result<Value, SdpError> {
         self.call(
             Method::PUT,
             &format!("requests/{request_id}/upload"),
             None,
-            Some((filename, bytes)),
+            Some(file),
         )
         .await
     }
 
-    /// Downloads a file by its `content_url`.
-    pub async fn download(&self, content_url: &str) -> Result<Bytes, SdpError> {
+    /// Starts downloading a file by its `content_url`; only from SDP's own origin.
+    pub async fn download(&self, content_url: &str) -> Result<Download, SdpError> {
         let url = self.sdp.content_url(content_url);
         let permit = self.sdp.budget.acquire(self.lane).await;
         let result = self.sdp.download_once(&url).await;
@@ -517,11 +511,16 @@ impl Calls<'_> {
 }
 
 impl SdpClient {
-    async fn download_once(&self, url: &str) -> Result<Bytes, SdpError> {
-        let req = self.http.get(url).header(header::ACCEPT, "*/*");
+    async fn download_once(&self, url: &str) -> Result<Download, SdpError> {
+        transfer::same_origin(url, &self.root)?;
+        // The vnd Accept header as on every call (§13: both live clients send it).
+        let req = self.http.get(url).header(header::ACCEPT, ACCEPT);
         let (req, _) = self.authorize(req, None).await?;
         let response = req.send().await.map_err(transport)?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(transfer::not_followed(status, &response));
+        }
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
             let body = response.bytes().await.map_err(transport)?;
@@ -529,7 +528,7 @@ impl SdpClient {
                 "download answered HTTP {status}"
             ))));
         }
-        response.bytes().await.map_err(transport)
+        Ok(Download::new(response))
     }
 }
 

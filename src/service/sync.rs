@@ -17,11 +17,11 @@ use utoipa::ToSchema;
 use super::{AppState, Caller};
 use crate::actors::sync::{GetStats, Kick, ReadRequest, Stop, SweepNow, SyncNow, SyncSupervisor};
 use crate::config::SdpConfig;
-use crate::domain::lifecycle::ReopenWindow;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::sdp::budget::BudgetView;
 use crate::sdp::{Budget, Lane, SdpClient, SdpError};
 use crate::store::{OutboxEntry, Store};
+use crate::sync::PortalRules;
 use crate::sync::{
     BackfillProgress, PollCursor, SyncCtx, SyncStats, mapping::Mapping, state as keys,
 };
@@ -42,7 +42,7 @@ struct Running {
 pub struct SyncHandle {
     store: Arc<Store>,
     publish: Publish,
-    window: ReopenWindow,
+    portal: PortalRules,
     /// One budget for the life of the process, whichever client spends it.
     budget: Arc<Budget>,
     running: RwLock<Running>,
@@ -54,12 +54,12 @@ impl SyncHandle {
         sdp: &SdpConfig,
         store: Arc<Store>,
         publish: impl Fn(TicketEvent) + Send + Sync + 'static,
-        window: ReopenWindow,
+        portal: PortalRules,
     ) -> anyhow::Result<SyncHandle> {
         let handle = SyncHandle {
             store,
             publish: Arc::new(publish),
-            window,
+            portal,
             budget: Arc::new(Budget::new(sdp.max_requests_per_minute)),
             running: RwLock::new(Running {
                 sdp: Arc::new(sdp.clone()),
@@ -120,7 +120,7 @@ impl SyncHandle {
                 catalog: crate::sync::mapping::StatusCatalog::default(),
             },
             config: sdp.clone(),
-            window: self.window,
+            portal: self.portal,
             publish: Box::new(move |event| publish(event)),
             stats: std::sync::Mutex::default(),
         };

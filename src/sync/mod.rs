@@ -41,9 +41,17 @@ pub struct SyncCtx {
     pub budget: Arc<Budget>,
     pub mapping: mapping::Mapping,
     pub config: SdpConfig,
-    pub window: ReopenWindow,
+    pub portal: PortalRules,
     pub publish: Box<dyn Fn(TicketEvent) + Send + Sync>,
     pub stats: Mutex<SyncStats>,
+}
+
+/// The portal's rules the sync applies to what SDP sends.
+#[derive(Debug, Clone, Copy)]
+pub struct PortalRules {
+    pub window: ReopenWindow,
+    /// `portal.max_attachment_bytes`: an SDP file larger than this is not taken in.
+    pub max_file_bytes: u64,
 }
 
 /// Where the poll stands: `last_updated_time` and `created_time` (ms) of the newest change taken

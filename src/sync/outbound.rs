@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -16,7 +15,7 @@ use crate::domain::{Status, Ticket, TicketId};
 use crate::sdp::budget::is_unavailable;
 use crate::sdp::dto::Request;
 use crate::sdp::error::INVALID_VALUE;
-use crate::sdp::{Lane, SdpError, requester_ref};
+use crate::sdp::{Lane, SdpError, Upload, requester_ref};
 use crate::store::{OutboxEntry, OutboxOp};
 use crate::tickets::delivery::{self, Done, Failure};
 
@@ -187,10 +186,12 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                     return Ok(Done::Attachment(Some(found.id.clone())));
                 }
             }
-            let bytes = tokio::fs::read(ctx.store.blob_path(&a.sha256))
-                .await
-                .map_err(|e| SdpError::Decode(format!("reading the file: {e}")))?;
-            let answer = calls.upload(&id, &a.filename, Bytes::from(bytes)).await?;
+            let file = Upload {
+                filename: a.filename.clone(),
+                path: ctx.store.blob_path(&a.sha256),
+                size: a.size,
+            };
+            let answer = calls.upload(&id, &file).await?;
             let sdp_id = answer
                 .pointer("/attachment/id")
                 .or_else(|| answer.pointer("/attachments/0/id"))

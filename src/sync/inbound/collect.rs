@@ -9,12 +9,12 @@ use sha2::{Digest, Sha256};
 use super::super::mapping::without_markers;
 use super::super::{SyncCtx, SyncError, text};
 use super::millis_to_time;
-use crate::domain::{Author, AuthorRole, Delivery, Origin, Ticket};
+use crate::domain::{Author, AuthorRole, Delivery, DomainError, Origin, Ticket};
 use crate::sdp::Lane;
 use crate::sdp::SdpError;
 use crate::sdp::budget::is_unavailable;
 use crate::sdp::dto::{AttachmentInfo, Conversation, Notification, Request};
-use crate::store::{BlobWriter, StoredBlob};
+use crate::store::{BlobWriter, OpError, StoredBlob};
 use crate::tickets::team::{TeamChange, TeamFile, TeamMessage};
 
 /// What a read brings for the discussion: messages to add, and SDP items to mark as looked at
@@ -157,7 +157,9 @@ fn bare_address(address: &str) -> &str {
 /// later read; the ticket's other changes do not wait for it).
 #[derive(Debug, Default)]
 pub(super) struct Files {
-    pub files: Vec<TeamFile>,
+    pub stored: Vec<TeamFile>,
+    /// A line in the discussion for each file too large for the portal.
+    pub too_large: Vec<TeamMessage>,
     pub incomplete: bool,
 }
 
@@ -209,8 +211,14 @@ pub(super) async fn files(
             )
         });
         let failed_key = format!("{request_id}/attachments/{}", info.id);
-        let content = match download(ctx, lane, &url).await {
-            Ok(content) => content,
+        let limit = ctx.portal.max_file_bytes;
+        let content = match download(ctx, lane, &url, info.size_bytes()).await {
+            Ok(Some(content)) => content,
+            Ok(None) => {
+                ctx.stats().files_failed.remove(&failed_key);
+                out.too_large.push(too_large(&info, key, &filename, limit));
+                continue;
+            }
             Err(SyncError::Sdp(e)) if is_unavailable(&e) && !matches!(e, SdpError::NoAnswer(_)) => {
                 return Err(SyncError::Sdp(e));
             }
@@ -222,7 +230,7 @@ pub(super) async fn files(
             }
         };
         ctx.stats().files_failed.remove(&failed_key);
-        out.files.push(TeamFile {
+        out.stored.push(TeamFile {
             seen_key: key,
             sdp_id: info.id.clone(),
             filename,
@@ -232,11 +240,59 @@ pub(super) async fn files(
     Ok(out)
 }
 
-/// Downloads one file into the blob store: content first, then (in the ticket command) the record
-/// that points at it.
-async fn download(ctx: &SyncCtx, lane: Lane, url: &str) -> Result<StoredBlob, SyncError> {
-    let bytes = ctx.sdp.on(lane).download(url).await?;
-    let mut writer = BlobWriter::create(&ctx.store, u64::MAX).await?;
-    writer.write(&bytes).await?;
-    Ok(ctx.store.commit_blob(writer.finish().await?).await?)
+/// Streams one file into the blob store: content first, then (in the ticket command) the record
+/// that points at it. `None` when it is larger than the portal takes: known from SDP's list
+/// (then nothing is downloaded), from the announced length, or counted while it streams.
+async fn download(
+    ctx: &SyncCtx,
+    lane: Lane,
+    url: &str,
+    listed_size: Option<u64>,
+) -> Result<Option<StoredBlob>, SyncError> {
+    let limit = ctx.portal.max_file_bytes;
+    if listed_size.is_some_and(|size| size > limit) {
+        return Ok(None);
+    }
+    let mut download = ctx.sdp.on(lane).download(url).await?;
+    if download.announced_len().is_some_and(|len| len > limit) {
+        return Ok(None);
+    }
+    let mut writer = BlobWriter::create(&ctx.store, limit).await?;
+    while let Some(chunk) = download.chunk().await? {
+        match writer.write(&chunk).await {
+            Ok(()) => {}
+            Err(OpError::Rule(DomainError::AttachmentTooLarge { .. })) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some(ctx.store.commit_blob(writer.finish().await?).await?))
+}
+
+/// The discussion's line for a file the portal does not take: the customer learns it exists and
+/// whom to ask.
+fn too_large(info: &AttachmentInfo, seen_key: String, filename: &str, limit: u64) -> TeamMessage {
+    let name = info
+        .attached_by
+        .as_ref()
+        .and_then(|u| u.name.clone())
+        .unwrap_or_else(|| "Support team".into());
+    TeamMessage {
+        seen_key,
+        author: Author {
+            name,
+            role: AuthorRole::Team,
+        },
+        body: format!(
+            "Attached the file \"{filename}\", which is larger than the portal shows \
+             ({} MiB at most): ask the team for it.",
+            limit / (1024 * 1024)
+        ),
+        at: millis_to_time(
+            info.attached_on
+                .as_ref()
+                .and_then(crate::sdp::dto::SdpDate::millis),
+        ),
+        sdp_id: format!("file:{}", info.id),
+        version: None,
+    }
 }

@@ -268,9 +268,10 @@ pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<boo
         let collected = collect::messages(ctx, lane, &ticket, &request).await?;
         let files = collect::files(ctx, lane, &ticket, &request).await?;
         observation.messages = collected.messages;
+        observation.messages.extend(files.too_large);
         observation.hidden = collected.hidden;
         observation.changes = collected.changes;
-        observation.files = files.files;
+        observation.files = files.stored;
         if files.incomplete {
             // Not recorded as read up to this change: the sweep reads it again for the file.
             observation.updated_ms = None;
@@ -279,7 +280,7 @@ pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<boo
             observation.description = Some(description(&request));
         }
         let (_, events) =
-            crate::tickets::team::observe(&ctx.store, ticket_id, &observation, ctx.window)?;
+            crate::tickets::team::observe(&ctx.store, ticket_id, &observation, ctx.portal.window)?;
         ctx.store.durable().await?;
         for event in events {
             (ctx.publish)(event);
