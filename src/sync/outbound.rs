@@ -17,7 +17,7 @@ use crate::sdp::dto::Request;
 use crate::sdp::error::INVALID_VALUE;
 use crate::sdp::{Lane, SdpError, Upload, requester_ref};
 use crate::store::{OutboxEntry, OutboxOp};
-use crate::tickets::delivery::{self, Done, Failure};
+use crate::tickets::delivery::{self, Done, Failure, SdpStatus};
 
 /// Delivers every due head-of-queue entry once. Returns how many were attempted and the earliest
 /// time a waiting entry becomes due.
@@ -212,7 +212,9 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
             }
             // The close action answers with a status only: read what SDP now shows.
             let after = calls.get_request(&id).await.ok();
-            Ok(Done::StatusSet(after.as_ref().and_then(status_of)))
+            Ok(Done::StatusSet(
+                after.as_ref().and_then(|r| status_of(ctx, r)),
+            ))
         }
         OutboxOp::Reopen { reason } => {
             let id = request_id()?;
@@ -223,7 +225,9 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
             let after: Option<Request> = answer
                 .get("request")
                 .and_then(|r| serde_json::from_value(r.clone()).ok());
-            Ok(Done::StatusSet(after.as_ref().and_then(status_of)))
+            Ok(Done::StatusSet(
+                after.as_ref().and_then(|r| status_of(ctx, r)),
+            ))
         }
     }
 }
@@ -316,18 +320,25 @@ async fn requester_id(ctx: &SyncCtx, ticket: &Ticket) -> Result<Option<String>, 
 
 /// SDP's status name and `last_updated_time` as a request shows them, recorded after our change
 /// so it never counts as the team's.
-fn status_of(request: &Request) -> Option<(String, Option<i64>)> {
-    let name = request.status.as_ref()?.name.clone()?;
-    Some((name, request.updated_ms()))
+fn status_of(ctx: &SyncCtx, request: &Request) -> Option<SdpStatus> {
+    let status = request.status.as_ref()?;
+    Some(SdpStatus {
+        name: status.name.clone()?,
+        updated_ms: request.updated_ms(),
+        maps_to: ctx
+            .mapping
+            .status(status, super::inbound::assigned(request))
+            .status,
+    })
 }
 
 async fn status_is(ctx: &SyncCtx, id: &str, portal_status: Status) -> Result<bool, SdpError> {
     let request = ctx.sdp.on(Lane::Outbox).get_request(id).await?;
-    let technician = request.technician.is_some();
+    let assigned = super::inbound::assigned(&request);
     Ok(request
         .status
         .as_ref()
-        .is_some_and(|s| ctx.mapping.status(s, technician).status == portal_status))
+        .is_some_and(|s| ctx.mapping.status(s, assigned).status == portal_status))
 }
 
 /// Creates the request, or links the one an unanswered earlier attempt created. A mapped name SDP

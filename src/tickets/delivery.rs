@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 
 use super::{TicketEvent, TicketEventKind};
-use crate::domain::{Actor, Delivery, EventKind, SyncState, Ticket};
+use crate::domain::{Actor, Delivery, EventKind, Status, SyncState, Ticket};
 use crate::store::{OpError, OutboxEntry, OutboxOp, Store};
 
 /// What a delivered entry did in SDP, to record on the ticket.
@@ -17,9 +17,20 @@ pub(crate) enum Done {
     Note(String),
     /// The attachment SDP stored, when its answer named it.
     Attachment(Option<String>),
-    /// SDP's status name and `last_updated_time` right after our change, when they could be read:
-    /// recorded as already seen, so our own change never looks like the team's.
-    StatusSet(Option<(String, Option<i64>)>),
+    /// What SDP shows right after our change, when it could be read. Recorded as already seen
+    /// when it maps to the ticket's status, so our own change never looks like the team's; when
+    /// SDP's rules made it something else (Open with a technician is `assigned`), left for the
+    /// next read to apply as the team's.
+    StatusSet(Option<SdpStatus>),
+}
+
+/// SDP's status after a change of ours: its name, `last_updated_time`, and the portal status it
+/// maps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SdpStatus {
+    pub name: String,
+    pub updated_ms: Option<i64>,
+    pub maps_to: Status,
 }
 
 /// Marks an attempt in flight: should deskbridge stop before its outcome is recorded, the next
@@ -89,9 +100,9 @@ pub(crate) fn delivered(
                     tx.attachment(&a)?;
                 }
             }
-            (Done::StatusSet(Some((name, updated))), _) => {
-                ticket.sdp_status = Some(name.clone());
-                ticket.sdp_updated_ms = ticket.sdp_updated_ms.max(*updated);
+            (Done::StatusSet(Some(shown)), _) if shown.maps_to == ticket.status => {
+                ticket.sdp_status = Some(shown.name.clone());
+                ticket.sdp_updated_ms = ticket.sdp_updated_ms.max(shown.updated_ms);
             }
             _ => {}
         }

@@ -100,15 +100,16 @@ pub(crate) enum StatusDecision {
 }
 
 /// The conflict rule. `last_sdp` is SDP's status name at the previous read (or as deskbridge set it),
-/// `observed` the name now, `mapped` its portal status.
+/// `observed` the name now, `mapped` its portal status. A request (re)assigned in SDP under the
+/// same status name is the team's change too: Open with a technician is `assigned`.
 pub(crate) fn decide_status(
     current: Status,
-    last_sdp: Option<&str>,
-    observed: Option<&str>,
+    (last_sdp, observed): (Option<&str>, Option<&str>),
+    reassigned: bool,
     mapped: Status,
     customer_change_queued: bool,
 ) -> StatusDecision {
-    if observed == last_sdp || mapped == current {
+    if (observed == last_sdp && !reassigned) || mapped == current {
         return StatusDecision::Keep;
     }
     StatusDecision::Apply {
@@ -212,7 +213,8 @@ fn apply_fields(
     }
     ticket.sdp_updated_ms = seen.updated_ms.or(ticket.sdp_updated_ms);
     apply_details(tx, ticket, seen, now, kinds)?;
-    if seen.technician != ticket.assignee {
+    let reassigned = seen.technician != ticket.assignee;
+    if reassigned {
         let from = std::mem::replace(&mut ticket.assignee, seen.technician.clone());
         ticket.updated_at = now;
         let to = seen.technician.clone();
@@ -231,8 +233,8 @@ fn apply_fields(
     }
     let decision = decide_status(
         ticket.status,
-        ticket.sdp_status.as_deref(),
-        seen.sdp_status.as_deref(),
+        (ticket.sdp_status.as_deref(), seen.sdp_status.as_deref()),
+        reassigned,
         mapped,
         !still_queued.is_empty(),
     );
@@ -429,18 +431,19 @@ mod tests {
 
     #[test]
     fn the_conflict_rule() {
-        use Status::{Closed, InProgress, Resolved};
+        use Status::{Assigned, Closed, InProgress, New, Resolved};
+        let names = |last, now| (Some(last), Some(now));
         // SDP's status is what deskbridge last saw: the customer's change stands.
         assert_eq!(
-            decide_status(Closed, Some("Resolved"), Some("Resolved"), Resolved, true),
+            decide_status(Closed, names("Resolved", "Resolved"), false, Resolved, true),
             StatusDecision::Keep
         );
         // SDP moved, and the portal already shows that status.
         assert_eq!(
             decide_status(
                 InProgress,
-                Some("Open"),
-                Some("In Progress"),
+                names("Open", "In Progress"),
+                false,
                 InProgress,
                 false
             ),
@@ -450,8 +453,8 @@ mod tests {
         assert_eq!(
             decide_status(
                 Resolved,
-                Some("Resolved"),
-                Some("In Progress"),
+                names("Resolved", "In Progress"),
+                false,
                 InProgress,
                 false
             ),
@@ -464,14 +467,22 @@ mod tests {
         assert_eq!(
             decide_status(
                 Closed,
-                Some("Resolved"),
-                Some("In Progress"),
+                names("Resolved", "In Progress"),
+                false,
                 InProgress,
                 true
             ),
             StatusDecision::Apply {
                 to: InProgress,
                 conflict: true
+            }
+        );
+        // Still Open, now with a technician: assigned.
+        assert_eq!(
+            decide_status(New, names("Open", "Open"), true, Assigned, false),
+            StatusDecision::Apply {
+                to: Assigned,
+                conflict: false
             }
         );
     }

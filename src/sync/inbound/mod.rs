@@ -324,7 +324,7 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
 }
 
 /// Whether someone has the request: a technician, or only a support group.
-fn assigned(request: &Request) -> bool {
+pub(super) fn assigned(request: &Request) -> bool {
     technician(request).is_some()
         || request
             .group
