@@ -215,7 +215,7 @@ mod tests {
         used.extend(Role::ALL.map(|r| r.as_str().to_owned()));
         for family in [
             "delivery-pending delivery-delivered delivery-failed",
-            "sync-pending sync-synced sync-failed",
+            "sync-pending sync-synced sync-retrying sync-failed",
             "check-configured check-auth check-statuses check-read",
             "flash-setup-done flash-sdp-saved flash-mapping-saved flash-sync-started flash-sync-off \
              flash-dead-letter-retried flash-dead-letter-discarded flash-user-created \
@@ -230,6 +230,7 @@ mod tests {
             "error-internal",
             "error-csrf",
             "error-bad-form",
+            "error-form-too-large",
             "error-unavailable",
             "error-customers-only",
             "error-admins-only",
