@@ -1,6 +1,6 @@
 //! Bounds an attacker cannot push past, and what customers never see: the sign-in throttle's memory,
-//! idempotency records that expire, page forms with too many fields, and a failed sync's internal
-//! error text.
+//! idempotency records that expire, page forms with too many fields, sessions left idle or past
+//! their lifetime, and a failed sync's internal error text.
 
 use std::time::Duration;
 
@@ -233,4 +233,46 @@ async fn customers_never_see_the_sync_error_or_the_service_desk_host() {
     for (what, text) in &seen {
         assert_eq!(leaks(text, &desk.fake), None, "{what}: {text}");
     }
+}
+
+#[actix_web::test]
+async fn a_session_ends_when_idle_or_at_its_lifetime() {
+    let app = TestApp::start().await;
+    app.customer("alice@example.com").await;
+    let mut alice = Visitor::new(&app);
+    alice.sign_in("alice@example.com", PASSWORD).await;
+    assert_eq!(alice.get("/tickets").await.status, StatusCode::OK);
+    let store = &app.state().store;
+    let user = store.user_by_email("alice@example.com").unwrap().unwrap();
+    let session = |store: &deskbridge::store::Store| {
+        store
+            .tokens_of(user.id)
+            .unwrap()
+            .into_iter()
+            .find(|(_, r)| r.kind == deskbridge::store::users::TokenKind::Session)
+            .expect("a session")
+    };
+    let now = time::OffsetDateTime::now_utc();
+
+    // Used 29 minutes ago: still on, and the visit counts as use.
+    let (hash, mut record) = session(store);
+    record.last_used_at = Some(now - time::Duration::minutes(29));
+    store.insert_token(&hash, &record).unwrap();
+    assert_eq!(alice.get("/tickets").await.status, StatusCode::OK);
+    let (_, touched) = session(store);
+    assert!(touched.last_used_at.unwrap() >= now, "{touched:?}");
+
+    // Unused for the idle timeout (30 minutes by default): signed out.
+    record.last_used_at = Some(now - time::Duration::minutes(31));
+    store.insert_token(&hash, &record).unwrap();
+    assert_eq!(alice.get("/tickets").await.status, StatusCode::SEE_OTHER);
+
+    // Active, but past its lifetime: signed out too.
+    let mut bob = Visitor::new(&app);
+    bob.sign_in("alice@example.com", PASSWORD).await;
+    let (hash, mut record) = session(store);
+    record.last_used_at = Some(now);
+    record.expires_at = now - time::Duration::seconds(1);
+    store.insert_token(&hash, &record).unwrap();
+    assert_eq!(bob.get("/tickets").await.status, StatusCode::SEE_OTHER);
 }
