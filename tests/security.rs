@@ -489,3 +489,33 @@ async fn a_session_holds_at_most_the_configured_live_streams() {
     })
     .await;
 }
+
+#[actix_web::test]
+async fn the_console_lists_an_accounts_tokens_and_revokes_one() {
+    let app = TestApp::start().await;
+    let customer = app.customer("c@example.com").await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = admin.get("/admin/users").await;
+    let row = page
+        .body
+        .split("data-email=\"c@example.com\"")
+        .nth(1)
+        .unwrap();
+    let row = row.split("</tr>").next().unwrap();
+    assert!(row.contains("API token"), "{row}");
+    let marker = "/tokens/";
+    let start = row.find(marker).expect("a revoke form") + marker.len();
+    let token = &row[start..start + 16];
+    let id = app.admin().await.user_id("c@example.com").await;
+    let csrf = hidden(&page.body, "csrf");
+    let action = format!("/admin/users/{id}/tokens/{token}/revoke");
+    let forged = admin.post(&action, &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(customer.get("/api/v1/me").await.0, StatusCode::OK);
+    let done = admin.post(&action, &[("csrf", &csrf)]).await;
+    assert_eq!(done.location.as_deref(), Some("/admin/users"));
+    assert_eq!(customer.get("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    let page = admin.get("/admin/users").await;
+    assert!(page.body.contains("API token revoked"), "the notice");
+}

@@ -219,7 +219,8 @@ mod tests {
             "check-configured check-auth check-statuses check-read",
             "flash-setup-done flash-sdp-saved flash-mapping-saved flash-sync-started flash-sync-off \
              flash-dead-letter-retried flash-dead-letter-discarded flash-user-created \
-             flash-user-disabled flash-user-enabled flash-password-reset flash-token-issued",
+             flash-user-disabled flash-user-enabled flash-password-reset flash-token-issued \
+             flash-token-revoked",
             "flash-signed-out flash-ticket-created flash-ticket-created-file-failed flash-reply-sent \
              flash-reply-sent-files flash-confirmed flash-reopened",
         ] {
