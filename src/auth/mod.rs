@@ -223,10 +223,13 @@ impl LoginThrottle {
             .expect("throttle lock is never poisoned: no panics while held")
     }
 
-    /// `Err(seconds)` says how long to wait when the account or the address has failed too often.
-    pub fn check(&self, account: &str, address: Option<IpAddr>) -> Result<(), u64> {
+    /// Counts an attempt against the account and the address before its password is checked, so
+    /// parallel attempts cannot all slip under the limit; a success takes its count back
+    /// ([`LoginThrottle::succeeded`]), so only failures stay counted. `Err(seconds)` says how long
+    /// to wait when the account or the address has failed too often.
+    pub fn attempt(&self, account: &str, address: Option<IpAddr>) -> Result<(), u64> {
         let now = Instant::now();
-        let windows = self.lock();
+        let mut windows = self.lock();
         for key in LoginThrottle::keys(account, address) {
             if let Some(w) = windows.by_key.get(&key) {
                 let elapsed = now.duration_since(w.started);
@@ -235,13 +238,6 @@ impl LoginThrottle {
                 }
             }
         }
-        Ok(())
-    }
-
-    /// Counts a failed sign-in against the account and the address.
-    pub fn failed(&self, account: &str, address: Option<IpAddr>) {
-        let now = Instant::now();
-        let mut windows = self.lock();
         // Dropping ended windows walks the map: at most once a second, and only once it is big.
         if windows.by_key.len() >= 1024
             && windows
@@ -253,34 +249,36 @@ impl LoginThrottle {
                 .retain(|_, w| now.duration_since(w.started) < THROTTLE_WINDOW);
             windows.purged = Some(now);
         }
+        let fresh = Window {
+            started: now,
+            failures: 1,
+        };
         for key in LoginThrottle::keys(account, address) {
             let full = windows.by_key.len() >= THROTTLE_MAX_KEYS;
             match windows.by_key.get_mut(&key) {
                 Some(w) if now.duration_since(w.started) < THROTTLE_WINDOW => w.failures += 1,
-                Some(w) => {
-                    *w = Window {
-                        started: now,
-                        failures: 1,
-                    };
-                }
+                Some(w) => *w = fresh,
                 None if full => {}
                 None => {
-                    windows.by_key.insert(
-                        key,
-                        Window {
-                            started: now,
-                            failures: 1,
-                        },
-                    );
+                    windows.by_key.insert(key, fresh);
                 }
             }
         }
+        Ok(())
     }
 
-    /// A correct password: the account starts afresh (its address keeps its count).
-    pub fn succeeded(&self, account: &str) {
-        let key = ThrottleKey::Account(Sha256::digest(account.as_bytes()).into());
-        self.lock().by_key.remove(&key);
+    /// A correct password: the account starts afresh, and the address gets this attempt back.
+    pub fn succeeded(&self, account: &str, address: Option<IpAddr>) {
+        let mut windows = self.lock();
+        let mut keys = LoginThrottle::keys(account, address);
+        if let Some(account) = keys.next() {
+            windows.by_key.remove(&account);
+        }
+        for key in keys {
+            if let Some(w) = windows.by_key.get_mut(&key) {
+                w.failures = w.failures.saturating_sub(1);
+            }
+        }
     }
 
     /// How many accounts and addresses are tracked now (shown in `/metrics`).
@@ -324,26 +322,27 @@ mod tests {
 
     #[test]
     fn throttle_counts_failures_per_account_and_address() {
-        let t = LoginThrottle::new(2, 4);
+        let t = LoginThrottle::new(2, 3);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(t.check("a", Some(ip)).is_ok());
-        t.failed("a", Some(ip));
-        t.succeeded("a");
-        t.failed("a", Some(ip));
+        for _ in 0..5 {
+            assert!(t.attempt("a", Some(ip)).is_ok());
+            t.succeeded("a", Some(ip));
+        }
         assert!(
-            t.check("a", Some(ip)).is_ok(),
-            "a success reset the account"
+            t.attempt("a", Some(ip)).is_ok(),
+            "successes are not counted"
         );
-        t.failed("a", Some(ip));
-        assert!(t.check("a", None).is_err(), "two failures on one account");
-        assert!(t.check("b", Some(ip)).is_ok());
-        t.failed("b", Some(ip));
+        assert!(t.attempt("a", Some(ip)).is_ok());
+        assert!(t.attempt("a", None).is_err(), "two failures on one account");
+        t.succeeded("a", None);
+        assert!(t.attempt("a", None).is_ok(), "a success reset the account");
+        assert!(t.attempt("b", Some(ip)).is_ok());
         assert!(
-            t.check("c", Some(ip)).is_err(),
-            "four failures from one address"
+            t.attempt("c", Some(ip)).is_err(),
+            "three failures from one address"
         );
-        assert!(t.check("c", None).is_ok());
-        assert_eq!(t.tracked(), 3, "two accounts and one address");
+        assert!(t.attempt("c", None).is_ok());
+        assert_eq!(t.tracked(), 4, "three accounts and one address");
     }
 
     #[test]

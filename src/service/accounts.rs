@@ -56,7 +56,7 @@ pub async fn sign_in(
         ));
     }
     let email = normalize_email(email);
-    if let Err(wait) = state.throttle.check(&email, address) {
+    if let Err(wait) = state.throttle.attempt(&email, address) {
         state.metrics.login_failures.inc();
         tracing::warn!(account = %email, ?address, "sign-in throttled");
         let mut e = ApiError::new(
@@ -77,11 +77,10 @@ pub async fn sign_in(
     let valid = blocking(move || auth::verify_password(&password, &hash)).await? && has_password;
     match user {
         Some(user) if valid && !user.disabled => {
-            state.throttle.succeeded(&email);
+            state.throttle.succeeded(&email, address);
             Ok(user)
         }
         _ => {
-            state.throttle.failed(&email, address);
             state.metrics.login_failures.inc();
             Err(ApiError::new(
                 ErrorCode::InvalidCredentials,

@@ -59,13 +59,12 @@ pub fn authenticate(
 ) -> ApiResult<Caller> {
     let hash = auth::secret_hash(secret);
     let now = OffsetDateTime::now_utc();
-    let (mut record, principal) = live_credential(state, &hash, now)?;
+    let (record, principal) = live_credential(state, &hash, now)?;
     // Written at most once a minute (or a tenth of the idle timeout): enough for the idle
     // timeout and the token list, without a store write per request.
     let step = std::cmp::min(idle_timeout(state) / 10, Duration::minutes(1));
     if record.last_used_at.is_none_or(|at| now - at >= step) {
-        record.last_used_at = Some(now);
-        state.store.insert_token(&hash, &record)?;
+        state.store.touch_token(&hash, now)?;
     }
     if principal.role != Role::Integration {
         if on_behalf.is_some() {

@@ -122,6 +122,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Records a use of a credential. Swapped only if the record is unchanged, so a sign-out or
+    /// a reset racing this use wins: a removed credential is never written back.
+    pub fn touch_token(&self, hash: &[u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
+        let _gate = self.write_gate();
+        let Some(old) = self.trees.tokens.get(hash)? else {
+            return Ok(());
+        };
+        let mut record: TokenRecord = decode(names::tokens, hash, &old)?;
+        record.last_used_at = Some(at);
+        self.journal.record(names::tokens, hash);
+        // A lost race needs nothing more: the record changed or went, and that stands.
+        let _swapped =
+            self.trees
+                .tokens
+                .compare_and_swap(hash, Some(&old), Some(encode(&record)))?;
+        Ok(())
+    }
+
     pub fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
         Store::get(&self.trees.tokens, names::tokens, hash)
     }
