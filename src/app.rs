@@ -55,6 +55,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         days: config.portal.reopen_window_days,
     };
     let actors = Actors::start(Arc::clone(&store), window);
+    sweep_replies(
+        Arc::downgrade(&store),
+        time::Duration::days(i64::from(config.portal.idempotency_ttl_days)),
+    );
     let saved = crate::settings::load(&store)?;
     let sdp = crate::settings::effective(&config, &saved);
     let portal = crate::sync::PortalRules {
@@ -75,6 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ready: Arc::clone(&ready),
         metrics,
         sync,
+        streams: crate::service::StreamSlots::default(),
     });
 
     let app_state = state.clone();
@@ -135,6 +140,35 @@ impl Running {
         }
         tracing::info!("deskbridge stopped");
     }
+}
+
+/// Forgets stored idempotency replies older than `kept`, a minute after start and then hourly. It
+/// holds the store weakly, so it never keeps a stopped appliance's store open.
+fn sweep_replies(store: std::sync::Weak<Store>, kept: time::Duration) {
+    tokio::spawn(async move {
+        let mut wait = Duration::from_mins(1);
+        loop {
+            tokio::time::sleep(wait).await;
+            wait = Duration::from_hours(1);
+            let Some(store) = store.upgrade() else {
+                return;
+            };
+            let cutoff = time::OffsetDateTime::now_utc() - kept;
+            let swept =
+                tokio::task::spawn_blocking(move || crate::tickets::expire_replies(&store, cutoff))
+                    .await;
+            match swept {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(replies = n, "expired idempotency replies forgotten"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "idempotency sweep failed; trying again later");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "idempotency sweep stopped; trying again later");
+                }
+            }
+        }
+    });
 }
 
 /// Makes sure someone can administer the appliance: the configured bootstrap admin, or a one-time

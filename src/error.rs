@@ -33,6 +33,10 @@ pub enum ErrorCode {
     InvalidCredentials,
     TooManyAttempts,
     Forbidden,
+    CsrfTokenInvalid,
+    CrossOrigin,
+    TokenForAnotherAccount,
+    TooManyStreams,
     AccountDisabled,
     OnBehalfOfNotAllowed,
     OnBehalfOfRequired,
@@ -63,7 +67,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 39] = [
+    pub const ALL: [ErrorCode; 43] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidQuery,
         ErrorCode::InvalidHeader,
@@ -79,6 +83,10 @@ impl ErrorCode {
         ErrorCode::InvalidCredentials,
         ErrorCode::TooManyAttempts,
         ErrorCode::Forbidden,
+        ErrorCode::CsrfTokenInvalid,
+        ErrorCode::CrossOrigin,
+        ErrorCode::TokenForAnotherAccount,
+        ErrorCode::TooManyStreams,
         ErrorCode::AccountDisabled,
         ErrorCode::OnBehalfOfNotAllowed,
         ErrorCode::OnBehalfOfRequired,
@@ -126,6 +134,10 @@ impl ErrorCode {
             E::InvalidCredentials => ("invalid-credentials", StatusCode::UNAUTHORIZED),
             E::TooManyAttempts => ("too-many-attempts", StatusCode::TOO_MANY_REQUESTS),
             E::Forbidden => ("forbidden", StatusCode::FORBIDDEN),
+            E::CsrfTokenInvalid => ("csrf-token-invalid", StatusCode::FORBIDDEN),
+            E::CrossOrigin => ("cross-origin", StatusCode::FORBIDDEN),
+            E::TokenForAnotherAccount => ("token-for-another-account", StatusCode::FORBIDDEN),
+            E::TooManyStreams => ("too-many-streams", StatusCode::TOO_MANY_REQUESTS),
             E::AccountDisabled => ("account-disabled", StatusCode::FORBIDDEN),
             E::OnBehalfOfNotAllowed => ("on-behalf-of-not-allowed", StatusCode::FORBIDDEN),
             E::OnBehalfOfRequired => ("on-behalf-of-required", StatusCode::FORBIDDEN),

@@ -48,6 +48,10 @@ pub struct Metrics {
     pub sdp_budget_per_minute: Gauge,
     /// 1 while SDP answers, 0 while it is unreachable or the sync is paused.
     pub sdp_reachable: Gauge,
+    /// Accounts and addresses the sign-in throttle remembers (set when scraped).
+    pub login_throttle_keys: Gauge,
+    /// Live-update streams open now (set when scraped).
+    pub live_streams: Gauge,
 }
 
 impl Default for Metrics {
@@ -80,6 +84,8 @@ impl Metrics {
             sdp_budget_in_window: Gauge::default(),
             sdp_budget_per_minute: Gauge::default(),
             sdp_reachable: Gauge::default(),
+            login_throttle_keys: Gauge::default(),
+            live_streams: Gauge::default(),
         };
         registry.register(
             "http_responses",
@@ -148,8 +154,22 @@ impl Metrics {
             m.sdp_last_poll_timestamp_seconds.clone(),
         );
         m.register_budget(&mut registry);
+        m.register_access(&mut registry);
         *m.registry.lock().expect("fresh mutex") = registry;
         m
+    }
+
+    fn register_access(&self, registry: &mut Registry) {
+        registry.register(
+            "login_throttle_keys",
+            "Accounts and client addresses the sign-in throttle remembers",
+            self.login_throttle_keys.clone(),
+        );
+        registry.register(
+            "live_streams",
+            "Live-update streams open",
+            self.live_streams.clone(),
+        );
     }
 
     fn register_budget(&self, registry: &mut Registry) {

@@ -70,6 +70,10 @@ async fn browser_sessions_use_an_httponly_lax_cookie() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
+    let csrf = response.headers()["x-csrf-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let pair = cookie.split(';').next().unwrap().to_owned();
     let me = app
         .http
@@ -83,6 +87,8 @@ async fn browser_sessions_use_an_httponly_lax_cookie() {
         .http
         .delete(app.url("/api/v1/auth/session"))
         .header("cookie", &pair)
+        .header("origin", &app.base)
+        .header("x-csrf-token", &csrf)
         .send()
         .await
         .unwrap();
@@ -201,20 +207,12 @@ async fn admins_disable_enable_reset_and_issue_tokens_through_the_api() {
     let app = TestApp::start().await;
     let customer = app.customer("c@example.com").await;
     let admin = app.admin().await;
-    let (_, users) = admin.get("/api/v1/admin/users").await;
-    let id_of = |email: &str| {
-        users["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["email"] == email)
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let path = format!("/api/v1/admin/users/{}/actions", id_of("c@example.com"));
-    let own = format!("/api/v1/admin/users/{}/actions", id_of(ADMIN_EMAIL));
+    let customer_id = admin.user_id("c@example.com").await;
+    let path = format!("/api/v1/admin/users/{customer_id}/actions");
+    let own = format!(
+        "/api/v1/admin/users/{}/actions",
+        admin.user_id(ADMIN_EMAIL).await
+    );
 
     assert_eq!(
         customer.post(&path, &json!({"action": "disable"})).await.0,
@@ -260,6 +258,9 @@ async fn admins_disable_enable_reset_and_issue_tokens_through_the_api() {
     assert_eq!(again.get("/api/v1/me").await.0, StatusCode::OK);
 
     let (status, body) = admin.post(&path, &json!({"action": "issue_token"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not for a customer: {body}");
+    assert_eq!(error_code(&body), "token-for-another-account");
+    let (status, body) = admin.post(&own, &json!({"action": "issue_token"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let token = body["token"]["token"].as_str().expect("the token, once");
     let me = reqwest::Client::new()

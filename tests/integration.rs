@@ -18,6 +18,8 @@ mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;
 mod pages;
+mod security;
+mod security_limits;
 mod structure;
 mod sync;
 mod sync_budget;

@@ -92,7 +92,7 @@ async fn forged_forms_are_refused_and_change_nothing() {
 }
 
 #[actix_web::test]
-async fn sign_in_rotates_the_session_and_sign_out_everywhere_ends_all() {
+async fn sign_in_rotates_the_session_and_sign_out_ends_every_session() {
     let app = TestApp::start().await;
     app.customer("alice@example.com").await;
     let mut first = Visitor::new(&app);
@@ -108,9 +108,7 @@ async fn sign_in_rotates_the_session_and_sign_out_everywhere_ends_all() {
     assert_eq!(first.get("/tickets").await.status, StatusCode::OK);
 
     let csrf = second.csrf("/tickets").await;
-    let page = second
-        .post("/sign-out", &[("csrf", &csrf), ("everywhere", "1")])
-        .await;
+    let page = second.post("/sign-out", &[("csrf", &csrf)]).await;
     assert_eq!(page.location.as_deref(), Some("/sign-in"));
     assert!(!second.cookies.contains_key("deskbridge_session"));
     assert_eq!(first.get("/tickets").await.status, StatusCode::SEE_OTHER);
@@ -124,8 +122,16 @@ async fn language_follows_the_browser_then_the_choice() {
     let page = v.get("/sign-in").await;
     assert!(page.body.contains("<html lang=\"id\">"));
     assert!(page.body.contains("Kata sandi"));
-    let page = v
+    let csrf = hidden(&page.body, "csrf");
+    let refused = v
         .post("/language", &[("lang", "en"), ("next", "/sign-in")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "no CSRF token");
+    let page = v
+        .post(
+            "/language",
+            &[("csrf", &csrf), ("lang", "en"), ("next", "/sign-in")],
+        )
         .await;
     assert_eq!(page.location.as_deref(), Some("/sign-in"));
     let page = v.get("/sign-in").await;
@@ -133,7 +139,10 @@ async fn language_follows_the_browser_then_the_choice() {
     assert!(page.body.contains("Password"));
     // Only local paths are followed back.
     let page = v
-        .post("/language", &[("lang", "id"), ("next", "//evil.example/")])
+        .post(
+            "/language",
+            &[("csrf", &csrf), ("lang", "id"), ("next", "//evil.example/")],
+        )
         .await;
     assert_eq!(page.location.as_deref(), Some("/"));
 }

@@ -765,7 +765,16 @@ async fn a_refused_change_becomes_a_dead_letter_an_admin_can_retry(profile: Prof
     );
     let t = env.ticket(&n).await;
     assert_eq!(t["sdp"]["sync_state"], "failed");
-    assert!(t["sdp"]["last_error"].as_str().unwrap().contains("4003"));
+    let note = t["sdp"]["last_error"].as_str().unwrap();
+    assert!(
+        note.starts_with("delayed") && !note.contains("4003"),
+        "customers: {note}"
+    );
+    let (_, t) = env.admin.get(&format!("/api/v1/tickets/{n}")).await;
+    assert!(
+        t["sdp"]["last_error"].as_str().unwrap().contains("4003"),
+        "admins: {t}"
+    );
     // While the dead letter waits, the ticket's later changes wait behind it, in order.
     env.alice
         .post(

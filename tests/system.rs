@@ -14,15 +14,7 @@ async fn health_ready_metrics_and_openapi_answer() {
 
     let customer = app.customer("m@example.com").await;
     customer.ticket("metrics").await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("deskbridge_tickets_created_total 1"),
         "{metrics}"

@@ -1,12 +1,13 @@
 //! Credentials: argon2id password hashes, random bearer secrets stored only as their sha256, and
 //! sign-in throttling per account and per client address.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, SaltString};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
 /// Prefix of API tokens, so they are recognisable in secret scanners and logs.
@@ -161,35 +162,128 @@ pub fn secrets_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// Sign-in attempts allowed per minute, per account and per client address.
+/// How long a run of failed sign-ins is remembered.
+const THROTTLE_WINDOW: Duration = Duration::from_mins(1);
+/// At most this many accounts and addresses are tracked at once (about 100 bytes each); past it, a
+/// new key goes untracked until windows end, rather than letting a flood grow the process.
+const THROTTLE_MAX_KEYS: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ThrottleKey {
+    /// The sha256 of the normalized e-mail: a key costs 32 bytes however long the e-mail sent.
+    Account([u8; 32]),
+    Address(IpAddr),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    failures: u32,
+}
+
+#[derive(Default)]
+struct Windows {
+    by_key: HashMap<ThrottleKey, Window>,
+    purged: Option<Instant>,
+}
+
+/// Failed sign-ins allowed per minute, per account and per client address. Only failures count;
+/// a success clears the account's count. Ended windows are dropped, so memory follows the attempts
+/// of the last minute only.
 pub struct LoginThrottle {
-    by_account: DefaultKeyedRateLimiter<String>,
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
+    per_account: u32,
+    per_address: u32,
+    windows: Mutex<Windows>,
 }
 
 impl LoginThrottle {
     pub fn new(per_account: u32, per_address: u32) -> LoginThrottle {
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
         LoginThrottle {
-            by_account: RateLimiter::keyed(quota(per_account)),
-            by_address: RateLimiter::keyed(quota(per_address)),
+            per_account: per_account.max(1),
+            per_address: per_address.max(1),
+            windows: Mutex::default(),
         }
     }
 
-    /// Counts an attempt; `Err(seconds)` says how long to wait when either limit is reached.
-    pub fn attempt(&self, account: &str, address: Option<IpAddr>) -> Result<(), u64> {
-        let clock = governor::clock::DefaultClock::default();
-        let wait = |not_until: governor::NotUntil<_>| {
-            use governor::clock::Clock;
-            not_until.wait_time_from(clock.now()).as_secs().max(1)
-        };
-        if let Some(address) = address {
-            self.by_address.check_key(&address).map_err(wait)?;
+    fn keys(account: &str, address: Option<IpAddr>) -> impl Iterator<Item = ThrottleKey> {
+        let account = ThrottleKey::Account(Sha256::digest(account.as_bytes()).into());
+        std::iter::once(account).chain(address.map(ThrottleKey::Address))
+    }
+
+    fn limit(&self, key: ThrottleKey) -> u32 {
+        match key {
+            ThrottleKey::Account(_) => self.per_account,
+            ThrottleKey::Address(_) => self.per_address,
         }
-        self.by_account
-            .check_key(&account.to_owned())
-            .map_err(wait)?;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Windows> {
+        self.windows
+            .lock()
+            .expect("throttle lock is never poisoned: no panics while held")
+    }
+
+    /// Counts an attempt against the account and the address before its password is checked, so
+    /// parallel attempts cannot all slip under the limit; a success takes its count back
+    /// ([`LoginThrottle::succeeded`]), so only failures stay counted. `Err(seconds)` says how long
+    /// to wait when the account or the address has failed too often.
+    pub fn attempt(&self, account: &str, address: Option<IpAddr>) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut windows = self.lock();
+        for key in LoginThrottle::keys(account, address) {
+            if let Some(w) = windows.by_key.get(&key) {
+                let elapsed = now.duration_since(w.started);
+                if elapsed < THROTTLE_WINDOW && w.failures >= self.limit(key) {
+                    return Err(THROTTLE_WINDOW.saturating_sub(elapsed).as_secs().max(1));
+                }
+            }
+        }
+        // Dropping ended windows walks the map: at most once a second, and only once it is big.
+        if windows.by_key.len() >= 1024
+            && windows
+                .purged
+                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            windows
+                .by_key
+                .retain(|_, w| now.duration_since(w.started) < THROTTLE_WINDOW);
+            windows.purged = Some(now);
+        }
+        let fresh = Window {
+            started: now,
+            failures: 1,
+        };
+        for key in LoginThrottle::keys(account, address) {
+            let full = windows.by_key.len() >= THROTTLE_MAX_KEYS;
+            match windows.by_key.get_mut(&key) {
+                Some(w) if now.duration_since(w.started) < THROTTLE_WINDOW => w.failures += 1,
+                Some(w) => *w = fresh,
+                None if full => {}
+                None => {
+                    windows.by_key.insert(key, fresh);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// A correct password: the account starts afresh, and the address gets this attempt back.
+    pub fn succeeded(&self, account: &str, address: Option<IpAddr>) {
+        let mut windows = self.lock();
+        let mut keys = LoginThrottle::keys(account, address);
+        if let Some(account) = keys.next() {
+            windows.by_key.remove(&account);
+        }
+        for key in keys {
+            if let Some(w) = windows.by_key.get_mut(&key) {
+                w.failures = w.failures.saturating_sub(1);
+            }
+        }
+    }
+
+    /// How many accounts and addresses are tracked now (shown in `/metrics`).
+    pub fn tracked(&self) -> usize {
+        self.lock().by_key.len()
     }
 }
 
@@ -227,20 +321,28 @@ mod tests {
     }
 
     #[test]
-    fn throttle_limits_each_account_and_address() {
+    fn throttle_counts_failures_per_account_and_address() {
         let t = LoginThrottle::new(2, 3);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(t.attempt("a", Some(ip)).is_ok());
-        assert!(t.attempt("a", Some(ip)).is_ok());
+        for _ in 0..5 {
+            assert!(t.attempt("a", Some(ip)).is_ok());
+            t.succeeded("a", Some(ip));
+        }
         assert!(
-            t.attempt("a", Some(ip)).is_err(),
-            "third try on one account"
+            t.attempt("a", Some(ip)).is_ok(),
+            "successes are not counted"
         );
+        assert!(t.attempt("a", Some(ip)).is_ok());
+        assert!(t.attempt("a", None).is_err(), "two failures on one account");
+        t.succeeded("a", None);
+        assert!(t.attempt("a", None).is_ok(), "a success reset the account");
+        assert!(t.attempt("b", Some(ip)).is_ok());
         assert!(
-            t.attempt("b", Some(ip)).is_err(),
-            "fourth try from one address"
+            t.attempt("c", Some(ip)).is_err(),
+            "three failures from one address"
         );
-        assert!(t.attempt("b", None).is_ok());
+        assert!(t.attempt("c", None).is_ok());
+        assert_eq!(t.tracked(), 4, "three accounts and one address");
     }
 
     #[test]

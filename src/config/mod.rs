@@ -314,6 +314,10 @@ pub struct PortalConfig {
     /// Origins allowed to embed the pages in a frame (space-separated); empty: none.
     #[serde(deserialize_with = "lossy_string")]
     pub frame_ancestors: String,
+    /// How long an `Idempotency-Key`'s first answer is kept.
+    pub idempotency_ttl_days: u32,
+    /// Live-update streams one session may hold open at once.
+    pub max_streams_per_session: u32,
 }
 
 impl Default for PortalConfig {
@@ -323,6 +327,8 @@ impl Default for PortalConfig {
             max_attachment_bytes: 25 * 1024 * 1024,
             reopen_window_days: 30,
             frame_ancestors: String::new(),
+            idempotency_ttl_days: 7,
+            max_streams_per_session: 8,
         }
     }
 }
@@ -330,7 +336,10 @@ impl Default for PortalConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
+    /// The absolute lifetime of a browser session.
     pub session_ttl_hours: u64,
+    /// A session unused this long has ended.
+    pub session_idle_minutes: u64,
     pub token_ttl_days: u64,
     pub login_attempts_per_account: u32,
     pub login_attempts_per_address: u32,
@@ -340,6 +349,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             session_ttl_hours: 12,
+            session_idle_minutes: 30,
             token_ttl_days: 30,
             login_attempts_per_account: 10,
             login_attempts_per_address: 30,

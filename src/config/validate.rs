@@ -210,6 +210,18 @@ impl Config {
         if self.portal.reopen_window_days > 3650 {
             return Err(invalid("portal.reopen_window_days", "must be at most 3650"));
         }
+        if !(1..=3650).contains(&self.portal.idempotency_ttl_days) {
+            return Err(invalid(
+                "portal.idempotency_ttl_days",
+                "must be between 1 and 3650",
+            ));
+        }
+        if !(1..=1000).contains(&self.portal.max_streams_per_session) {
+            return Err(invalid(
+                "portal.max_streams_per_session",
+                "must be between 1 and 1000",
+            ));
+        }
         for origin in self.portal.frame_ancestors.split_whitespace() {
             let ok = origin == "'self'"
                 || http_url(origin).is_ok_and(|u| {
@@ -231,6 +243,12 @@ impl Config {
             return Err(invalid(
                 "auth.session_ttl_hours",
                 "must be between 1 and 8760",
+            ));
+        }
+        if !(1..=auth.session_ttl_hours.saturating_mul(60)).contains(&auth.session_idle_minutes) {
+            return Err(invalid(
+                "auth.session_idle_minutes",
+                "must be at least 1 and at most the session lifetime (auth.session_ttl_hours)",
             ));
         }
         if !(1..=3650).contains(&auth.token_ttl_days) {

@@ -11,8 +11,9 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::auth::SESSION_COOKIE;
+use crate::auth::{self, SESSION_COOKIE};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::session;
 use crate::service::identity::{
     self, ON_BEHALF_OF, ON_BEHALF_OF_NAME, ON_BEHALF_OF_ORGANIZATION, OnBehalf,
 };
@@ -66,12 +67,46 @@ pub(crate) fn authenticate(req: &HttpRequest) -> ApiResult<Caller> {
     identity::authenticate(state(req), &secret, on_behalf)
 }
 
+/// The caller of an API endpoint. A browser sends the session cookie along with any request,
+/// whichever site started it, so a write made with the cookie must also show it came from our own
+/// pages: the session's CSRF token in `X-CSRF-Token` and a same-origin `Origin` (or `Referer`).
+/// A bearer token is sent only by code that holds it, so bearer calls need neither.
+fn api_caller(req: &HttpRequest) -> ApiResult<Caller> {
+    let caller = authenticate(req)?;
+    let by_cookie = !req.headers().contains_key(header::AUTHORIZATION);
+    if by_cookie && !req.method().is_safe() {
+        if session::provenance(req) != session::Provenance::SameOrigin {
+            tracing::warn!(path = %req.path(), "cookie call refused: not from this site");
+            return Err(ApiError::new(
+                ErrorCode::CrossOrigin,
+                "a call signed in with the session cookie must come from this site's pages \
+                 (same-origin Origin or Referer header)",
+            ));
+        }
+        let expected = credential(req).map(|secret| session::csrf_token(&secret));
+        let sent = header_text(req, session::CSRF_HEADER).ok().flatten();
+        let valid = expected
+            .zip(sent)
+            .is_some_and(|(expected, sent)| auth::secrets_equal(&expected, sent));
+        if !valid {
+            tracing::warn!(path = %req.path(), "cookie call refused: no valid CSRF token");
+            return Err(ApiError::field(
+                ErrorCode::CsrfTokenInvalid,
+                session::CSRF_HEADER,
+                "a call signed in with the session cookie must send the page's CSRF token \
+                 (<meta name=\"csrf-token\">) in the X-CSRF-Token header",
+            ));
+        }
+    }
+    Ok(caller)
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req))
+        std::future::ready(api_caller(req))
     }
 }
 
@@ -83,7 +118,7 @@ impl FromRequest for Admin {
     type Future = std::future::Ready<Result<Admin, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(authenticate(req).and_then(|caller| {
+        std::future::ready(api_caller(req).and_then(|caller| {
             if caller.is_admin() {
                 Ok(Admin(caller))
             } else {

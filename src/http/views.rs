@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{
     Actor, Attachment, Author, Delivery, Event, EventKind, Kind, Message, Origin, Priority, Role,
-    SdpLink, Status, Ticket, User,
+    SdpLink, Status, SyncState, Ticket, User,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,8 +53,29 @@ pub(crate) struct TicketView {
     pub sdp: SdpLink,
 }
 
+/// What a customer reads instead of the sync's error: SDP's errors name internal hosts and
+/// wording meant for the admin, who sees them in the console and the admin API.
+fn customer_sync_note(sdp: &SdpLink) -> Option<String> {
+    match (sdp.sync_state, &sdp.last_error) {
+        (SyncState::Failed, _) => Some(
+            "delayed: the service desk has not accepted this ticket's latest change yet; \
+             our team is looking into it"
+                .into(),
+        ),
+        (SyncState::Pending, Some(_)) => {
+            Some("retrying: the service desk could not be reached yet; we keep trying".into())
+        }
+        (SyncState::Pending | SyncState::Synced, _) => None,
+    }
+}
+
 impl TicketView {
-    pub(crate) fn new(t: &Ticket, now: OffsetDateTime) -> TicketView {
+    /// The ticket as its reader sees it: `admin` shows the sync's last error as it is.
+    pub(crate) fn new(t: &Ticket, now: OffsetDateTime, admin: bool) -> TicketView {
+        let mut sdp = t.sdp.clone();
+        if !admin {
+            sdp.last_error = customer_sync_note(&t.sdp);
+        }
         TicketView {
             id: t.uid,
             number: t.number.clone(),
@@ -77,7 +98,7 @@ impl TicketView {
             assignee: t.assignee.clone(),
             due_by: t.due_by,
             overdue: t.overdue(now),
-            sdp: t.sdp.clone(),
+            sdp,
         }
     }
 }
@@ -162,8 +183,10 @@ pub(crate) struct EventView {
     pub detail: Option<String>,
 }
 
-impl From<&Event> for EventView {
-    fn from(e: &Event) -> EventView {
+impl EventView {
+    /// The event as its reader sees it: a dropped change's detail is SDP's error, for admins only.
+    pub(crate) fn new(e: &Event, admin: bool) -> EventView {
+        let internal = e.kind == EventKind::SdpDiscarded;
         EventView {
             id: e.id.0,
             at: e.at,
@@ -171,7 +194,11 @@ impl From<&Event> for EventView {
             actor: e.actor.clone(),
             from: e.from.clone(),
             to: e.to.clone(),
-            detail: e.detail.clone(),
+            detail: if internal && !admin {
+                None
+            } else {
+                e.detail.clone()
+            },
         }
     }
 }

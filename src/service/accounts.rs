@@ -34,35 +34,52 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
         .map_err(|e| ApiError::internal(&e))
 }
 
+/// Longest e-mail address there is (RFC 5321's path limit, less the brackets).
+const EMAIL_MAX_BYTES: usize = 254;
+
 /// Checks the password, throttled per account and per address. Failures look the same whether or
-/// not the account exists.
+/// not the account exists, or has a password at all: every attempt past the checks runs one argon2
+/// verification.
 pub async fn sign_in(
     state: &AppState,
     address: Option<IpAddr>,
     email: &str,
     password: &str,
 ) -> ApiResult<User> {
+    // Before anything else: nothing longer than an address is hashed, looked up or remembered.
+    if email.len() > EMAIL_MAX_BYTES {
+        state.metrics.login_failures.inc();
+        return Err(ApiError::field(
+            ErrorCode::InvalidField,
+            "email",
+            format!("must be at most {EMAIL_MAX_BYTES} characters"),
+        ));
+    }
     let email = normalize_email(email);
     if let Err(wait) = state.throttle.attempt(&email, address) {
         state.metrics.login_failures.inc();
         tracing::warn!(account = %email, ?address, "sign-in throttled");
         let mut e = ApiError::new(
             ErrorCode::TooManyAttempts,
-            "too many sign-in attempts; wait and try again",
+            "too many failed sign-in attempts; wait and try again",
         );
         e.retry_after = Some(wait);
         return Err(e);
     }
     let user = state.store.user_by_email(&email)?;
     let password = password.to_owned();
-    let hash = user.as_ref().map_or_else(
-        || auth::dummy_hash().to_owned(),
-        |u| u.password_hash.clone(),
-    );
-    let valid =
-        blocking(move || !hash.is_empty() && auth::verify_password(&password, &hash)).await?;
+    // An account created on a customer's behalf has no password: it is checked against the
+    // dummy hash like a missing one, so timing does not tell the two apart.
+    let (hash, has_password) = match &user {
+        Some(u) if !u.password_hash.is_empty() => (u.password_hash.clone(), true),
+        _ => (auth::dummy_hash().to_owned(), false),
+    };
+    let valid = blocking(move || auth::verify_password(&password, &hash)).await? && has_password;
     match user {
-        Some(user) if valid && !user.disabled => Ok(user),
+        Some(user) if valid && !user.disabled => {
+            state.throttle.succeeded(&email, address);
+            Ok(user)
+        }
         _ => {
             state.metrics.login_failures.inc();
             Err(ApiError::new(
@@ -74,7 +91,7 @@ pub async fn sign_in(
 }
 
 /// Issues a credential of `kind` for `user` (not yet durable: the caller awaits the commit).
-fn issue(state: &AppState, user: &User, kind: TokenKind) -> ApiResult<Issued> {
+fn issue(state: &AppState, user: &User, kind: TokenKind, name: String) -> ApiResult<Issued> {
     let now = OffsetDateTime::now_utc();
     let ttl = match kind {
         TokenKind::Api => {
@@ -94,6 +111,8 @@ fn issue(state: &AppState, user: &User, kind: TokenKind) -> ApiResult<Issued> {
         kind,
         created_at: now,
         expires_at: now + ttl,
+        name,
+        last_used_at: None,
     };
     state
         .store
@@ -104,15 +123,29 @@ fn issue(state: &AppState, user: &User, kind: TokenKind) -> ApiResult<Issued> {
     })
 }
 
+/// What an API token is called when its owner gave no name.
+fn token_name(name: Option<&str>) -> ApiResult<String> {
+    let name = name.map(str::trim).unwrap_or_default();
+    if name.is_empty() {
+        return Ok("API token".into());
+    }
+    let mut v = Validation::default();
+    validate::required_line(&mut v, "name", name, NAME_MAX_CHARS);
+    v.into_result()?;
+    Ok(name.to_owned())
+}
+
 /// Signs in for an API token.
 pub async fn create_token(
     state: &AppState,
     address: Option<IpAddr>,
     email: &str,
     password: &str,
+    name: Option<&str>,
 ) -> ApiResult<Issued> {
+    let name = token_name(name)?;
     let user = sign_in(state, address, email, password).await?;
-    let issued = issue(state, &user, TokenKind::Api)?;
+    let issued = issue(state, &user, TokenKind::Api, name)?;
     state.store.durable().await?;
     tracing::info!(user = %user.email, "api token issued");
     Ok(issued)
@@ -131,21 +164,123 @@ pub async fn start_session(
     if let Some(old) = old_session {
         state.store.delete_token(&auth::secret_hash(old))?;
     }
-    let issued = issue(state, &user, TokenKind::Session)?;
+    let issued = issue(state, &user, TokenKind::Session, String::new())?;
     state.store.durable().await?;
     Ok((user, issued))
 }
 
-/// Revokes the credential the caller used (sign-out, or revoking this token).
-pub async fn revoke_own(state: &AppState, caller: &Caller) -> ApiResult<()> {
-    state.store.delete_token(&caller.credential)?;
+/// Signs out: a session ends every session of the account (and with them its live streams); an
+/// API token revokes only itself.
+pub async fn sign_out(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    let session = state
+        .store
+        .token(&caller.credential)?
+        .is_some_and(|r| r.kind == TokenKind::Session);
+    if session {
+        state.store.delete_sessions_of(caller.principal.id)?;
+    } else {
+        state.store.delete_token(&caller.credential)?;
+    }
     state.store.durable().await?;
     Ok(())
 }
 
-/// Ends every browser session of the caller's account.
-pub async fn sign_out_everywhere(state: &AppState, caller: &Caller) -> ApiResult<()> {
-    state.store.delete_sessions_of(caller.user.id)?;
+/// An API token as its owner and admins see it; never the secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Names the token to revoke it (a prefix of its hash, not the secret).
+    pub id: String,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// To the minute; null if never used.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+fn token_id(hash: &[u8; 32]) -> String {
+    hex::encode(&hash[..8])
+}
+
+/// The account's API tokens that have not expired, oldest first.
+pub fn tokens(state: &AppState, user: UserId) -> ApiResult<Vec<TokenView>> {
+    let now = OffsetDateTime::now_utc();
+    let mut items: Vec<TokenView> = state
+        .store
+        .tokens_of(user)?
+        .into_iter()
+        .filter(|(_, r)| r.kind == TokenKind::Api && r.expires_at > now)
+        .map(|(hash, r)| TokenView {
+            id: token_id(&hash),
+            name: r.name,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+        })
+        .collect();
+    items.sort_by_key(|t| t.created_at);
+    Ok(items)
+}
+
+/// Revokes one API token of `owner`: the owner's own, or any account's for an admin (audited).
+pub async fn revoke_token(
+    state: &AppState,
+    caller: &Caller,
+    owner: UserId,
+    id: &str,
+) -> ApiResult<()> {
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no such API token");
+    if owner != caller.principal.id && !caller.is_admin() {
+        return Err(not_found());
+    }
+    let (hash, _) = state
+        .store
+        .tokens_of(owner)?
+        .into_iter()
+        .find(|(hash, r)| r.kind == TokenKind::Api && token_id(hash) == id)
+        .ok_or_else(not_found)?;
+    state.store.delete_token(&hash)?;
+    if owner != caller.principal.id {
+        let email = state
+            .store
+            .user(owner)?
+            .map(|u| u.email)
+            .unwrap_or_default();
+        state.store.audit(
+            &caller.principal.email,
+            "user.token_revoked",
+            &format!("{email} ({id})"),
+        )?;
+    }
+    state.store.durable().await?;
+    tracing::info!(by = %caller.principal.email, token = id, "api token revoked");
+    Ok(())
+}
+
+/// Changes the caller's own password, given the current one. Every browser session of the account
+/// ends (the caller signs in again); its API tokens keep working.
+pub async fn change_password(
+    state: &AppState,
+    caller: &Caller,
+    current: &str,
+    new: &str,
+) -> ApiResult<()> {
+    let mut v = Validation::default();
+    validate::password(&mut v, "new_password", new);
+    v.into_result()?;
+    let mut user = sign_in(state, None, &caller.principal.email, current).await?;
+    let new = new.to_owned();
+    user.password_hash = blocking(move || auth::hash_password(&new)).await?;
+    state.store.update_user(&user)?;
+    state.store.delete_sessions_of(user.id)?;
+    state
+        .store
+        .audit(&user.email, "user.password_changed", &user.email)?;
     state.store.durable().await?;
     Ok(())
 }
@@ -263,11 +398,12 @@ pub enum AccountAction {
     /// Refuses sign-in and ends every session and token at once.
     Disable,
     Enable,
-    /// Sets a new password and ends every browser session.
+    /// Sets a new password and ends every session and API token.
     ResetPassword {
         password: String,
     },
-    /// Issues an API token for the account (shown once).
+    /// Issues an API token (shown once) for the admin's own account or an integration account;
+    /// refused for anyone else's.
     IssueToken,
 }
 
@@ -306,7 +442,8 @@ pub async fn change_account(
             user.disabled = action == AccountAction::Disable;
             state.store.update_user(&user)?;
             if user.disabled {
-                // A disabled account is signed out everywhere at once.
+                // A disabled account is signed out everywhere at once (its live streams check
+                // their session every half second).
                 state.store.delete_tokens_of(user.id)?;
             }
         }
@@ -316,9 +453,22 @@ pub async fn change_account(
             v.into_result()?;
             user.password_hash = blocking(move || auth::hash_password(&password)).await?;
             state.store.update_user(&user)?;
-            state.store.delete_sessions_of(user.id)?;
+            // A reset answers a lost or stolen password: whatever it let anyone obtain ends.
+            state.store.delete_tokens_of(user.id)?;
         }
-        AccountAction::IssueToken => issued = Some(issue(state, &user, TokenKind::Api)?),
+        AccountAction::IssueToken => {
+            // A token acts as its account: an admin makes one only for itself or for an
+            // integration account it runs, never to act as a person.
+            if user.id != admin.principal.id && user.role != Role::Integration {
+                return Err(ApiError::new(
+                    ErrorCode::TokenForAnotherAccount,
+                    "an admin cannot create an API token for another person's account; they \
+                     sign in with POST /api/v1/auth/token themselves",
+                ));
+            }
+            let name = format!("issued by {}", admin.principal.email);
+            issued = Some(issue(state, &user, TokenKind::Api, name)?);
+        }
     }
     state
         .store

@@ -1,7 +1,7 @@
 //! Who is asking: a bearer token or a session resolves to an account; the integration account acts
 //! only for a customer it names, who is created on first use.
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::AppState;
 use crate::auth;
@@ -9,7 +9,8 @@ use crate::domain::user::normalize_email;
 use crate::domain::validate::{self, NAME_MAX_CHARS, ORGANIZATION_MAX_CHARS};
 use crate::domain::{Actor, DomainError, Role, Ticket, User, UserId, Validation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::store::OpError;
+use crate::store::users::TokenKind;
+use crate::store::{OpError, TokenRecord};
 
 pub const ON_BEHALF_OF: &str = "X-Deskbridge-On-Behalf-Of";
 pub const ON_BEHALF_OF_NAME: &str = "X-Deskbridge-On-Behalf-Of-Name";
@@ -57,23 +58,13 @@ pub fn authenticate(
     on_behalf: Option<OnBehalf<'_>>,
 ) -> ApiResult<Caller> {
     let hash = auth::secret_hash(secret);
-    let record = state
-        .store
-        .token(&hash)?
-        .ok_or_else(ApiError::unauthenticated)?;
-    if record.expires_at <= OffsetDateTime::now_utc() {
-        state.store.delete_token(&hash)?;
-        return Err(ApiError::unauthenticated());
-    }
-    let principal = state
-        .store
-        .user(record.user)?
-        .ok_or_else(ApiError::unauthenticated)?;
-    if principal.disabled {
-        return Err(ApiError::new(
-            ErrorCode::AccountDisabled,
-            "this account is disabled",
-        ));
+    let now = OffsetDateTime::now_utc();
+    let (record, principal) = live_credential(state, &hash, now)?;
+    // Written at most once a minute (or a tenth of the idle timeout): enough for the idle
+    // timeout and the token list, without a store write per request.
+    let step = std::cmp::min(idle_timeout(state) / 10, Duration::minutes(1));
+    if record.last_used_at.is_none_or(|at| now - at >= step) {
+        state.store.touch_token(&hash, now)?;
     }
     if principal.role != Role::Integration {
         if on_behalf.is_some() {
@@ -104,6 +95,46 @@ pub fn authenticate(
         actor,
         credential: hash,
     })
+}
+
+fn idle_timeout(state: &AppState) -> Duration {
+    Duration::minutes(i64::try_from(state.config.auth.session_idle_minutes).unwrap_or(30))
+}
+
+/// The record and account of a credential that still works: known, within its lifetime, a session
+/// not idle past the timeout, its account enabled. An ended credential is removed on the way.
+fn live_credential(
+    state: &AppState,
+    hash: &[u8; 32],
+    now: OffsetDateTime,
+) -> ApiResult<(TokenRecord, User)> {
+    let record = state
+        .store
+        .token(hash)?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let idle = record.kind == TokenKind::Session
+        && record.last_used_at.unwrap_or(record.created_at) + idle_timeout(state) <= now;
+    if record.expires_at <= now || idle {
+        state.store.delete_token(hash)?;
+        return Err(ApiError::unauthenticated());
+    }
+    let principal = state
+        .store
+        .user(record.user)?
+        .ok_or_else(ApiError::unauthenticated)?;
+    if principal.disabled {
+        return Err(ApiError::new(
+            ErrorCode::AccountDisabled,
+            "this account is disabled",
+        ));
+    }
+    Ok((record, principal))
+}
+
+/// Whether the credential a caller used still works (a live stream asks every half second), without
+/// counting as use: an open page alone does not keep a session from its idle timeout.
+pub fn still_valid(state: &AppState, credential: &[u8; 32]) -> bool {
+    live_credential(state, credential, OffsetDateTime::now_utc()).is_ok()
 }
 
 /// Finds the customer the integration acts for, creating them on first use when a name is given.

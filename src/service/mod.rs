@@ -9,8 +9,9 @@ pub mod identity;
 pub mod sync;
 pub mod tickets;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::actors::Actors;
 use crate::auth::LoginThrottle;
@@ -35,6 +36,48 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SDP connection and the sync that runs on it.
     pub sync: SyncHandle,
+    /// Live streams open per session.
+    pub streams: StreamSlots,
+}
+
+/// How many live streams each credential holds open, to keep each under
+/// `portal.max_streams_per_session`.
+#[derive(Debug, Default)]
+pub struct StreamSlots(Mutex<HashMap<[u8; 32], u32>>);
+
+impl StreamSlots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], u32>> {
+        self.0
+            .lock()
+            .expect("stream slots lock is never poisoned: no panics while held")
+    }
+
+    /// Takes a slot for `credential`, unless it already holds `max`.
+    pub fn take(&self, credential: [u8; 32], max: u32) -> bool {
+        let mut slots = self.lock();
+        let held = slots.entry(credential).or_insert(0);
+        if *held >= max {
+            return false;
+        }
+        *held += 1;
+        true
+    }
+
+    /// Gives back a slot taken with [`StreamSlots::take`].
+    pub fn release(&self, credential: &[u8; 32]) {
+        let mut slots = self.lock();
+        if let Some(held) = slots.get_mut(credential) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                slots.remove(credential);
+            }
+        }
+    }
+
+    /// Streams open now, over every session.
+    pub fn open(&self) -> u64 {
+        self.lock().values().map(|n| u64::from(*n)).sum()
+    }
 }
 
 impl AppState {

@@ -371,6 +371,34 @@ impl TicketTx<'_> {
         self.put(IDEMPOTENCY, key, encode(reply))?;
         Ok(())
     }
+
+    /// Drops a stored reply; its key may be used afresh.
+    pub fn forget_reply(&self, key: &[u8]) -> TxResult<()> {
+        self.del(IDEMPOTENCY, key)?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Keys of up to `limit` stored replies from before `cutoff`.
+    pub fn replies_before(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<IVec>, super::StoreError> {
+        let mut out = Vec::new();
+        for item in &self.trees.idempotency {
+            let (key, value) = item?;
+            let reply: IdempotentReply = decode(names::idempotency, &key, &value)?;
+            if reply.at < cutoff {
+                out.push(key);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Store {

@@ -23,6 +23,12 @@ pub struct TokenRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// What the owner called an API token, to tell them apart in the list.
+    #[serde(default)]
+    pub name: String,
+    /// When it was last used, to the minute: a session idle longer than the timeout has ended.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 impl Store {
@@ -101,6 +107,39 @@ impl Store {
             })
     }
 
+    /// Every credential of the account, with its hash.
+    pub fn tokens_of(&self, user: UserId) -> Result<Vec<([u8; 32], TokenRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees.tokens_by_user.scan_prefix(keys::user(user)) {
+            let (key, _) = item?;
+            let Ok(hash) = <[u8; 32]>::try_from(&key[16..]) else {
+                continue;
+            };
+            if let Some(record) = self.token(&hash)? {
+                out.push((hash, record));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a use of a credential. Swapped only if the record is unchanged, so a sign-out or
+    /// a reset racing this use wins: a removed credential is never written back.
+    pub fn touch_token(&self, hash: &[u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
+        let _gate = self.write_gate();
+        let Some(old) = self.trees.tokens.get(hash)? else {
+            return Ok(());
+        };
+        let mut record: TokenRecord = decode(names::tokens, hash, &old)?;
+        record.last_used_at = Some(at);
+        self.journal.record(names::tokens, hash);
+        // A lost race needs nothing more: the record changed or went, and that stands.
+        let _swapped =
+            self.trees
+                .tokens
+                .compare_and_swap(hash, Some(&old), Some(encode(&record)))?;
+        Ok(())
+    }
+
     pub fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
         Store::get(&self.trees.tokens, names::tokens, hash)
     }
@@ -123,7 +162,7 @@ impl Store {
         self.delete_tokens_where(user, |_| true)
     }
 
-    /// Ends every browser session of the account; its API tokens keep working.
+    /// Ends every browser session of the account (sign-out); its API tokens keep working.
     pub fn delete_sessions_of(&self, user: UserId) -> Result<usize, StoreError> {
         self.delete_tokens_where(user, |r| r.kind == TokenKind::Session)
     }

@@ -296,3 +296,26 @@ pub(crate) fn step(
     let event = TicketEvent::of(&ticket, TicketEventKind::StatusChanged);
     Ok((ticket, vec![event]))
 }
+
+/// Forgets the idempotency replies stored before `cutoff` (`portal.idempotency_ttl_days` ago), a
+/// batch per transaction so writers never wait long. Returns how many went.
+pub fn expire_replies(store: &Store, cutoff: OffsetDateTime) -> Result<usize, OpError> {
+    const BATCH: usize = 256;
+    let mut forgotten = 0;
+    loop {
+        let keys = store.replies_before(cutoff, BATCH)?;
+        if keys.is_empty() {
+            return Ok(forgotten);
+        }
+        store.transact(|tx| {
+            for key in &keys {
+                tx.forget_reply(key)?;
+            }
+            Ok(())
+        })?;
+        forgotten += keys.len();
+        if keys.len() < BATCH {
+            return Ok(forgotten);
+        }
+    }
+}

@@ -15,7 +15,7 @@ pub(crate) mod team;
 
 use time::OffsetDateTime;
 
-pub use customer::{Created, CustomerStep, Idempotency, NewTicket, Render};
+pub use customer::{Created, CustomerStep, Idempotency, NewTicket, Render, expire_replies};
 pub use events::{TicketEvent, TicketEventKind};
 
 use crate::domain::lifecycle::{self, Action, ReopenWindow};

@@ -215,11 +215,12 @@ mod tests {
         used.extend(Role::ALL.map(|r| r.as_str().to_owned()));
         for family in [
             "delivery-pending delivery-delivered delivery-failed",
-            "sync-pending sync-synced sync-failed",
+            "sync-pending sync-synced sync-retrying sync-failed",
             "check-configured check-auth check-statuses check-read",
             "flash-setup-done flash-sdp-saved flash-mapping-saved flash-sync-started flash-sync-off \
              flash-dead-letter-retried flash-dead-letter-discarded flash-user-created \
-             flash-user-disabled flash-user-enabled flash-password-reset flash-token-issued",
+             flash-user-disabled flash-user-enabled flash-password-reset flash-token-issued \
+             flash-token-revoked",
             "flash-signed-out flash-ticket-created flash-ticket-created-file-failed flash-reply-sent \
              flash-reply-sent-files flash-confirmed flash-reopened",
         ] {
@@ -230,6 +231,7 @@ mod tests {
             "error-internal",
             "error-csrf",
             "error-bad-form",
+            "error-form-too-large",
             "error-unavailable",
             "error-customers-only",
             "error-admins-only",

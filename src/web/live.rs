@@ -5,10 +5,11 @@
 //! is rendered in one place only.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -16,12 +17,14 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{Page, PageError};
 use crate::actors::broadcaster::{Published, Subscribe, Subscription};
 use crate::domain::{Role, TicketId};
-use crate::service::AppState;
+use crate::error::{ApiError, ErrorCode};
 use crate::service::tickets::readable;
+use crate::service::{AppState, identity};
 
-/// A comment line this often keeps proxies from closing an idle stream.
-const HEARTBEAT: Duration = Duration::from_secs(15);
-/// How often a stream checks whether the appliance is shutting down.
+/// A comment line this often keeps proxies from closing an idle stream, and finds a stream whose
+/// browser left (writing is how a closed connection shows), so its place is given back soon.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How often a stream checks whether the appliance is shutting down and its session still holds.
 const TICK: Duration = Duration::from_millis(500);
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -61,6 +64,19 @@ async fn events(
             .content_type("text/plain; charset=utf-8")
             .body("sign in first"));
     };
+    let max = state.config.portal.max_streams_per_session;
+    if !state.streams.take(caller.credential, max) {
+        tracing::warn!(user = %caller.user.email, max, "live stream refused: too many open");
+        return Ok(ApiError::new(
+            ErrorCode::TooManyStreams,
+            format!("this session already has {max} live streams open; close a tab first"),
+        )
+        .error_response());
+    }
+    let slot = Slot {
+        state: state.clone().into_inner(),
+        credential: caller.credential,
+    };
     let scope = match query.ticket.as_deref() {
         Some(number) => {
             let ticket =
@@ -87,7 +103,7 @@ async fn events(
                 "error-unavailable",
             )
         })?;
-    let stream = Stream::new(subscription, scope, state.into_inner());
+    let stream = Stream::new(subscription, scope, slot);
     let body = futures_util::stream::unfold(stream, |mut s| async move {
         let chunk = s.next().await?;
         Some((Ok::<_, actix_web::Error>(chunk), s))
@@ -100,17 +116,31 @@ async fn events(
         .streaming(body))
 }
 
+/// A stream's place among its session's; given back when the stream ends, however it ends.
+struct Slot {
+    state: Arc<AppState>,
+    credential: [u8; 32],
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.state.streams.release(&self.credential);
+    }
+}
+
 struct Stream {
     sub: Subscription,
     scope: Scope,
-    state: std::sync::Arc<AppState>,
+    slot: Slot,
     queued: VecDeque<Bytes>,
     since_beat: Duration,
+    /// When the session was last found still valid.
+    checked: Instant,
     done: bool,
 }
 
 impl Stream {
-    fn new(mut sub: Subscription, scope: Scope, state: std::sync::Arc<AppState>) -> Stream {
+    fn new(mut sub: Subscription, scope: Scope, slot: Slot) -> Stream {
         let mut queued = VecDeque::new();
         // Reconnect after 2 s; the default of some browsers is longer.
         queued.push_back(Bytes::from_static(b"retry: 2000\n\n"));
@@ -121,9 +151,10 @@ impl Stream {
         let mut stream = Stream {
             sub,
             scope,
-            state,
+            slot,
             queued,
             since_beat: Duration::ZERO,
+            checked: Instant::now(),
             done: false,
         };
         for p in &missed {
@@ -152,8 +183,17 @@ impl Stream {
             if let Some(chunk) = self.queued.pop_front() {
                 return Some(chunk);
             }
-            if self.done || !self.state.is_ready() {
+            let state = &self.slot.state;
+            if self.done || !state.is_ready() {
                 return None;
+            }
+            // Sign-out, a password change or reset, and disabling end the session: the stream
+            // ends with it, within a tick.
+            if self.checked.elapsed() >= TICK {
+                if !identity::still_valid(state, &self.slot.credential) {
+                    return None;
+                }
+                self.checked = Instant::now();
             }
             match tokio::time::timeout(TICK, self.sub.receiver.recv()).await {
                 Ok(Ok(p)) => self.offer(&p),

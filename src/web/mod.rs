@@ -18,12 +18,11 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
-use sha2::{Digest, Sha256};
 
 use crate::auth::{self, SESSION_COOKIE};
 use crate::domain::User;
 use crate::error::ApiError;
-use crate::http::extract;
+use crate::http::{extract, session};
 use crate::service::Caller;
 use crate::store::StoreError;
 use i18n::{Bundle, LANG_COOKIE, Lang};
@@ -123,18 +122,10 @@ impl Page {
         })
     }
 
-    /// Checks a submitted form's CSRF token and, when the browser sends one, its Origin.
+    /// Checks a submitted form's CSRF token and, when the browser sends one, its Origin (or
+    /// Referer).
     pub(crate) fn check_form(&self, req: &HttpRequest, token: &str) -> Result<(), PageError> {
-        let same_origin = match req.headers().get(header::ORIGIN) {
-            None => true,
-            Some(origin) => {
-                let host = req.connection_info().host().to_owned();
-                origin.to_str().ok().is_some_and(|o| {
-                    o.split_once("://")
-                        .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host))
-                })
-            }
-        };
+        let same_origin = session::provenance(req) != session::Provenance::CrossOrigin;
         if same_origin && !self.csrf.is_empty() && auth::secrets_equal(&self.csrf, token) {
             Ok(())
         } else {
@@ -161,13 +152,6 @@ impl Page {
         self.check_form(req, &token.csrf)?;
         parse_form(self.tr, body)
     }
-}
-
-/// The CSRF token of a session: derived from the session secret, which only the browser holds
-/// (in an `HttpOnly` cookie), so another site cannot know it.
-fn session_csrf(secret: &str) -> String {
-    let digest = Sha256::digest(format!("deskbridge-csrf\0{secret}"));
-    hex::encode(&digest[..16])
 }
 
 fn language(req: &HttpRequest) -> Lang {
@@ -214,12 +198,12 @@ impl Page {
         let tr = language(req).tr();
         let mut cookies = Vec::new();
         // Only the session cookie signs a page in; bearer tokens are for the API.
-        let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
-        let caller = session
+        let secret = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+        let caller = secret
             .as_ref()
             .and_then(|_| extract::authenticate(req).ok());
-        let csrf = match (&caller, &session) {
-            (Some(_), Some(secret)) => session_csrf(secret),
+        let csrf = match (&caller, &secret) {
+            (Some(_), Some(secret)) => session::csrf_token(secret),
             _ => match req.cookie(CSRF_COOKIE) {
                 Some(c) if c.value().len() == 64 => c.value().to_owned(),
                 _ => {
@@ -259,9 +243,12 @@ pub(crate) fn see_other(to: &str, flash: Option<&'static str>, req: &HttpRequest
     response.finish()
 }
 
-/// A local path to return to: only same-site absolute paths, never `//host` or a scheme.
+/// A local path to return to: only a same-origin absolute path, never `//host` or a scheme.
+/// Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/<TAB>/host` and `/\host`
+/// lead off-site: any control character, space or backslash refuses the path outright.
 pub(crate) fn local_path(next: &str) -> Option<&str> {
-    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\')).then_some(next)
+    let visible = next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    (visible && next.starts_with('/') && !next.starts_with("//")).then_some(next)
 }
 
 /// Why a page could not be shown, rendered as a page in the visitor's language.
@@ -409,11 +396,47 @@ impl FormErrors {
     }
 }
 
-/// Parses an `application/x-www-form-urlencoded` body.
+/// Fields one url-encoded form may carry: the console's mapping form has one per SDP status.
+const FORM_MAX_FIELDS: usize = 500;
+/// Bytes one url-encoded form may carry (the body extractor's own limit, said here on purpose).
+const FORM_MAX_BYTES: usize = 256 * 1024;
+
+/// Parses an `application/x-www-form-urlencoded` body, refusing one with too many fields or bytes.
 pub(crate) fn parse_form<T: serde::de::DeserializeOwned>(
     tr: &'static Bundle,
     body: &[u8],
 ) -> Result<T, PageError> {
+    let fields = body.split(|b| *b == b'&').count();
+    if body.len() > FORM_MAX_BYTES || fields > FORM_MAX_FIELDS {
+        return Err(PageError::new(
+            tr,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "error-form-too-large",
+        ));
+    }
     serde_urlencoded::from_bytes(body)
         .map_err(|_| PageError::new(tr, StatusCode::BAD_REQUEST, "error-bad-form"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_same_origin_paths_are_returned_to() {
+        assert_eq!(local_path("/tickets?page=2"), Some("/tickets?page=2"));
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "\t//evil.example",
+            "https://evil.example",
+            "evil.example",
+            "/ /x",
+            "",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
 }

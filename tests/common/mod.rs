@@ -170,6 +170,12 @@ impl TestApp {
     pub async fn customer(&self, email: &str) -> Api {
         self.user(email, "customer").await
     }
+
+    /// The text `/metrics` shows now.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await;
+        response.expect("metrics").text().await.expect("text")
+    }
 }
 
 impl Drop for TestApp {
@@ -228,6 +234,20 @@ impl Api {
 
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.send(self.request(Method::DELETE, path)).await
+    }
+
+    /// The id of the account with this e-mail, as an admin lists it.
+    pub async fn user_id(&self, email: &str) -> String {
+        let (_, users) = self.get("/api/v1/admin/users").await;
+        let found = users["items"].as_array().and_then(|items| {
+            items
+                .iter()
+                .find(|u| u["email"] == email)
+                .and_then(|u| u["id"].as_str())
+        });
+        found
+            .unwrap_or_else(|| panic!("no account {email}: {users}"))
+            .to_owned()
     }
 
     /// Creates a ticket and returns its JSON.

@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
 use crate::http::extract::{Admin, ValidJson};
 use crate::http::views::{Items, UserView};
 use crate::service::AppState;
-use crate::service::accounts::{self, AccountAction, Issued, NewAccount};
+use crate::service::accounts::{self, AccountAction, Issued, NewAccount, TokenView};
 use crate::service::sync::{self, DeadLetterAction, SyncView};
 use crate::store::OutboxEntry;
 
@@ -24,6 +24,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create_user)),
     )
     .service(resource("/admin/users/{id}/actions").route(web::post().to(change_user)))
+    .service(resource("/admin/users/{id}/tokens").route(web::get().to(list_user_tokens)))
+    .service(
+        resource("/admin/users/{id}/tokens/{token}").route(web::delete().to(revoke_user_token)),
+    )
     .service(resource("/admin/outbox").route(web::get().to(list_outbox)))
     .service(resource("/admin/sync").route(web::get().to(sync_health)))
     .service(resource("/admin/sync/run").route(web::post().to(sync_run)))
@@ -76,15 +80,52 @@ pub(crate) async fn change_user(
     id: web::Path<String>,
     body: ValidJson<AccountAction>,
 ) -> ApiResult<web::Json<AccountChanged>> {
-    let id = id
-        .parse::<uuid::Uuid>()
-        .map(UserId)
-        .map_err(|_| ApiError::new(ErrorCode::UserNotFound, "no such account"))?;
+    let id = user_id(&id)?;
     let (user, token) = accounts::change_account(&state, &admin, id, body.value).await?;
     Ok(web::Json(AccountChanged {
         user: UserView::from(&user),
         token,
     }))
+}
+
+fn user_id(raw: &str) -> ApiResult<UserId> {
+    let id = raw
+        .parse::<uuid::Uuid>()
+        .map(UserId)
+        .map_err(|_| ApiError::new(ErrorCode::UserNotFound, "no such account"))?;
+    Ok(id)
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/users/{id}/tokens", tag = "admin",
+    params(("id" = String, Path, description = "The account's id")),
+    responses((status = 200, body = Items<TokenView>), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub(crate) async fn list_user_tokens(
+    state: State,
+    _: Admin,
+    id: web::Path<String>,
+) -> ApiResult<web::Json<Items<TokenView>>> {
+    let id = user_id(&id)?;
+    if state.store.user(id)?.is_none() {
+        return Err(ApiError::new(ErrorCode::UserNotFound, "no such account"));
+    }
+    let items = accounts::tokens(&state, id)?;
+    Ok(web::Json(Items { items }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/admin/users/{id}/tokens/{token}", tag = "admin",
+    params(("id" = String, Path, description = "The account's id"),
+        ("token" = String, Path, description = "The token's id from the list")),
+    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub(crate) async fn revoke_user_token(
+    state: State,
+    Admin(admin): Admin,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, token) = path.into_inner();
+    accounts::revoke_token(&state, &admin, user_id(&id)?, &token).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,8 +9,8 @@ use super::resource;
 use crate::error::{ApiResult, ErrorEnvelope};
 use crate::http::extract::{ValidJson, client_address};
 use crate::http::session;
-use crate::http::views::UserView;
-use crate::service::accounts::{self, Issued};
+use crate::http::views::{Items, UserView};
+use crate::service::accounts::{self, Issued, TokenView};
 use crate::service::{AppState, Caller};
 
 type State = web::Data<AppState>;
@@ -27,6 +27,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::delete().to(delete_session)),
     )
     .service(resource("/me").route(web::get().to(me)))
+    .service(resource("/me/password").route(web::post().to(change_password)))
+    .service(resource("/me/tokens").route(web::get().to(list_own_tokens)))
+    .service(resource("/me/tokens/{id}").route(web::delete().to(revoke_own_token)))
     .service(resource("/setup").route(web::post().to(setup)));
 }
 
@@ -35,6 +38,13 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) struct Credentials {
     pub email: String,
     pub password: String,
+    /// A session: keep the cookie past the browser's closing, until the session ends. A token:
+    /// ignored.
+    #[serde(default)]
+    pub remember: bool,
+    /// A token: what to call it in the token list (default "API token"). A session: ignored.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", request_body = Credentials,
@@ -45,20 +55,28 @@ pub(crate) async fn create_token(
     body: ValidJson<Credentials>,
 ) -> ApiResult<web::Json<Issued>> {
     let c = body.value;
-    let issued =
-        accounts::create_token(&state, client_address(&req), &c.email, &c.password).await?;
+    let issued = accounts::create_token(
+        &state,
+        client_address(&req),
+        &c.email,
+        &c.password,
+        c.name.as_deref(),
+    )
+    .await?;
     Ok(web::Json(issued))
 }
 
 #[utoipa::path(delete, path = "/api/v1/auth/token", tag = "auth",
     responses((status = 204, description = "The token used for this call is revoked")), security(("bearer" = [])))]
 pub(crate) async fn delete_token(state: State, caller: Caller) -> ApiResult<HttpResponse> {
-    accounts::revoke_own(&state, &caller).await?;
+    accounts::sign_out(&state, &caller).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/session", tag = "auth", request_body = Credentials,
-    responses((status = 200, body = UserView, description = "Signed in; the session cookie is set"),
+    responses((status = 200, body = UserView,
+        description = "Signed in; the session cookie is set, and `X-CSRF-Token` carries the token \
+            that writes made with the cookie must send back in that header"),
         (status = 401, body = ErrorEnvelope)))]
 pub(crate) async fn create_session(
     state: State,
@@ -75,19 +93,23 @@ pub(crate) async fn create_session(
         &c.password,
     )
     .await?;
+    let csrf = session::csrf_token(&issued.token);
+    let remember = c.remember.then_some(issued.expires_at);
     Ok(HttpResponse::Ok()
-        .cookie(session::cookie(&req, issued.token, issued.expires_at))
+        .cookie(session::cookie(&req, issued.token, remember))
+        .insert_header((session::CSRF_HEADER, csrf))
         .json(UserView::from(&user)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/auth/session", tag = "auth",
+    description = "Ends every browser session of the account, and their live streams.",
     responses((status = 204, description = "Signed out; the cookie is cleared")), security(("bearer" = [])))]
 pub(crate) async fn delete_session(
     state: State,
     req: HttpRequest,
     caller: Caller,
 ) -> ApiResult<HttpResponse> {
-    accounts::revoke_own(&state, &caller).await?;
+    accounts::sign_out(&state, &caller).await?;
     Ok(HttpResponse::NoContent()
         .cookie(session::cleared(&req))
         .finish())
@@ -109,6 +131,50 @@ pub(crate) async fn me(caller: Caller) -> web::Json<MeView> {
         user: UserView::from(&caller.user),
         acting_as_integration: via,
     })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    pub current_password: String,
+    /// At least 10 characters.
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = PasswordChange,
+    description = "Changes the caller's password; every browser session of the account ends.",
+    responses((status = 204, description = "Changed"), (status = 401, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub(crate) async fn change_password(
+    state: State,
+    caller: Caller,
+    body: ValidJson<PasswordChange>,
+) -> ApiResult<HttpResponse> {
+    let b = body.value;
+    accounts::change_password(&state, &caller, &b.current_password, &b.new_password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/me/tokens", tag = "auth",
+    responses((status = 200, body = Items<TokenView>), (status = 401, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub(crate) async fn list_own_tokens(
+    state: State,
+    caller: Caller,
+) -> ApiResult<web::Json<Items<TokenView>>> {
+    let items = accounts::tokens(&state, caller.principal.id)?;
+    Ok(web::Json(Items { items }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "auth",
+    params(("id" = String, Path, description = "The token's id from the list")),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+pub(crate) async fn revoke_own_token(
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    accounts::revoke_token(&state, &caller, caller.principal.id, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -35,7 +35,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     info(title = "deskbridge", description = "Customer tickets bridged to ManageEngine ServiceDesk Plus."),
     paths(
         auth::create_token, auth::delete_token, auth::create_session, auth::delete_session, auth::me, auth::setup,
-        admin::create_user, admin::list_users, admin::change_user, admin::list_outbox, admin::sync_health, admin::sync_run, admin::sync_sweep, admin::sync_pause, admin::sync_resume, admin::dead_letters_action,
+        auth::change_password, auth::list_own_tokens, auth::revoke_own_token,
+        admin::create_user, admin::list_users, admin::change_user, admin::list_user_tokens, admin::revoke_user_token, admin::list_outbox, admin::sync_health, admin::sync_run, admin::sync_sweep, admin::sync_pause, admin::sync_resume, admin::dead_letters_action,
         admin::dead_letter_action, backup::download_backup, hooks::sdp_webhook,
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket, tickets::list_events,
         tickets::list_messages, tickets::create_message, tickets::list_attachments, tickets::create_attachment,

@@ -36,6 +36,10 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .set(i64::try_from(state.store.outbox_len()).unwrap_or(i64::MAX));
     m.tickets_total
         .set(i64::try_from(state.store.ticket_count().unwrap_or(0)).unwrap_or(i64::MAX));
+    m.login_throttle_keys
+        .set(i64::try_from(state.throttle.tracked()).unwrap_or(i64::MAX));
+    m.live_streams
+        .set(i64::try_from(state.streams.open()).unwrap_or(i64::MAX));
     let oldest = state
         .store
         .outbox_after(0, 1)

@@ -93,8 +93,9 @@ pub(crate) async fn create_ticket(
         service: b.service,
     };
     let idempotency = idem.scoped(&caller, "tickets", &body.fingerprint);
-    let render = Box::new(|t: &crate::domain::Ticket| {
-        json_string(&TicketView::new(t, OffsetDateTime::now_utc()))
+    let admin = caller.is_admin();
+    let render = Box::new(move |t: &crate::domain::Ticket| {
+        json_string(&TicketView::new(t, OffsetDateTime::now_utc(), admin))
     });
     let done = tickets::create(&state, &caller, submission, idempotency, render).await?;
     Ok(created(done))
@@ -123,7 +124,7 @@ pub(crate) async fn list_tickets(
     let items = found
         .items
         .iter()
-        .map(|t| TicketView::new(t, now))
+        .map(|t| TicketView::new(t, now, caller.is_admin()))
         .collect();
     Ok(web::Json(TicketList {
         items,
@@ -145,6 +146,7 @@ pub(crate) async fn get_ticket(
     Ok(web::Json(TicketView::new(
         &ticket,
         OffsetDateTime::now_utc(),
+        caller.is_admin(),
     )))
 }
 
@@ -161,7 +163,7 @@ pub(crate) async fn list_events(
         .store
         .events(ticket.id)?
         .iter()
-        .map(EventView::from)
+        .map(|e| EventView::new(e, caller.is_admin()))
         .collect();
     Ok(web::Json(Items { items }))
 }
@@ -363,6 +365,7 @@ pub(crate) async fn confirm_ticket(
     Ok(web::Json(TicketView::new(
         &ticket,
         OffsetDateTime::now_utc(),
+        caller.is_admin(),
     )))
 }
 
@@ -391,5 +394,6 @@ pub(crate) async fn reopen_ticket(
     Ok(web::Json(TicketView::new(
         &ticket,
         OffsetDateTime::now_utc(),
+        caller.is_admin(),
     )))
 }

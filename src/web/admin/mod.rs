@@ -41,6 +41,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/users", web::get().to(users::list))
         .route("/admin/users", web::post().to(users::create))
         .route("/admin/users/{id}", web::post().to(users::change))
+        .route(
+            "/admin/users/{id}/tokens/{token}/revoke",
+            web::post().to(users::revoke_token),
+        )
         .route("/admin/audit", web::get().to(audit::log))
         .route("/admin/find", web::get().to(audit::find_ticket))
         .route("/admin/tickets/{number}", web::get().to(audit::ticket_log));

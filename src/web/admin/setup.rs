@@ -72,7 +72,7 @@ pub(super) async fn submit(
             .map_err(page.api())?;
             let mut response = see_other("/admin/sdp", Some("setup-done"), &req);
             response
-                .add_cookie(&session::cookie(&req, issued.token, issued.expires_at))
+                .add_cookie(&session::cookie(&req, issued.token, None))
                 .map_err(|_| PageError::internal(page.tr))?;
             Ok(response)
         }

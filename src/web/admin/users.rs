@@ -1,5 +1,6 @@
-//! Accounts: the list, a new account, and per account disable/enable, a new password, or an API
-//! token (shown once). The same use cases as `POST /api/v1/admin/users[/{id}/actions]`.
+//! Accounts: the list (with each account's API tokens, each revocable), a new account, and per
+//! account disable/enable, a new password, or an API token (shown once). The same use cases as
+//! `/api/v1/admin/users[/{id}/actions|tokens]`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,6 +12,7 @@ use crate::domain::{Role, UserId};
 use crate::error::{ApiError, ErrorCode};
 use crate::service::AppState;
 use crate::service::accounts::{self, AccountAction, NewAccount};
+use crate::web::format::{self, When};
 use crate::web::{FormErrors, Page, PageError, see_other};
 
 type State = web::Data<AppState>;
@@ -22,6 +24,15 @@ pub(super) struct UserRow {
     pub role: &'static str,
     pub disabled: bool,
     pub me: bool,
+    pub tokens: Vec<TokenRow>,
+}
+
+/// An API token of the account: what it is called, when it was last used, when it expires.
+pub(super) struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub last_used: Option<When>,
+    pub expires: When,
 }
 
 #[derive(Template)]
@@ -40,17 +51,28 @@ fn users_page<'a>(admin: &'a AdminPage, state: &AppState) -> Result<UsersPage<'a
     let page = &admin.page;
     let mut users = state.store.users().map_err(page.store())?;
     users.sort_by(|a, b| a.email.cmp(&b.email));
-    let rows = users
-        .iter()
-        .map(|u| UserRow {
+    let mut rows = Vec::with_capacity(users.len());
+    for u in &users {
+        let tokens = accounts::tokens(state, u.id)
+            .map_err(page.api())?
+            .into_iter()
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name,
+                last_used: t.last_used_at.map(format::when),
+                expires: format::when(t.expires_at),
+            })
+            .collect();
+        rows.push(UserRow {
             id: u.id.0.to_string(),
             email: u.email.clone(),
             name: u.name.clone(),
             role: u.role.as_str(),
             disabled: u.disabled,
             me: u.id == admin.admin().user.id,
-        })
-        .collect();
+            tokens,
+        });
+    }
     Ok(UsersPage {
         page,
         rows,
@@ -172,4 +194,25 @@ pub(super) async fn change(
         return Ok(page.render(&body));
     }
     Ok(see_other("/admin/users", Some(flash), &req))
+}
+
+/// Revokes one API token of an account (audited), from its row's list.
+pub(super) async fn revoke_token(
+    admin: AdminPage,
+    req: HttpRequest,
+    state: State,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let page = &admin.page;
+    page.submitted::<serde::de::IgnoredAny>(&req, &body)?;
+    let (id, token) = path.into_inner();
+    let id = id
+        .parse::<uuid::Uuid>()
+        .map(UserId)
+        .map_err(|_| PageError::not_found(page.tr))?;
+    accounts::revoke_token(&state, admin.admin(), id, &token)
+        .await
+        .map_err(page.api())?;
+    Ok(see_other("/admin/users", Some("token-revoked"), &req))
 }

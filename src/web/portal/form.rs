@@ -20,6 +20,19 @@ use crate::web::{FormErrors, Page, PageError};
 
 /// Files one form may carry.
 pub(super) const MAX_FILES: usize = 10;
+/// Text fields one form may carry: the portal's forms have a handful.
+const MAX_TEXT_FIELDS: usize = 32;
+/// All text fields together: a subject and a 64 KiB text, with room for what escaping adds.
+const MAX_TEXT_BYTES: usize = 4 * TEXT_MAX_BYTES;
+
+fn too_much_text(what: &str) -> FormFailure {
+    ApiError::field(
+        ErrorCode::PayloadTooLarge,
+        "form",
+        format!("the form has too {what}: at most {MAX_TEXT_FIELDS} fields and {MAX_TEXT_BYTES} bytes of text"),
+    )
+    .into()
+}
 
 /// A multipart form from a page: its text fields and its staged files. The CSRF token must come
 /// before any file, so nothing is written for a forged form.
@@ -60,6 +73,7 @@ pub(super) async fn read(
         files: Vec::new(),
     };
     let mut checked = false;
+    let mut text_bytes = 0;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(upload::malformed)?;
         let name = field.name().unwrap_or_default().to_owned();
@@ -67,9 +81,17 @@ pub(super) async fn read(
             .content_disposition()
             .is_some_and(|cd| cd.get_filename().is_some());
         if !is_file {
+            if form.text.len() >= MAX_TEXT_FIELDS {
+                return Err(too_much_text("many fields"));
+            }
             let mut value = Vec::new();
             while let Some(chunk) = field.next().await {
                 let chunk = chunk.map_err(upload::malformed)?;
+                text_bytes += chunk.len();
+                // Refused as soon as it is too long: a chunked body has no length to check first.
+                if text_bytes > MAX_TEXT_BYTES {
+                    return Err(too_much_text("much text"));
+                }
                 // Text fields are small; a larger one is cut and then refused by validation.
                 if value.len() < TEXT_MAX_BYTES * 2 {
                     value.extend_from_slice(&chunk);

@@ -27,6 +27,8 @@ struct SignInForm {
     email: String,
     password: String,
     next: String,
+    /// "Keep me signed in": the cookie outlives the browser, up to the session's lifetime.
+    remember: String,
 }
 
 #[derive(Deserialize)]
@@ -66,7 +68,11 @@ pub(super) async fn sign_in(
             tracing::info!(user = %user.email, "signed in to the portal");
             let mut response = see_other(&next, None, &req);
             response
-                .add_cookie(&session::cookie(&req, issued.token, issued.expires_at))
+                .add_cookie(&session::cookie(
+                    &req,
+                    issued.token,
+                    (!form.remember.is_empty()).then_some(issued.expires_at),
+                ))
                 .map_err(|_| PageError::internal(page.tr))?;
             Ok(response)
         }
@@ -86,7 +92,6 @@ pub(super) async fn sign_in(
 #[serde(default)]
 struct SignOutForm {
     csrf: String,
-    everywhere: String,
 }
 
 pub(super) async fn sign_out(
@@ -98,12 +103,9 @@ pub(super) async fn sign_out(
     let form: SignOutForm = parse_form(page.tr, &body)?;
     if let Some(caller) = &page.caller {
         page.check_form(&req, &form.csrf)?;
-        let done = if form.everywhere.is_empty() {
-            accounts::revoke_own(&state, caller).await
-        } else {
-            accounts::sign_out_everywhere(&state, caller).await
-        };
-        done.map_err(page.api())?;
+        accounts::sign_out(&state, caller)
+            .await
+            .map_err(page.api())?;
     }
     let mut response = see_other("/sign-in", Some("signed-out"), &req);
     response
@@ -119,13 +121,14 @@ struct LanguageForm {
     next: String,
 }
 
-/// Switching language needs no CSRF token: it only sets a preference cookie.
+/// Switching language takes the CSRF token too: another site could otherwise send the visitor
+/// anywhere `next` allows, and change their language behind their back.
 pub(super) async fn language(
     page: Page,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let form: LanguageForm = parse_form(page.tr, &body)?;
+    let form: LanguageForm = page.submitted(&req, &body)?;
     let lang = Lang::parse(&form.lang).unwrap_or(Lang::En);
     let next = local_path(&form.next).unwrap_or("/");
     let mut response = see_other(next, None, &req);

@@ -241,9 +241,12 @@ fn render(
     // A ticket whose request SDP cannot take changes to is read-only for everyone.
     let can_write = caller.can_write(ticket) && ticket.sdp.fate.is_none();
     let max_size = format::size(state.config.portal.max_attachment_bytes);
+    // A plain-language state only: SDP's error text names internal hosts (admins see it in the
+    // console's ticket log).
     let (sync, sync_key) = match (ticket.sdp.sync_state, &ticket.sdp.request_id) {
         (SyncState::Failed, _) => ("failed", "sync-failed"),
         (SyncState::Synced, Some(_)) => ("synced", "sync-synced"),
+        (SyncState::Pending, _) if ticket.sdp.last_error.is_some() => ("retrying", "sync-retrying"),
         _ => ("pending", "sync-pending"),
     };
     let body = TicketPage {
