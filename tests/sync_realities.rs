@@ -21,6 +21,7 @@ both_profiles!(
     a_reply_on_hold_alerts_the_technician_and_reopens_the_request,
     a_new_customer_is_created_in_sdp_before_their_first_request,
     files_come_only_from_sdp_and_one_too_large_is_named,
+    the_resolution_files_and_the_closure_comments_reach_the_customer,
 );
 
 /// Text that must never reach the portal.
@@ -586,4 +587,59 @@ async fn files_come_only_from_sdp_and_one_too_large_is_named(profile: Profile) {
         .filter(|c| c.endpoint.contains("download") || c.endpoint.contains("/files/"))
         .count();
     assert_eq!(downloads, 1, "only log.txt was downloaded");
+}
+
+async fn the_resolution_files_and_the_closure_comments_reach_the_customer(profile: Profile) {
+    let desk = desk(profile).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let (number, request) = new_ticket(&desk, &alice, "Broken VM").await;
+    desk.fake.set_resolution_with_files(
+        &request,
+        "<p>Restarted the hypervisor</p>",
+        &[("steps.txt", b"1. restart")],
+    );
+    desk.fake.set_status(&request, "Resolved", None);
+    messages_until(&desk, &alice, &number, &request, |m| {
+        m.iter().any(|m| {
+            m["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("Restarted the hypervisor"))
+        })
+    })
+    .await;
+    let files = eventually(Duration::from_secs(20), || async {
+        let (_, list) = alice
+            .get(&format!("/api/v1/tickets/{number}/attachments"))
+            .await;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        (!items.is_empty()).then_some(items)
+    })
+    .await;
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0]["filename"], "steps.txt");
+    assert_eq!(
+        alice.download(&number, &files[0]["id"]).await,
+        b"1. restart"
+    );
+
+    desk.fake.close(&request, "No reply for a week; closing");
+    let m = messages_until(&desk, &alice, &number, &request, |m| {
+        m.iter().any(|m| {
+            m["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("No reply for a week"))
+        })
+    })
+    .await;
+    let closing = m
+        .iter()
+        .filter(|m| {
+            m["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("No reply for a week"))
+        })
+        .count();
+    assert_eq!(closing, 1, "{m:?}");
+    desk.until(&alice, &number, &request, |t| t["status"] == "closed")
+        .await;
 }

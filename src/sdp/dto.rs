@@ -108,6 +108,9 @@ pub struct UserRef {
 pub struct Resolution {
     #[serde(default)]
     pub content: Option<String>,
+    /// Files the technician attached to the resolution.
+    #[serde(default, rename = "resolution_attachments")]
+    pub files: Option<Vec<AttachmentInfo>>,
     #[serde(default)]
     pub submitted_on: Option<SdpDate>,
     #[serde(default)]
@@ -200,6 +203,16 @@ pub struct Request {
     pub has_attachments: Option<bool>,
     #[serde(default)]
     pub has_conversation: Option<bool>,
+    /// How the request was closed: the technician's closure comments.
+    #[serde(default)]
+    pub closure_info: Option<ClosureInfo>,
+}
+
+/// A request's `closure_info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ClosureInfo {
+    #[serde(default)]
+    pub closure_comments: Option<String>,
 }
 
 impl Request {

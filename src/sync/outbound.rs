@@ -206,9 +206,7 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
         OutboxOp::Close => {
             let id = request_id()?;
             if !(entry.outcome_unknown && status_is(ctx, &id, Status::Closed).await?) {
-                calls
-                    .close_request(&id, "Confirmed by the customer in the portal")
-                    .await?;
+                calls.close_request(&id, CUSTOMER_CLOSE).await?;
             }
             // The close action answers with a status only: read what SDP now shows.
             let after = calls.get_request(&id).await.ok();
@@ -258,6 +256,9 @@ async fn after_reply(ctx: &SyncCtx, ticket: &Ticket, request_id: &str) {
         ));
     }
 }
+
+/// The closure comment of a close the customer confirmed; read back, it is not the team's.
+pub(super) const CUSTOMER_CLOSE: &str = "Confirmed by the customer in the portal";
 
 /// The requester's SDP id: looked up by e-mail in SDP's directory, created there when missing, and
 /// remembered; `None` (the request names the requester by e-mail) when the directory will not say.

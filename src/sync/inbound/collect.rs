@@ -93,31 +93,21 @@ pub(super) async fn messages(
             version: None,
         });
     }
-    if let Some(resolution) = &request.resolution
-        && let Some(content) = resolution
-            .content
-            .as_deref()
-            .filter(|c| !c.trim().is_empty())
-    {
+    for (kind, label, html, by) in closing_texts(request) {
         let key = format!(
-            "resolution:{}",
-            hex::encode(&Sha256::digest(content.as_bytes())[..8])
+            "{kind}:{}",
+            hex::encode(&Sha256::digest(html.as_bytes())[..8])
         );
         if !seen(&key)? {
-            let name = resolution
-                .submitted_by
-                .as_ref()
-                .and_then(|u| u.name.clone())
-                .unwrap_or_else(|| "Support team".into());
             out.push(TeamMessage {
                 seen_key: key,
                 author: Author {
-                    name,
+                    name: by.unwrap_or_else(|| "Support team".into()),
                     role: AuthorRole::Team,
                 },
-                body: format!("Resolution:\n{}", text::from_html(content)),
+                body: format!("{label}:\n{}", text::from_html(html)),
                 at: None,
-                sdp_id: format!("resolution:{}", request.id),
+                sdp_id: format!("{kind}:{}", request.id),
                 version: None,
             });
         }
@@ -153,6 +143,34 @@ fn bare_address(address: &str) -> &str {
     }
 }
 
+/// The resolution and the closure comments, as `(kind, label, html, author)`; each becomes a
+/// message once per text. A close the customer confirmed carries our own comment: not the team's.
+fn closing_texts(request: &Request) -> Vec<(&'static str, &'static str, &str, Option<String>)> {
+    let mut out = Vec::new();
+    if let Some(resolution) = &request.resolution
+        && let Some(content) = resolution
+            .content
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+    {
+        let by = resolution
+            .submitted_by
+            .as_ref()
+            .and_then(|u| u.name.clone());
+        out.push(("resolution", "Resolution", content, by));
+    }
+    if let Some(comments) = request
+        .closure_info
+        .as_ref()
+        .and_then(|c| c.closure_comments.as_deref())
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && *c != super::super::outbound::CUSTOMER_CLOSE)
+    {
+        out.push(("closure", "Closed", comments, None));
+    }
+    out
+}
+
 /// Files from one read: those downloaded, and whether one could not be (it is tried again on a
 /// later read; the ticket's other changes do not wait for it).
 #[derive(Debug, Default)]
@@ -174,11 +192,21 @@ pub(super) async fn files(
 ) -> Result<Files, SyncError> {
     let request_id = request.id.as_str();
     let calls = ctx.sdp.on(lane);
-    let listed: Vec<AttachmentInfo> = match (&request.attachments, request.has_attachments) {
+    let mut listed: Vec<AttachmentInfo> = match (&request.attachments, request.has_attachments) {
         (Some(embedded), _) => embedded.clone(),
         (None, Some(false)) => Vec::new(),
         (None, _) => calls.list_attachments(request_id).await?,
     };
+    // The resolution's files, as the request shows them (no call of their own).
+    if let Some(files) = request.resolution.as_ref().and_then(|r| r.files.as_ref()) {
+        listed.extend(
+            files
+                .iter()
+                .filter(|f| !listed.iter().any(|l| l.id == f.id))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
     if listed.is_empty() {
         return Ok(Files::default());
     }
