@@ -22,6 +22,7 @@ both_profiles!(
     a_new_customer_is_created_in_sdp_before_their_first_request,
     files_come_only_from_sdp_and_one_too_large_is_named,
     the_resolution_files_and_the_closure_comments_reach_the_customer,
+    the_ticket_carries_the_number_the_service_desk_shows,
 );
 
 /// Text that must never reach the portal.
@@ -642,4 +643,26 @@ async fn the_resolution_files_and_the_closure_comments_reach_the_customer(profil
     assert_eq!(closing, 1, "{m:?}");
     desk.until(&alice, &number, &request, |t| t["status"] == "closed")
         .await;
+}
+
+async fn the_ticket_carries_the_number_the_service_desk_shows(profile: Profile) {
+    let fake = FakeSdp::start(profile).await;
+    // Cloud may send `display_id` as `{"value", "display_value"}`.
+    fake.set_display_id_object(true);
+    let desk = Desk::start_with(fake, |_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let (number, request) = new_ticket(&desk, &alice, "Numbered").await;
+    let shown = desk.fake.request(&request).unwrap()["display_id"].clone();
+    let expected = shown["value"]
+        .as_str()
+        .or(shown.as_str())
+        .map_or_else(|| request.clone(), str::to_owned);
+    desk.fake.add_note(&request, "<p>Looking</p>", true);
+    let t = desk
+        .until(&alice, &number, &request, |t| !t["sdp"]["number"].is_null())
+        .await;
+    assert_eq!(t["sdp"]["number"], expected.as_str(), "{t}");
+    if profile == Profile::Cloud {
+        assert_ne!(expected, request, "Cloud's number is not its id");
+    }
 }

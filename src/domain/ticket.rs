@@ -81,6 +81,9 @@ pub enum SyncState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SdpLink {
     pub request_id: Option<String>,
+    /// The number the service desk knows the request by: Cloud's `display_id`, on-prem its id.
+    #[serde(default)]
+    pub number: Option<String>,
     pub sync_state: SyncState,
     pub last_error: Option<String>,
     /// Set while SDP cannot take changes to the request: the ticket stays readable, and customers'

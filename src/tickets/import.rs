@@ -89,6 +89,7 @@ fn one(
         due_by: request.due_by,
         sdp: SdpLink {
             request_id: Some(sdp_id.clone()),
+            number: None,
             sync_state: SyncState::Synced,
             last_error: None,
             fate: None,

@@ -63,6 +63,8 @@ pub(crate) struct Observation {
     /// SDP's status name, and what it maps to.
     pub sdp_status: Option<String>,
     pub status: Option<Status>,
+    /// The number the service desk shows for the request.
+    pub number: Option<String>,
     pub technician: Option<String>,
     pub due_by: Option<OffsetDateTime>,
     /// Who the changes are attributed to.
@@ -212,6 +214,9 @@ fn apply_fields(
         return Ok(());
     }
     ticket.sdp_updated_ms = seen.updated_ms.or(ticket.sdp_updated_ms);
+    if seen.number.is_some() {
+        ticket.sdp.number.clone_from(&seen.number);
+    }
     apply_details(tx, ticket, seen, now, kinds)?;
     let reassigned = seen.technician != ticket.assignee;
     if reassigned {
@@ -519,6 +524,7 @@ mod tests {
             updated_ms: Some(updated_ms),
             sdp_status: Some(sdp.into()),
             status: Some(status),
+            number: None,
             technician: None,
             due_by: None,
             team: Actor::team("Tech One"),

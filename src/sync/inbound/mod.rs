@@ -309,6 +309,12 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
         updated_ms: request.updated_ms(),
         sdp_status: request.status.as_ref().and_then(|s| s.name.clone()),
         status: mapped.map(|m| m.status),
+        number: Some(
+            request
+                .display_id
+                .clone()
+                .unwrap_or_else(|| request.id.clone()),
+        ),
         team: Actor::team(technician.as_deref().unwrap_or("ServiceDesk Plus")),
         technician,
         due_by: millis_to_time(request.due_ms()),

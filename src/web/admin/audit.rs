@@ -127,7 +127,11 @@ pub(super) async fn ticket_log(
         number: ticket.number.clone(),
         subject: ticket.subject.clone(),
         status_label: page.t(&status_key(ticket.status)),
-        request_id: ticket.sdp.request_id.clone().unwrap_or_default(),
+        // Cloud's number is not its id: both, so the team can find it either way.
+        request_id: match (&ticket.sdp.number, &ticket.sdp.request_id) {
+            (Some(number), Some(id)) if number != id => format!("{number} (id {id})"),
+            (_, id) => id.clone().unwrap_or_default(),
+        },
         sync_state: format!("{:?}", ticket.sdp.sync_state).to_lowercase(),
         last_error: ticket.sdp.last_error.clone().unwrap_or_default(),
         pending: changes(&state, &pending),
