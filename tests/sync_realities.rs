@@ -23,6 +23,7 @@ both_profiles!(
     files_come_only_from_sdp_and_one_too_large_is_named,
     the_resolution_files_and_the_closure_comments_reach_the_customer,
     the_ticket_carries_the_number_the_service_desk_shows,
+    the_console_mapping_shows_what_each_sdp_status_means_unmapped,
 );
 
 /// Text that must never reach the portal.
@@ -664,5 +665,33 @@ async fn the_ticket_carries_the_number_the_service_desk_shows(profile: Profile) 
     assert_eq!(t["sdp"]["number"], expected.as_str(), "{t}");
     if profile == Profile::Cloud {
         assert_ne!(expected, request, "Cloud's number is not its id");
+    }
+}
+
+async fn the_console_mapping_shows_what_each_sdp_status_means_unmapped(profile: Profile) {
+    let fake = FakeSdp::start(profile).await;
+    fake.use_default_statuses();
+    fake.add_status("Awaiting Vendor", true, true);
+    fake.add_status("Investigating", true, false);
+    let desk = Desk::start_with(fake, |_| {}).await;
+    let mut admin = crate::common::visitor::Visitor::new(&desk.app);
+    admin
+        .sign_in(crate::common::ADMIN_EMAIL, crate::common::ADMIN_PASSWORD)
+        .await;
+    let page = admin.get("/admin/mapping").await;
+    assert_eq!(page.status, StatusCode::OK);
+    // Each SDP status, with what "automatic" makes of it: by name, else by its flags.
+    for (status, automatic) in [
+        ("Open", "Automatic (Received)"),
+        ("On Hold", "Automatic (On hold)"),
+        ("Awaiting Vendor", "Automatic (On hold)"),
+        ("Investigating", "Automatic (In progress)"),
+    ] {
+        let row = page
+            .body
+            .split("<tr>")
+            .find(|r| r.contains(&format!(">{status}</label>")))
+            .unwrap_or_else(|| panic!("{status} is listed: {}", page.body));
+        assert!(row.contains(automatic), "{status}: {row}");
     }
 }

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::{AppState, Caller};
 use crate::actors::sync::{GetStats, Kick, ReadRequest, Stop, SweepNow, SyncNow, SyncSupervisor};
 use crate::config::SdpConfig;
+use crate::domain::Status;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::sdp::budget::BudgetView;
 use crate::sdp::{Budget, Lane, SdpClient, SdpError};
@@ -259,7 +260,7 @@ impl SyncHandle {
 
     /// SDP's reference lists by name (`statuses`, `priorities`, `request_types`, `categories`,
     /// `request_templates`), or why they cannot be read.
-    pub async fn lookups(&self) -> Result<BTreeMap<&'static str, Vec<String>>, String> {
+    pub async fn lookups(&self) -> Result<BTreeMap<&'static str, Vec<Value>>, String> {
         let client = self
             .client()
             .ok_or_else(|| "no SDP base URL is set".to_owned())?;
@@ -267,7 +268,7 @@ impl SyncHandle {
         let mut lists = BTreeMap::new();
         for path in LOOKUPS {
             let rows = with_deadline(calls.lookups(path)).await?;
-            lists.insert(path, names(&rows));
+            lists.insert(path, rows);
         }
         Ok(lists)
     }
@@ -282,10 +283,28 @@ pub const LOOKUPS: [&str; 5] = [
     "request_templates",
 ];
 
-fn names(rows: &[Value]) -> Vec<String> {
+/// The `name`s of a reference list's rows.
+pub fn names(rows: &[Value]) -> Vec<String> {
     rows.iter()
         .filter_map(|r| r["name"].as_str().map(str::to_owned))
         .collect()
+}
+
+/// What an SDP status shows as without a console choice: the built-in mapping by name, else
+/// its flags (`in_progress`, `stop_timer`) as the status list gives them.
+pub fn status_default(row: &Value) -> Status {
+    let name = row["name"].as_str().unwrap_or_default();
+    crate::config::MappingConfig::default()
+        .statuses
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| Status::parse(v))
+        .unwrap_or_else(|| {
+            crate::sync::mapping::Mapping::by_flags(
+                row["in_progress"].as_bool(),
+                row["stop_timer"].as_bool(),
+            )
+        })
 }
 
 async fn with_deadline<T>(

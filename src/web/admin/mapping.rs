@@ -29,6 +29,8 @@ pub(super) struct MapRow {
     pub name: String,
     pub input: String,
     pub current: String,
+    /// What "automatic" means for this status, when SDP's list says.
+    pub automatic: Option<String>,
 }
 
 pub(super) struct NameField {
@@ -62,7 +64,7 @@ pub(super) async fn form(admin: AdminPage, state: State) -> HttpResponse {
     let page = &admin.page;
     let sdp = state.sync.sdp();
     let lists = state.sync.lookups().await;
-    let list = |name: &str| {
+    let rows = |name: &str| {
         lists
             .as_ref()
             .ok()
@@ -70,6 +72,8 @@ pub(super) async fn form(admin: AdminPage, state: State) -> HttpResponse {
             .cloned()
             .unwrap_or_default()
     };
+    let list = |name: &str| crate::service::sync::names(&rows(name));
+    let status_rows = rows("statuses");
     // SDP's statuses first, then any mapped name SDP no longer lists.
     let mut status_names = list("statuses");
     for name in sdp.mapping.statuses.keys() {
@@ -83,6 +87,16 @@ pub(super) async fn form(admin: AdminPage, state: State) -> HttpResponse {
             name: name.clone(),
             input: format!("status:{name}"),
             current: sdp.mapping.statuses.get(name).cloned().unwrap_or_default(),
+            automatic: status_rows
+                .iter()
+                .find(|r| r["name"].as_str() == Some(name.as_str()))
+                .map(|r| {
+                    page.t1(
+                        "mapping-automatic-as",
+                        "status",
+                        page.t(&status_key(crate::service::sync::status_default(r))),
+                    )
+                }),
         })
         .collect();
     let fixed = |key: ConsoleKey| state.config.fixed.get(&key.key()).cloned();

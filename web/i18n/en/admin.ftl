@@ -123,6 +123,7 @@ mapping-statuses-hint = How each ServiceDesk Plus status shows in the portal. Au
 mapping-sdp-status = ServiceDesk Plus status
 mapping-portal-status = Portal status
 mapping-automatic = Automatic
+mapping-automatic-as = Automatic ({ $status })
 mapping-names = Names used in ServiceDesk Plus
 mapping-none = (none)
 lists-unavailable = ServiceDesk Plus's lists could not be read ({ $reason }); type the names instead.

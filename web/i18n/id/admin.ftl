@@ -111,6 +111,7 @@ mapping-statuses-hint = Bagaimana setiap status ServiceDesk Plus tampil di porta
 mapping-sdp-status = Status ServiceDesk Plus
 mapping-portal-status = Status portal
 mapping-automatic = Otomatis
+mapping-automatic-as = Otomatis ({ $status })
 mapping-names = Nama yang dipakai di ServiceDesk Plus
 mapping-none = (tidak ada)
 lists-unavailable = Daftar ServiceDesk Plus tidak dapat dibaca ({ $reason }); ketik namanya.
