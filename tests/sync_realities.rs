@@ -507,6 +507,8 @@ async fn a_new_customer_is_created_in_sdp_before_their_first_request(profile: Pr
     let fake = FakeSdp::start(profile).await;
     // This SDP refuses requests for requesters it does not know.
     fake.auto_create_requesters(false);
+    // Cloud: the token may use the user directory.
+    fake.grant_scope("SDPOnDemand.users.ALL");
     let desk = Desk::start_with(fake, |_| {}).await;
     let carol = desk.app.customer("carol@example.com").await;
     let (_, request) = new_ticket(&desk, &carol, "First one").await;
@@ -694,4 +696,42 @@ async fn the_console_mapping_shows_what_each_sdp_status_means_unmapped(profile: 
             .unwrap_or_else(|| panic!("{status} is listed: {}", page.body));
         assert!(row.contains(automatic), "{status}: {row}");
     }
+}
+
+/// Cloud with the documented scopes only (requests, setup): the directory refuses the token. That
+/// is no outage: tickets still reach SDP, naming the requester by e-mail, and the refusal is
+/// asked again only after an hour.
+#[actix_web::test]
+async fn a_token_without_the_users_scope_still_delivers_every_ticket() {
+    let fake = FakeSdp::start(Profile::Cloud).await;
+    let desk = Desk::start_with(fake, |_| {}).await;
+    let alice = desk.app.customer("alice@example.com").await;
+    let bob = desk.app.customer("bob@example.com").await;
+    let tokens_before = desk.fake.token_requests();
+    let (_, one) = new_ticket(&desk, &alice, "Without the scope").await;
+    let (_, two) = new_ticket(&desk, &bob, "Still without it").await;
+    assert_eq!(
+        desk.fake.request(&one).unwrap()["requester"]["email_id"],
+        "alice@example.com"
+    );
+    assert_eq!(
+        desk.fake.request(&two).unwrap()["requester"]["email_id"],
+        "bob@example.com"
+    );
+    let directory: Vec<_> = desk
+        .fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.endpoint.contains("/requesters") || c.endpoint.contains("/users"))
+        .collect();
+    assert_eq!(
+        directory.len(),
+        1,
+        "refused once, then not asked: {directory:?}"
+    );
+    assert_eq!(directory[0].status, Some(401));
+    // No token refresh for a scope refusal (Zoho limits token requests).
+    assert_eq!(desk.fake.token_requests(), tokens_before);
+    let health = desk.health().await;
+    assert_eq!(health["budget"]["sdp"]["state"], "reachable", "{health}");
 }

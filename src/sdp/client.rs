@@ -42,14 +42,18 @@ pub struct SdpClient {
     budget: Arc<Budget>,
     /// The deadline of one JSON call; transfers have an idle timeout of the same length instead.
     call_timeout: Duration,
-    /// Where this SDP keeps requesters, once a call has shown it (see `requesters`).
-    pub(super) requester_path: std::sync::Mutex<Option<&'static str>>,
+    /// Where this SDP keeps requesters, once a call has shown it, and when the credential was
+    /// last refused there (see `requesters`).
+    pub(super) directory: std::sync::Mutex<super::requesters::Directory>,
 }
 
 /// The client's calls on behalf of one [`Lane`]: `sdp.on(Lane::Poll).get_request(id)`.
 pub struct Calls<'a> {
     pub(super) sdp: &'a SdpClient,
     lane: Lane,
+    /// Calls to a part of SDP the credential may not reach (a missing OAuth scope): a refusal is
+    /// this call's answer, not SDP being away, and no token is refreshed for it.
+    optional: bool,
 }
 
 impl SdpClient {
@@ -83,7 +87,7 @@ impl SdpClient {
             auth,
             budget,
             call_timeout,
-            requester_path: std::sync::Mutex::new(None),
+            directory: std::sync::Mutex::default(),
         })
     }
 
@@ -93,7 +97,11 @@ impl SdpClient {
 
     /// The calls of one lane.
     pub fn on(&self, lane: Lane) -> Calls<'_> {
-        Calls { sdp: self, lane }
+        Calls {
+            sdp: self,
+            lane,
+            optional: false,
+        }
     }
 
     /// The note wrapper key: `note` on-prem (revised format), `request_note` on Cloud.
@@ -138,6 +146,7 @@ impl SdpClient {
         url: &str,
         input: Option<&Value>,
         upload: Option<&Upload>,
+        optional: bool,
     ) -> Result<Value, SdpError> {
         let mut stale: Option<String> = None;
         for attempt in 0..2 {
@@ -147,11 +156,23 @@ impl SdpClient {
                 .await;
             match answer {
                 Err((e, token))
-                    if matches!(e, SdpError::Auth(_)) && attempt == 0 && token.is_some() =>
+                    if matches!(e, SdpError::Auth(_))
+                        && attempt == 0
+                        && token.is_some()
+                        && !optional =>
                 {
                     // A stale access token, most likely: refresh once before believing it.
                     permit.answered();
                     stale = token;
+                }
+                Err((SdpError::Auth(message), _)) if optional => {
+                    permit.answered();
+                    return Err(SdpError::Api {
+                        status: 401,
+                        code: None,
+                        message: format!("not allowed to this credential: {message}"),
+                        fields: Vec::new(),
+                    });
                 }
                 Err((e, _)) => {
                     if is_unavailable(&e) {
@@ -285,6 +306,15 @@ impl SdpClient {
 }
 
 impl Calls<'_> {
+    /// The same lane's calls, for a part of SDP the credential may not reach.
+    pub(super) fn optional(&self) -> Calls<'_> {
+        Calls {
+            sdp: self.sdp,
+            lane: self.lane,
+            optional: true,
+        }
+    }
+
     pub(super) async fn call(
         &self,
         method: Method,
@@ -293,7 +323,9 @@ impl Calls<'_> {
         upload: Option<&Upload>,
     ) -> Result<Value, SdpError> {
         let url = self.sdp.url(path);
-        self.sdp.call(self.lane, method, &url, input, upload).await
+        self.sdp
+            .call(self.lane, method, &url, input, upload, self.optional)
+            .await
     }
 
     pub(super) async fn entity<T: DeserializeOwned>(

@@ -378,6 +378,12 @@ impl FakeSdp {
         self.state().auth.lifetime = lifetime;
     }
 
+    /// Cloud: adds an OAuth scope to what the tokens carry (`SDPOnDemand.users.ALL` opens the
+    /// requester directory; without it `/requesters` and `/users` answer 401, §2).
+    pub fn grant_scope(&self, scope: &str) {
+        self.state().auth.scopes.push(scope.to_owned());
+    }
+
     /// How many calls reached `POST /oauth/v2/token`.
     pub fn token_requests(&self) -> usize {
         self.state().auth.token_requests

@@ -196,6 +196,14 @@ async fn api_call(
     if delay > Duration::ZERO {
         actix_web::rt::time::sleep(delay).await;
     }
+    if lacks_scope(&shared.lock(), &rest) {
+        drain(payload).await;
+        // Cloud's front end refuses a call outside the token's scopes: 401, no SDP body (§2).
+        let response = HttpResponse::Unauthorized()
+            .content_type("text/plain")
+            .body("OAUTH_SCOPE_MISMATCH");
+        return (Some(401), response);
+    }
     let max_upload = match admit(shared, req.headers(), seq, list) {
         Ok(max_upload) => max_upload,
         Err(answer) => {
@@ -486,6 +494,18 @@ async fn read_input(
 
 // ----- authentication -----
 
+/// Cloud: whether the call needs an OAuth scope the tokens do not carry (the user directory needs
+/// `SDPOnDemand.users.*`).
+fn lacks_scope(s: &State, rest: &[&str]) -> bool {
+    s.profile == Profile::Cloud
+        && matches!(rest.first(), Some(&("users" | "requesters")))
+        && !s
+            .auth
+            .scopes
+            .iter()
+            .any(|scope| scope.starts_with("SDPOnDemand.users."))
+}
+
 fn authorized(s: &State, headers: &HeaderMap) -> bool {
     match s.profile {
         Profile::OnPrem => ["authtoken", "technician_key"]
@@ -575,7 +595,7 @@ fn issue_token(s: &mut State, params: &HashMap<String, String>) -> (u16, Value) 
                           "token_type": "Bearer", "expires_in": s.auth.lifetime.as_secs()});
     if let Some(refresh) = new_refresh {
         body["refresh_token"] = json!(refresh);
-        body["scope"] = json!("SDPOnDemand.requests.ALL SDPOnDemand.setup.READ");
+        body["scope"] = json!(s.auth.scopes.join(" "));
     }
     (200, body)
 }

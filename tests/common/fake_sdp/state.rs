@@ -407,6 +407,8 @@ pub struct AuthState {
     pub grant_codes: HashSet<String>,
     pub lifetime: Duration,
     pub token_requests: usize,
+    /// Cloud: the OAuth scopes the tokens carry (the documented set by default: no `users`).
+    pub scopes: Vec<String>,
 }
 
 /// The writable request fields and how their input is checked.
@@ -675,6 +677,10 @@ impl State {
                 grant_codes: HashSet::from([grant]),
                 lifetime: Duration::from_hours(1),
                 token_requests: 0,
+                scopes: vec![
+                    "SDPOnDemand.requests.ALL".into(),
+                    "SDPOnDemand.setup.READ".into(),
+                ],
             },
             tables: BTreeMap::new(),
             users: Vec::new(),
