@@ -54,8 +54,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let window = ReopenWindow {
         days: config.portal.reopen_window_days,
     };
+    let secret_key = crate::settings::SecretKey::load(&config.storage)?;
+    if crate::settings::seal_clear_text(&store, &secret_key)? {
+        store.durable().await?;
+        tracing::info!(
+            "console-saved secrets stored in clear text by an earlier version are now sealed"
+        );
+    }
     let actors = Actors::start(Arc::clone(&store), window);
-    let saved = crate::settings::load(&store)?;
+    let saved = crate::settings::load(&store, &secret_key)?;
     let sdp = crate::settings::effective(&config, &saved);
     let sync = SyncHandle::start(&sdp, Arc::clone(&store), actors.publisher(), window)?;
     let ready = Arc::new(AtomicBool::new(false));
@@ -71,6 +78,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ready: Arc::clone(&ready),
         metrics,
         sync,
+        secret_key,
     });
 
     let app_state = state.clone();

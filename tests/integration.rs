@@ -17,6 +17,7 @@ mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;
 mod pages;
+mod secrets_at_rest;
 mod structure;
 mod sync;
 mod sync_budget;

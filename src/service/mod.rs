@@ -35,6 +35,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SDP connection and the sync that runs on it.
     pub sync: SyncHandle,
+    /// Seals the secrets the console saves.
+    pub(crate) secret_key: crate::settings::SecretKey,
 }
 
 impl AppState {

@@ -52,6 +52,20 @@ pub(crate) async fn download_backup(
         disposition: DispositionType::Attachment,
         parameters: vec![DispositionParam::Filename(prepared.file_name())],
     };
+    // A backup holds every record and password hash: who took one is on the audit log.
+    state
+        .store
+        .audit(
+            &caller.user.email,
+            "backup.downloaded",
+            &format!("{}, {size} bytes", prepared.file_name()),
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+    state
+        .store
+        .durable()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     tracing::info!(admin = %caller.user.email, bytes = size, "backup started");
     let (tx, mut rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
