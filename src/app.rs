@@ -79,6 +79,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics,
         sync,
         secret_key,
+        trusted_proxies: config.trusted_proxies()?,
     });
 
     let app_state = state.clone();
@@ -87,6 +88,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         actix_web::App::new()
             .app_data(app_state.clone())
             .wrap(security_headers(&frame_ancestors))
+            .wrap(from_fn(crate::http::client::hsts))
             .wrap(from_fn(observe))
             .configure(crate::http::configure)
             .configure(crate::web::configure)

@@ -17,6 +17,7 @@ mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;
 mod pages;
+mod proxies;
 mod secrets_at_rest;
 mod structure;
 mod sync;

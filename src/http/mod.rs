@@ -2,6 +2,7 @@
 //! the use cases' (`service`). Reads go to the store directly (sled reads are safe from any thread).
 
 pub(crate) mod api;
+pub(crate) mod client;
 pub(crate) mod extract;
 pub(crate) mod session;
 pub(crate) mod upload;

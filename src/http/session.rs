@@ -1,5 +1,5 @@
 //! The browser session cookie: `HttpOnly`, `SameSite=Lax`, `Secure` when the request came over
-//! https. The API's session endpoints and the sign-in page set it the same way.
+//! https (`client::secure`). The API's session endpoints and the sign-in page set it the same way.
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite};
@@ -28,7 +28,7 @@ fn build(req: &HttpRequest, value: String, max_age: Duration) -> Cookie<'static>
         .same_site(SameSite::Lax)
         .max_age(max_age)
         .finish();
-    cookie.set_secure(req.connection_info().scheme() == "https");
+    cookie.set_secure(crate::http::client::secure(req));
     cookie
 }
 

@@ -37,6 +37,8 @@ pub struct AppState {
     pub sync: SyncHandle,
     /// Seals the secrets the console saves.
     pub(crate) secret_key: crate::settings::SecretKey,
+    /// `server.trusted_proxies`, parsed: the peers whose forwarded headers are believed.
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl AppState {

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::{self, SESSION_COOKIE};
 use crate::domain::User;
 use crate::error::ApiError;
+use crate::http::client::Client;
 use crate::http::extract;
 use crate::service::Caller;
 use crate::store::StoreError;
@@ -128,7 +129,7 @@ impl Page {
         let same_origin = match req.headers().get(header::ORIGIN) {
             None => true,
             Some(origin) => {
-                let host = req.connection_info().host().to_owned();
+                let host = Client::of(req).host;
                 origin.to_str().ok().is_some_and(|o| {
                     o.split_once("://")
                         .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(&host))
@@ -189,7 +190,7 @@ pub(crate) fn cookie(name: &'static str, value: String, req: &HttpRequest) -> Co
         .http_only(true)
         .same_site(SameSite::Lax)
         .finish();
-    cookie.set_secure(req.connection_info().scheme() == "https");
+    cookie.set_secure(crate::http::client::secure(req));
     cookie
 }
 

@@ -80,8 +80,8 @@ fn fields(state: &AppState) -> Vec<Field> {
 fn webhook_url(state: &AppState, req: &HttpRequest) -> String {
     let public = state.config.server.public_url.trim_end_matches('/');
     let base = if public.is_empty() {
-        let info = req.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
+        let client = crate::http::client::Client::of(req);
+        format!("{}://{}", client.scheme(), client.host)
     } else {
         public.to_owned()
     };
