@@ -583,3 +583,6 @@ fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
         .ok()?;
     Some(Duration::from_secs(secs.min(3600)))
 }
+
+#[cfg(test)]
+mod props;
