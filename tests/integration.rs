@@ -13,6 +13,7 @@ mod attachments;
 mod auth;
 mod backup;
 mod config_cli;
+mod crash;
 mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;
