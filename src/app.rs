@@ -29,6 +29,7 @@ pub struct Running {
     pub state: web::Data<AppState>,
     server: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    tls: Option<Arc<crate::http::tls::CertResolver>>,
 }
 
 /// Starts everything; returns once the server listens and `/readyz` answers 200.
@@ -95,9 +96,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .default_service(web::to(crate::http::not_found))
     })
     .disable_signals()
-    .shutdown_timeout(config.server.shutdown_timeout_secs)
-    .bind(config.bind_addr())
-    .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
+    .shutdown_timeout(config.server.shutdown_timeout_secs);
+    let (cert, key) = (&config.server.tls_cert_file, &config.server.tls_key_file);
+    let (server, tls) = if cert.as_os_str().is_empty() {
+        (server.bind(config.bind_addr()), None)
+    } else {
+        let (tls_config, resolver) = crate::http::tls::server_config(cert, key)?;
+        crate::http::tls::reload_on_sighup(Arc::clone(&resolver))?;
+        (
+            server.bind_rustls_0_23(config.bind_addr(), tls_config),
+            Some(resolver),
+        )
+    };
+    let server =
+        server.with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
     let addr = *server
         .addrs()
         .first()
@@ -109,17 +121,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     ready.store(true, Ordering::SeqCst);
     tracing::info!(%addr, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "deskbridge ready");
     if let Some(token) = setup_token {
-        announce_setup(&config, addr, &token);
+        announce_setup(&config, addr, tls.is_some(), &token);
     }
     Ok(Running {
         addr,
         state,
         server: handle,
         task,
+        tls,
     })
 }
 
 impl Running {
+    /// Reads the TLS certificate and key files again, as SIGHUP does; without TLS, nothing to do.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        self.tls.as_ref().map_or(Ok(()), |tls| tls.reload())
+    }
+
     /// Graceful stop: `/readyz` turns 503, in-flight requests finish, the store is flushed and closed.
     pub async fn stop(self) {
         self.state.ready.store(false, Ordering::SeqCst);
@@ -178,9 +196,9 @@ async fn ensure_admin(config: &Config, store: &Arc<Store>) -> anyhow::Result<Opt
     Ok(None)
 }
 
-fn announce_setup(config: &Config, addr: SocketAddr, token: &str) {
+fn announce_setup(config: &Config, addr: SocketAddr, tls: bool, token: &str) {
     let base = if config.server.public_url.is_empty() {
-        format!("http://{addr}")
+        format!("{}://{addr}", if tls { "https" } else { "http" })
     } else {
         config.server.public_url.trim_end_matches('/').to_owned()
     };

@@ -26,3 +26,4 @@ mod sync_budget;
 mod sync_realities;
 mod system;
 mod tickets;
+mod tls;

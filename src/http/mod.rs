@@ -5,6 +5,7 @@ pub(crate) mod api;
 pub(crate) mod client;
 pub(crate) mod extract;
 pub(crate) mod session;
+pub(crate) mod tls;
 pub(crate) mod upload;
 pub(crate) mod views;
 
