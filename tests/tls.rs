@@ -5,7 +5,7 @@ use std::path::Path;
 
 use reqwest::StatusCode;
 
-use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, deskbridge_command};
 
 /// A self-signed certificate for 127.0.0.1, written as the PEM files the config names; its PEM.
 fn write_certificate(dir: &Path) -> String {
@@ -69,6 +69,26 @@ async fn the_app_serves_https_and_takes_a_renewed_certificate_on_reload() {
     assert!(
         healthz(&app, &first).await.is_err(),
         "the old certificate is gone"
+    );
+
+    // `deskbridge healthcheck` finds the https listener from the same configuration.
+    let config = certs.path().join("deskbridge.toml");
+    let text = format!(
+        "[server]\nbind = \"{}\"\ntls_cert_file = {}\ntls_key_file = {}\n",
+        running.addr,
+        toml::Value::String(certs.path().join("cert.pem").display().to_string()),
+        toml::Value::String(certs.path().join("key.pem").display().to_string()),
+    );
+    std::fs::write(&config, text).expect("config written");
+    let probe = deskbridge_command()
+        .arg("healthcheck")
+        .env("DESKBRIDGE_CONFIG", &config)
+        .output()
+        .expect("healthcheck runs");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
     );
 
     // A half-written file is refused and the certificate in force stays.
