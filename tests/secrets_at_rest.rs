@@ -88,6 +88,7 @@ async fn console_secrets_are_sealed_in_the_store_files_and_in_backups() {
     assert!(text.contains("\"secrets\": \"console-saved secrets are sealed"));
     let page = admin.get("/admin/audit").await;
     assert!(page.body.contains("backup.downloaded"), "{}", page.body);
+    assert!(page.body.contains("to 127.0.0.1"), "{}", page.body);
 
     // The sealed values open after a restart, and the key file is the owner's alone.
     app.restart().await;
