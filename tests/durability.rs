@@ -249,6 +249,8 @@ async fn each_change_reaches_sdp_once_in_order() {
     assert_eq!(
         changes,
         [
+            // The customer is added to SDP's requester directory before their first request.
+            "POST /users",
             "POST /requests",
             "POST /requests/{id}/notes",
             "PUT /requests/{id}/upload",
