@@ -177,6 +177,19 @@ fn invalid_values_name_the_key() {
             "[portal]\nframe_ancestors = \"https://a.example/path\"\n",
             "portal.frame_ancestors",
         ),
+        (
+            "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+            "server.trusted_proxies",
+        ),
+        (
+            "[server]\ntrusted_proxies = [\"proxy.local\"]\n",
+            "server.trusted_proxies",
+        ),
+        (
+            "[server]\ntls_cert_file = \"cert.pem\"\n",
+            "server.tls_cert_file",
+        ),
+        ("[storage]\nsecret_key = \"abc\"\n", "storage.secret_key"),
     ];
     Jail::expect_with(|jail| {
         for (text, key) in cases {
