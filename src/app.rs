@@ -29,6 +29,7 @@ pub struct Running {
     pub state: web::Data<AppState>,
     server: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    tls: Option<Arc<crate::http::tls::CertResolver>>,
 }
 
 /// Starts everything; returns once the server listens and `/readyz` answers 200.
@@ -36,30 +37,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let metrics = Metrics::new();
     let data_dir = config.storage.data_dir.clone();
-    let store = Store::open(
-        &data_dir,
-        config.storage.cache_mb,
-        &config.portal.ticket_prefix,
-        metrics.clone(),
-    )
-    .with_context(|| {
-        format!(
-            "cannot open the store in {} (storage.data_dir)",
-            data_dir.display()
-        )
-    })?;
-    let store = Arc::new(store);
+    let store = Arc::new(open_store(&config, metrics.clone())?);
     let setup_token = ensure_admin(&config, &store).await?;
     auth::release_hash_buffers();
     let window = ReopenWindow {
         days: config.portal.reopen_window_days,
     };
+    let secret_key = secret_key(&config, &store).await?;
     let actors = Actors::start(Arc::clone(&store), window);
     sweep_replies(
         Arc::downgrade(&store),
         time::Duration::days(i64::from(config.portal.idempotency_ttl_days)),
     );
-    let saved = crate::settings::load(&store)?;
+    let saved = crate::settings::load(&store, &secret_key)?;
     let sdp = crate::settings::effective(&config, &saved);
     let portal = crate::sync::PortalRules {
         window,
@@ -80,6 +70,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics,
         sync,
         streams: crate::service::StreamSlots::default(),
+        secret_key,
+        trusted_proxies: config.trusted_proxies()?,
     });
 
     let app_state = state.clone();
@@ -88,15 +80,27 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         actix_web::App::new()
             .app_data(app_state.clone())
             .wrap(security_headers(&frame_ancestors))
+            .wrap(from_fn(crate::http::client::hsts))
             .wrap(from_fn(observe))
             .configure(crate::http::configure)
             .configure(crate::web::configure)
             .default_service(web::to(crate::http::not_found))
     })
     .disable_signals()
-    .shutdown_timeout(config.server.shutdown_timeout_secs)
-    .bind(config.bind_addr())
-    .with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
+    .shutdown_timeout(config.server.shutdown_timeout_secs);
+    let (cert, key) = (&config.server.tls_cert_file, &config.server.tls_key_file);
+    let (server, tls) = if cert.as_os_str().is_empty() {
+        (server.bind(config.bind_addr()), None)
+    } else {
+        let (tls_config, resolver) = crate::http::tls::server_config(cert, key)?;
+        crate::http::tls::reload_on_sighup(Arc::clone(&resolver))?;
+        (
+            server.bind_rustls_0_23(config.bind_addr(), tls_config),
+            Some(resolver),
+        )
+    };
+    let server =
+        server.with_context(|| format!("cannot listen on {} (server.bind)", config.server.bind))?;
     let addr = *server
         .addrs()
         .first()
@@ -108,17 +112,51 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     ready.store(true, Ordering::SeqCst);
     tracing::info!(%addr, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "deskbridge ready");
     if let Some(token) = setup_token {
-        announce_setup(&config, addr, &token);
+        announce_setup(&config, addr, tls.is_some(), &token);
     }
     Ok(Running {
         addr,
         state,
         server: handle,
         task,
+        tls,
     })
 }
 
+fn open_store(config: &Config, metrics: Metrics) -> anyhow::Result<Store> {
+    let data_dir = &config.storage.data_dir;
+    Store::open(
+        data_dir,
+        config.storage.cache_mb,
+        &config.portal.ticket_prefix,
+        metrics,
+    )
+    .with_context(|| {
+        format!(
+            "cannot open the store in {} (storage.data_dir)",
+            data_dir.display()
+        )
+    })
+}
+
+/// The key that seals console-saved secrets; secrets an earlier version kept in clear are sealed.
+async fn secret_key(config: &Config, store: &Store) -> anyhow::Result<crate::settings::SecretKey> {
+    let secret_key = crate::settings::SecretKey::load(&config.storage)?;
+    if crate::settings::seal_clear_text(store, &secret_key)? {
+        store.durable().await?;
+        tracing::info!(
+            "console-saved secrets stored in clear text by an earlier version are now sealed"
+        );
+    }
+    Ok(secret_key)
+}
+
 impl Running {
+    /// Reads the TLS certificate and key files again, as SIGHUP does; without TLS, nothing to do.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        self.tls.as_ref().map_or(Ok(()), |tls| tls.reload())
+    }
+
     /// Graceful stop: `/readyz` turns 503, in-flight requests finish, the store is flushed and closed.
     pub async fn stop(self) {
         self.state.ready.store(false, Ordering::SeqCst);
@@ -206,9 +244,9 @@ async fn ensure_admin(config: &Config, store: &Arc<Store>) -> anyhow::Result<Opt
     Ok(None)
 }
 
-fn announce_setup(config: &Config, addr: SocketAddr, token: &str) {
+fn announce_setup(config: &Config, addr: SocketAddr, tls: bool, token: &str) {
     let base = if config.server.public_url.is_empty() {
-        format!("http://{addr}")
+        format!("{}://{addr}", if tls { "https" } else { "http" })
     } else {
         config.server.public_url.trim_end_matches('/').to_owned()
     };

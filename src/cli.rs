@@ -99,14 +99,25 @@ pub fn run() -> ExitCode {
 /// The appliance's own address from the configuration: server.bind, on loopback when it binds
 /// every address.
 fn local_base_url(config: Option<&std::path::Path>) -> String {
-    let bind =
-        Config::load(config).map_or_else(|_| ([127, 0, 0, 1], 8080).into(), |c| c.bind_addr());
+    let (bind, tls) = Config::load(config).map_or_else(
+        |_| (([127, 0, 0, 1], 8080).into(), false),
+        |c| {
+            (
+                c.bind_addr(),
+                !c.server.tls_cert_file.as_os_str().is_empty(),
+            )
+        },
+    );
     let host = if bind.ip().is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
         bind.ip()
     };
-    format!("http://{}", std::net::SocketAddr::new(host, bind.port()))
+    let scheme = if tls { "https" } else { "http" };
+    format!(
+        "{scheme}://{}",
+        std::net::SocketAddr::new(host, bind.port())
+    )
 }
 
 fn backup(
@@ -228,6 +239,9 @@ async fn shutdown_signal() {
 }
 
 fn healthcheck(url: Option<String>) -> ExitCode {
+    // The derived URL is this host's own listener, whose certificate names its public host: the
+    // probe sends nothing secret, so it does not check the name.
+    let local = url.is_none();
     let url = url.unwrap_or_else(|| format!("{}/healthz", local_base_url(None)));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -236,6 +250,7 @@ fn healthcheck(url: Option<String>) -> ExitCode {
     let status = runtime.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
+            .tls_danger_accept_invalid_certs(local)
             .build()?;
         client.get(&url).send().await.map(|r| r.status())
     });

@@ -1644,6 +1644,8 @@ async fn page_sizes(sdp: &Client, path: &str, key: &str) -> Vec<usize> {
 async fn fake_sdp_pages_every_list() {
     for profile in [Profile::OnPrem, Profile::Cloud] {
         let fake = FakeSdp::start(profile).await;
+        // Cloud: the directory needs the users scope.
+        fake.grant_scope("SDPOnDemand.users.ALL");
         let sdp = Client::new(&fake).await;
         let id = fake.raise_request("Long thread", "alice@example.com");
         let notes: Vec<String> = (0..25)
@@ -2694,6 +2696,12 @@ async fn fake_sdp_changes_requesters_and_finds_them_by_email() {
     ] {
         let fake = FakeSdp::start(profile).await;
         let sdp = Client::new(&fake).await;
+        if profile == Profile::Cloud {
+            // The documented scopes (requests, setup) do not reach the directory (§2).
+            let (status, _) = sdp.get(&format!("/{people}"), None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            fake.grant_scope("SDPOnDemand.users.ALL");
+        }
         let id = fake.raise_request("Whose is it", "alice@example.com");
         let alice = fake.request(&id).unwrap()["requester"]["id"]
             .as_str()

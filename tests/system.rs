@@ -77,3 +77,27 @@ async fn responses_carry_security_headers() {
             .contains("default-src 'none'")
     );
 }
+
+#[actix_web::test]
+async fn metrics_need_the_token_when_one_is_set() {
+    let app = TestApp::start_with(|c| {
+        c.server.metrics_token = deskbridge::config::Secret::new("metrics-token-81".into());
+    })
+    .await;
+    let get = |token: Option<&str>| {
+        let mut req = app.http.get(app.url("/metrics"));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send()
+    };
+    for wrong in [None, Some("metrics-token-8"), Some("nope")] {
+        let response = get(wrong).await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "unauthenticated");
+    }
+    let response = get(Some("metrics-token-81")).await.unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("deskbridge_"));
+}

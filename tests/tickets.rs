@@ -44,7 +44,7 @@ async fn a_created_ticket_has_every_documented_field() {
     assert_eq!(t["overdue"], false);
     assert_eq!(
         t["sdp"],
-        json!({"request_id": null, "sync_state": "pending", "last_error": null, "fate": null})
+        json!({"request_id": null, "number": null, "sync_state": "pending", "last_error": null, "fate": null})
     );
 
     let (status, again) = alice.get("/api/v1/tickets/DB-000001").await;

@@ -97,6 +97,7 @@ pub(crate) fn prepare(
         schema_version: SCHEMA_VERSION,
         created_at,
         entries: sources.iter().map(|(e, _)| e.clone()).collect(),
+        secrets: super::SECRETS_NOTE.into(),
     };
     let manifest =
         serde_json::to_vec_pretty(&manifest).expect("the manifest serializes: plain fields");

@@ -47,7 +47,14 @@ pub(crate) struct Manifest {
     pub created_at: OffsetDateTime,
     /// Every entry after the manifest and its checksum, in archive order.
     pub entries: Vec<ManifestEntry>,
+    /// How console-saved secrets are held: sealed with the appliance's secret key, which the
+    /// archive does not contain. Absent in archives from before secrets were sealed.
+    #[serde(default)]
+    pub secrets: String,
 }
+
+/// The manifest's `secrets` note.
+pub(crate) const SECRETS_NOTE: &str = "console-saved secrets are sealed (chacha20poly1305) with the key in storage.secret_key_file, which this archive does not contain; password hashes are argon2id";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -104,6 +104,14 @@ pub struct ServerConfig {
     #[serde(deserialize_with = "lossy_string")]
     pub public_url: String,
     pub shutdown_timeout_secs: u64,
+    /// Peers (addresses or CIDRs) whose `X-Forwarded-For/Proto/Host` are believed; empty: none.
+    pub trusted_proxies: Vec<String>,
+    /// Bearer token `/metrics` requires; empty: `/metrics` is open.
+    pub metrics_token: Secret,
+    pub metrics_token_file: PathBuf,
+    /// PEM certificate chain and private key for built-in TLS; both empty: plain HTTP.
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -112,6 +120,11 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8080".into(),
             public_url: String::new(),
             shutdown_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+            metrics_token: Secret::default(),
+            metrics_token_file: PathBuf::new(),
+            tls_cert_file: PathBuf::new(),
+            tls_key_file: PathBuf::new(),
         }
     }
 }
@@ -121,6 +134,10 @@ impl Default for ServerConfig {
 pub struct StorageConfig {
     pub data_dir: PathBuf,
     pub cache_mb: u64,
+    /// The key (64 hex digits) that seals console-saved secrets; empty: read `secret_key_file`.
+    pub secret_key: Secret,
+    /// Where the key is kept, created (mode 0600) when missing; empty: `<data_dir>/secret.key`.
+    pub secret_key_file: PathBuf,
 }
 
 impl Default for StorageConfig {
@@ -128,6 +145,8 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("./data"),
             cache_mb: 64,
+            secret_key: Secret::default(),
+            secret_key_file: PathBuf::new(),
         }
     }
 }
@@ -436,9 +455,14 @@ impl Config {
     }
 
     /// Every secret that may come from a file, by key: `<key>_file` names the file.
-    fn secret_files(&mut self) -> [(&'static str, &mut Secret, &PathBuf); 5] {
-        let (sdp, bootstrap) = (&mut self.sdp, &mut self.bootstrap);
+    fn secret_files(&mut self) -> [(&'static str, &mut Secret, &PathBuf); 6] {
+        let (sdp, bootstrap, server) = (&mut self.sdp, &mut self.bootstrap, &mut self.server);
         [
+            (
+                "server.metrics_token",
+                &mut server.metrics_token,
+                &server.metrics_token_file,
+            ),
             ("sdp.api_key", &mut sdp.api_key, &sdp.api_key_file),
             (
                 "sdp.webhook_secret",

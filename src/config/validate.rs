@@ -31,7 +31,45 @@ impl Config {
         if !(8..=65_536).contains(&self.storage.cache_mb) {
             return Err(invalid("storage.cache_mb", "must be between 8 and 65536"));
         }
+        let key = self.storage.secret_key.expose();
+        if !key.is_empty() && (key.len() != 64 || hex::decode(key).is_err()) {
+            return Err(invalid(
+                "storage.secret_key",
+                "must be 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`",
+            ));
+        }
+        self.trusted_proxies()?;
+        let (cert, key) = (&self.server.tls_cert_file, &self.server.tls_key_file);
+        if cert.as_os_str().is_empty() != key.as_os_str().is_empty() {
+            return Err(invalid(
+                "server.tls_cert_file",
+                "set both server.tls_cert_file and server.tls_key_file, or neither",
+            ));
+        }
         Ok(())
+    }
+
+    /// `server.trusted_proxies` as networks; a bare address is a network of one.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| {
+                        invalid(
+                            "server.trusted_proxies",
+                            format!(
+                                "{entry:?} is not an address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8)"
+                            ),
+                        )
+                    })
+            })
+            .collect()
     }
 
     fn validate_sdp(&self) -> Result<(), ConfigError> {

@@ -131,9 +131,9 @@ impl FromRequest for Admin {
     }
 }
 
-/// The client's address, for throttling and the log.
+/// The client's address, for throttling and the log (a trusted proxy's client, see `client`).
 pub(crate) fn client_address(req: &HttpRequest) -> Option<std::net::IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    super::client::Client::of(req).addr
 }
 
 /// A JSON body parsed strictly: 415 without a JSON content type, 400 when it is not JSON, 422

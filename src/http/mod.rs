@@ -2,8 +2,10 @@
 //! the use cases' (`service`). Reads go to the store directly (sled reads are safe from any thread).
 
 pub(crate) mod api;
+pub(crate) mod client;
 pub(crate) mod extract;
 pub(crate) mod session;
+pub(crate) mod tls;
 pub(crate) mod upload;
 pub(crate) mod views;
 

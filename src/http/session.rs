@@ -1,6 +1,7 @@
 //! The browser session cookie: `HttpOnly`, `SameSite=Lax`, `Secure` when the request came over
-//! https. The API's session endpoints and the sign-in page set it the same way. Also what proves a
-//! cookie-carrying request came from our own pages: the session's CSRF token and the origin.
+//! https (`client::secure`). The API's session endpoints and the sign-in page set it the same way.
+//! Also what proves a cookie-carrying request came from our own pages: the session's CSRF token
+//! and the origin.
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite};
@@ -38,7 +39,7 @@ fn build(req: &HttpRequest, value: String, max_age: Option<Duration>) -> Cookie<
     if let Some(max_age) = max_age {
         cookie.set_max_age(max_age);
     }
-    cookie.set_secure(req.connection_info().scheme() == "https");
+    cookie.set_secure(crate::http::client::secure(req));
     cookie
 }
 
@@ -76,7 +77,8 @@ pub(crate) fn provenance(req: &HttpRequest) -> Provenance {
     else {
         return Provenance::Unknown;
     };
-    let host = req.connection_info().host().to_owned();
+    // The host as the client named it; a forwarded one only from a trusted proxy.
+    let host = crate::http::client::Client::of(req).host;
     let same = value.to_str().ok().is_some_and(|v| {
         v.split_once("://").is_some_and(|(_, rest)| {
             let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();

@@ -10,10 +10,10 @@ use super::budget::{Budget, Lane, is_unavailable};
 use super::dto::{AttachmentInfo, Conversation, Note, Notification, Request, ResponseStatus};
 use super::error::{INVALID_KEY, RATE_LIMIT};
 use super::oauth::OAuth;
-use super::transfer::{self, Download, Upload};
+use super::transfer::{self, Upload};
 use crate::config::{Deployment, SdpConfig, Secret};
 
-const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
+pub(super) const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
 /// Rows per page of a list: SDP's maximum.
 const PAGE: u64 = 100;
 
@@ -30,16 +30,16 @@ pub struct RequestPage {
 }
 
 pub struct SdpClient {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     /// `<base_url>/api/v3`
     api: String,
     /// The server root, for joining relative `content_url`s.
-    root: String,
+    pub(super) root: String,
     deployment: Deployment,
     auth: Auth,
     /// Shared by every client of this appliance, so console calls and a restarted sync spend from
     /// the same budget.
-    budget: Arc<Budget>,
+    pub(super) budget: Arc<Budget>,
     /// The deadline of one JSON call; transfers have an idle timeout of the same length instead.
     call_timeout: Duration,
     /// Where this SDP keeps requesters, once a call has shown it, and when the credential was
@@ -50,7 +50,7 @@ pub struct SdpClient {
 /// The client's calls on behalf of one [`Lane`]: `sdp.on(Lane::Poll).get_request(id)`.
 pub struct Calls<'a> {
     pub(super) sdp: &'a SdpClient,
-    lane: Lane,
+    pub(super) lane: Lane,
     /// Calls to a part of SDP the credential may not reach (a missing OAuth scope): a refusal is
     /// this call's answer, not SDP being away, and no token is refreshed for it.
     optional: bool,
@@ -120,7 +120,7 @@ impl SdpClient {
         }
     }
 
-    async fn authorize(
+    pub(super) async fn authorize(
         &self,
         req: reqwest::RequestBuilder,
         stale: Option<&str>,
@@ -233,7 +233,7 @@ impl SdpClient {
         Self::check(status, retry_after, &body).map_err(with_token)
     }
 
-    fn check(
+    pub(super) fn check(
         status: StatusCode,
         retry_after: Option<Duration>,
         body: &[u8],
@@ -293,7 +293,7 @@ impl SdpClient {
     }
 
     /// The URL of a `content_url`: relative to the server root, or absolute on the SDP's own origin.
-    fn content_url(&self, content_url: &str) -> String {
+    pub(super) fn content_url(&self, content_url: &str) -> String {
         if content_url.starts_with("http://") || content_url.starts_with("https://") {
             content_url.to_owned()
         } else if content_url.starts_with("/api/v3/") && self.api.ends_with("/api/v3") {
@@ -513,18 +513,6 @@ impl Calls<'_> {
         .await
     }
 
-    /// Starts downloading a file by its `content_url`; only from SDP's own origin.
-    pub async fn download(&self, content_url: &str) -> Result<Download, SdpError> {
-        let url = self.sdp.content_url(content_url);
-        let permit = self.sdp.budget.acquire(self.lane).await;
-        let result = self.sdp.download_once(&url).await;
-        match &result {
-            Err(e) if is_unavailable(e) => permit.unavailable(e),
-            _ => permit.answered(),
-        }
-        result
-    }
-
     /// Closes the request as the requester accepting the resolution.
     pub async fn close_request(&self, request_id: &str, comments: &str) -> Result<Value, SdpError> {
         let body = json!({"request": {"closure_info": {
@@ -539,28 +527,6 @@ impl Calls<'_> {
     /// A reference list (`statuses`, `priorities`, `request_types`, `categories`, `request_templates`…).
     pub async fn lookups(&self, path: &str) -> Result<Vec<Value>, SdpError> {
         self.list_all(path, &[path]).await
-    }
-}
-
-impl SdpClient {
-    async fn download_once(&self, url: &str) -> Result<Download, SdpError> {
-        transfer::same_origin(url, &self.root)?;
-        // The vnd Accept header as on every call (§13: both live clients send it).
-        let req = self.http.get(url).header(header::ACCEPT, ACCEPT);
-        let (req, _) = self.authorize(req, None).await?;
-        let response = req.send().await.map_err(transport)?;
-        let status = response.status();
-        if status.is_redirection() {
-            return Err(transfer::not_followed(status, &response));
-        }
-        if !status.is_success() {
-            let retry_after = retry_after(response.headers());
-            let body = response.bytes().await.map_err(transport)?;
-            return Self::check(status, retry_after, &body).and(Err(SdpError::Decode(format!(
-                "download answered HTTP {status}"
-            ))));
-        }
-        Ok(Download::new(response))
     }
 }
 
@@ -595,7 +561,7 @@ pub(super) fn take<T: DeserializeOwned>(body: &Value, keys: &[&str]) -> Result<T
     clippy::needless_pass_by_value,
     reason = "used as a map_err adapter, which passes by value"
 )]
-fn transport(e: reqwest::Error) -> SdpError {
+pub(super) fn transport(e: reqwest::Error) -> SdpError {
     // A refused or failed connection never reached SDP; anything later may have been applied.
     if e.is_connect() {
         SdpError::Connect(e.to_string())
@@ -604,7 +570,7 @@ fn transport(e: reqwest::Error) -> SdpError {
     }
 }
 
-fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+pub(super) fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
     let secs: u64 = headers
         .get(header::RETRY_AFTER)?
         .to_str()
@@ -614,3 +580,6 @@ fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
         .ok()?;
     Some(Duration::from_secs(secs.min(3600)))
 }
+
+#[cfg(test)]
+mod props;

@@ -10,6 +10,8 @@ use reqwest::redirect::{Attempt, Policy};
 use reqwest::{StatusCode, Url};
 
 use super::SdpError;
+use super::budget::is_unavailable;
+use super::client::{ACCEPT, Calls, SdpClient, retry_after, transport};
 
 /// The slowest link a transfer is given time for: an upload's deadline grows with its size at
 /// this rate, so a large file on a slow link is not cut off by the deadline of a JSON call.
@@ -111,4 +113,40 @@ pub(super) fn not_followed(status: StatusCode, response: &reqwest::Response) -> 
     SdpError::Decode(format!(
         "the download answered HTTP {status} to {to}, outside SDP's origin; not followed"
     ))
+}
+
+impl Calls<'_> {
+    /// Starts downloading a file by its `content_url`; only from SDP's own origin.
+    pub async fn download(&self, content_url: &str) -> Result<Download, SdpError> {
+        let url = self.sdp.content_url(content_url);
+        let permit = self.sdp.budget.acquire(self.lane).await;
+        let result = self.sdp.download_once(&url).await;
+        match &result {
+            Err(e) if is_unavailable(e) => permit.unavailable(e),
+            _ => permit.answered(),
+        }
+        result
+    }
+}
+
+impl SdpClient {
+    async fn download_once(&self, url: &str) -> Result<Download, SdpError> {
+        same_origin(url, &self.root)?;
+        // The vnd Accept header as on every call (§13: both live clients send it).
+        let req = self.http.get(url).header(reqwest::header::ACCEPT, ACCEPT);
+        let (req, _) = self.authorize(req, None).await?;
+        let response = req.send().await.map_err(transport)?;
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(not_followed(status, &response));
+        }
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let body = response.bytes().await.map_err(transport)?;
+            return Self::check(status, retry_after, &body).and(Err(SdpError::Decode(format!(
+                "download answered HTTP {status}"
+            ))));
+        }
+        Ok(Download::new(response))
+    }
 }

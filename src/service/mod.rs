@@ -36,6 +36,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The SDP connection and the sync that runs on it.
     pub sync: SyncHandle,
+    /// Seals the secrets the console saves.
+    pub(crate) secret_key: crate::settings::SecretKey,
+    /// `server.trusted_proxies`, parsed: the peers whose forwarded headers are believed.
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// Live streams open per session.
     pub streams: StreamSlots,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::inbound::{importable_requester, imported, read_request};
+use super::inbound::{awaiting_link, importable_requester, imported, read_request};
 use super::{BackfillProgress, SyncCtx, SyncError, state};
 use crate::sdp::Lane;
 use crate::sdp::dto::Request;
@@ -147,7 +147,7 @@ async fn first_pass(ctx: &SyncCtx, progress: &mut BackfillProgress) -> Result<()
 
 /// The portal customer a row's request belongs to, unless it is linked already.
 fn importable(ctx: &SyncCtx, row: &Request) -> Result<Option<crate::domain::User>, SyncError> {
-    if ctx.store.ticket_by_sdp_id(&row.id)?.is_some() {
+    if ctx.store.ticket_by_sdp_id(&row.id)?.is_some() || awaiting_link(ctx, row)? {
         return Ok(None);
     }
     importable_requester(ctx, row)

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::text;
 use crate::config::MappingConfig;
 use crate::domain::{Kind, Message, MessageId, Priority, Status, Ticket};
-use crate::sdp::dto::StatusRef;
+use crate::sdp::dto::{Request, StatusRef};
 
 const MARKER_OPEN: &str = "[deskbridge:";
 
@@ -109,6 +109,21 @@ impl Mapping {
     /// The tag that carries the portal number in the subject when no custom field is configured.
     pub fn number_tag(&self, number: &str) -> String {
         format!("[{number}@{}]", self.instance)
+    }
+
+    /// The portal number a request carries when this appliance created it: its number tag, or
+    /// the number field when one is configured.
+    pub fn our_number(&self, request: &Request) -> Option<String> {
+        let udf = self.config.number_udf.trim();
+        if udf.is_empty() {
+            let subject = request.subject.as_deref()?.trim_start();
+            let (tag, _) = subject.strip_prefix('[')?.split_once(']')?;
+            let (number, instance) = tag.rsplit_once('@')?;
+            (instance == self.instance && !number.is_empty()).then(|| number.to_owned())
+        } else {
+            let value = request.udf_fields.as_ref()?.get(udf)?.as_str()?.trim();
+            (!value.is_empty()).then(|| value.to_owned())
+        }
     }
 
     /// A request's subject without the number tag deskbridge put in front of it.
@@ -398,6 +413,31 @@ mod tests {
             "[DB-000123@ffff] VPN down"
         );
         assert_eq!(m.without_number_tag(" Printer ", "DB-000001"), "Printer");
+    }
+
+    #[test]
+    fn our_requests_are_known_by_their_number() {
+        let request = |subject: &str, udf: Option<&str>| Request {
+            subject: Some(subject.into()),
+            udf_fields: udf.map(|n| serde_json::from_value(json!({"udf_sline_301": n})).unwrap()),
+            ..Request::default()
+        };
+        let m = mapping(MappingConfig::default());
+        let ours = m.our_number(&request("[DB-000123@a1b2] VPN down", None));
+        assert_eq!(ours.as_deref(), Some("DB-000123"));
+        assert_eq!(
+            m.our_number(&request("[DB-000123@ffff] VPN down", None)),
+            None
+        );
+        assert_eq!(m.our_number(&request("VPN [DB-1@a1b2]", None)), None);
+        assert_eq!(m.our_number(&request("[@a1b2] x", None)), None);
+        let m = mapping(MappingConfig {
+            number_udf: "udf_sline_301".into(),
+            ..MappingConfig::default()
+        });
+        let ours = m.our_number(&request("VPN down", Some("DB-000123")));
+        assert_eq!(ours.as_deref(), Some("DB-000123"));
+        assert_eq!(m.our_number(&request("[DB-1@a1b2] x", None)), None);
     }
 
     #[test]

@@ -173,7 +173,7 @@ pub(crate) fn cookie(name: &'static str, value: String, req: &HttpRequest) -> Co
         .http_only(true)
         .same_site(SameSite::Lax)
         .finish();
-    cookie.set_secure(req.connection_info().scheme() == "https");
+    cookie.set_secure(crate::http::client::secure(req));
     cookie
 }
 

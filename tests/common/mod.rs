@@ -297,7 +297,13 @@ impl Api {
 
 /// The `deskbridge` binary, blind to any configuration of the machine the tests run on.
 pub fn deskbridge_command() -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deskbridge"));
+    binary_command(env!("CARGO_BIN_EXE_deskbridge"))
+}
+
+/// A deskbridge binary (this build's, or another such as the release build) with none of the
+/// caller's deskbridge environment.
+pub fn binary_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
     cmd.env_remove("DESKBRIDGE_CONFIG")
         .env_remove("DESKBRIDGE_TOKEN");
     for (key, _) in std::env::vars() {

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use actix_web::body::SizedStream;
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::resource;
 use crate::backup::archive;
 use crate::error::{ApiError, ApiResult, ErrorCode, ErrorEnvelope};
-use crate::http::extract::Admin;
+use crate::http::extract::{Admin, client_address};
 use crate::service::AppState;
 
 /// Bytes handed to the connection at a time.
@@ -34,6 +34,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     security(("bearer" = [])))]
 pub(crate) async fn download_backup(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Admin(caller): Admin,
 ) -> ApiResult<HttpResponse> {
     let permit = state.store.try_snapshot_permit().ok_or_else(|| {
@@ -52,6 +53,24 @@ pub(crate) async fn download_backup(
         disposition: DispositionType::Attachment,
         parameters: vec![DispositionParam::Filename(prepared.file_name())],
     };
+    // A backup holds every record and password hash: who took one is on the audit log.
+    state
+        .store
+        .audit(
+            &caller.user.email,
+            "backup.downloaded",
+            &format!(
+                "{}, {size} bytes, to {}",
+                prepared.file_name(),
+                client_address(&req).map_or_else(|| "an unknown address".into(), |a| a.to_string())
+            ),
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+    state
+        .store
+        .durable()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     tracing::info!(admin = %caller.user.email, bytes = size, "backup started");
     let (tx, mut rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {

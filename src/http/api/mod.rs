@@ -11,6 +11,7 @@ use actix_web::web;
 use utoipa::OpenApi;
 
 use super::method_not_allowed;
+use crate::error::{ApiError, ErrorCode};
 
 /// Adds a resource whose unlisted methods answer 405 in the common error shape.
 pub(crate) fn resource(path: &str) -> actix_web::Resource {
@@ -21,6 +22,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     system::configure(cfg);
     cfg.service(
         web::scope("/api/v1")
+            .app_data(extractor_errors())
+            .app_data(path_errors())
             .configure(auth::configure)
             .configure(admin::configure)
             .configure(backup::configure)
@@ -28,6 +31,23 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .configure(hooks::configure)
             .service(resource("/openapi.json").route(web::get().to(system::openapi))),
     );
+}
+
+/// A query string that does not fit answers in the common error shape, not actix's plain text.
+fn extractor_errors() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("the query string is malformed: {e}"),
+        )
+        .into()
+    })
+}
+
+/// A path segment that cannot be what the route expects (`/dead-letters/-1/…`) names nothing.
+fn path_errors() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|_, _| ApiError::new(ErrorCode::NotFound, "nothing is at this path").into())
 }
 
 #[derive(OpenApi)]
@@ -43,8 +63,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         tickets::download_attachment, tickets::confirm_ticket, tickets::reopen_ticket,
         system::healthz, system::readyz, system::metrics,
     ),
-    components(schemas(crate::error::ErrorEnvelope)),
-    modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorEnvelope, crate::service::sync::DeadLetterAction)),
+    modifiers(&BearerAuth, &ExtractorErrors),
 )]
 pub(crate) struct ApiDoc;
 
@@ -58,5 +78,67 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// The answers every operation can give before its handler runs, added where an operation does not
+/// name them itself: 401 and 403 (bearer token missing, dead, or of the wrong role), 404 (a path
+/// naming nothing, or another customer's ticket), 400/415/422 (a body or query that is not
+/// well-formed JSON, not JSON, or not the documented shape). All in the common error shape.
+struct ExtractorErrors;
+
+impl utoipa::Modify for ExtractorErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in &mut openapi.paths.paths {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                };
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_query = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let has_body = op.request_body.is_some();
+                if secured {
+                    add("401", "No valid bearer token or session");
+                    add("403", "The caller may not do this");
+                }
+                if path.contains('{') {
+                    add("404", "Nothing found at this path");
+                }
+                if has_body || has_query {
+                    add("400", "The body or query is malformed");
+                    add("422", "A field is invalid");
+                }
+                if has_body {
+                    add("415", "The body is not of the documented content type");
+                }
+            }
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! Health, readiness, metrics and the `OpenAPI` document.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::OpenApi;
 
 use super::resource;
+use crate::auth;
+use crate::error::{ApiError, ErrorCode, ErrorEnvelope};
 use crate::metrics::LaneLabel;
 use crate::sdp::budget::Reachability;
 use crate::service::AppState;
@@ -29,8 +32,28 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format")))]
-pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    description = "Needs `Authorization: Bearer <server.metrics_token>` when that is set.",
+    responses((status = 200, description = "Prometheus text format"), (status = 401, body = ErrorEnvelope)))]
+pub(crate) async fn metrics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let token = state.config.server.metrics_token.expose();
+    if !token.is_empty() {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !auth::secrets_equal(given.trim(), token) {
+            return Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "/metrics needs the bearer token set in server.metrics_token",
+            ));
+        }
+    }
     let m = &state.metrics;
     m.outbox_depth
         .set(i64::try_from(state.store.outbox_len()).unwrap_or(i64::MAX));
@@ -75,9 +98,9 @@ pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.sdp_budget_per_minute.set(i64::from(budget.per_minute));
     m.sdp_reachable
         .set(i64::from(matches!(budget.sdp, Reachability::Reachable)));
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(m.render())
+        .body(m.render()))
 }
 
 pub(crate) async fn openapi() -> HttpResponse {

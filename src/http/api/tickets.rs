@@ -316,7 +316,7 @@ pub(crate) async fn create_attachment(
 
 #[utoipa::path(get, path = "/api/v1/tickets/{number}/attachments/{id}", tag = "tickets",
     params(("number" = String, Path), ("id" = u64, Path)),
-    responses((status = 200, description = "The file, as an attachment download", content_type = "application/octet-stream"),
+    responses((status = 200, description = "The file, as an attachment download, with the content type sniffed from its bytes", content_type = "*/*"),
         (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub(crate) async fn download_attachment(
     state: State,

@@ -194,6 +194,7 @@ fn needs_reading(
     }
     Ok(!backfills
         && ctx.config.import_requester_requests
+        && !awaiting_link(ctx, row)?
         && importable_requester(ctx, row)?.is_some())
 }
 
@@ -216,6 +217,16 @@ pub(super) fn importable_requester(
         .filter(|u| u.role == Role::Customer && !u.disabled))
 }
 
+/// A request this appliance created whose link to its ticket is not recorded yet: the process
+/// stopped between SDP's answer and the commit. It is never imported as a ticket of its own; the
+/// outbox's next attempt finds it by its number and links it.
+pub(super) fn awaiting_link(ctx: &SyncCtx, request: &Request) -> Result<bool, SyncError> {
+    let Some(number) = ctx.mapping.our_number(request) else {
+        return Ok(false);
+    };
+    Ok(ctx.store.ticket_by_number(&number)?.is_some())
+}
+
 /// Reads one request with what it says it has (notes, e-mails, files) and applies it, in `lane`.
 /// Unknown requests are imported when they belong to a portal customer, and ignored otherwise.
 /// Returns whether it was imported.
@@ -235,7 +246,7 @@ pub async fn read_request(ctx: &SyncCtx, lane: Lane, sdp_id: &str) -> Result<boo
         let (ticket_id, imported) = if let Some(id) = ctx.store.ticket_by_sdp_id(&request.id)? {
             (id, false)
         } else {
-            if !ctx.config.import_requester_requests {
+            if !ctx.config.import_requester_requests || awaiting_link(ctx, &request)? {
                 return Ok(false);
             }
             let Some(requester) = importable_requester(ctx, &request)? else {

@@ -133,7 +133,7 @@ pub(super) async fn save(
 ) -> Result<HttpResponse, PageError> {
     let page = &admin.page;
     let pairs: Vec<(String, String)> = page.submitted(&req, &body)?;
-    let mut saved = settings::load(&state.store).map_err(page.store())?;
+    let mut saved = settings::load(&state.store, &state.secret_key).map_err(page.store())?;
     let mut statuses = serde_json::Map::new();
     for (key, value) in &pairs {
         if let Some(name) = key.strip_prefix("status:") {

@@ -80,8 +80,8 @@ fn fields(state: &AppState) -> Vec<Field> {
 fn webhook_url(state: &AppState, req: &HttpRequest) -> String {
     let public = state.config.server.public_url.trim_end_matches('/');
     let base = if public.is_empty() {
-        let info = req.connection_info();
-        format!("{}://{}", info.scheme(), info.host())
+        let client = crate::http::client::Client::of(req);
+        format!("{}://{}", client.scheme(), client.host)
     } else {
         public.to_owned()
     };
@@ -148,7 +148,7 @@ pub(super) async fn save(
 ) -> Result<HttpResponse, PageError> {
     let page = &admin.page;
     let form: BTreeMap<String, String> = page.submitted(&req, &body)?;
-    let mut saved = settings::load(&state.store).map_err(page.store())?;
+    let mut saved = settings::load(&state.store, &state.secret_key).map_err(page.store())?;
     let before = saved.clone();
     let mut errors = FormErrors::default();
     for key in ConsoleKey::ALL.into_iter().filter(|k| !k.is_mapping()) {
@@ -169,6 +169,7 @@ pub(super) async fn save(
             errors.fields.insert(key.field().to_owned(), message);
         }
     }
+    require_credential_on_new_address(page, &state, &form, &before, &mut saved, &mut errors);
     if !errors.fields.is_empty() {
         errors.summary = Some(page.t("error-invalid-field"));
         let body = sdp_page(page, &state, &req, Vec::new(), errors);
@@ -196,6 +197,47 @@ pub(super) async fn save(
     Ok(see_other("/admin/sdp", Some("sdp-saved"), &req))
 }
 
+/// The SDP credentials, which go to the SDP address with every call.
+const CREDENTIALS: [ConsoleKey; 3] = [
+    ConsoleKey::ApiKey,
+    ConsoleKey::OauthClientSecret,
+    ConsoleKey::OauthRefreshToken,
+];
+
+/// A saved credential is never sent to a new SDP address (a mistyped or hostile one would receive
+/// it): when the address changes, the form must carry a credential again, and saved ones it does
+/// not carry are forgotten.
+fn require_credential_on_new_address(
+    page: &Page,
+    state: &AppState,
+    form: &BTreeMap<String, String>,
+    before: &ConsoleSdp,
+    saved: &mut ConsoleSdp,
+    errors: &mut FormErrors,
+) {
+    let old = settings::effective(&state.config, before).base_url;
+    let after = settings::effective(&state.config, saved);
+    let held = CREDENTIALS.into_iter().any(|k| before.has(k));
+    if old.is_empty() || old.eq_ignore_ascii_case(&after.base_url) || !held {
+        return;
+    }
+    let given = |k: ConsoleKey| form.get(k.field()).is_some_and(|v| !v.trim().is_empty());
+    if CREDENTIALS.into_iter().any(given) {
+        for key in CREDENTIALS.into_iter().filter(|k| !given(*k)) {
+            saved.remove(key);
+        }
+    } else {
+        let field = if after.deployment == crate::config::Deployment::Cloud {
+            ConsoleKey::OauthRefreshToken
+        } else {
+            ConsoleKey::ApiKey
+        };
+        errors
+            .fields
+            .insert(field.field().to_owned(), page.t("admin-reenter-credential"));
+    }
+}
+
 /// Saves the console's settings, records who did it, and puts them in force.
 pub(super) async fn put_in_force(
     admin: &AdminPage,
@@ -207,7 +249,7 @@ pub(super) async fn put_in_force(
 ) -> Result<(), PageError> {
     let page = &admin.page;
     let who = &admin.admin().user.email;
-    settings::save(&state.store, saved).map_err(page.store())?;
+    settings::save(&state.store, &state.secret_key, saved).map_err(page.store())?;
     state
         .store
         .audit(who, action, detail)

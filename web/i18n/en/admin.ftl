@@ -104,6 +104,7 @@ secret-set = Set. Leave empty to keep it.
 secret-unset = Not set.
 fixed-by = Set by { $source }; change it there.
 admin-whole-seconds = must be a whole number of seconds
+admin-reenter-credential = the SDP address changed: enter the credential again (a saved one is never sent to a new address)
 webhook-title = Webhook
 webhook-hint = In ServiceDesk Plus, add a custom trigger that calls this address with the webhook secret in the X-Deskbridge-Secret header, so changes arrive at once.
 test-hint = Checks the saved settings: signing in, reading the statuses list and reading a request.

@@ -92,6 +92,7 @@ secret-set = Sudah diatur. Biarkan kosong untuk mempertahankannya.
 secret-unset = Belum diatur.
 fixed-by = Diatur oleh { $source }; ubah di sana.
 admin-whole-seconds = harus berupa bilangan bulat detik
+admin-reenter-credential = alamat SDP berubah: masukkan kredensial lagi (kredensial tersimpan tidak pernah dikirim ke alamat baru)
 webhook-title = Webhook
 webhook-hint = Di ServiceDesk Plus, tambahkan pemicu khusus yang memanggil alamat ini dengan rahasia webhook di header X-Deskbridge-Secret, agar perubahan langsung tiba.
 test-hint = Memeriksa pengaturan yang tersimpan: masuk, membaca daftar status, dan membaca sebuah permintaan.

@@ -10,8 +10,12 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::{Config, ConfigError, ConsoleKey, SdpConfig};
+use crate::config::{Config, ConfigError, ConsoleKey, SdpConfig, ValueKind};
 use crate::store::{Store, StoreError};
+
+pub(crate) mod seal;
+
+pub(crate) use seal::SecretKey;
 
 /// The name under which the console's SDP settings are stored.
 const SDP: &str = "sdp";
@@ -95,14 +99,87 @@ impl ConsoleSdp {
             tracing::warn!(key = %key.key(), "a stored console setting does not fit its key; ignored");
         }
     }
+
+    /// Forgets a saved value: the configured one applies again.
+    pub(crate) fn remove(&mut self, key: ConsoleKey) {
+        self.values.remove(&key);
+    }
+
+    /// Whether the console holds a value for `key`.
+    pub(crate) fn has(&self, key: ConsoleKey) -> bool {
+        self.values
+            .get(&key)
+            .is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty()))
+    }
 }
 
-pub(crate) fn load(store: &Store) -> Result<ConsoleSdp, StoreError> {
-    Ok(store.setting(SDP)?.unwrap_or_default())
+/// The secret keys, each stored at the top level under its field name.
+fn secret_keys() -> impl Iterator<Item = ConsoleKey> {
+    ConsoleKey::ALL
+        .into_iter()
+        .filter(|k| k.kind() == ValueKind::Secret)
 }
 
-pub(crate) fn save(store: &Store, settings: &ConsoleSdp) -> Result<(), StoreError> {
-    store.put_setting(SDP, settings)
+/// What the console saved, its secrets opened. A secret that does not open (another key sealed it)
+/// is left out and logged, so the admin enters it again rather than the appliance refusing to start.
+pub(crate) fn load(store: &Store, key: &SecretKey) -> Result<ConsoleSdp, StoreError> {
+    let Some(mut raw) = store.setting::<Value>(SDP)? else {
+        return Ok(ConsoleSdp::default());
+    };
+    if let Value::Object(top) = &mut raw {
+        for secret in secret_keys() {
+            let name = secret.key();
+            let Some(Value::String(stored)) = top.get_mut(secret.field()) else {
+                continue;
+            };
+            if !seal::is_sealed(stored) {
+                continue;
+            }
+            match key.open(&name, stored) {
+                Ok(clear) => *stored = clear,
+                Err(e) => {
+                    tracing::error!(key = %name, error = %e, "a saved secret does not open with the secret key (storage.secret_key_file); enter it again in the console");
+                    top.remove(secret.field());
+                }
+            }
+        }
+    }
+    Ok(serde_json::from_value(raw).unwrap_or_default())
+}
+
+/// Saves the console's settings, every secret sealed.
+pub(crate) fn save(
+    store: &Store,
+    key: &SecretKey,
+    settings: &ConsoleSdp,
+) -> Result<(), StoreError> {
+    let mut raw = serde_json::to_value(settings).expect("console settings serialize to JSON");
+    if let Value::Object(top) = &mut raw {
+        for secret in secret_keys() {
+            if let Some(Value::String(clear)) = top.get_mut(secret.field())
+                && !clear.is_empty()
+            {
+                *clear = key.seal(&secret.key(), clear);
+            }
+        }
+    }
+    store.put_setting(SDP, &raw)
+}
+
+/// Seals the secrets an earlier version saved in clear text; true when there were any.
+pub(crate) fn seal_clear_text(store: &Store, key: &SecretKey) -> Result<bool, StoreError> {
+    let Some(Value::Object(top)) = store.setting::<Value>(SDP)? else {
+        return Ok(false);
+    };
+    let clear = secret_keys().any(|k| {
+        top.get(k.field())
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty() && !seal::is_sealed(s))
+    });
+    if clear {
+        save(store, key, &load(store, key)?)?;
+    }
+    Ok(clear)
 }
 
 /// The SDP configuration in force: the configuration, with the console's values where allowed.
