@@ -13,6 +13,7 @@ mod attachments;
 mod auth;
 mod backup;
 mod config_cli;
+mod console_tickets;
 mod convergence;
 mod crash;
 mod durability;

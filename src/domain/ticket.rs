@@ -77,6 +77,22 @@ pub enum SyncState {
     Failed,
 }
 
+impl SyncState {
+    pub const ALL: [SyncState; 3] = [SyncState::Pending, SyncState::Synced, SyncState::Failed];
+
+    pub fn parse(s: &str) -> Option<SyncState> {
+        SyncState::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncState::Pending => "pending",
+            SyncState::Synced => "synced",
+            SyncState::Failed => "failed",
+        }
+    }
+}
+
 /// Where the ticket stands in `ServiceDesk` Plus, as far as deskbridge knows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SdpLink {

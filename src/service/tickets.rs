@@ -9,10 +9,10 @@ use crate::actors::attachments::StoreAttachment;
 use crate::actors::discussions::PostMessage;
 use crate::actors::tickets::{CreateTicket, TakeStep};
 use crate::domain::validate::{self, SERVICE_MAX_CHARS, SUBJECT_MAX_CHARS};
-use crate::domain::{Attachment, Kind, Message, Priority, Status, Ticket, Validation};
+use crate::domain::{Attachment, Kind, Message, Priority, Status, SyncState, Ticket, Validation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::sdp::Lane;
-use crate::store::{ListFilter, StagedBlob};
+use crate::store::{ListFilter, MoreFilter, StagedBlob};
 use crate::tickets::{Created, CustomerStep, Idempotency, NewTicket, Render};
 
 /// The ticket, if the caller may read it; otherwise the same 404 as a missing ticket.
@@ -239,7 +239,48 @@ pub fn list_filter(caller: &Caller, query: &ListQuery) -> ApiResult<ListFilter> 
         status,
         kind,
         q,
+        more: MoreFilter::default(),
         page,
         per_page,
     })
+}
+
+/// The console's list query: the customer's filters and the narrower ones only an admin has.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ConsoleQuery {
+    #[serde(flatten)]
+    pub list: ListQuery,
+    pub organization: Option<String>,
+    /// The requester's e-mail.
+    pub requester: Option<String>,
+    /// pending | synced | failed
+    pub sync: Option<String>,
+    /// Any value but empty keeps only overdue tickets.
+    pub overdue: Option<String>,
+}
+
+/// The list filter for the console: every ticket, narrowed as asked. Only an admin may list them.
+pub fn console_filter(caller: &Caller, query: &ConsoleQuery) -> ApiResult<ListFilter> {
+    if !caller.is_admin() {
+        return Err(ApiError::new(ErrorCode::Forbidden, "admins only"));
+    }
+    let mut filter = list_filter(caller, &query.list)?;
+    let text = |raw: &Option<String>| {
+        raw.as_deref()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+    };
+    let sync_state = text(&query.sync).map(|s| SyncState::parse(&s));
+    if sync_state.is_some_and(|s| s.is_none()) {
+        let mut v = Validation::default();
+        v.add("sync", "must be one of pending, synced, failed");
+        v.into_result()?;
+    }
+    filter.more = MoreFilter {
+        organization: text(&query.organization),
+        requester_email: text(&query.requester),
+        sync_state: sync_state.flatten(),
+        overdue_at: text(&query.overdue).map(|_| time::OffsetDateTime::now_utc()),
+    };
+    Ok(filter)
 }

@@ -24,7 +24,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 pub use admin::AuditEntry;
 pub use blobs::{BlobWriter, StagedBlob, StoredBlob};
 pub use outbox::{OutboxEntry, OutboxOp};
-pub use queries::{ListFilter, TicketPage};
+pub use queries::{ListFilter, MoreFilter, TicketPage};
 pub use snapshot::Snapshot;
 pub use tickets::{IdempotentReply, TicketTx};
 pub use users::TokenRecord;

@@ -2,10 +2,11 @@
 //! and never block writers): lists with filters and paging, counts, one ticket's records.
 
 use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
 
 use super::{Store, StoreError, encode, keys, names};
 use crate::domain::{
-    Attachment, AttachmentId, Event, Kind, Message, Status, Ticket, TicketId, UserId,
+    Attachment, AttachmentId, Event, Kind, Message, Status, SyncState, Ticket, TicketId, UserId,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -16,9 +17,44 @@ pub struct ListFilter {
     pub kind: Option<Kind>,
     /// Lower-cased search text.
     pub q: Option<String>,
+    /// The narrower filters of the console, each read from the ticket record.
+    pub more: MoreFilter,
     /// 1-based.
     pub page: u64,
     pub per_page: u64,
+}
+
+/// Filters the index cannot answer: each needs the ticket record.
+#[derive(Debug, Clone, Default)]
+pub struct MoreFilter {
+    /// The requester's organisation, compared case-insensitively (lower-cased here).
+    pub organization: Option<String>,
+    /// The requester's e-mail, compared case-insensitively (lower-cased here).
+    pub requester_email: Option<String>,
+    pub sync_state: Option<SyncState>,
+    /// Only tickets overdue at this instant.
+    pub overdue_at: Option<OffsetDateTime>,
+}
+
+impl MoreFilter {
+    fn is_empty(&self) -> bool {
+        self.organization.is_none()
+            && self.requester_email.is_none()
+            && self.sync_state.is_none()
+            && self.overdue_at.is_none()
+    }
+
+    fn keeps(&self, t: &Ticket) -> bool {
+        self.organization
+            .as_ref()
+            .is_none_or(|o| t.requester.organization.to_lowercase() == *o)
+            && self
+                .requester_email
+                .as_ref()
+                .is_none_or(|e| t.requester.email.to_lowercase() == *e)
+            && self.sync_state.is_none_or(|s| t.sdp.sync_state == s)
+            && self.overdue_at.is_none_or(|now| t.overdue(now))
+    }
 }
 
 #[derive(Debug)]
@@ -57,7 +93,10 @@ impl Store {
             .page
             .saturating_sub(1)
             .saturating_mul(filter.per_page);
-        let unfiltered = filter.status.is_none() && filter.kind.is_none() && filter.q.is_none();
+        let unfiltered = filter.status.is_none()
+            && filter.kind.is_none()
+            && filter.q.is_none()
+            && filter.more.is_empty();
         let mut items = Vec::new();
 
         if unfiltered && filter.requester.is_none() {
@@ -87,11 +126,13 @@ impl Store {
                 continue;
             }
             let in_page = total >= skip && total < skip + filter.per_page;
-            if let Some(needle) = &filter.q {
+            if filter.q.is_some() || !filter.more.is_empty() {
                 let Some(ticket) = self.indexed_ticket(&key)? else {
                     continue;
                 };
-                if !ticket.matches(needle) {
+                if filter.q.as_ref().is_some_and(|q| !ticket.matches(q))
+                    || !filter.more.keeps(&ticket)
+                {
                     continue;
                 }
                 if in_page {

@@ -7,6 +7,7 @@
 
 mod admin;
 pub(crate) mod assets;
+mod export;
 pub(crate) mod format;
 pub(crate) mod i18n;
 pub(crate) mod live;
@@ -87,6 +88,14 @@ impl Page {
 
     pub(crate) fn signed_in(&self) -> bool {
         self.caller.is_some()
+    }
+
+    /// Every status as a filter's options: value and label in the page's language.
+    pub(crate) fn status_options(&self) -> Vec<(&'static str, String)> {
+        crate::domain::Status::ALL
+            .iter()
+            .map(|s| (s.as_str(), self.t(&format::status_key(*s))))
+            .collect()
     }
 
     /// Renders a template as the answer, with the cookies this page needs.

@@ -5,7 +5,7 @@
 //! `/admin/sdp` (`#base_url`, `#deployment`, `#api_key`, `#poll_interval_secs`, `#webhook_secret`,
 //! `#sdp-save`, `#webhook-url`, `#sdp-test` → `#test-results li.ok|li.bad`), `/admin/mapping`
 //! (`select[name="status:<SDP status>"]`, `#mapping-save`), `/admin` (`#dead-letters tr[data-seq]`
-//! with `button.retry` / `button.discard`), `/admin/users`, `/admin/audit`.
+//! with `button.retry` / `button.discard`), `/admin/users`, `/admin/audit`, `/admin/tickets`.
 
 use serde_json::json;
 
@@ -90,7 +90,11 @@ async fn journey(s: &Session, axe: &str) {
 
     dead_letter_is_retried(s, axe, &mut violations).await;
 
-    for (path, name) in [("/admin/users", "users"), ("/admin/audit", "audit")] {
+    for (path, name) in [
+        ("/admin/users", "users"),
+        ("/admin/audit", "audit"),
+        ("/admin/tickets", "tickets"),
+    ] {
         b.goto(path).await;
         b.find("h1").await;
         violations.extend(audit(b, axe, &format!("admin {name}")).await);
@@ -157,6 +161,7 @@ async fn console_in_indonesian(b: &Browser, axe: &str, violations: &mut Vec<Stri
         "/admin/mapping",
         "/admin/users",
         "/admin/audit",
+        "/admin/tickets",
     ] {
         b.goto(path).await;
         b.find("h1").await;

@@ -1,5 +1,5 @@
-//! What happened: the audit log of admin actions, and one ticket's sync log (its history, what
-//! waits for SDP and what SDP refused).
+//! What happened: the audit log of admin actions, and one ticket read-only: its requester,
+//! discussion, files, history and sync log (what waits for SDP and what SDP refused).
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::AdminPage;
 use super::overview::{Change, changes};
-use crate::service::AppState;
+use crate::service::{AppState, tickets};
 use crate::web::format::{self, When, status_key};
 use crate::web::{Page, PageError};
 
@@ -51,6 +51,20 @@ pub(super) struct LogRow {
     pub detail: String,
 }
 
+pub(super) struct MessageRow {
+    pub at: When,
+    pub author: String,
+    pub body: String,
+}
+
+pub(super) struct FileRow {
+    pub at: When,
+    pub by: String,
+    pub name: String,
+    pub size: String,
+    pub href: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin_ticket.html")]
 struct TicketLog<'a> {
@@ -58,6 +72,11 @@ struct TicketLog<'a> {
     number: String,
     subject: String,
     status_label: String,
+    requester: String,
+    organization: String,
+    description: String,
+    messages: Vec<MessageRow>,
+    files: Vec<FileRow>,
     request_id: String,
     sync_state: String,
     last_error: String,
@@ -90,11 +109,33 @@ pub(super) async fn ticket_log(
     number: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let page = &admin.page;
-    let ticket = state
+    // The same access rule as every other read (an admin may read every ticket).
+    let ticket = tickets::readable(&state, admin.admin(), &number)
+        .map_err(|_| PageError::not_found(page.tr))?;
+    let messages = state
         .store
-        .ticket_by_number(&number)
+        .messages(ticket.id)
         .map_err(page.store())?
-        .ok_or_else(|| PageError::not_found(page.tr))?;
+        .into_iter()
+        .map(|m| MessageRow {
+            at: format::when(m.created_at),
+            author: m.author.name,
+            body: m.body,
+        })
+        .collect();
+    let files = state
+        .store
+        .attachments(ticket.id)
+        .map_err(page.store())?
+        .into_iter()
+        .map(|a| FileRow {
+            at: format::when(a.created_at),
+            by: a.uploaded_by.name,
+            href: format!("/api/v1/tickets/{}/attachments/{}", ticket.number, a.id.0),
+            name: a.filename,
+            size: format::size(a.size),
+        })
+        .collect();
     // Only a ticket with undelivered changes has outbox entries or dead letters to look for.
     let (pending, dead) = if ticket.sdp_pending == 0 {
         (Vec::new(), Vec::new())
@@ -127,6 +168,11 @@ pub(super) async fn ticket_log(
         number: ticket.number.clone(),
         subject: ticket.subject.clone(),
         status_label: page.t(&status_key(ticket.status)),
+        requester: format!("{} <{}>", ticket.requester.name, ticket.requester.email),
+        organization: ticket.requester.organization.clone(),
+        description: ticket.description.clone(),
+        messages,
+        files,
         // Cloud's number is not its id: both, so the team can find it either way.
         request_id: match (&ticket.sdp.number, &ticket.sdp.request_id) {
             (Some(number), Some(id)) if number != id => format!("{number} (id {id})"),

@@ -1,14 +1,16 @@
 //! The admin console (`/admin`): first-run setup, the SDP connection and its test, the mapping
-//! chosen from SDP's own lists, users and API tokens, sync health with dead letters, a per-ticket
-//! sync log and the audit log. One file per page; each page parses its form and calls the same use
-//! cases as the API (`service`). Settings saved here take effect at once; keys fixed by the
-//! configuration file or environment show read-only with their source.
+//! chosen from SDP's own lists, users and API tokens, sync health with dead letters, every ticket
+//! (list, CSV, a read-only page with its sync log) and the audit log. One file per page; each page
+//! parses its form and calls the same use cases as the API (`service`). Settings saved here take
+//! effect at once; keys fixed by the configuration file or environment show read-only with their
+//! source.
 
 mod audit;
 mod mapping;
 mod overview;
 mod sdp;
 mod setup;
+mod tickets;
 mod users;
 
 use actix_web::http::StatusCode;
@@ -47,6 +49,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/audit", web::get().to(audit::log))
         .route("/admin/find", web::get().to(audit::find_ticket))
+        .route("/admin/tickets", web::get().to(tickets::list))
+        .route("/admin/tickets.csv", web::get().to(tickets::export_csv))
         .route("/admin/tickets/{number}", web::get().to(audit::ticket_log));
 }
 

@@ -9,9 +9,9 @@ use crate::domain::{Kind, Status, Ticket};
 use crate::error::ApiError;
 use crate::service::AppState;
 use crate::service::tickets::{self, ListQuery};
-use crate::store::{ListFilter, StoreError};
+use crate::store::{ListFilter, MoreFilter, StoreError};
 use crate::web::format::{self, When, kind_key, status_key};
-use crate::web::{FormErrors, Page, PageError};
+use crate::web::{FormErrors, Page, PageError, export};
 
 type State = web::Data<AppState>;
 
@@ -63,17 +63,11 @@ struct Dashboard<'a> {
     page_no: u64,
     prev: Option<String>,
     next: Option<String>,
+    csv: String,
     error: Option<String>,
 }
 
 impl Dashboard<'_> {
-    fn status_options(&self) -> Vec<(&'static str, String)> {
-        Status::ALL
-            .iter()
-            .map(|s| (s.as_str(), self.page.t(&status_key(*s))))
-            .collect()
-    }
-
     fn kind_options(&self) -> Vec<(&'static str, String)> {
         Kind::ALL
             .iter()
@@ -82,18 +76,34 @@ impl Dashboard<'_> {
     }
 }
 
-fn page_href(query: &ListQuery, page: u64) -> String {
+/// `path` with the query's filters, at `page` (none: every page).
+fn page_href(path: &str, query: &ListQuery, page: Option<u64>) -> String {
     let pairs = [
         ("status", query.status.clone().unwrap_or_default()),
         ("kind", query.kind.clone().unwrap_or_default()),
         ("q", query.q.clone().unwrap_or_default()),
-        ("page", page.to_string()),
+        ("page", page.map(|p| p.to_string()).unwrap_or_default()),
     ];
     let kept: Vec<_> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
     format!(
-        "/tickets?{}",
+        "{path}?{}",
         serde_urlencoded::to_string(kept).unwrap_or_default()
     )
+}
+
+/// The caller's filtered list (every page of it) as CSV: a customer's own tickets only, by the
+/// same filter as the dashboard.
+pub(super) async fn export_csv(
+    page: Page,
+    state: State,
+    req: HttpRequest,
+) -> Result<HttpResponse, PageError> {
+    let caller = page.require()?;
+    let query = web::Query::<ListQuery>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let filter = tickets::list_filter(caller, &query).map_err(page.api())?;
+    Ok(export::tickets(state, filter, "my-tickets.csv"))
 }
 
 pub(super) async fn show(
@@ -132,6 +142,7 @@ pub(super) async fn show(
             status: Some(Status::Resolved),
             kind: None,
             q: None,
+            more: MoreFilter::default(),
             page: 1,
             per_page: 10,
         })?;
@@ -169,8 +180,9 @@ pub(super) async fn show(
         q: query.q.clone().unwrap_or_default(),
         total: found.total,
         page_no,
-        prev: (page_no > 1).then(|| page_href(&query, page_no - 1)),
-        next: (page_no < pages).then(|| page_href(&query, page_no + 1)),
+        prev: (page_no > 1).then(|| page_href("/tickets", &query, Some(page_no - 1))),
+        next: (page_no < pages).then(|| page_href("/tickets", &query, Some(page_no + 1))),
+        csv: page_href("/tickets.csv", &query, None),
         error,
     };
     Ok(page.render(&body))

@@ -21,6 +21,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sign-out", web::post().to(session::sign_out))
         .route("/language", web::post().to(session::language))
         .route("/tickets", web::get().to(dashboard::show))
+        .route("/tickets.csv", web::get().to(dashboard::export_csv))
         .route("/tickets/new", web::get().to(new_ticket::form))
         .route("/tickets/new", web::post().to(new_ticket::submit))
         .route("/tickets/{number}", web::get().to(ticket::show))

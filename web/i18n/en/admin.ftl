@@ -181,3 +181,13 @@ error-self-disable-detail = Ask another administrator.
 error-setup-done = An administrator already exists; sign in instead.
 error-invalid-setup-token = The setup token is wrong; see the service log.
 error-email-taken = This e-mail address already has an account.
+
+admin-tickets = Tickets
+filter-organization = Organisation
+filter-requester = Requester
+filter-overdue = Overdue only
+sync-state-pending = Waiting to sync
+sync-state-synced = In sync
+sync-state-failed = Failed
+files-title = Files
+files-none = No files.

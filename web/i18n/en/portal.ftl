@@ -30,6 +30,7 @@ filter-status = Status
 filter-kind = Kind
 filter-text = Search
 filter-any = Any
+export-csv = Download CSV
 filter-apply = Filter
 col-number = Number
 col-subject = Subject

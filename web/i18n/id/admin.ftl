@@ -169,3 +169,13 @@ error-self-disable-detail = Minta administrator lain.
 error-setup-done = Administrator sudah ada; silakan masuk.
 error-invalid-setup-token = Token penyiapan salah; lihat log layanan.
 error-email-taken = Alamat e-mail ini sudah memiliki akun.
+
+admin-tickets = Tiket
+filter-organization = Organisasi
+filter-requester = Pemohon
+filter-overdue = Hanya yang terlambat
+sync-state-pending = Menunggu sinkronisasi
+sync-state-synced = Tersinkron
+sync-state-failed = Gagal
+files-title = Berkas
+files-none = Tidak ada berkas.

@@ -27,6 +27,7 @@ filter-status = Status
 filter-kind = Jenis
 filter-text = Cari
 filter-any = Semua
+export-csv = Unduh CSV
 filter-apply = Saring
 col-number = Nomor
 col-subject = Subjek
