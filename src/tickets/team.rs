@@ -5,12 +5,13 @@
 //! newest one applied changes no field ([`is_stale`]).
 
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::{TicketEvent, TicketEventKind, transition};
 use crate::domain::lifecycle::{Action, ReopenWindow};
 use crate::domain::{
     Actor, Attachment, AttachmentId, Author, AuthorRole, Delivery, EventKind, Message, MessageId,
-    Origin, Priority, Requester, SdpFate, Status, Ticket, TicketId,
+    Origin, Priority, Promise, Requester, SdpFate, Status, Ticket, TicketId,
 };
 use crate::store::{OpError, OutboxOp, Store, StoredBlob, TicketTx, TxResult};
 
@@ -67,6 +68,7 @@ pub(crate) struct Observation {
     pub number: Option<String>,
     pub technician: Option<String>,
     pub due_by: Option<OffsetDateTime>,
+    pub promise: Promise,
     /// Who the changes are attributed to.
     pub team: Actor,
     pub messages: Vec<TeamMessage>,
@@ -227,6 +229,10 @@ fn apply_fields(
         kinds.push(TicketEventKind::Updated);
     }
     ticket.due_by = seen.due_by;
+    for (kind, at) in ticket.promise.update(&seen.promise) {
+        let at = at.format(&Rfc3339).ok();
+        tx.event(ticket, kind, &seen.team, None, at, None)?;
+    }
     let Some(mapped) = seen.status else {
         return Ok(());
     };
@@ -527,6 +533,7 @@ mod tests {
             number: None,
             technician: None,
             due_by: None,
+            promise: Promise::default(),
             team: Actor::team("Tech One"),
             messages: Vec::new(),
             hidden: Vec::new(),

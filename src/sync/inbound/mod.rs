@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::fate::{self, Found};
 use super::{PollCursor, SyncCtx, SyncError, state, text};
-use crate::domain::{Actor, Kind, Priority, Role, SdpFate, Status, TicketId, User};
+use crate::domain::{Actor, Kind, Priority, Promise, Role, SdpFate, Status, TicketId, User};
 use crate::sdp::Lane;
 use crate::sdp::dto::Request;
 use crate::tickets::import::Imported;
@@ -318,6 +318,7 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
         team: Actor::team(technician.as_deref().unwrap_or("ServiceDesk Plus")),
         technician,
         due_by: millis_to_time(request.due_ms()),
+        promise: promise(request),
         messages: Vec::new(),
         hidden: Vec::new(),
         changes: Vec::new(),
@@ -326,6 +327,17 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
         requester: None,
         subject: None,
         priority: None,
+    }
+}
+
+/// The service desk's promise as the request shows it.
+pub(super) fn promise(request: &Request) -> Promise {
+    Promise {
+        respond_by: millis_to_time(request.respond_by_ms()),
+        respond_overdue: request.is_first_response_overdue == Some(true),
+        resolve_overdue: request.is_overdue == Some(true),
+        responded_at: millis_to_time(request.responded_ms()),
+        resolved_at: millis_to_time(request.resolved_ms()),
     }
 }
 
