@@ -18,6 +18,7 @@ mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;
 mod pages;
+mod promise;
 mod security;
 mod security_limits;
 mod structure;

@@ -2,6 +2,7 @@
 //! and never block writers): lists with filters and paging, counts, one ticket's records.
 
 use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
 
 use super::{Store, StoreError, encode, keys, names};
 use crate::domain::{
@@ -16,6 +17,8 @@ pub struct ListFilter {
     pub kind: Option<Kind>,
     /// Lower-cased search text.
     pub q: Option<String>,
+    /// Only tickets overdue at this time.
+    pub overdue_at: Option<OffsetDateTime>,
     /// 1-based.
     pub page: u64,
     pub per_page: u64,
@@ -57,7 +60,10 @@ impl Store {
             .page
             .saturating_sub(1)
             .saturating_mul(filter.per_page);
-        let unfiltered = filter.status.is_none() && filter.kind.is_none() && filter.q.is_none();
+        let unfiltered = filter.status.is_none()
+            && filter.kind.is_none()
+            && filter.q.is_none()
+            && filter.overdue_at.is_none();
         let mut items = Vec::new();
 
         if unfiltered && filter.requester.is_none() {
@@ -87,11 +93,13 @@ impl Store {
                 continue;
             }
             let in_page = total >= skip && total < skip + filter.per_page;
-            if let Some(needle) = &filter.q {
+            if filter.q.is_some() || filter.overdue_at.is_some() {
                 let Some(ticket) = self.indexed_ticket(&key)? else {
                     continue;
                 };
-                if !ticket.matches(needle) {
+                if filter.q.as_ref().is_some_and(|q| !ticket.matches(q))
+                    || filter.overdue_at.is_some_and(|now| !ticket.overdue(now))
+                {
                     continue;
                 }
                 if in_page {

@@ -25,6 +25,9 @@ pub(super) struct Row {
     pub status_label: String,
     pub kind_label: String,
     pub updated: When,
+    /// The next time the service desk promised: the first response until it came, then the
+    /// resolution.
+    pub due: Option<When>,
     pub overdue: bool,
 }
 
@@ -37,6 +40,12 @@ impl Row {
             status_label: page.t(&status_key(t.status)),
             kind_label: page.t(&kind_key(t.kind)),
             updated: format::when(t.updated_at),
+            due: t
+                .promise
+                .respond_by
+                .filter(|_| t.promise.responded_at.is_none())
+                .or(t.due_by)
+                .map(format::when),
             overdue: t.overdue(now),
         }
     }
@@ -59,6 +68,7 @@ struct Dashboard<'a> {
     status: String,
     kind: String,
     q: String,
+    overdue: bool,
     total: u64,
     page_no: u64,
     prev: Option<String>,
@@ -87,6 +97,7 @@ fn page_href(query: &ListQuery, page: u64) -> String {
         ("status", query.status.clone().unwrap_or_default()),
         ("kind", query.kind.clone().unwrap_or_default()),
         ("q", query.q.clone().unwrap_or_default()),
+        ("overdue", query.overdue.clone().unwrap_or_default()),
         ("page", page.to_string()),
     ];
     let kept: Vec<_> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
@@ -132,6 +143,7 @@ pub(super) async fn show(
             status: Some(Status::Resolved),
             kind: None,
             q: None,
+            overdue_at: None,
             page: 1,
             per_page: 10,
         })?;
@@ -167,6 +179,7 @@ pub(super) async fn show(
         status: query.status.clone().unwrap_or_default(),
         kind: query.kind.clone().unwrap_or_default(),
         q: query.q.clone().unwrap_or_default(),
+        overdue: query.overdue.as_deref() == Some("true"),
         total: found.total,
         page_no,
         prev: (page_no > 1).then(|| page_href(&query, page_no - 1)),
