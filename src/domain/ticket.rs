@@ -218,6 +218,19 @@ impl Ticket {
             && (self.promise.resolve_overdue || self.due_by.is_some_and(|due| due < now))
     }
 
+    /// Takes SDP's `due_by_time` and the rest of its promise. Returns whether anything moved, and
+    /// the times newly kept (see [`Promise::update`]).
+    pub fn keep_promise(
+        &mut self,
+        due_by: Option<OffsetDateTime>,
+        seen: &Promise,
+    ) -> (bool, Vec<(EventKind, OffsetDateTime)>) {
+        let before = (self.due_by, self.promise.clone());
+        self.due_by = due_by;
+        let kept = self.promise.update(seen);
+        (before != (self.due_by, self.promise.clone()), kept)
+    }
+
     /// Moves the ticket to `to`, keeping the resolution and closure times consistent with it.
     pub fn set_status(&mut self, to: Status, now: OffsetDateTime) {
         match to {

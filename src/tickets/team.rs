@@ -4,8 +4,7 @@
 //! change is withdrawn ([`decide_status`]). Reads can finish out of order, so a read older than the
 //! newest one applied changes no field ([`is_stale`]).
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{TicketEvent, TicketEventKind, transition};
 use crate::domain::lifecycle::{Action, ReopenWindow};
@@ -228,10 +227,13 @@ fn apply_fields(
         tx.event(ticket, EventKind::Assigned, &seen.team, from, to, None)?;
         kinds.push(TicketEventKind::Updated);
     }
-    ticket.due_by = seen.due_by;
-    for (kind, at) in ticket.promise.update(&seen.promise) {
+    let (moved, kept) = ticket.keep_promise(seen.due_by, &seen.promise);
+    for (kind, at) in kept {
         let at = at.format(&Rfc3339).ok();
         tx.event(ticket, kind, &seen.team, None, at, None)?;
+    }
+    if moved {
+        kinds.push(TicketEventKind::Updated); // live pages show the promise
     }
     let Some(mapped) = seen.status else {
         return Ok(());
