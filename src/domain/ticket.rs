@@ -279,8 +279,9 @@ pub struct Promise {
 }
 
 impl Promise {
-    /// Takes what SDP shows now and returns the times newly kept, for the history. A time SDP
-    /// no longer shows (a reopened request) is kept, so a repeat of the same time adds nothing.
+    /// Takes what SDP shows now and returns the times newly kept, for the history: the first
+    /// response and the first resolution, once each (a request resolved again after a reopen
+    /// shows in the status history already).
     pub fn update(&mut self, seen: &Promise) -> Vec<(EventKind, OffsetDateTime)> {
         let mut kept = Vec::new();
         self.respond_by = seen.respond_by;
@@ -298,7 +299,7 @@ impl Promise {
                 seen.resolved_at,
             ),
         ] {
-            if let Some(at) = theirs.filter(|at| *mine != Some(*at)) {
+            if let Some(at) = theirs.filter(|_| mine.is_none()) {
                 *mine = Some(at);
                 kept.push((which, at));
             }
@@ -367,8 +368,14 @@ mod tests {
         assert_eq!(mine.update(&seen), vec![]);
         let resolved = Promise {
             resolved_at: Some(at),
-            ..seen
+            ..seen.clone()
         };
         assert_eq!(mine.update(&resolved), vec![(EventKind::SdpResolved, at)]);
+        // Resolved again later: once is enough.
+        let again = Promise {
+            resolved_at: Some(datetime!(2026-12-02 10:00 UTC)),
+            ..seen
+        };
+        assert_eq!(mine.update(&again), vec![]);
     }
 }
