@@ -28,6 +28,8 @@ pub(super) fn millis_to_time(ms: Option<i64>) -> Option<OffsetDateTime> {
 }
 
 /// The fields a poll's list rows carry: enough to tell whether a request needs reading, and whose.
+/// The promise (due times, overdue flags, responded and resolved times) comes with that read;
+/// flags SDP raises without an edit are the sweep's to notice.
 const POLL_FIELDS: [&str; 6] = [
     "id",
     "subject",

@@ -25,8 +25,8 @@ pub(super) struct Row {
     pub status_label: String,
     pub kind_label: String,
     pub updated: When,
-    /// The next time the service desk promised: the first response until it came, then the
-    /// resolution.
+    /// The next time the service desk promised, while the ticket is open: the first response
+    /// until it came, then the resolution.
     pub due: Option<When>,
     pub overdue: bool,
 }
@@ -45,6 +45,7 @@ impl Row {
                 .respond_by
                 .filter(|_| t.promise.responded_at.is_none())
                 .or(t.due_by)
+                .filter(|_| t.status.is_open())
                 .map(format::when),
             overdue: t.overdue(now),
         }
