@@ -20,6 +20,7 @@ mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;
 mod pages;
+mod promise;
 mod proxies;
 mod secrets_at_rest;
 mod security;

@@ -87,11 +87,7 @@ async fn messages_until(
 async fn swept_until(desk: &Desk, number: &str, kind: &str) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_mins(1);
     loop {
-        let (status, body) = desk
-            .admin
-            .post("/api/v1/admin/sync/sweep", &json!({}))
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        desk.sweep().await;
         let next = Instant::now() + Duration::from_secs(5);
         while Instant::now() < next {
             let events = history(&desk.admin, number).await;

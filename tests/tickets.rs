@@ -38,10 +38,19 @@ async fn a_created_ticket_has_every_documented_field() {
         is_rfc3339_utc(&t["created_at"]) && is_rfc3339_utc(&t["updated_at"]),
         "{t}"
     );
-    for field in ["resolved_at", "closed_at", "assignee", "due_by"] {
+    for field in [
+        "resolved_at",
+        "closed_at",
+        "assignee",
+        "due_by",
+        "respond_by",
+        "responded_at",
+    ] {
         assert!(t[field].is_null(), "{field}: {t}");
     }
-    assert_eq!(t["overdue"], false);
+    for flag in ["overdue", "respond_overdue", "resolve_overdue"] {
+        assert_eq!(t[flag], false, "{flag}: {t}");
+    }
     assert_eq!(
         t["sdp"],
         json!({"request_id": null, "number": null, "sync_state": "pending", "last_error": null, "fate": null})

@@ -12,7 +12,7 @@ pub use lifecycle::{Action, Status, TransitionError};
 pub use record::{
     Actor, ActorKind, Attachment, Author, AuthorRole, Delivery, Event, EventKind, Message, Origin,
 };
-pub use ticket::{Kind, Priority, Requester, SdpFate, SdpLink, SyncState, Ticket};
+pub use ticket::{Kind, Priority, Promise, Requester, SdpFate, SdpLink, SyncState, Ticket};
 pub use user::{Role, User};
 pub use validate::{FieldError, Validation};
 

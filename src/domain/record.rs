@@ -194,10 +194,14 @@ pub enum EventKind {
     /// The team deleted one of its messages in SDP, or made it private again: it left the
     /// discussion (the line keeps no content).
     MessageWithdrawn,
+    /// SDP recorded the first response (`to`: its `responded_time`, RFC 3339).
+    SdpResponded,
+    /// SDP recorded the resolution (`to`: its `resolved_time`, RFC 3339).
+    SdpResolved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::Created,
         EventKind::Imported,
         EventKind::SdpLinked,
@@ -218,6 +222,8 @@ impl EventKind {
         EventKind::PriorityChanged,
         EventKind::MessageEdited,
         EventKind::MessageWithdrawn,
+        EventKind::SdpResponded,
+        EventKind::SdpResolved,
     ];
 
     /// The stored and API name (`status_changed`).
@@ -243,6 +249,8 @@ impl EventKind {
             EventKind::PriorityChanged => "priority_changed",
             EventKind::MessageEdited => "message_edited",
             EventKind::MessageWithdrawn => "message_withdrawn",
+            EventKind::SdpResponded => "sdp_responded",
+            EventKind::SdpResolved => "sdp_resolved",
         }
     }
 }

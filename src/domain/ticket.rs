@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Status, TicketId, UserId};
+use super::{EventKind, Status, TicketId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -194,8 +194,12 @@ pub struct Ticket {
     pub closed_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub assignee: Option<String>,
+    /// SDP's `due_by_time`: when the service desk aims to resolve the ticket.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub due_by: Option<OffsetDateTime>,
+    /// The rest of the service desk's promise (first response) and when it kept it.
+    #[serde(default)]
+    pub promise: Promise,
     #[serde(default)]
     pub sdp: SdpLink,
     /// The SDP status name at the last read, to tell which side changed the status since.
@@ -210,8 +214,37 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// An open ticket past a time the service desk promised.
     pub fn overdue(&self, now: OffsetDateTime) -> bool {
-        self.status.is_open() && self.due_by.is_some_and(|due| due < now)
+        self.respond_overdue(now) || self.resolve_overdue(now)
+    }
+
+    /// The first response is late: as SDP flags it, or as the clock says while nobody responded
+    /// (SDP sets its flags on its own schedule, not at once).
+    pub fn respond_overdue(&self, now: OffsetDateTime) -> bool {
+        self.status.is_open()
+            && (self.promise.respond_overdue
+                || (self.promise.responded_at.is_none()
+                    && self.promise.respond_by.is_some_and(|by| by < now)))
+    }
+
+    /// The resolution is late: as SDP flags it, or as the clock says.
+    pub fn resolve_overdue(&self, now: OffsetDateTime) -> bool {
+        self.status.is_open()
+            && (self.promise.resolve_overdue || self.due_by.is_some_and(|due| due < now))
+    }
+
+    /// Takes SDP's `due_by_time` and the rest of its promise. Returns whether anything moved, and
+    /// the times newly kept (see [`Promise::update`]).
+    pub fn keep_promise(
+        &mut self,
+        due_by: Option<OffsetDateTime>,
+        seen: &Promise,
+    ) -> (bool, Vec<(EventKind, OffsetDateTime)>) {
+        let before = (self.due_by, self.promise.clone());
+        self.due_by = due_by;
+        let kept = self.promise.update(seen);
+        (before != (self.due_by, self.promise.clone()), kept)
     }
 
     /// Moves the ticket to `to`, keeping the resolution and closure times consistent with it.
@@ -237,6 +270,57 @@ impl Ticket {
         [&self.subject, &self.description, &self.number]
             .iter()
             .any(|field| field.to_lowercase().contains(needle))
+    }
+}
+
+/// What SDP promises beyond `due_by` (its SLA's first response), its overdue flags, and the
+/// times it kept the promise (mirrored into the history once each).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promise {
+    /// SDP's `first_response_due_by_time`.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub respond_by: Option<OffsetDateTime>,
+    /// SDP's `is_first_response_overdue`.
+    #[serde(default)]
+    pub respond_overdue: bool,
+    /// SDP's `is_overdue` (resolution).
+    #[serde(default)]
+    pub resolve_overdue: bool,
+    /// SDP's `responded_time`.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub responded_at: Option<OffsetDateTime>,
+    /// SDP's `resolved_time` (the portal's `resolved_at` is when the portal saw it).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+}
+
+impl Promise {
+    /// Takes what SDP shows now and returns the times newly kept, for the history: the first
+    /// response and the first resolution, once each (a request resolved again after a reopen
+    /// shows in the status history already).
+    pub fn update(&mut self, seen: &Promise) -> Vec<(EventKind, OffsetDateTime)> {
+        let mut kept = Vec::new();
+        self.respond_by = seen.respond_by;
+        self.respond_overdue = seen.respond_overdue;
+        self.resolve_overdue = seen.resolve_overdue;
+        for (which, mine, theirs) in [
+            (
+                EventKind::SdpResponded,
+                &mut self.responded_at,
+                seen.responded_at,
+            ),
+            (
+                EventKind::SdpResolved,
+                &mut self.resolved_at,
+                seen.resolved_at,
+            ),
+        ] {
+            if let Some(at) = theirs.filter(|_| mine.is_none()) {
+                *mine = Some(at);
+                kept.push((which, at));
+            }
+        }
+        kept
     }
 }
 
@@ -266,9 +350,48 @@ pub(crate) fn sample(id: u64) -> Ticket {
         closed_at: None,
         assignee: None,
         due_by: None,
+        promise: Promise::default(),
         sdp: SdpLink::default(),
         sdp_status: None,
         sdp_pending: 0,
         sdp_updated_ms: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::Promise;
+    use crate::domain::EventKind;
+
+    #[test]
+    fn promise_times_are_kept_once_each() {
+        let at = datetime!(2026-12-01 10:00 UTC);
+        let seen = Promise {
+            respond_by: Some(at),
+            respond_overdue: true,
+            responded_at: Some(at),
+            ..Promise::default()
+        };
+        let mut mine = Promise::default();
+        assert_eq!(mine.update(&seen), vec![(EventKind::SdpResponded, at)]);
+        assert!(mine.respond_overdue);
+        assert_eq!(mine.update(&seen), vec![]);
+        // Reopened in SDP: the time goes, the history keeps it, and it is not added again.
+        assert_eq!(mine.update(&Promise::default()), vec![]);
+        assert_eq!(mine.responded_at, Some(at));
+        assert_eq!(mine.update(&seen), vec![]);
+        let resolved = Promise {
+            resolved_at: Some(at),
+            ..seen.clone()
+        };
+        assert_eq!(mine.update(&resolved), vec![(EventKind::SdpResolved, at)]);
+        // Resolved again later: once is enough.
+        let again = Promise {
+            resolved_at: Some(datetime!(2026-12-02 10:00 UTC)),
+            ..seen
+        };
+        assert_eq!(mine.update(&again), vec![]);
     }
 }

@@ -48,7 +48,21 @@ pub(crate) struct TicketView {
     pub assignee: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
+    /// When the service desk aims to resolve the ticket (SDP's `due_by_time`).
     pub due_by: Option<OffsetDateTime>,
+    /// When the service desk will first respond (SDP's `first_response_due_by_time`).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub respond_by: Option<OffsetDateTime>,
+    /// When the service desk first responded (SDP's `responded_time`).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub responded_at: Option<OffsetDateTime>,
+    /// The first response is late (SDP's `is_first_response_overdue`, or past `respond_by`).
+    pub respond_overdue: bool,
+    /// The resolution is late (SDP's `is_overdue`, or past `due_by`).
+    pub resolve_overdue: bool,
+    /// Either promise is late.
     pub overdue: bool,
     pub sdp: SdpLink,
 }
@@ -97,6 +111,10 @@ impl TicketView {
             closed_at: t.closed_at,
             assignee: t.assignee.clone(),
             due_by: t.due_by,
+            respond_by: t.promise.respond_by,
+            responded_at: t.promise.responded_at,
+            respond_overdue: t.respond_overdue(now),
+            resolve_overdue: t.resolve_overdue(now),
             overdue: t.overdue(now),
             sdp,
         }

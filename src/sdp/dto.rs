@@ -188,6 +188,12 @@ pub struct Request {
     #[serde(default)]
     pub due_by_time: Option<SdpDate>,
     #[serde(default)]
+    pub first_response_due_by_time: Option<SdpDate>,
+    #[serde(default)]
+    pub responded_time: Option<SdpDate>,
+    #[serde(default)]
+    pub resolved_time: Option<SdpDate>,
+    #[serde(default)]
     pub resolution: Option<Resolution>,
     #[serde(default)]
     pub udf_fields: Option<serde_json::Map<String, Value>>,
@@ -195,6 +201,8 @@ pub struct Request {
     pub attachments: Option<Vec<AttachmentInfo>>,
     #[serde(default)]
     pub is_overdue: Option<bool>,
+    #[serde(default)]
+    pub is_first_response_overdue: Option<bool>,
     /// Whether the request has notes, files and an e-mail thread: absent (older builds, list rows)
     /// means "maybe", so the sub-list is read.
     #[serde(default)]
@@ -227,6 +235,20 @@ impl Request {
 
     pub fn due_ms(&self) -> Option<i64> {
         self.due_by_time.as_ref().and_then(SdpDate::millis)
+    }
+
+    pub fn respond_by_ms(&self) -> Option<i64> {
+        self.first_response_due_by_time
+            .as_ref()
+            .and_then(SdpDate::millis)
+    }
+
+    pub fn responded_ms(&self) -> Option<i64> {
+        self.responded_time.as_ref().and_then(SdpDate::millis)
+    }
+
+    pub fn resolved_ms(&self) -> Option<i64> {
+        self.resolved_time.as_ref().and_then(SdpDate::millis)
     }
 }
 

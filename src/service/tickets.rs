@@ -3,6 +3,7 @@
 //! someone else's answers exactly like a missing one, so existence is not revealed.
 
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 use super::{AppState, Caller};
 use crate::actors::attachments::StoreAttachment;
@@ -176,6 +177,8 @@ pub struct ListQuery {
     pub kind: Option<String>,
     /// Searches subject, description and number.
     pub q: Option<String>,
+    /// `true`: only tickets past what the service desk promised (first response or resolution).
+    pub overdue: Option<String>,
     /// 1-based, default 1.
     pub page: Option<String>,
     /// 1 to 100, default 20.
@@ -233,13 +236,24 @@ pub fn list_filter(caller: &Caller, query: &ListQuery) -> ApiResult<ListFilter> 
     if q.as_ref().is_some_and(|q| q.len() > 200) {
         v.add("q", "must be at most 200 bytes");
     }
+    let overdue = match query.overdue.as_deref().unwrap_or_default() {
+        "" | "false" => false,
+        "true" => true,
+        _ => {
+            v.add("overdue", "must be true or false");
+            false
+        }
+    };
     v.into_result()?;
     Ok(ListFilter {
         requester: (!caller.is_admin()).then_some(caller.user.id),
         status,
         kind,
         q,
-        more: MoreFilter::default(),
+        more: MoreFilter {
+            overdue_at: overdue.then(OffsetDateTime::now_utc),
+            ..MoreFilter::default()
+        },
         page,
         per_page,
     })

@@ -130,6 +130,7 @@ pub(crate) fn create(
                 closed_at: None,
                 assignee: None,
                 due_by: None,
+                promise: crate::domain::Promise::default(),
                 sdp: SdpLink::default(),
                 sdp_status: None,
                 sdp_pending: 0,

@@ -87,6 +87,7 @@ fn one(
         closed_at: None,
         assignee: request.assignee.clone(),
         due_by: request.due_by,
+        promise: crate::domain::Promise::default(),
         sdp: SdpLink {
             request_id: Some(sdp_id.clone()),
             number: None,

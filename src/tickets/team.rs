@@ -4,13 +4,13 @@
 //! change is withdrawn ([`decide_status`]). Reads can finish out of order, so a read older than the
 //! newest one applied changes no field ([`is_stale`]).
 
-use time::OffsetDateTime;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{TicketEvent, TicketEventKind, transition};
 use crate::domain::lifecycle::{Action, ReopenWindow};
 use crate::domain::{
     Actor, Attachment, AttachmentId, Author, AuthorRole, Delivery, EventKind, Message, MessageId,
-    Origin, Priority, Requester, SdpFate, Status, Ticket, TicketId,
+    Origin, Priority, Promise, Requester, SdpFate, Status, Ticket, TicketId,
 };
 use crate::store::{OpError, OutboxOp, Store, StoredBlob, TicketTx, TxResult};
 
@@ -67,6 +67,7 @@ pub(crate) struct Observation {
     pub number: Option<String>,
     pub technician: Option<String>,
     pub due_by: Option<OffsetDateTime>,
+    pub promise: Promise,
     /// Who the changes are attributed to.
     pub team: Actor,
     pub messages: Vec<TeamMessage>,
@@ -226,7 +227,14 @@ fn apply_fields(
         tx.event(ticket, EventKind::Assigned, &seen.team, from, to, None)?;
         kinds.push(TicketEventKind::Updated);
     }
-    ticket.due_by = seen.due_by;
+    let (moved, kept) = ticket.keep_promise(seen.due_by, &seen.promise);
+    for (kind, at) in kept {
+        let at = at.format(&Rfc3339).ok();
+        tx.event(ticket, kind, &seen.team, None, at, None)?;
+    }
+    if moved {
+        kinds.push(TicketEventKind::Updated); // live pages show the promise
+    }
     let Some(mapped) = seen.status else {
         return Ok(());
     };
@@ -527,6 +535,7 @@ mod tests {
             number: None,
             technician: None,
             due_by: None,
+            promise: Promise::default(),
             team: Actor::team("Tech One"),
             messages: Vec::new(),
             hidden: Vec::new(),

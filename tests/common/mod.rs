@@ -465,6 +465,15 @@ impl Desk {
         .await;
     }
 
+    /// Asks for a reconciliation sweep ("Reconcile now"); it runs in the background.
+    pub async fn sweep(&self) {
+        let (status, body) = self
+            .admin
+            .post("/api/v1/admin/sync/sweep", &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+
     pub fn hook_url(&self) -> String {
         self.app
             .url(&format!("/api/v1/hooks/sdp?secret={HOOK_SECRET}"))

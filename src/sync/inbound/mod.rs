@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::fate::{self, Found};
 use super::{PollCursor, SyncCtx, SyncError, state, text};
-use crate::domain::{Actor, Kind, Priority, Role, SdpFate, Status, TicketId, User};
+use crate::domain::{Actor, Kind, Priority, Promise, Role, SdpFate, Status, TicketId, User};
 use crate::sdp::Lane;
 use crate::sdp::dto::Request;
 use crate::tickets::import::Imported;
@@ -28,6 +28,8 @@ pub(super) fn millis_to_time(ms: Option<i64>) -> Option<OffsetDateTime> {
 }
 
 /// The fields a poll's list rows carry: enough to tell whether a request needs reading, and whose.
+/// The promise (due times, overdue flags, responded and resolved times) comes with that read;
+/// flags SDP raises without an edit are the sweep's to notice.
 const POLL_FIELDS: [&str; 6] = [
     "id",
     "subject",
@@ -329,6 +331,7 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
         team: Actor::team(technician.as_deref().unwrap_or("ServiceDesk Plus")),
         technician,
         due_by: millis_to_time(request.due_ms()),
+        promise: promise(request),
         messages: Vec::new(),
         hidden: Vec::new(),
         changes: Vec::new(),
@@ -337,6 +340,17 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
         requester: None,
         subject: None,
         priority: None,
+    }
+}
+
+/// The service desk's promise as the request shows it.
+pub(super) fn promise(request: &Request) -> Promise {
+    Promise {
+        respond_by: millis_to_time(request.respond_by_ms()),
+        respond_overdue: request.is_first_response_overdue == Some(true),
+        resolve_overdue: request.is_overdue == Some(true),
+        responded_at: millis_to_time(request.responded_ms()),
+        resolved_at: millis_to_time(request.resolved_ms()),
     }
 }
 

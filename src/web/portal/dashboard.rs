@@ -25,6 +25,9 @@ pub(super) struct Row {
     pub status_label: String,
     pub kind_label: String,
     pub updated: When,
+    /// The next time the service desk promised, while the ticket is open: the first response
+    /// until it came, then the resolution.
+    pub due: Option<When>,
     pub overdue: bool,
 }
 
@@ -37,6 +40,13 @@ impl Row {
             status_label: page.t(&status_key(t.status)),
             kind_label: page.t(&kind_key(t.kind)),
             updated: format::when(t.updated_at),
+            due: t
+                .promise
+                .respond_by
+                .filter(|_| t.promise.responded_at.is_none())
+                .or(t.due_by)
+                .filter(|_| t.status.is_open())
+                .map(format::when),
             overdue: t.overdue(now),
         }
     }
@@ -59,6 +69,7 @@ struct Dashboard<'a> {
     status: String,
     kind: String,
     q: String,
+    overdue: bool,
     total: u64,
     page_no: u64,
     prev: Option<String>,
@@ -82,6 +93,7 @@ fn page_href(path: &str, query: &ListQuery, page: Option<u64>) -> String {
         ("status", query.status.clone().unwrap_or_default()),
         ("kind", query.kind.clone().unwrap_or_default()),
         ("q", query.q.clone().unwrap_or_default()),
+        ("overdue", query.overdue.clone().unwrap_or_default()),
         ("page", page.map(|p| p.to_string()).unwrap_or_default()),
     ];
     let kept: Vec<_> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
@@ -178,6 +190,7 @@ pub(super) async fn show(
         status: query.status.clone().unwrap_or_default(),
         kind: query.kind.clone().unwrap_or_default(),
         q: query.q.clone().unwrap_or_default(),
+        overdue: query.overdue.as_deref() == Some("true"),
         total: found.total,
         page_no,
         prev: (page_no > 1).then(|| page_href("/tickets", &query, Some(page_no - 1))),

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::form::{self, FormFailure, PageForm};
 use crate::domain::lifecycle::{self, Action, ReopenWindow};
@@ -70,6 +71,10 @@ struct TicketPage<'a> {
     service: String,
     assignee: String,
     created: When,
+    /// "We will respond by": until the team responded.
+    respond_by: Option<When>,
+    respond_overdue: bool,
+    /// "We aim to resolve by".
     due: Option<When>,
     overdue: bool,
     sync: &'static str,
@@ -132,10 +137,20 @@ fn history_line(page: &Page, e: &Event) -> HistoryLine {
         | EventKind::SdpRemoved
         | EventKind::SdpRestored
         | EventKind::MessageEdited
-        | EventKind::MessageWithdrawn => page.t(&key),
+        | EventKind::MessageWithdrawn
+        | EventKind::SdpResponded
+        | EventKind::SdpResolved => page.t(&key),
+    };
+    // SDP's own time of the response or resolution, which the line mirrors.
+    let at = match e.kind {
+        EventKind::SdpResponded | EventKind::SdpResolved => {
+            e.to.as_deref()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        }
+        _ => None,
     };
     HistoryLine {
-        when: format::when(e.at),
+        when: format::when(at.unwrap_or(e.at)),
         text,
         who: e.actor.name.clone(),
     }
@@ -262,8 +277,14 @@ fn render(
         service: ticket.service.clone().unwrap_or_default(),
         assignee: ticket.assignee.clone().unwrap_or_default(),
         created: format::when(ticket.created_at),
+        respond_by: ticket
+            .promise
+            .respond_by
+            .filter(|_| ticket.promise.responded_at.is_none() && ticket.status.is_open())
+            .map(format::when),
+        respond_overdue: ticket.respond_overdue(now),
         due: ticket.due_by.map(format::when),
-        overdue: ticket.overdue(now),
+        overdue: ticket.resolve_overdue(now),
         sync,
         sync_label: page.t(sync_key),
         history: events.iter().map(|e| history_line(page, e)).collect(),

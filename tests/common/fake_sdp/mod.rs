@@ -600,6 +600,31 @@ impl FakeSdp {
         self.edit_request(id, json!({"requester": {"email_id": email, "name": name}}));
     }
 
+    /// Sets the SLA's times as SDP computes them (ms since the epoch; `None`: none) and its
+    /// overdue flags, as a technician's edit does (`last_updated_time` moves).
+    pub fn set_due_times(
+        &self,
+        id: &str,
+        first_response_ms: Option<i64>,
+        resolve_ms: Option<i64>,
+        (first_response_overdue, overdue): (bool, bool),
+    ) {
+        let flags = [first_response_overdue, overdue];
+        self.state()
+            .set_promise(id, Some([first_response_ms, resolve_ms]), flags, true);
+    }
+
+    /// Raises or lowers the overdue flags as SDP's scheduler does: `last_updated_time` stays.
+    pub fn set_overdue_flags(&self, id: &str, first_response_overdue: bool, overdue: bool) {
+        self.state()
+            .set_promise(id, None, [first_response_overdue, overdue], false);
+    }
+
+    /// Records the team's first response at `at_ms` (`responded_time`).
+    pub fn set_responded(&self, id: &str, at_ms: i64) {
+        self.state().set_responded(id, at_ms);
+    }
+
     /// Assigns a technician by name (`"Tech One"`, `"Tech Two"`); the status stays as it is.
     pub fn assign_technician(&self, id: &str, technician: &str) {
         self.edit_request(id, json!({"technician": {"name": technician}}));

@@ -65,6 +65,8 @@ pub struct Request {
     pub updated_ms: Option<i64>,
     pub assigned_ms: Option<i64>,
     pub resolved_ms: Option<i64>,
+    /// The first response, as SDP records it (`responded_time`).
+    pub responded_ms: Option<i64>,
     pub completed_ms: Option<i64>,
     pub resolution: Option<Resolution>,
     pub closure_info: Option<Value>,
@@ -1003,6 +1005,40 @@ impl State {
         Ok(self.requests.get_mut(id).expect("checked"))
     }
 
+    /// Sets the SLA's due times (ms; `None`: none; no array: kept) and overdue flags; `touch` as
+    /// an edit does, or not, as SDP's own scheduler raising a flag.
+    pub fn set_promise(
+        &mut self,
+        id: &str,
+        due: Option<[Option<i64>; 2]>,
+        flags: [bool; 2],
+        touch: bool,
+    ) {
+        let r = self.request_mut(id).expect("a request");
+        for (key, ms) in ["first_response_due_by_time", "due_by_time"]
+            .iter()
+            .zip(due.into_iter().flatten())
+        {
+            r.fields
+                .insert((*key).into(), ms.map_or(Value::Null, wire::date));
+        }
+        for (key, on) in ["is_first_response_overdue", "is_overdue"]
+            .iter()
+            .zip(flags)
+        {
+            r.fields.insert((*key).into(), json!(on));
+        }
+        if touch {
+            self.touch(id);
+        }
+    }
+
+    /// Records the first response at `at_ms` (`responded_time`), an edit.
+    pub fn set_responded(&mut self, id: &str, at_ms: i64) {
+        self.request_mut(id).expect("a request").responded_ms = Some(at_ms);
+        self.touch(id);
+    }
+
     /// Bumps `last_updated_time` of a request.
     fn touch(&mut self, id: &str) -> i64 {
         let now = self.tick();
@@ -1338,6 +1374,7 @@ impl State {
             updated_ms: None,
             assigned_ms: None,
             resolved_ms: None,
+            responded_ms: None,
             completed_ms: None,
             resolution: None,
             closure_info: None,

@@ -326,7 +326,7 @@ fn computed(s: &State, r: &Request, key: &str) -> Option<Value> {
         "assigned_time" => opt_date(r.assigned_ms),
         "resolved_time" => opt_date(r.resolved_ms),
         "completed_time" => opt_date(r.completed_ms),
-        "responded_time" => Value::Null,
+        "responded_time" => opt_date(r.responded_ms),
         "short_description" => {
             let description = r
                 .fields

@@ -185,7 +185,6 @@ error-email-taken = This e-mail address already has an account.
 admin-tickets = Tickets
 filter-organization = Organisation
 filter-requester = Requester
-filter-overdue = Overdue only
 sync-state-pending = Waiting to sync
 sync-state-synced = In sync
 sync-state-failed = Failed

@@ -173,7 +173,6 @@ error-email-taken = Alamat e-mail ini sudah memiliki akun.
 admin-tickets = Tiket
 filter-organization = Organisasi
 filter-requester = Pemohon
-filter-overdue = Hanya yang terlambat
 sync-state-pending = Menunggu sinkronisasi
 sync-state-synced = Tersinkron
 sync-state-failed = Gagal
