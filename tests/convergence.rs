@@ -18,7 +18,7 @@ use crate::common::{Api, Desk};
 both_profiles!(both_sides_agree_after_random_interleavings);
 
 /// Seeds per profile in a default run; each seed is one ticket's story.
-const DEFAULT_RUNS: u64 = 150;
+const DEFAULT_RUNS: u64 = 120;
 /// Stories played at once, so their calls interleave in the sync too.
 const BATCH: u64 = 8;
 const SETTLE: Duration = Duration::from_mins(2);
