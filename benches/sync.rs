@@ -1683,6 +1683,7 @@ async fn create_import_customers(data_dir: &Path, customers: usize) -> anyhow::R
                 name: format!("Import Customer {i}"),
                 role: Role::Customer,
                 organization: "Bench Org".into(),
+                org: None,
                 password_hash: String::new(),
                 disabled: false,
                 created_at: time::OffsetDateTime::now_utc(),

@@ -232,6 +232,7 @@ async fn ensure_admin(config: &Config, store: &Arc<Store>) -> anyhow::Result<Opt
         name: b.admin_name.trim().to_owned(),
         role: Role::Admin,
         organization: String::new(),
+        org: None,
         password_hash: auth::hash_password(b.admin_password.expose()),
         disabled: false,
         created_at: time::OffsetDateTime::now_utc(),

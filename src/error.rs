@@ -57,6 +57,12 @@ pub enum ErrorCode {
     EmailTaken,
     UserNotFound,
     SelfDisable,
+    // Organisations and sharing.
+    OrganizationNotFound,
+    OrganizationNameTaken,
+    DomainTaken,
+    SharingOff,
+    NotAColleague,
     // Sync and operations.
     SyncOff,
     InvalidWebhookSecret,
@@ -67,7 +73,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 43] = [
+    pub const ALL: [ErrorCode; 48] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidQuery,
         ErrorCode::InvalidHeader,
@@ -105,6 +111,11 @@ impl ErrorCode {
         ErrorCode::EmailTaken,
         ErrorCode::UserNotFound,
         ErrorCode::SelfDisable,
+        ErrorCode::OrganizationNotFound,
+        ErrorCode::OrganizationNameTaken,
+        ErrorCode::DomainTaken,
+        ErrorCode::SharingOff,
+        ErrorCode::NotAColleague,
         ErrorCode::SyncOff,
         ErrorCode::InvalidWebhookSecret,
         ErrorCode::DeadLetterNotFound,
@@ -156,6 +167,11 @@ impl ErrorCode {
             E::EmailTaken => ("email-taken", StatusCode::CONFLICT),
             E::UserNotFound => ("user-not-found", StatusCode::NOT_FOUND),
             E::SelfDisable => ("self-disable", StatusCode::CONFLICT),
+            E::OrganizationNotFound => ("organization-not-found", StatusCode::NOT_FOUND),
+            E::OrganizationNameTaken => ("organization-name-taken", StatusCode::CONFLICT),
+            E::DomainTaken => ("domain-taken", StatusCode::CONFLICT),
+            E::SharingOff => ("sharing-off", StatusCode::CONFLICT),
+            E::NotAColleague => ("not-a-colleague", StatusCode::UNPROCESSABLE_ENTITY),
             E::SyncOff => ("sync-off", StatusCode::SERVICE_UNAVAILABLE),
             E::InvalidWebhookSecret => ("invalid-webhook-secret", StatusCode::UNAUTHORIZED),
             E::DeadLetterNotFound => ("dead-letter-not-found", StatusCode::NOT_FOUND),
@@ -288,6 +304,12 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Invalid(v) => v.into(),
             DomainError::EmailTaken => ApiError::field(ErrorCode::EmailTaken, "email", message),
+            DomainError::OrganizationNameTaken => {
+                ApiError::field(ErrorCode::OrganizationNameTaken, "name", message)
+            }
+            DomainError::DomainTaken(_) => {
+                ApiError::field(ErrorCode::DomainTaken, "domains", message)
+            }
             DomainError::AttachmentTooLarge { .. } => {
                 ApiError::field(ErrorCode::AttachmentTooLarge, "file", message)
             }

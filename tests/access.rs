@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{TestApp, error_code};
+use crate::common::{TestApp, error_code, unreachable};
 
 #[actix_web::test]
 async fn a_customer_cannot_read_or_change_another_customers_ticket() {
@@ -25,52 +25,7 @@ async fn a_customer_cannot_read_or_change_another_customers_ticket() {
     let own = mallory.ticket("Mallory's").await;
     let own_n = own["number"].as_str().unwrap().to_owned();
 
-    let attempts: Vec<(Method, String, Option<serde_json::Value>)> = vec![
-        (Method::GET, format!("/api/v1/tickets/{n}"), None),
-        (Method::GET, format!("/api/v1/tickets/{n}/events"), None),
-        (Method::GET, format!("/api/v1/tickets/{n}/messages"), None),
-        (
-            Method::POST,
-            format!("/api/v1/tickets/{n}/messages"),
-            Some(json!({"body": "hi"})),
-        ),
-        (
-            Method::GET,
-            format!("/api/v1/tickets/{n}/attachments"),
-            None,
-        ),
-        (
-            Method::GET,
-            format!("/api/v1/tickets/{n}/attachments/{att}"),
-            None,
-        ),
-        (
-            Method::GET,
-            format!("/api/v1/tickets/{own_n}/attachments/{att}"),
-            None,
-        ),
-        (Method::POST, format!("/api/v1/tickets/{n}/confirm"), None),
-        (
-            Method::POST,
-            format!("/api/v1/tickets/{n}/reopen"),
-            Some(json!({"reason": "mine now"})),
-        ),
-    ];
-    for (method, path, body) in attempts {
-        let mut req = mallory.request(method.clone(), &path);
-        if let Some(body) = &body {
-            req = req.json(body);
-        }
-        let (status, err) = mallory.send(req).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {err}");
-        let code = error_code(&err);
-        assert!(
-            code == "ticket-not-found" || code == "attachment-not-found",
-            "{method} {path}: {code}"
-        );
-    }
-    let (status, upload) = mallory.upload(&n, "x.txt", b"x".to_vec()).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{upload}");
+    unreachable(&mallory, &n, &own_n, att).await;
     let (_, list) = mallory.get("/api/v1/tickets").await;
     assert_eq!(list["total"], 1, "only their own ticket is listed");
     let (_, list) = mallory.get("/api/v1/tickets?q=secret").await;

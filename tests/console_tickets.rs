@@ -5,20 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::visitor::Visitor;
-use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, Desk, PASSWORD, TestApp};
-
-/// A customer of `organization`, created by the admin and signed in to the API.
-async fn member(app: &TestApp, admin: &Api, email: &str, organization: &str) -> Api {
-    let (status, body) = admin
-        .post(
-            "/api/v1/admin/users",
-            &json!({"email": email, "name": format!("User {email}"), "password": PASSWORD,
-                    "role": "customer", "organization": organization}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    app.login(email, PASSWORD).await
-}
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Desk, PASSWORD, TestApp};
 
 async fn signed_in(app: &TestApp, email: &str, password: &str) -> Visitor {
     let mut v = Visitor::new(app);
@@ -56,8 +43,8 @@ async fn console_lists_every_ticket_by_status_organisation_requester_sync_state_
     let desk = Desk::start(|_| {}).await;
     let app = &desk.app;
     let admin = &desk.admin;
-    let alice = member(app, admin, "alice@acme.example", "Acme").await;
-    let bob = member(app, admin, "bob@globex.example", "Globex").await;
+    let alice = app.member("alice@acme.example", "Acme").await;
+    let bob = app.member("bob@globex.example", "Globex").await;
 
     let printer = number(&alice.ticket("Alice printer").await);
     let mail = number(&alice.ticket("Alice mail").await);
@@ -158,9 +145,8 @@ async fn console_lists_every_ticket_by_status_organisation_requester_sync_state_
 #[actix_web::test]
 async fn admin_csv_has_the_filtered_rows_and_customers_reach_only_their_own() {
     let app = TestApp::start().await;
-    let admin = app.admin().await;
-    let alice = member(&app, &admin, "alice@acme.example", "Acme").await;
-    let bob = member(&app, &admin, "bob@globex.example", "Globex").await;
+    let alice = app.member("alice@acme.example", "Acme").await;
+    let bob = app.member("bob@globex.example", "Globex").await;
     alice.ticket("=HYPERLINK(\"http://x\")").await;
     alice.ticket("Alice mail").await;
     bob.ticket("Bob VPN").await;

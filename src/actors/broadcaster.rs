@@ -131,6 +131,8 @@ mod tests {
             ticket: TicketId(n),
             number: format!("DB-{n:06}"),
             requester: UserId::new(),
+            org: None,
+            on: Vec::new(),
             kind: TicketEventKind::Message,
             status: Status::New,
         }

@@ -2,13 +2,15 @@
 
 pub mod ids;
 pub mod lifecycle;
+pub mod org;
 pub mod record;
 pub mod ticket;
 pub mod user;
 pub mod validate;
 
-pub use ids::{AttachmentId, EventId, MessageId, TicketId, UserId};
+pub use ids::{AttachmentId, EventId, MessageId, OrgId, TicketId, UserId};
 pub use lifecycle::{Action, Status, TransitionError};
+pub use org::{Organization, Sharing};
 pub use record::{
     Actor, ActorKind, Attachment, Author, AuthorRole, Delivery, Event, EventKind, Message, Origin,
 };
@@ -29,6 +31,10 @@ pub enum DomainError {
     Invalid(#[from] Validation),
     #[error("an account with this e-mail already exists")]
     EmailTaken,
+    #[error("an organisation with this name already exists")]
+    OrganizationNameTaken,
+    #[error("the domain {0} already belongs to another organisation")]
+    DomainTaken(String),
     #[error("the file is larger than the limit of {limit} bytes")]
     AttachmentTooLarge { limit: u64 },
     #[error("this Idempotency-Key was already used with a different request body")]

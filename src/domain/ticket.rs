@@ -157,6 +157,9 @@ pub struct Requester {
     pub email: String,
     pub name: String,
     pub organization: String,
+    /// Their organisation when they became the requester: whose members may share the ticket.
+    #[serde(default)]
+    pub org: Option<super::OrgId>,
 }
 
 impl Requester {
@@ -166,6 +169,7 @@ impl Requester {
             email: user.email.clone(),
             name: user.name.clone(),
             organization: user.organization.clone(),
+            org: user.org,
         }
     }
 }
@@ -184,6 +188,12 @@ pub struct Ticket {
     pub service: Option<String>,
     pub status: Status,
     pub requester: Requester,
+    /// Colleagues copied on the ticket (lower-case e-mails): SDP's `email_ids_to_notify`.
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// Who raised the ticket when it was not the requester (on behalf of a colleague).
+    #[serde(default)]
+    pub author: Option<Requester>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -265,6 +275,19 @@ impl Ticket {
         self.status = to;
     }
 
+    /// The organisation whose members may share the ticket.
+    pub fn org(&self) -> Option<super::OrgId> {
+        self.requester.org
+    }
+
+    /// Whether the person with this (normalised) e-mail is on the ticket: its requester, its
+    /// author, or copied on it.
+    pub fn is_on(&self, email: &str) -> bool {
+        self.requester.email == email
+            || self.author.as_ref().is_some_and(|a| a.email == email)
+            || self.cc.iter().any(|c| c == email)
+    }
+
     /// Case-insensitive match of `needle` (already lower-cased) against subject, description and number.
     pub fn matches(&self, needle: &str) -> bool {
         [&self.subject, &self.description, &self.number]
@@ -343,7 +366,10 @@ pub(crate) fn sample(id: u64) -> Ticket {
             email: "a@example.com".into(),
             name: "Alice".into(),
             organization: String::new(),
+            org: None,
         },
+        cc: Vec::new(),
+        author: None,
         created_at: now,
         updated_at: now,
         resolved_at: None,

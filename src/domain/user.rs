@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::UserId;
+use super::{OrgId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -38,8 +38,11 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub role: Role,
+    /// The organisation's name as shown (kept in step with the record when it is renamed).
     #[serde(default)]
     pub organization: String,
+    #[serde(default)]
+    pub org: Option<OrgId>,
     /// PHC string (argon2id). Empty for accounts that may not sign in (customers created on behalf).
     #[serde(default)]
     pub password_hash: String,

@@ -19,6 +19,17 @@ pub(crate) struct RequesterView {
     pub organization: String,
 }
 
+impl From<&crate::domain::Requester> for RequesterView {
+    fn from(r: &crate::domain::Requester) -> RequesterView {
+        RequesterView {
+            id: r.id.0,
+            email: r.email.clone(),
+            name: r.name.clone(),
+            organization: r.organization.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TicketView {
     /// Stable internal id.
@@ -33,6 +44,10 @@ pub(crate) struct TicketView {
     pub service: Option<String>,
     pub status: Status,
     pub requester: RequesterView,
+    /// Who raised the ticket for the requester (a colleague), if not the requester.
+    pub author: Option<RequesterView>,
+    /// Colleagues copied on the ticket (SDP's `email_ids_to_notify`).
+    pub cc: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -99,12 +114,9 @@ impl TicketView {
             priority: t.priority,
             service: t.service.clone(),
             status: t.status,
-            requester: RequesterView {
-                id: t.requester.id.0,
-                email: t.requester.email.clone(),
-                name: t.requester.name.clone(),
-                organization: t.requester.organization.clone(),
-            },
+            requester: RequesterView::from(&t.requester),
+            author: t.author.as_ref().map(RequesterView::from),
+            cc: t.cc.clone(),
             created_at: t.created_at,
             updated_at: t.updated_at,
             resolved_at: t.resolved_at,

@@ -320,6 +320,7 @@ impl NewAccount {
             name: self.name.trim().to_owned(),
             role: self.role,
             organization: self.organization.trim().to_owned(),
+            org: None,
             password_hash: auth::hash_password(&self.password),
             disabled: false,
             created_at: OffsetDateTime::now_utc(),
@@ -335,7 +336,13 @@ pub async fn create_account(
     account: NewAccount,
 ) -> ApiResult<User> {
     account.validate()?;
-    let user = account.into_user().await?;
+    let mut user = account.into_user().await?;
+    if user.role == Role::Customer {
+        let named = std::mem::take(&mut user.organization);
+        super::orgs::place(state, &mut user, Some(&named))?;
+    } else {
+        user.organization.clear();
+    }
     state.store.create_user(&user)?;
     state.store.audit(
         &admin.user.email,
@@ -405,6 +412,10 @@ pub enum AccountAction {
     /// Issues an API token (shown once) for the admin's own account or an integration account;
     /// refused for anyone else's.
     IssueToken,
+    /// Moves a customer to the organisation of this name (created if new); empty: none.
+    SetOrganization {
+        organization: String,
+    },
 }
 
 impl AccountAction {
@@ -414,6 +425,7 @@ impl AccountAction {
             AccountAction::Enable => "enable",
             AccountAction::ResetPassword { .. } => "password",
             AccountAction::IssueToken => "token",
+            AccountAction::SetOrganization { .. } => "organization",
         }
     }
 }
@@ -468,6 +480,23 @@ pub async fn change_account(
             }
             let name = format!("issued by {}", admin.principal.email);
             issued = Some(issue(state, &user, TokenKind::Api, name)?);
+        }
+        AccountAction::SetOrganization { organization } => {
+            if user.role != Role::Customer {
+                return Err(ApiError::field(
+                    ErrorCode::InvalidField,
+                    "organization",
+                    "only customers belong to an organisation",
+                ));
+            }
+            let organization = organization.trim();
+            if organization.is_empty() {
+                user.org = None;
+                user.organization.clear();
+            } else {
+                super::orgs::place(state, &mut user, Some(organization))?;
+            }
+            state.store.update_user(&user)?;
         }
     }
     state

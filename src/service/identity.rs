@@ -7,7 +7,9 @@ use super::AppState;
 use crate::auth;
 use crate::domain::user::normalize_email;
 use crate::domain::validate::{self, NAME_MAX_CHARS, ORGANIZATION_MAX_CHARS};
-use crate::domain::{Actor, DomainError, Role, Ticket, User, UserId, Validation};
+use crate::domain::{
+    Actor, DomainError, Organization, Role, Sharing, Ticket, User, UserId, Validation,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::store::users::TokenKind;
 use crate::store::{OpError, TokenRecord};
@@ -25,6 +27,8 @@ pub struct Caller {
     pub actor: Actor,
     /// The hash of the credential used, so sign-out can revoke exactly it.
     pub credential: [u8; 32],
+    /// The customer's organisation, read with the credential: its sharing decides what they see.
+    pub org: Option<Organization>,
 }
 
 impl Caller {
@@ -32,14 +36,30 @@ impl Caller {
         self.user.role == Role::Admin
     }
 
-    /// Whether the caller may read this ticket: its requester, or an admin.
+    /// Whether the caller may read this ticket: an admin, or whoever may write it.
     pub fn can_read(&self, ticket: &Ticket) -> bool {
-        self.is_admin() || ticket.requester.id == self.user.id
+        self.is_admin() || self.can_write(ticket)
     }
 
-    /// Whether the caller may act on this ticket: only its requester (or the portal on their behalf).
+    /// Whether the caller may write on this ticket (reply, attach): its requester (or the portal
+    /// on their behalf), or a colleague the organisation's sharing lets in.
     pub fn can_write(&self, ticket: &Ticket) -> bool {
         ticket.requester.id == self.user.id
+            || (self.user.role == Role::Customer
+                && self
+                    .org
+                    .as_ref()
+                    .is_some_and(|o| o.shares(&self.user, ticket)))
+    }
+
+    /// Whether the caller decides for the ticket (confirm, reopen): only its requester.
+    pub fn is_requester(&self, ticket: &Ticket) -> bool {
+        ticket.requester.id == self.user.id
+    }
+
+    /// The organisation's sharing, for a customer who belongs to one.
+    pub fn sharing(&self) -> Sharing {
+        self.org.as_ref().map_or(Sharing::Off, |o| o.sharing)
     }
 }
 
@@ -75,6 +95,7 @@ pub fn authenticate(
         }
         let actor = Actor::user(&principal);
         return Ok(Caller {
+            org: org_of(state, &principal)?,
             user: principal.clone(),
             principal,
             actor,
@@ -90,11 +111,20 @@ pub fn authenticate(
     let customer = customer_for(state, &on_behalf)?;
     let actor = Actor::on_behalf(&customer, &principal);
     Ok(Caller {
+        org: org_of(state, &customer)?,
         user: customer,
         principal,
         actor,
         credential: hash,
     })
+}
+
+/// A customer's organisation (admins and integrations belong to none that matters here).
+fn org_of(state: &AppState, user: &User) -> ApiResult<Option<Organization>> {
+    match user.org {
+        Some(id) if user.role == Role::Customer => Ok(state.store.org(id)?),
+        _ => Ok(None),
+    }
 }
 
 fn idle_timeout(state: &AppState) -> Duration {
@@ -173,16 +203,18 @@ fn customer_for(state: &AppState, on_behalf: &OnBehalf<'_>) -> ApiResult<User> {
         ORGANIZATION_MAX_CHARS,
     );
     v.into_result()?;
-    let user = User {
+    let mut user = User {
         id: UserId::new(),
         email: email.clone(),
         name: name.to_owned(),
         role: Role::Customer,
-        organization: organization.to_owned(),
+        organization: String::new(),
+        org: None,
         password_hash: String::new(),
         disabled: false,
         created_at: OffsetDateTime::now_utc(),
     };
+    super::orgs::place(state, &mut user, Some(organization))?;
     match state.store.create_user(&user) {
         Ok(()) => {
             tracing::info!(customer = %user.email, "customer created on behalf of the integration");

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod identity;
+pub mod orgs;
 pub mod sync;
 pub mod tickets;
 

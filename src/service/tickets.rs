@@ -9,11 +9,15 @@ use super::{AppState, Caller};
 use crate::actors::attachments::StoreAttachment;
 use crate::actors::discussions::PostMessage;
 use crate::actors::tickets::{CreateTicket, TakeStep};
+use crate::domain::user::normalize_email;
 use crate::domain::validate::{self, SERVICE_MAX_CHARS, SUBJECT_MAX_CHARS};
-use crate::domain::{Attachment, Kind, Message, Priority, Status, SyncState, Ticket, Validation};
+use crate::domain::{
+    Attachment, Kind, Message, Priority, Requester, Role, Sharing, Status, SyncState, Ticket, User,
+    Validation,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::sdp::Lane;
-use crate::store::{ListFilter, MoreFilter, StagedBlob};
+use crate::store::{ListFilter, MoreFilter, Scope, StagedBlob};
 use crate::tickets::{Created, CustomerStep, Idempotency, NewTicket, Render};
 
 /// The ticket, if the caller may read it; otherwise the same 404 as a missing ticket.
@@ -45,7 +49,7 @@ pub fn writable(state: &AppState, caller: &Caller, number: &str) -> ApiResult<Ti
     } else {
         Err(ApiError::new(
             ErrorCode::Forbidden,
-            "only the ticket's requester can change it",
+            "only the ticket's requester and colleagues it is shared with can change it",
         ))
     }
 }
@@ -58,6 +62,8 @@ pub struct Submission {
     pub description: String,
     pub priority: Option<Priority>,
     pub service: Option<String>,
+    /// A colleague's e-mail: they become the requester, the caller its author (copied on it).
+    pub on_behalf_of: Option<String>,
 }
 
 impl Submission {
@@ -82,6 +88,7 @@ impl Submission {
                 .service
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty()),
+            author: None,
         })
     }
 }
@@ -94,15 +101,54 @@ pub async fn create(
     idempotency: Option<Idempotency>,
     render: Render<Ticket>,
 ) -> ApiResult<Created> {
-    let input = submission.check()?;
+    let colleague = submission
+        .on_behalf_of
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|email| colleague(state, caller, "on_behalf_of", email))
+        .transpose()?;
+    let mut input = submission.check()?;
+    let requester = match colleague {
+        Some(colleague) if colleague.id != caller.user.id => {
+            input.author = Some(Requester::of(&caller.user));
+            colleague
+        }
+        _ => caller.user.clone(),
+    };
     let msg = CreateTicket {
-        requester: caller.user.clone(),
+        requester,
         actor: caller.actor.clone(),
         input,
         idempotency,
         render,
     };
     Ok(state.actors.tickets.send(msg).await??)
+}
+
+/// The customer account of a colleague of the caller, by e-mail: same organisation, which shares
+/// tickets. Anyone else is refused with the same answer, so accounts are not revealed.
+pub fn colleague(state: &AppState, caller: &Caller, field: &str, email: &str) -> ApiResult<User> {
+    let mut v = Validation::default();
+    validate::email(&mut v, field, email);
+    v.into_result()?;
+    let Some(org) = caller.org.as_ref().filter(|o| o.sharing != Sharing::Off) else {
+        return Err(ApiError::field(
+            ErrorCode::SharingOff,
+            field,
+            "your organisation does not share tickets between colleagues",
+        ));
+    };
+    match state.store.user_by_email(&normalize_email(email))? {
+        Some(user) if user.role == Role::Customer && !user.disabled && user.org == Some(org.id) => {
+            Ok(user)
+        }
+        _ => Err(ApiError::field(
+            ErrorCode::NotAColleague,
+            field,
+            "is not a colleague in your organisation",
+        )),
+    }
 }
 
 /// Checks and posts a customer's message (a reply on a resolved or closed ticket reopens it).
@@ -154,6 +200,12 @@ pub async fn take_step(
     ticket: &Ticket,
     step: CustomerStep,
 ) -> ApiResult<Ticket> {
+    if !caller.is_requester(ticket) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only the ticket's requester can confirm or reopen it",
+        ));
+    }
     if let CustomerStep::Reopen { reason } = &step {
         let mut v = Validation::default();
         validate::text(&mut v, "reason", reason, true);
@@ -179,6 +231,9 @@ pub struct ListQuery {
     pub q: Option<String>,
     /// `true`: only tickets past what the service desk promised (first response or resolution).
     pub overdue: Option<String>,
+    /// mine (default): the tickets one is on; organization: every ticket of one's organisation,
+    /// when it shares them.
+    pub view: Option<String>,
     /// 1-based, default 1.
     pub page: Option<String>,
     /// 1 to 100, default 20.
@@ -198,7 +253,42 @@ fn number_param(v: &mut Validation, field: &str, raw: Option<&str>, default: u64
     }
 }
 
-/// The list filter for a query; a customer sees only their own tickets.
+/// Whose tickets a customer's list covers: theirs (and those they are copied on, when their
+/// organisation shares), or, asked for, their organisation's. An admin's covers every ticket.
+fn scope(v: &mut Validation, caller: &Caller, view: &str) -> Scope {
+    if caller.is_admin() {
+        return Scope::All;
+    }
+    let org = caller.org.as_ref();
+    match view {
+        "" | "mine" => Scope::Mine {
+            user: caller.user.id,
+            copied: org
+                .filter(|o| o.sharing != Sharing::Off)
+                .map(|o| (caller.user.email.clone(), o.id)),
+        },
+        "organization" => {
+            if let Some(o) = org.filter(|o| o.sharing == Sharing::Organization) {
+                Scope::Org(o.id)
+            } else {
+                v.add("view", "your organisation does not share its tickets");
+                Scope::Mine {
+                    user: caller.user.id,
+                    copied: None,
+                }
+            }
+        }
+        _ => {
+            v.add("view", "must be mine or organization");
+            Scope::Mine {
+                user: caller.user.id,
+                copied: None,
+            }
+        }
+    }
+}
+
+/// The list filter for a query; a customer sees only the tickets they may read.
 pub fn list_filter(caller: &Caller, query: &ListQuery) -> ApiResult<ListFilter> {
     let mut v = Validation::default();
     let status = query
@@ -244,9 +334,10 @@ pub fn list_filter(caller: &Caller, query: &ListQuery) -> ApiResult<ListFilter> 
             false
         }
     };
+    let scope = scope(&mut v, caller, query.view.as_deref().unwrap_or_default());
     v.into_result()?;
     Ok(ListFilter {
-        requester: (!caller.is_admin()).then_some(caller.user.id),
+        scope,
         status,
         kind,
         q,

@@ -3,7 +3,9 @@
 
 use time::OffsetDateTime;
 
-use crate::domain::{TicketId, UserId};
+use sha2::{Digest, Sha256};
+
+use crate::domain::{OrgId, Ticket, TicketId, UserId};
 
 pub fn u64_be(n: u64) -> [u8; 8] {
     n.to_be_bytes()
@@ -35,6 +37,45 @@ pub fn by_activity(at: OffsetDateTime, ticket: TicketId) -> [u8; 16] {
 pub fn by_requester(requester: UserId, at: OffsetDateTime, ticket: TicketId) -> [u8; 32] {
     let mut key = [0; 32];
     key[..16].copy_from_slice(&user(requester));
+    key[16..].copy_from_slice(&by_activity(at, ticket));
+    key
+}
+
+/// Who, beside its requester, a ticket is listed for: its organisation and each person copied on
+/// it. A party is a digest of a labelled name, so the two kinds never collide.
+fn party(label: &str, name: &[u8]) -> [u8; 16] {
+    let digest = Sha256::new()
+        .chain_update(label.as_bytes())
+        .chain_update([0])
+        .chain_update(name)
+        .finalize();
+    let mut out = [0; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
+}
+
+pub fn org_party(org: OrgId) -> [u8; 16] {
+    party("org", org.0.as_bytes())
+}
+
+/// A person copied on tickets, by their (normalised) e-mail.
+pub fn cc_party(email: &str) -> [u8; 16] {
+    party("cc", email.as_bytes())
+}
+
+pub fn parties(ticket: &Ticket) -> Vec<[u8; 16]> {
+    ticket
+        .org()
+        .map(org_party)
+        .into_iter()
+        .chain(ticket.cc.iter().map(|e| cc_party(e)))
+        .collect()
+}
+
+/// `tickets_by_party`: party ++ activity ++ ticket.
+pub fn by_party(party: &[u8; 16], at: OffsetDateTime, ticket: TicketId) -> [u8; 32] {
+    let mut key = [0; 32];
+    key[..16].copy_from_slice(party);
     key[16..].copy_from_slice(&by_activity(at, ticket));
     key
 }

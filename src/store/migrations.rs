@@ -11,8 +11,11 @@ pub(crate) struct Migration {
     pub run: fn(&sled::Db) -> Result<(), String>,
 }
 
-/// Steps from version 1 on. Empty while version 1 is the only one shipped.
-const MIGRATIONS: &[Migration] = &[];
+/// Steps from version 1 on.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 2,
+    run: super::orgs::migrate_to_records,
+}];
 
 pub(crate) fn run(db: &sled::Db, data_dir: &Path) -> Result<(), StoreError> {
     run_with(db, data_dir, SCHEMA_VERSION, MIGRATIONS)

@@ -9,6 +9,7 @@ mod blobs;
 mod commit;
 pub mod keys;
 mod migrations;
+mod orgs;
 pub mod outbox;
 mod queries;
 pub mod snapshot;
@@ -24,7 +25,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 pub use admin::AuditEntry;
 pub use blobs::{BlobWriter, StagedBlob, StoredBlob};
 pub use outbox::{OutboxEntry, OutboxOp};
-pub use queries::{ListFilter, MoreFilter, TicketPage};
+pub use queries::{ListFilter, MoreFilter, Scope, TicketPage};
 pub use snapshot::Snapshot;
 pub use tickets::{IdempotentReply, TicketTx};
 pub use users::TokenRecord;
@@ -33,7 +34,7 @@ use crate::domain::DomainError;
 use crate::metrics::Metrics;
 
 /// Bumped when a stored shape changes in a way `#[serde(default)]` cannot absorb; see `migrations`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -140,6 +141,10 @@ tree_names! {
     details_pending => "details_pending.v1",
     settings => "settings.v1",
     audit => "audit.v1",
+    orgs => "orgs.v1",
+    orgs_by_name => "orgs_by_name.v1",
+    orgs_by_domain => "orgs_by_domain.v1",
+    tickets_by_party => "tickets_by_party.v1",
 }
 
 /// Keys of the `meta` tree.

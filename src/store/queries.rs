@@ -1,18 +1,44 @@
 //! Reading tickets and what hangs off them, outside any transaction (sled reads are consistent
 //! and never block writers): lists with filters and paging, counts, one ticket's records.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
+use sled::IVec;
 use time::OffsetDateTime;
 
 use super::{Store, StoreError, encode, keys, names};
 use crate::domain::{
-    Attachment, AttachmentId, Event, Kind, Message, Status, SyncState, Ticket, TicketId, UserId,
+    Attachment, AttachmentId, Event, Kind, Message, OrgId, Status, SyncState, Ticket, TicketId,
+    UserId,
 };
+
+/// Whose tickets a list covers; the caller's use case decides it from who asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Every ticket (admins).
+    #[default]
+    All,
+    /// The tickets a customer requested, and, with `copied`, those their e-mail is copied on
+    /// within their organisation.
+    Mine {
+        user: UserId,
+        copied: Option<(String, OrgId)>,
+    },
+    /// Every ticket of an organisation.
+    Org(OrgId),
+}
+
+/// An index entry of a scope; `org` is set when the ticket must still be checked to belong to it.
+struct Entry {
+    key: Vec<u8>,
+    value: IVec,
+    org: Option<OrgId>,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
-    /// Only this requester's tickets; `None` lists every ticket (admins).
-    pub requester: Option<UserId>,
+    pub scope: Scope,
     pub status: Option<Status>,
     pub kind: Option<Kind>,
     /// Lower-cased search text.
@@ -84,11 +110,64 @@ impl Store {
         Ok(self.ticket(id)?.filter(|t| t.number == number))
     }
 
-    pub fn list_tickets(&self, filter: &ListFilter) -> Result<TicketPage, StoreError> {
-        let (tree, prefix) = match filter.requester {
-            Some(user) => (&self.trees.tickets_by_requester, keys::user(user).to_vec()),
-            None => (&self.trees.tickets_by_activity, Vec::new()),
+    /// The index entries of a scope, newest first.
+    fn entries(
+        &self,
+        scope: &Scope,
+    ) -> Result<Box<dyn Iterator<Item = Result<Entry, StoreError>> + '_>, StoreError> {
+        let plain = |tree: &sled::Tree, prefix: Vec<u8>| {
+            tree.scan_prefix(prefix).map(|item| {
+                let (key, value) = item?;
+                Ok(Entry {
+                    key: key.to_vec(),
+                    value,
+                    org: None,
+                })
+            })
         };
+        Ok(match scope {
+            Scope::All => Box::new(plain(&self.trees.tickets_by_activity, Vec::new())),
+            Scope::Org(org) => Box::new(plain(
+                &self.trees.tickets_by_party,
+                keys::org_party(*org).to_vec(),
+            )),
+            Scope::Mine { user, copied: None } => Box::new(plain(
+                &self.trees.tickets_by_requester,
+                keys::user(*user).to_vec(),
+            )),
+            Scope::Mine {
+                user,
+                copied: Some((email, org)),
+            } => {
+                // Both indexes end in activity ++ ticket: merged on that, the order holds and a
+                // ticket both requested and copied on appears once.
+                let mut merged = BTreeMap::new();
+                for item in self
+                    .trees
+                    .tickets_by_party
+                    .scan_prefix(keys::cc_party(email))
+                {
+                    let (key, value) = item?;
+                    merged.insert(key[16..].to_vec(), (value, Some(*org)));
+                }
+                for item in self
+                    .trees
+                    .tickets_by_requester
+                    .scan_prefix(keys::user(*user))
+                {
+                    let (key, value) = item?;
+                    merged.insert(key[16..].to_vec(), (value, None));
+                }
+                Box::new(
+                    merged
+                        .into_iter()
+                        .map(|(key, (value, org))| Ok(Entry { key, value, org })),
+                )
+            }
+        })
+    }
+
+    pub fn list_tickets(&self, filter: &ListFilter) -> Result<TicketPage, StoreError> {
         let skip = filter
             .page
             .saturating_sub(1)
@@ -99,9 +178,11 @@ impl Store {
             && filter.more.is_empty();
         let mut items = Vec::new();
 
-        if unfiltered && filter.requester.is_none() {
+        if unfiltered && filter.scope == Scope::All {
             // Every ticket: the count is kept, so only the requested page is read.
-            for item in tree
+            for item in self
+                .trees
+                .tickets_by_activity
                 .iter()
                 .skip(usize::try_from(skip).unwrap_or(usize::MAX))
                 .take(page_len(filter))
@@ -116,8 +197,8 @@ impl Store {
         }
 
         let mut total = 0u64;
-        for item in tree.scan_prefix(&prefix) {
-            let (key, value) = item?;
+        for entry in self.entries(&filter.scope)? {
+            let Entry { key, value, org } = entry?;
             if filter
                 .status
                 .is_some_and(|s| value.first() != Some(&s.code()))
@@ -126,12 +207,13 @@ impl Store {
                 continue;
             }
             let in_page = total >= skip && total < skip + filter.per_page;
-            if filter.q.is_some() || !filter.more.is_empty() {
+            if filter.q.is_some() || !filter.more.is_empty() || org.is_some() {
                 let Some(ticket) = self.indexed_ticket(&key)? else {
                     continue;
                 };
                 if filter.q.as_ref().is_some_and(|q| !ticket.matches(q))
                     || !filter.more.keeps(&ticket)
+                    || org.is_some_and(|o| ticket.org() != Some(o))
                 {
                     continue;
                 }
@@ -146,16 +228,20 @@ impl Store {
         Ok(TicketPage { items, total })
     }
 
-    /// How many tickets are in each status (in `Status::ALL` order), for one requester or all. Reads
-    /// only the index, whose value starts with the status code.
-    pub fn status_counts(&self, requester: Option<UserId>) -> Result<[u64; 6], StoreError> {
-        let (tree, prefix) = match requester {
-            Some(user) => (&self.trees.tickets_by_requester, keys::user(user).to_vec()),
-            None => (&self.trees.tickets_by_activity, Vec::new()),
-        };
+    /// How many tickets of a scope are in each status (in `Status::ALL` order). Reads only the
+    /// index, whose value starts with the status code (and a copied ticket, to check its
+    /// organisation).
+    pub fn status_counts(&self, scope: &Scope) -> Result<[u64; 6], StoreError> {
         let mut counts = [0u64; 6];
-        for value in tree.scan_prefix(&prefix).values() {
-            let value = value?;
+        for entry in self.entries(scope)? {
+            let Entry { key, value, org } = entry?;
+            if let Some(org) = org
+                && self
+                    .indexed_ticket(&key)?
+                    .is_none_or(|t| t.org() != Some(org))
+            {
+                continue;
+            }
             if let Some(i) = value
                 .first()
                 .and_then(|code| Status::ALL.iter().position(|s| s.code() == *code))

@@ -293,6 +293,7 @@ mod tests {
             name: format!("User {n}"),
             role: Role::Customer,
             organization: String::new(),
+            org: None,
             password_hash: String::new(),
             disabled: false,
             created_at: time::OffsetDateTime::now_utc(),

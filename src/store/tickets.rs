@@ -29,7 +29,7 @@ pub struct IdempotentReply {
 }
 
 /// The trees a ticket change touches, in the order `Store::transact` passes them.
-const TREES: usize = 14;
+const TREES: usize = 15;
 const META: usize = 0;
 const TICKETS: usize = 1;
 const BY_ACTIVITY: usize = 2;
@@ -44,6 +44,7 @@ const BY_SDP: usize = 10;
 const SDP_SEEN: usize = 11;
 const SYNC: usize = 12;
 const DETAILS: usize = 13;
+const BY_PARTY: usize = 14;
 /// Tree names by index, for the snapshot journal.
 const TREE_NAMES: [&str; TREES] = [
     names::meta,
@@ -60,6 +61,7 @@ const TREE_NAMES: [&str; TREES] = [
     names::sdp_seen,
     names::sync,
     names::details_pending,
+    names::tickets_by_party,
 ];
 
 /// A view of the store inside one transaction. Everything written through it commits together or not
@@ -71,7 +73,7 @@ pub struct TicketTx<'a> {
     journal: &'a Journal,
 }
 
-fn index_value(ticket: &Ticket) -> [u8; 2] {
+pub(super) fn index_value(ticket: &Ticket) -> [u8; 2] {
     [ticket.status.code(), ticket.kind.code()]
 }
 
@@ -128,6 +130,12 @@ impl TicketTx<'_> {
                 BY_REQUESTER,
                 &keys::by_requester(before.requester.id, before.updated_at, before.id),
             )?;
+            for party in keys::parties(before) {
+                self.del(
+                    BY_PARTY,
+                    &keys::by_party(&party, before.updated_at, before.id),
+                )?;
+            }
         }
         let value = index_value(after);
         self.put(
@@ -140,6 +148,13 @@ impl TicketTx<'_> {
             &keys::by_requester(after.requester.id, after.updated_at, after.id),
             &value,
         )?;
+        for party in keys::parties(after) {
+            self.put(
+                BY_PARTY,
+                &keys::by_party(&party, after.updated_at, after.id),
+                &value,
+            )?;
+        }
         self.put(TICKETS, &keys::u64_be(after.id.0), encode(after))?;
         Ok(())
     }
@@ -424,6 +439,7 @@ impl Store {
             &t.sdp_seen,
             &t.sync,
             &t.details_pending,
+            &t.tickets_by_party,
         ];
         let prefix = self.ticket_prefix();
         let _gate = self.write_gate();

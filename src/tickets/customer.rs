@@ -23,6 +23,8 @@ pub struct NewTicket {
     pub description: String,
     pub priority: Priority,
     pub service: Option<String>,
+    /// Set when a customer raises the ticket for a colleague (the requester); copied on it.
+    pub author: Option<Requester>,
 }
 
 /// A client's `Idempotency-Key`, scoped to the caller and the endpoint, with the body's fingerprint.
@@ -124,6 +126,8 @@ pub(crate) fn create(
                 service: input.service.clone(),
                 status: Status::New,
                 requester: Requester::of(requester),
+                cc: input.author.iter().map(|a| a.email.clone()).collect(),
+                author: input.author.clone(),
                 created_at: now,
                 updated_at: now,
                 resolved_at: None,

@@ -1,7 +1,7 @@
 //! What a ticket command tells the rest of the appliance once it is durable: which ticket changed
 //! and how. The broadcaster publishes these to live pages; nothing here is stored.
 
-use crate::domain::{Status, Ticket, TicketId, UserId};
+use crate::domain::{OrgId, Status, Ticket, TicketId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketEventKind {
@@ -29,6 +29,9 @@ pub struct TicketEvent {
     pub ticket: TicketId,
     pub number: String,
     pub requester: UserId,
+    /// The ticket's organisation and who else is on it (author, copied), for sharing.
+    pub org: Option<OrgId>,
+    pub on: Vec<String>,
     pub kind: TicketEventKind,
     pub status: Status,
 }
@@ -39,6 +42,13 @@ impl TicketEvent {
             ticket: ticket.id,
             number: ticket.number.clone(),
             requester: ticket.requester.id,
+            org: ticket.org(),
+            on: ticket
+                .author
+                .iter()
+                .map(|a| a.email.clone())
+                .chain(ticket.cc.iter().cloned())
+                .collect(),
             kind,
             status: ticket.status,
         }

@@ -81,6 +81,8 @@ fn one(
         service: None,
         status: Status::New,
         requester: Requester::of(requester),
+        cc: Vec::new(),
+        author: None,
         created_at: request.created_at,
         updated_at: now,
         resolved_at: None,

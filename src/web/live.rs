@@ -16,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{Page, PageError};
 use crate::actors::broadcaster::{Published, Subscribe, Subscription};
-use crate::domain::{Role, TicketId};
+use crate::domain::{Organization, Role, TicketId, User};
 use crate::error::{ApiError, ErrorCode};
 use crate::service::tickets::readable;
 use crate::service::{AppState, identity};
@@ -39,7 +39,8 @@ struct LiveQuery {
 /// Which events a stream carries.
 enum Scope {
     Ticket(TicketId),
-    Requester(crate::domain::UserId),
+    /// A customer's: the tickets they requested, and those their organisation shares with them.
+    Customer(Box<(User, Option<Organization>)>),
     Everything,
 }
 
@@ -47,7 +48,13 @@ impl Scope {
     fn admits(&self, p: &Published) -> bool {
         match self {
             Scope::Ticket(id) => p.event.ticket == *id,
-            Scope::Requester(user) => p.event.requester == *user,
+            Scope::Customer(who) => {
+                let (user, org) = who.as_ref();
+                p.event.requester == user.id
+                    || org.as_ref().is_some_and(|o| {
+                        o.admits(user, p.event.org, p.event.on.contains(&user.email))
+                    })
+            }
             Scope::Everything => true,
         }
     }
@@ -84,7 +91,7 @@ async fn events(
             Scope::Ticket(ticket.id)
         }
         None if caller.user.role == Role::Admin => Scope::Everything,
-        None => Scope::Requester(caller.user.id),
+        None => Scope::Customer(Box::new((caller.user.clone(), caller.org.clone()))),
     };
     let last_event_id = req
         .headers()

@@ -171,6 +171,21 @@ impl TestApp {
         self.user(email, "customer").await
     }
 
+    /// A customer of `organization`, created by the admin and signed in to the API.
+    pub async fn member(&self, email: &str, organization: &str) -> Api {
+        let (status, body) = self
+            .admin()
+            .await
+            .post(
+                "/api/v1/admin/users",
+                &json!({"email": email, "name": format!("User {email}"), "password": PASSWORD,
+                        "role": "customer", "organization": organization}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create {email}: {body}");
+        self.login(email, PASSWORD).await
+    }
+
     /// The text `/metrics` shows now.
     pub async fn metrics(&self) -> String {
         let response = self.http.get(self.url("/metrics")).send().await;
@@ -293,6 +308,57 @@ impl Api {
         )
         .await
     }
+}
+
+/// Every way to reach ticket `n` (and attachment `att` through `via`, another ticket) answers
+/// `outsider` 404, exactly like a missing ticket or file; an upload too.
+pub async fn unreachable(outsider: &Api, n: &str, via: &str, att: u64) {
+    let attempts: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/api/v1/tickets/{n}"), None),
+        (Method::GET, format!("/api/v1/tickets/{n}/events"), None),
+        (Method::GET, format!("/api/v1/tickets/{n}/messages"), None),
+        (
+            Method::POST,
+            format!("/api/v1/tickets/{n}/messages"),
+            Some(json!({"body": "hi"})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tickets/{n}/attachments"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tickets/{n}/attachments/{att}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tickets/{via}/attachments/{att}"),
+            None,
+        ),
+        (Method::POST, format!("/api/v1/tickets/{n}/confirm"), None),
+        (
+            Method::POST,
+            format!("/api/v1/tickets/{n}/reopen"),
+            Some(json!({"reason": "mine now"})),
+        ),
+    ];
+    for (method, path, body) in attempts {
+        let mut req = outsider.request(method.clone(), &path);
+        if let Some(body) = &body {
+            req = req.json(body);
+        }
+        let (status, err) = outsider.send(req).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {err}");
+        let code = error_code(&err);
+        assert!(
+            code == "ticket-not-found" || code == "attachment-not-found",
+            "{method} {path}: {code}"
+        );
+    }
+    let (status, upload) = outsider.upload(n, "x.txt", b"x".to_vec()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{upload}");
 }
 
 /// The `deskbridge` binary, blind to any configuration of the machine the tests run on.

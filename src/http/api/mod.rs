@@ -4,6 +4,7 @@ pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod backup;
 pub(crate) mod hooks;
+pub(crate) mod orgs;
 pub(crate) mod system;
 pub(crate) mod tickets;
 
@@ -26,6 +27,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(path_errors())
             .configure(auth::configure)
             .configure(admin::configure)
+            .configure(orgs::configure)
             .configure(backup::configure)
             .configure(tickets::configure)
             .configure(hooks::configure)
@@ -57,7 +59,8 @@ fn path_errors() -> web::PathConfig {
         auth::create_token, auth::delete_token, auth::create_session, auth::delete_session, auth::me, auth::setup,
         auth::change_password, auth::list_own_tokens, auth::revoke_own_token,
         admin::create_user, admin::list_users, admin::change_user, admin::list_user_tokens, admin::revoke_user_token, admin::list_outbox, admin::sync_health, admin::sync_run, admin::sync_sweep, admin::sync_pause, admin::sync_resume, admin::dead_letters_action,
-        admin::dead_letter_action, backup::download_backup, hooks::sdp_webhook,
+        admin::dead_letter_action, orgs::list_orgs, orgs::create_org, orgs::get_org, orgs::update_org,
+        backup::download_backup, hooks::sdp_webhook,
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket, tickets::list_events,
         tickets::list_messages, tickets::create_message, tickets::list_attachments, tickets::create_attachment,
         tickets::download_attachment, tickets::confirm_ticket, tickets::reopen_ticket,

@@ -73,6 +73,10 @@ pub(crate) struct CreateTicketBody {
     pub priority: Option<Priority>,
     #[serde(default)]
     pub service: Option<String>,
+    /// A colleague's e-mail (same organisation, which shares tickets): they become the requester
+    /// and the caller its author, copied on it.
+    #[serde(default)]
+    pub on_behalf_of: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = CreateTicketBody,
@@ -91,6 +95,7 @@ pub(crate) async fn create_ticket(
         description: b.description,
         priority: b.priority,
         service: b.service,
+        on_behalf_of: b.on_behalf_of,
     };
     let idempotency = idem.scoped(&caller, "tickets", &body.fingerprint);
     let admin = caller.is_admin();

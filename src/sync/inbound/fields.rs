@@ -68,6 +68,7 @@ fn requester(
             name: sdp.name.clone().unwrap_or_else(|| email.clone()),
             email,
             organization: String::new(),
+            org: None,
         },
     }))
 }

@@ -1,12 +1,13 @@
 //! The admin console (`/admin`): first-run setup, the SDP connection and its test, the mapping
 //! chosen from SDP's own lists, users and API tokens, sync health with dead letters, every ticket
-//! (list, CSV, a read-only page with its sync log) and the audit log. One file per page; each page
+//! (list, CSV, a read-only page with its sync log), organisations and the audit log. One file per page; each page
 //! parses its form and calls the same use cases as the API (`service`). Settings saved here take
 //! effect at once; keys fixed by the configuration file or environment show read-only with their
 //! source.
 
 mod audit;
 mod mapping;
+mod orgs;
 mod overview;
 mod sdp;
 mod setup;
@@ -40,6 +41,9 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/sdp/test", web::post().to(sdp::test))
         .route("/admin/mapping", web::get().to(mapping::form))
         .route("/admin/mapping", web::post().to(mapping::save))
+        .route("/admin/organizations", web::get().to(orgs::list))
+        .route("/admin/organizations", web::post().to(orgs::create))
+        .route("/admin/organizations/{id}", web::post().to(orgs::change))
         .route("/admin/users", web::get().to(users::list))
         .route("/admin/users", web::post().to(users::create))
         .route("/admin/users/{id}", web::post().to(users::change))

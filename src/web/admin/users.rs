@@ -22,6 +22,7 @@ pub(super) struct UserRow {
     pub email: String,
     pub name: String,
     pub role: &'static str,
+    pub organization: String,
     pub disabled: bool,
     pub me: bool,
     pub tokens: Vec<TokenRow>,
@@ -44,6 +45,9 @@ struct UsersPage<'a> {
     email: String,
     name: String,
     role: String,
+    organization: String,
+    /// Existing organisation names, offered as the field is typed.
+    orgs: Vec<String>,
     errors: FormErrors,
 }
 
@@ -68,6 +72,7 @@ fn users_page<'a>(admin: &'a AdminPage, state: &AppState) -> Result<UsersPage<'a
             email: u.email.clone(),
             name: u.name.clone(),
             role: u.role.as_str(),
+            organization: u.organization.clone(),
             disabled: u.disabled,
             me: u.id == admin.admin().user.id,
             tokens,
@@ -80,6 +85,14 @@ fn users_page<'a>(admin: &'a AdminPage, state: &AppState) -> Result<UsersPage<'a
         email: String::new(),
         name: String::new(),
         role: Role::Customer.as_str().into(),
+        organization: String::new(),
+        orgs: state
+            .store
+            .orgs()
+            .map_err(page.store())?
+            .into_iter()
+            .map(|o| o.name)
+            .collect(),
         errors: FormErrors::default(),
     })
 }
@@ -113,7 +126,7 @@ pub(super) async fn create(
                 name: form.name.clone(),
                 password: form.password,
                 role,
-                organization: form.organization,
+                organization: form.organization.clone(),
             };
             accounts::create_account(&state, admin.admin(), account).await
         }
@@ -130,6 +143,7 @@ pub(super) async fn create(
             body.email = form.email;
             body.name = form.name;
             body.role = form.role;
+            body.organization = form.organization;
             body.errors = FormErrors::from_api(page.tr, &e);
             Ok(page.render_status(e.status(), &body))
         }
@@ -144,6 +158,7 @@ enum FormAction {
     Enable,
     Password,
     Token,
+    Organization,
 }
 
 #[derive(Deserialize)]
@@ -151,6 +166,8 @@ struct UserActionForm {
     action: FormAction,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    organization: String,
 }
 
 pub(super) async fn change(
@@ -176,6 +193,12 @@ pub(super) async fn change(
             "password-reset",
         ),
         FormAction::Token => (AccountAction::IssueToken, "token-issued"),
+        FormAction::Organization => (
+            AccountAction::SetOrganization {
+                organization: form.organization,
+            },
+            "user-moved",
+        ),
     };
     let (user, issued) = match accounts::change_account(&state, admin.admin(), id, action).await {
         Ok(done) => done,

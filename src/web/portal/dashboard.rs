@@ -9,7 +9,7 @@ use crate::domain::{Kind, Status, Ticket};
 use crate::error::ApiError;
 use crate::service::AppState;
 use crate::service::tickets::{self, ListQuery};
-use crate::store::{ListFilter, MoreFilter, StoreError};
+use crate::store::{ListFilter, MoreFilter, Scope, StoreError};
 use crate::web::format::{self, When, kind_key, status_key};
 use crate::web::{FormErrors, Page, PageError, export};
 
@@ -21,6 +21,7 @@ const PER_PAGE: u64 = 20;
 pub(super) struct Row {
     pub number: String,
     pub subject: String,
+    pub requester: String,
     pub status: &'static str,
     pub status_label: String,
     pub kind_label: String,
@@ -36,6 +37,7 @@ impl Row {
         Row {
             number: t.number.clone(),
             subject: t.subject.clone(),
+            requester: t.requester.name.clone(),
             status: t.status.as_str(),
             status_label: page.t(&status_key(t.status)),
             kind_label: page.t(&kind_key(t.kind)),
@@ -76,6 +78,11 @@ struct Dashboard<'a> {
     next: Option<String>,
     csv: String,
     error: Option<String>,
+    /// The organisation's sharing: when on, rows show who requested each ticket; sharing every
+    /// ticket offers "My organisation".
+    sharing: &'static str,
+    /// "My organisation" is shown.
+    org_view: bool,
 }
 
 impl Dashboard<'_> {
@@ -94,6 +101,7 @@ fn page_href(path: &str, query: &ListQuery, page: Option<u64>) -> String {
         ("kind", query.kind.clone().unwrap_or_default()),
         ("q", query.q.clone().unwrap_or_default()),
         ("overdue", query.overdue.clone().unwrap_or_default()),
+        ("view", query.view.clone().unwrap_or_default()),
         ("page", page.map(|p| p.to_string()).unwrap_or_default()),
     ];
     let kept: Vec<_> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
@@ -143,14 +151,22 @@ pub(super) async fn show(
             (tickets::list_filter(caller, &query).map_err(api)?, summary)
         }
     };
-    let requester = filter.requester;
+    // Waiting for a decision: only the requester confirms or reopens.
+    let scope = match &filter.scope {
+        Scope::All => Scope::All,
+        _ => Scope::Mine {
+            user: caller.user.id,
+            copied: None,
+        },
+    };
     let page_no = filter.page;
+    let filter_scope = filter.scope.clone();
     let store = state.store.clone();
     let (found, counts, waiting) = web::block(move || {
         let found = store.list_tickets(&filter)?;
-        let counts = store.status_counts(requester)?;
+        let counts = store.status_counts(&filter.scope)?;
         let waiting = store.list_tickets(&ListFilter {
-            requester,
+            scope,
             status: Some(Status::Resolved),
             kind: None,
             q: None,
@@ -170,7 +186,15 @@ pub(super) async fn show(
             status: s.as_str(),
             label: page.t(&status_key(*s)),
             count,
-            href: format!("/tickets?status={}", s.as_str()),
+            href: page_href(
+                "/tickets",
+                &ListQuery {
+                    status: Some(s.as_str().to_owned()),
+                    view: query.view.clone(),
+                    ..ListQuery::default()
+                },
+                None,
+            ),
         })
         .collect();
     let pages = found.total.div_ceil(PER_PAGE).max(1);
@@ -197,6 +221,8 @@ pub(super) async fn show(
         next: (page_no < pages).then(|| page_href("/tickets", &query, Some(page_no + 1))),
         csv: page_href("/tickets.csv", &query, None),
         error,
+        sharing: caller.sharing().as_str(),
+        org_view: matches!(filter_scope, Scope::Org(_)),
     };
     Ok(page.render(&body))
 }

@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::customer;
 use super::form::{self, FormFailure, PageForm};
-use crate::domain::{Kind, Priority, Ticket};
+use crate::domain::{Kind, Priority, Sharing, Ticket};
 use crate::error::{ApiError, ErrorCode};
 use crate::service::AppState;
 use crate::service::tickets::{self, Submission};
@@ -24,6 +24,9 @@ struct NewTicketPage<'a> {
     description: String,
     priority: String,
     service: String,
+    /// Offered when the customer's organisation shares tickets.
+    for_colleague: bool,
+    on_behalf_of: String,
     form_id: String,
     max_size: String,
     errors: FormErrors,
@@ -61,6 +64,8 @@ pub(super) async fn form(page: Page, state: State) -> Result<HttpResponse, PageE
         description: String::new(),
         priority: Priority::Medium.as_str().into(),
         service: String::new(),
+        for_colleague: page.require()?.sharing() != Sharing::Off,
+        on_behalf_of: String::new(),
         form_id: form::new_id(),
         max_size: format::size(state.config.portal.max_attachment_bytes),
         errors: FormErrors::default(),
@@ -94,6 +99,7 @@ pub(super) async fn submit(
         description: form.get("description").to_owned(),
         priority: Priority::parse(form.get("priority")),
         service: Some(form.get("service").to_owned()),
+        on_behalf_of: Some(form.get("on_behalf_of").to_owned()),
     };
     let idempotency = form::key(
         caller,
@@ -105,6 +111,7 @@ pub(super) async fn submit(
             form.get("description"),
             form.get("priority"),
             form.get("service"),
+            form.get("on_behalf_of").trim(),
         ],
     );
     let render = Box::new(|t: &Ticket| t.number.clone());
@@ -160,6 +167,11 @@ fn again(page: &Page, state: &AppState, form: Option<&PageForm>, e: &ApiError) -
             description: get("description"),
             priority: get("priority"),
             service: get("service"),
+            for_colleague: page
+                .caller
+                .as_ref()
+                .is_some_and(|c| c.sharing() != Sharing::Off),
+            on_behalf_of: get("on_behalf_of"),
             form_id: form.map_or_else(form::new_id, |f| f.get("form_id").to_owned()),
             max_size,
             errors,

@@ -190,3 +190,25 @@ sync-state-synced = In sync
 sync-state-failed = Failed
 files-title = Files
 files-none = No files.
+
+## Organisations
+admin-orgs = Organisations
+orgs-intro = Customers belong to one organisation. Sharing decides what colleagues see: off (each sees only their own tickets), the tickets they are on (requested or copied), or every ticket of the organisation.
+orgs-none = No organisations yet. They are also created when an account is given a new organisation name.
+field-org-name = Name
+field-domains = E-mail domains
+field-domains-hint = Separated by commas, e.g. acme.example. New customers with these addresses join the organisation.
+field-sharing = Sharing
+field-organization = Organisation
+sharing-off = Off: each customer sees their own tickets
+sharing-participants = Colleagues see the tickets they are on
+sharing-organization = Colleagues see every ticket of the organisation
+col-members = Members
+org-new = New organisation
+org-create = Create organisation
+org-of = Organisation of { $email }
+org-move = Move
+flash-org-saved = Organisation saved.
+flash-user-moved = Organisation changed.
+error-organization-name-taken = An organisation with this name already exists.
+error-domain-taken = This domain already belongs to another organisation.

@@ -178,3 +178,25 @@ sync-state-synced = Tersinkron
 sync-state-failed = Gagal
 files-title = Berkas
 files-none = Tidak ada berkas.
+
+## Organisations
+admin-orgs = Organisasi
+orgs-intro = Pelanggan tergabung dalam satu organisasi. Pengaturan berbagi menentukan apa yang dilihat rekan kerja: mati (masing-masing hanya melihat tiketnya sendiri), tiket yang melibatkan mereka (diajukan atau disalin), atau semua tiket organisasi.
+orgs-none = Belum ada organisasi. Organisasi juga dibuat saat sebuah akun diberi nama organisasi baru.
+field-org-name = Nama
+field-domains = Domain e-mail
+field-domains-hint = Pisahkan dengan koma, mis. acme.example. Pelanggan baru dengan alamat ini bergabung ke organisasi.
+field-sharing = Berbagi
+field-organization = Organisasi
+sharing-off = Mati: setiap pelanggan melihat tiketnya sendiri
+sharing-participants = Rekan melihat tiket yang melibatkan mereka
+sharing-organization = Rekan melihat semua tiket organisasi
+col-members = Anggota
+org-new = Organisasi baru
+org-create = Buat organisasi
+org-of = Organisasi { $email }
+org-move = Pindahkan
+flash-org-saved = Organisasi disimpan.
+flash-user-moved = Organisasi diubah.
+error-organization-name-taken = Organisasi dengan nama ini sudah ada.
+error-domain-taken = Domain ini sudah dimiliki organisasi lain.
