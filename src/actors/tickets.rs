@@ -58,6 +58,32 @@ pub struct TakeStep {
     pub step: CustomerStep,
 }
 
+/// Copies a colleague on a ticket, or stops copying them.
+#[derive(Message)]
+#[rtype(result = "Result<Ticket, OpError>")]
+pub struct Copy {
+    pub ticket: TicketId,
+    pub actor: Who,
+    /// Normalised e-mail.
+    pub email: String,
+    pub add: bool,
+}
+
+impl Handler<Copy> for TicketActor {
+    type Result = ResponseFuture<Result<Ticket, OpError>>;
+
+    fn handle(&mut self, msg: Copy, _: &mut Context<Self>) -> Self::Result {
+        let ctx = self.ctx.clone();
+        let result =
+            tickets::customer::copy(&ctx.store, msg.ticket, &msg.actor, &msg.email, msg.add);
+        Box::pin(async move {
+            let (ticket, events) = result?;
+            commit_and_publish(&ctx, events).await?;
+            Ok(ticket)
+        })
+    }
+}
+
 impl Handler<TakeStep> for TicketActor {
     type Result = ResponseFuture<Result<Ticket, OpError>>;
 

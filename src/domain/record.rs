@@ -198,10 +198,14 @@ pub enum EventKind {
     SdpResponded,
     /// SDP recorded the resolution (`to`: its `resolved_time`, RFC 3339).
     SdpResolved,
+    /// A colleague was copied on the ticket (`to`: their e-mail), in the portal or in SDP.
+    CcAdded,
+    /// A colleague is no longer copied (`from`: their e-mail).
+    CcRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::Created,
         EventKind::Imported,
         EventKind::SdpLinked,
@@ -224,6 +228,8 @@ impl EventKind {
         EventKind::MessageWithdrawn,
         EventKind::SdpResponded,
         EventKind::SdpResolved,
+        EventKind::CcAdded,
+        EventKind::CcRemoved,
     ];
 
     /// The stored and API name (`status_changed`).
@@ -251,6 +257,8 @@ impl EventKind {
             EventKind::MessageWithdrawn => "message_withdrawn",
             EventKind::SdpResponded => "sdp_responded",
             EventKind::SdpResolved => "sdp_resolved",
+            EventKind::CcAdded => "cc_added",
+            EventKind::CcRemoved => "cc_removed",
         }
     }
 }

@@ -199,6 +199,9 @@ pub struct Request {
     pub udf_fields: Option<serde_json::Map<String, Value>>,
     #[serde(default)]
     pub attachments: Option<Vec<AttachmentInfo>>,
+    /// Who SDP copies on the request's mails (CC); absent when the answer leaves it out.
+    #[serde(default)]
+    pub email_ids_to_notify: Option<Vec<String>>,
     #[serde(default)]
     pub is_overdue: Option<bool>,
     #[serde(default)]

@@ -1,6 +1,7 @@
-//! Tickets as customers (and admins, read-only) use them: find one the caller may see, submit,
-//! write, attach, confirm or reopen, list. A customer sees and touches only their own tickets;
-//! someone else's answers exactly like a missing one, so existence is not revealed.
+//! Tickets as customers (and admins, read-only) use them: find one the caller may see, submit
+//! (for oneself or a colleague), write, attach, copy colleagues, confirm or reopen, list. A
+//! customer reaches only the tickets they requested or their organisation shares with them;
+//! any other answers exactly like a missing one, so existence is not revealed.
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -8,12 +9,13 @@ use time::OffsetDateTime;
 use super::{AppState, Caller};
 use crate::actors::attachments::StoreAttachment;
 use crate::actors::discussions::PostMessage;
-use crate::actors::tickets::{CreateTicket, TakeStep};
+use crate::actors::tickets::{Copy, CreateTicket, TakeStep};
+use crate::domain::org::email_domain;
 use crate::domain::user::normalize_email;
 use crate::domain::validate::{self, SERVICE_MAX_CHARS, SUBJECT_MAX_CHARS};
 use crate::domain::{
-    Attachment, Kind, Message, Priority, Requester, Role, Sharing, Status, SyncState, Ticket, User,
-    Validation,
+    Attachment, Kind, Message, Organization, Priority, Requester, Role, Sharing, Status, SyncState,
+    Ticket, User, Validation,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::sdp::Lane;
@@ -126,29 +128,100 @@ pub async fn create(
     Ok(state.actors.tickets.send(msg).await??)
 }
 
+/// At most this many colleagues are copied on one ticket.
+pub const MAX_CC: usize = 20;
+
 /// The customer account of a colleague of the caller, by e-mail: same organisation, which shares
 /// tickets. Anyone else is refused with the same answer, so accounts are not revealed.
 pub fn colleague(state: &AppState, caller: &Caller, field: &str, email: &str) -> ApiResult<User> {
+    let org = sharing_org(field, email, caller.org.as_ref())?;
+    member(state, org, &normalize_email(email))?.ok_or_else(|| not_a_colleague(field))
+}
+
+/// The organisation, checked to share tickets, after the e-mail is checked to be one.
+fn sharing_org<'a>(
+    field: &str,
+    email: &str,
+    org: Option<&'a Organization>,
+) -> ApiResult<&'a Organization> {
     let mut v = Validation::default();
     validate::email(&mut v, field, email);
     v.into_result()?;
-    let Some(org) = caller.org.as_ref().filter(|o| o.sharing != Sharing::Off) else {
-        return Err(ApiError::field(
+    org.filter(|o| o.sharing != Sharing::Off).ok_or_else(|| {
+        ApiError::field(
             ErrorCode::SharingOff,
             field,
-            "your organisation does not share tickets between colleagues",
+            "this organisation does not share tickets between colleagues",
+        )
+    })
+}
+
+/// The enabled customer account of `org` with this (normalised) e-mail.
+fn member(state: &AppState, org: &Organization, email: &str) -> ApiResult<Option<User>> {
+    Ok(state
+        .store
+        .user_by_email(email)?
+        .filter(|u| u.role == Role::Customer && !u.disabled && u.org == Some(org.id)))
+}
+
+fn not_a_colleague(field: &str) -> ApiError {
+    ApiError::field(
+        ErrorCode::NotAColleague,
+        field,
+        "is not a colleague in this organisation",
+    )
+}
+
+/// Copies a colleague on the ticket (`add`), or stops copying them: the requester or an admin may.
+/// A colleague is a customer of the ticket's organisation, or someone at one of its e-mail domains
+/// who has no account yet (they see the ticket once they sign in).
+pub async fn copy(
+    state: &AppState,
+    caller: &Caller,
+    ticket: &Ticket,
+    email: &str,
+    add: bool,
+) -> ApiResult<Ticket> {
+    if !(caller.is_requester(ticket) || caller.is_admin()) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only the ticket's requester or an admin can change who is copied",
         ));
-    };
-    match state.store.user_by_email(&normalize_email(email))? {
-        Some(user) if user.role == Role::Customer && !user.disabled && user.org == Some(org.id) => {
-            Ok(user)
-        }
-        _ => Err(ApiError::field(
-            ErrorCode::NotAColleague,
-            field,
-            "is not a colleague in your organisation",
-        )),
     }
+    let email = normalize_email(email);
+    if add {
+        let org = match ticket.org() {
+            Some(id) => state.store.org(id)?,
+            None => None,
+        };
+        let org = sharing_org("email", &email, org.as_ref())?;
+        let by_domain = email_domain(&email).is_some_and(|d| org.domains.iter().any(|o| o == d));
+        let known = member(state, org, &email)?;
+        if known.is_none() && (!by_domain || state.store.user_by_email(&email)?.is_some()) {
+            return Err(not_a_colleague("email"));
+        }
+        if email == ticket.requester.email {
+            return Err(ApiError::field(
+                ErrorCode::InvalidField,
+                "email",
+                "is the ticket's requester",
+            ));
+        }
+        if ticket.cc.len() >= MAX_CC && !ticket.cc.contains(&email) {
+            return Err(ApiError::field(
+                ErrorCode::InvalidField,
+                "email",
+                format!("at most {MAX_CC} colleagues can be copied on a ticket"),
+            ));
+        }
+    }
+    let msg = Copy {
+        ticket: ticket.id,
+        actor: caller.actor.clone(),
+        email,
+        add,
+    };
+    Ok(state.actors.tickets.send(msg).await??)
 }
 
 /// Checks and posts a customer's message (a reply on a resolved or closed ticket reopens it).

@@ -27,6 +27,8 @@ pub enum OutboxOp {
     Close,
     /// The customer reopened the ticket (explicitly or by replying).
     Reopen { reason: String },
+    /// The colleagues copied on the ticket changed: send SDP the list as it is at delivery.
+    UpdateCc,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -194,6 +194,9 @@ impl Mapping {
         if !udf.is_empty() {
             set("udf_fields", json!({ udf: ticket.number }));
         }
+        if !ticket.cc.is_empty() {
+            set("email_ids_to_notify", json!(ticket.cc));
+        }
         request
     }
 

@@ -214,6 +214,15 @@ async fn attempt(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<
                 after.as_ref().and_then(|r| status_of(ctx, r)),
             ))
         }
+        OutboxOp::UpdateCc => {
+            // The list as it is now: a later change already queued sends the same list again,
+            // which SDP takes as it is (setting it is idempotent).
+            let id = request_id()?;
+            calls
+                .update_request(&id, &json!({"email_ids_to_notify": ticket.cc}))
+                .await?;
+            Ok(Done::Updated)
+        }
         OutboxOp::Reopen { reason } => {
             let id = request_id()?;
             let status = ctx.mapping.config.reopen_status.clone();

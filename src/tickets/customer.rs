@@ -302,6 +302,48 @@ pub(crate) fn step(
     Ok((ticket, vec![event]))
 }
 
+/// Copies a colleague on the ticket (`add`) or stops copying them, with its history line and an
+/// outbox entry that sends SDP the new list. Nothing changes (and nothing is sent) when the list
+/// already is as asked.
+pub(crate) fn copy(
+    store: &Store,
+    ticket: TicketId,
+    actor: &Actor,
+    email: &str,
+    add: bool,
+) -> Result<(Ticket, Vec<TicketEvent>), OpError> {
+    let (ticket, changed) = store.transact(|tx| {
+        let now = OffsetDateTime::now_utc();
+        let before = tx.require(ticket)?;
+        let mut ticket = before.clone();
+        let on = ticket.cc.iter().any(|c| c == email);
+        if on == add {
+            return Ok((ticket, false));
+        }
+        open_in_sdp(&before)?;
+        let (kind, from, to) = if add {
+            ticket.cc.push(email.to_owned());
+            // Kept sorted, as a read of SDP's list is, so the two compare.
+            ticket.cc.sort();
+            (EventKind::CcAdded, None, Some(email.to_owned()))
+        } else {
+            ticket.cc.retain(|c| c != email);
+            (EventKind::CcRemoved, Some(email.to_owned()), None)
+        };
+        ticket.updated_at = now;
+        tx.event(&ticket, kind, actor, from, to, None)?;
+        tx.outbox(&mut ticket, OutboxOp::UpdateCc, now)?;
+        tx.save(Some(&before), &ticket)?;
+        Ok((ticket, true))
+    })?;
+    let events = if changed {
+        vec![TicketEvent::of(&ticket, TicketEventKind::Updated)]
+    } else {
+        Vec::new()
+    };
+    Ok((ticket, events))
+}
+
 /// Forgets the idempotency replies stored before `cutoff` (`portal.idempotency_ttl_days` ago), a
 /// batch per transaction so writers never wait long. Returns how many went.
 pub fn expire_replies(store: &Store, cutoff: OffsetDateTime) -> Result<usize, OpError> {

@@ -22,6 +22,8 @@ pub(crate) enum Done {
     /// SDP's rules made it something else (Open with a technician is `assigned`), left for the
     /// next read to apply as the team's.
     StatusSet(Option<SdpStatus>),
+    /// SDP took a change of a field; nothing to record beyond its delivery.
+    Updated,
 }
 
 /// SDP's status after a change of ours: its name, `last_updated_time`, and the portal status it

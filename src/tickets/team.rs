@@ -85,6 +85,16 @@ pub(crate) struct Observation {
     /// A subject or priority the team changed in SDP.
     pub subject: Option<String>,
     pub priority: Option<Priority>,
+    /// Who SDP copies on the request (normalised, sorted), when the read says.
+    pub cc: Option<Vec<String>>,
+}
+
+/// The customer's changes still on their way to SDP when a read is applied: a status change (its
+/// outbox entries), a new CC list, and how many in all (so one queued meanwhile is noticed).
+struct Queued {
+    status: Vec<u64>,
+    cc: bool,
+    pending: u32,
 }
 
 /// Whether a read is older than the newest one applied.
@@ -128,16 +138,22 @@ pub(crate) fn observe(
     seen: &Observation,
     window: ReopenWindow,
 ) -> Result<(Ticket, Vec<TicketEvent>), OpError> {
-    // Only a ticket with undelivered changes can have a queued status change: skip the scan otherwise.
-    let queued: Vec<u64> = match store.ticket(ticket)? {
-        Some(t) if t.sdp_pending > 0 => store
-            .outbox_of(ticket)?
-            .into_iter()
-            .filter(|e| matches!(e.op, OutboxOp::Close | OutboxOp::Reopen { .. }))
-            .map(|e| e.seq)
-            .collect(),
-        _ => Vec::new(),
+    // Only a ticket with undelivered changes can have a queued change: skip the scan otherwise.
+    let mut queued = Queued {
+        status: Vec::new(),
+        cc: false,
+        pending: 0,
     };
+    if let Some(t) = store.ticket(ticket)?.filter(|t| t.sdp_pending > 0) {
+        queued.pending = t.sdp_pending;
+        for e in store.outbox_of(ticket)? {
+            match e.op {
+                OutboxOp::Close | OutboxOp::Reopen { .. } => queued.status.push(e.seq),
+                OutboxOp::UpdateCc => queued.cc = true,
+                _ => {}
+            }
+        }
+    }
     let (ticket, kinds) = store.transact(|tx| {
         let now = OffsetDateTime::now_utc();
         let before = tx.require(ticket)?;
@@ -206,7 +222,7 @@ fn apply_fields(
     tx: &TicketTx<'_>,
     ticket: &mut Ticket,
     seen: &Observation,
-    queued: &[u64],
+    queued: &Queued,
     window: ReopenWindow,
     now: OffsetDateTime,
     kinds: &mut Vec<TicketEventKind>,
@@ -218,7 +234,10 @@ fn apply_fields(
     if seen.number.is_some() {
         ticket.sdp.number.clone_from(&seen.number);
     }
-    apply_details(tx, ticket, seen, now, kinds)?;
+    // A CC list the customer changed and SDP has not heard of yet stands; so does one changed
+    // since the queue was looked at.
+    let cc_queued = queued.cc || ticket.sdp_pending != queued.pending;
+    apply_details(tx, ticket, seen, cc_queued, now, kinds)?;
     let reassigned = seen.technician != ticket.assignee;
     if reassigned {
         let from = std::mem::replace(&mut ticket.assignee, seen.technician.clone());
@@ -239,7 +258,7 @@ fn apply_fields(
         return Ok(());
     };
     let mut still_queued = Vec::new();
-    for seq in queued {
+    for seq in &queued.status {
         if tx.outbox_entry(*seq)?.is_some() {
             still_queued.push(*seq);
         }
@@ -285,10 +304,29 @@ fn apply_details(
     tx: &TicketTx<'_>,
     ticket: &mut Ticket,
     seen: &Observation,
+    cc_queued: bool,
     now: OffsetDateTime,
     kinds: &mut Vec<TicketEventKind>,
 ) -> TxResult<()> {
     let mut changed = Vec::new();
+    if let Some(cc) = seen
+        .cc
+        .as_ref()
+        .filter(|cc| !cc_queued && **cc != ticket.cc)
+    {
+        let gone = ticket.cc.iter().filter(|c| !cc.contains(c)).cloned();
+        let new = cc.iter().filter(|c| !ticket.cc.contains(c)).cloned();
+        let lines: Vec<_> = gone
+            .map(|e| (EventKind::CcRemoved, Some(e), None))
+            .chain(new.map(|e| (EventKind::CcAdded, None, Some(e))))
+            .collect();
+        ticket.cc.clone_from(cc);
+        ticket.updated_at = now;
+        for (kind, from, to) in lines {
+            tx.event(ticket, kind, &seen.team, from, to, None)?;
+        }
+        kinds.push(TicketEventKind::Updated);
+    }
     if let Some(requester) = seen.requester.clone().filter(|r| *r != ticket.requester) {
         let from = std::mem::replace(&mut ticket.requester, requester);
         changed.push((
@@ -436,164 +474,4 @@ fn apply_files(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::Metrics;
-
-    const WINDOW: ReopenWindow = ReopenWindow { days: 30 };
-
-    #[test]
-    fn the_conflict_rule() {
-        use Status::{Assigned, Closed, InProgress, New, Resolved};
-        let names = |last, now| (Some(last), Some(now));
-        // SDP's status is what deskbridge last saw: the customer's change stands.
-        assert_eq!(
-            decide_status(Closed, names("Resolved", "Resolved"), false, Resolved, true),
-            StatusDecision::Keep
-        );
-        // SDP moved, and the portal already shows that status.
-        assert_eq!(
-            decide_status(
-                InProgress,
-                names("Open", "In Progress"),
-                false,
-                InProgress,
-                false
-            ),
-            StatusDecision::Keep
-        );
-        // SDP moved, nothing queued: a plain team change.
-        assert_eq!(
-            decide_status(
-                Resolved,
-                names("Resolved", "In Progress"),
-                false,
-                InProgress,
-                false
-            ),
-            StatusDecision::Apply {
-                to: InProgress,
-                conflict: false
-            }
-        );
-        // SDP moved while the customer's close waits: SDP wins.
-        assert_eq!(
-            decide_status(
-                Closed,
-                names("Resolved", "In Progress"),
-                false,
-                InProgress,
-                true
-            ),
-            StatusDecision::Apply {
-                to: InProgress,
-                conflict: true
-            }
-        );
-        // Still Open, now with a technician: assigned.
-        assert_eq!(
-            decide_status(New, names("Open", "Open"), true, Assigned, false),
-            StatusDecision::Apply {
-                to: Assigned,
-                conflict: false
-            }
-        );
-    }
-
-    #[test]
-    fn only_an_older_read_is_stale() {
-        assert!(is_stale(Some(10), Some(5)));
-        assert!(!is_stale(Some(10), Some(10)));
-        assert!(!is_stale(None, Some(5)));
-        assert!(!is_stale(Some(10), None));
-    }
-
-    /// A closed ticket whose customer confirmation (Close) SDP has not seen yet.
-    fn setup() -> (tempfile::TempDir, Store, TicketId) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 16, "DB", Metrics::new()).unwrap();
-        let id = store
-            .transact(|tx| {
-                let (id, _) = tx.next_ticket()?;
-                let mut t = crate::domain::ticket::sample(id.0);
-                t.status = Status::Closed;
-                t.sdp_status = Some("Resolved".into());
-                t.sdp_updated_ms = Some(10);
-                tx.outbox(&mut t, OutboxOp::Close, OffsetDateTime::now_utc())?;
-                tx.save(None, &t)?;
-                Ok(id)
-            })
-            .unwrap();
-        (dir, store, id)
-    }
-
-    fn observation(sdp: &str, status: Status, updated_ms: i64) -> Observation {
-        Observation {
-            updated_ms: Some(updated_ms),
-            sdp_status: Some(sdp.into()),
-            status: Some(status),
-            number: None,
-            technician: None,
-            due_by: None,
-            promise: Promise::default(),
-            team: Actor::team("Tech One"),
-            messages: Vec::new(),
-            hidden: Vec::new(),
-            changes: Vec::new(),
-            files: Vec::new(),
-            description: None,
-            requester: None,
-            subject: None,
-            priority: None,
-        }
-    }
-
-    #[test]
-    fn both_sides_changed_the_status_sdp_wins_and_the_conflict_is_recorded() {
-        let (_dir, store, id) = setup();
-        let seen = observation("In Progress", Status::InProgress, 20);
-        let (t, _) = observe(&store, id, &seen, WINDOW).unwrap();
-        assert_eq!(t.status, Status::InProgress);
-        assert_eq!(t.sdp_pending, 0);
-        assert!(
-            store.outbox_after(0, 10).unwrap().is_empty(),
-            "the customer's close is withdrawn"
-        );
-        let conflict = store
-            .events(id)
-            .unwrap()
-            .into_iter()
-            .find(|e| e.kind == EventKind::Conflict)
-            .expect("a conflict event");
-        assert_eq!(
-            (conflict.from.as_deref(), conflict.to.as_deref()),
-            (Some("closed"), Some("in_progress"))
-        );
-    }
-
-    #[test]
-    fn an_older_read_changes_nothing() {
-        let (_dir, store, id) = setup();
-        let seen = observation("In Progress", Status::InProgress, 5);
-        let (t, events) = observe(&store, id, &seen, WINDOW).unwrap();
-        assert_eq!(t.status, Status::Closed);
-        assert!(events.is_empty());
-        assert_eq!(store.outbox_after(0, 10).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn an_unchanged_sdp_status_leaves_the_customers_change_to_go_out() {
-        let (_dir, store, id) = setup();
-        let seen = observation("Resolved", Status::Resolved, 20);
-        let (t, _) = observe(&store, id, &seen, WINDOW).unwrap();
-        assert_eq!(t.status, Status::Closed);
-        assert_eq!(store.outbox_after(0, 10).unwrap().len(), 1);
-        assert!(
-            store
-                .events(id)
-                .unwrap()
-                .iter()
-                .all(|e| e.kind != EventKind::Conflict)
-        );
-    }
-}
+mod tests;

@@ -63,7 +63,7 @@ fn path_errors() -> web::PathConfig {
         backup::download_backup, hooks::sdp_webhook,
         tickets::create_ticket, tickets::list_tickets, tickets::get_ticket, tickets::list_events,
         tickets::list_messages, tickets::create_message, tickets::list_attachments, tickets::create_attachment,
-        tickets::download_attachment, tickets::confirm_ticket, tickets::reopen_ticket,
+        tickets::download_attachment, tickets::confirm_ticket, tickets::reopen_ticket, tickets::add_cc, tickets::remove_cc,
         system::healthz, system::readyz, system::metrics,
     ),
     components(schemas(crate::error::ErrorEnvelope, crate::service::sync::DeadLetterAction)),

@@ -48,7 +48,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         resource("/tickets/{number}/attachments/{id}").route(web::get().to(download_attachment)),
     )
     .service(resource("/tickets/{number}/confirm").route(web::post().to(confirm_ticket)))
-    .service(resource("/tickets/{number}/reopen").route(web::post().to(reopen_ticket)));
+    .service(resource("/tickets/{number}/reopen").route(web::post().to(reopen_ticket)))
+    .service(resource("/tickets/{number}/cc").route(web::post().to(add_cc)))
+    .service(resource("/tickets/{number}/cc/{email}").route(web::delete().to(remove_cc)));
 }
 
 fn created(created: Created) -> HttpResponse {
@@ -396,6 +398,59 @@ pub(crate) async fn reopen_ticket(
         reason: body.value.reason,
     };
     let ticket = tickets::take_step(&state, &caller, &ticket, step).await?;
+    Ok(web::Json(TicketView::new(
+        &ticket,
+        OffsetDateTime::now_utc(),
+        caller.is_admin(),
+    )))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CcBody {
+    /// A colleague's e-mail: a customer of the ticket's organisation, or an address at one of its
+    /// domains.
+    pub email: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/tickets/{number}/cc", tag = "tickets", request_body = CcBody,
+    params(("number" = String, Path)),
+    responses((status = 200, body = TicketView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %number))]
+pub(crate) async fn add_cc(
+    state: State,
+    caller: Caller,
+    number: web::Path<String>,
+    body: ValidJson<CcBody>,
+) -> ApiResult<web::Json<TicketView>> {
+    copy(&state, &caller, &number, &body.value.email, true).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/tickets/{number}/cc/{email}", tag = "tickets",
+    params(("number" = String, Path), ("email" = String, Path, description = "The colleague's e-mail")),
+    responses((status = 200, body = TicketView), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
+#[tracing::instrument(name = "ticket", skip_all, fields(ticket = %path.0))]
+pub(crate) async fn remove_cc(
+    state: State,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> ApiResult<web::Json<TicketView>> {
+    let (number, email) = path.into_inner();
+    copy(&state, &caller, &number, &email, false).await
+}
+
+async fn copy(
+    state: &AppState,
+    caller: &Caller,
+    number: &str,
+    email: &str,
+    add: bool,
+) -> ApiResult<web::Json<TicketView>> {
+    let ticket = readable(state, caller, number)?;
+    let ticket = tickets::copy(state, caller, &ticket, email, add).await?;
     Ok(web::Json(TicketView::new(
         &ticket,
         OffsetDateTime::now_utc(),

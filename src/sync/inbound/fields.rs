@@ -1,5 +1,5 @@
-//! Fields the team can change in SDP besides status and assignee: the requester, the subject and
-//! the priority. Each is taken only when it differs from what deskbridge itself sent, so our own
+//! Fields the team can change in SDP besides status and assignee: the requester, who is copied
+//! (CC), the subject and the priority. Each is taken only when it differs from what deskbridge itself sent, so our own
 //! number tag, a subject SDP cut short, or two portal priorities mapped to one SDP name never read
 //! as the team's change.
 
@@ -18,6 +18,16 @@ pub(super) fn changes(
     seen: &mut Observation,
 ) -> Result<(), SyncError> {
     seen.requester = requester(ctx, ticket, request)?;
+    seen.cc = request.email_ids_to_notify.as_ref().map(|list| {
+        let mut cc: Vec<String> = list
+            .iter()
+            .map(|e| normalize_email(e))
+            .filter(|e| !e.is_empty())
+            .collect();
+        cc.sort();
+        cc.dedup();
+        cc
+    });
     seen.subject = request
         .subject
         .as_deref()

@@ -340,6 +340,7 @@ fn observe(ctx: &SyncCtx, request: &Request) -> Observation {
         requester: None,
         subject: None,
         priority: None,
+        cc: None,
     }
 }
 

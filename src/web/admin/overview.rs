@@ -33,6 +33,7 @@ fn op_name(op: &OutboxOp) -> &'static str {
         OutboxOp::AddAttachment { .. } => "upload file",
         OutboxOp::Close => "close",
         OutboxOp::Reopen { .. } => "reopen",
+        OutboxOp::UpdateCc => "update CC",
     }
 }
 

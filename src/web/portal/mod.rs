@@ -1,9 +1,10 @@
-//! The customer portal: sign-in, the dashboard, the new-ticket form and the ticket page. One file
-//! per page; each parses its form and calls the same use cases as the REST API (`service`).
+//! The customer portal: sign-in, the dashboard, the new-ticket form and the ticket page (with who
+//! is on it: people.rs). One file per page; each parses its form and calls the same use cases as the REST API (`service`).
 
 mod dashboard;
 mod form;
 mod new_ticket;
+mod people;
 mod session;
 mod ticket;
 
@@ -27,7 +28,12 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tickets/{number}", web::get().to(ticket::show))
         .route("/tickets/{number}/reply", web::post().to(ticket::reply))
         .route("/tickets/{number}/confirm", web::post().to(ticket::confirm))
-        .route("/tickets/{number}/reopen", web::post().to(ticket::reopen));
+        .route("/tickets/{number}/reopen", web::post().to(ticket::reopen))
+        .route("/tickets/{number}/cc", web::post().to(people::add))
+        .route(
+            "/tickets/{number}/cc/remove",
+            web::post().to(people::remove),
+        );
 }
 
 async fn index(page: Page) -> HttpResponse {

@@ -12,8 +12,8 @@ use time::format_description::well_known::Rfc3339;
 use super::form::{self, FormFailure, PageForm};
 use crate::domain::lifecycle::{self, Action, ReopenWindow};
 use crate::domain::{
-    Attachment, AuthorRole, Delivery, Event, EventKind, Message, Origin, Priority, SdpFate, Status,
-    SyncState, Ticket,
+    Attachment, AuthorRole, Delivery, Event, EventKind, Message, Origin, Priority, SdpFate,
+    Sharing, Status, SyncState, Ticket,
 };
 use crate::error::{ApiError, ErrorCode};
 use crate::service::tickets::{self, readable, writable};
@@ -86,6 +86,13 @@ struct TicketPage<'a> {
     can_still_broken: bool,
     can_reopen: bool,
     can_reply: bool,
+    /// Who is on the ticket: the requester (name and e-mail), who raised it for them, who is
+    /// copied; and whether the visitor may change who is copied.
+    requester: String,
+    author: String,
+    cc: Vec<String>,
+    can_copy: bool,
+    cc_email: String,
     /// Why nothing can be added (the request was trashed, deleted or merged in SDP); empty otherwise.
     frozen: String,
     reply: String,
@@ -119,7 +126,9 @@ fn history_line(page: &Page, e: &Event) -> HistoryLine {
         EventKind::Assigned
         | EventKind::SdpMerged
         | EventKind::RequesterChanged
-        | EventKind::SubjectChanged => page.t1(&key, "to", e.to.clone().unwrap_or_default()),
+        | EventKind::SubjectChanged
+        | EventKind::CcAdded => page.t1(&key, "to", e.to.clone().unwrap_or_default()),
+        EventKind::CcRemoved => page.t1(&key, "to", e.from.clone().unwrap_or_default()),
         EventKind::PriorityChanged => page.t1(
             &key,
             "to",
@@ -222,25 +231,28 @@ fn allowed(ticket: &Ticket, action: Action, window: ReopenWindow) -> bool {
 }
 
 /// What the visitor had typed, when a form comes back.
-struct Typed<'a> {
-    reply: &'a str,
-    reason: &'a str,
-    form_id: Option<&'a str>,
-    errors: FormErrors,
+pub(super) struct Typed<'a> {
+    pub reply: &'a str,
+    pub reason: &'a str,
+    /// The colleague's e-mail of the form that copies one on the ticket.
+    pub cc: &'a str,
+    pub form_id: Option<&'a str>,
+    pub errors: FormErrors,
 }
 
 impl Typed<'_> {
-    fn nothing() -> Typed<'static> {
+    pub(super) fn nothing() -> Typed<'static> {
         Typed {
             reply: "",
             reason: "",
+            cc: "",
             form_id: None,
             errors: FormErrors::default(),
         }
     }
 }
 
-fn render(
+pub(super) fn render(
     page: &Page,
     state: &AppState,
     caller: &Caller,
@@ -255,6 +267,8 @@ fn render(
     let now = OffsetDateTime::now_utc();
     // A ticket whose request SDP cannot take changes to is read-only for everyone.
     let can_write = caller.can_write(ticket) && ticket.sdp.fate.is_none();
+    // Confirming, reopening and copying colleagues are the requester's.
+    let decides = can_write && caller.is_requester(ticket);
     let max_size = format::size(state.config.portal.max_attachment_bytes);
     // A plain-language state only: SDP's error text names internal hosts (admins see it in the
     // console's ticket log).
@@ -299,14 +313,23 @@ fn render(
             Some(SdpFate::Trashed | SdpFate::Removed) => page.t("frozen-removed"),
         },
         can_write,
-        can_confirm: can_write && allowed(ticket, Action::Confirm, window),
-        can_still_broken: can_write
+        can_confirm: decides && allowed(ticket, Action::Confirm, window),
+        can_still_broken: decides
             && ticket.status == Status::Resolved
             && allowed(ticket, Action::Reopen, window),
-        can_reopen: can_write
+        can_reopen: decides
             && ticket.status == Status::Closed
             && allowed(ticket, Action::Reopen, window),
         can_reply: can_write && allowed(ticket, Action::Reply, window),
+        requester: format!("{} <{}>", ticket.requester.name, ticket.requester.email),
+        author: ticket
+            .author
+            .as_ref()
+            .map(|a| format!("{} <{}>", a.name, a.email))
+            .unwrap_or_default(),
+        cc: ticket.cc.clone(),
+        can_copy: decides && caller.sharing() != Sharing::Off,
+        cc_email: typed.cc.to_owned(),
         reply: typed.reply.to_owned(),
         reason: typed.reason.to_owned(),
         form_id: typed.form_id.map_or_else(form::new_id, str::to_owned),
@@ -347,9 +370,9 @@ pub(super) async fn reply(
     let again = |form: Option<&PageForm>, e: &ApiError| {
         let typed = Typed {
             reply: form.map_or("", |f| f.get("body")),
-            reason: "",
             form_id: form.map(|f| f.get("form_id")),
             errors: FormErrors::from_api(page.tr, e),
+            ..Typed::nothing()
         };
         render(&page, &state, caller, &ticket, typed, form::form_status(e))
     };

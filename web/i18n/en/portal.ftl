@@ -144,6 +144,8 @@ event-message-edited = A message was edited by the team
 event-message-withdrawn = A message was withdrawn by the team
 event-sdp-responded = The service desk responded
 event-sdp-resolved = Resolved by the service desk
+event-cc-added = { $to } copied on the ticket
+event-cc-removed = { $to } no longer copied
 message-edited = edited
 event-other = Updated
 
@@ -184,3 +186,18 @@ error-idempotency-key-reused = This form was already submitted. Reload the page 
 error-ticket-not-found = No such ticket.
 error-forbidden = You may not do this.
 error-malformed-multipart = The upload was interrupted. Please try again.
+
+## People on a ticket
+people-title = People on this ticket
+people-requester = Requester
+people-author = Raised by
+people-copied = Copied (CC)
+people-nobody = Nobody yet
+people-remove = Remove
+people-remove-named = Stop copying { $email }
+people-add-label = Copy a colleague (their e-mail)
+people-add = Add
+flash-cc-added = Your colleague is copied on the ticket.
+flash-cc-removed = Your colleague is no longer copied.
+error-sharing-off = Your organisation does not share tickets between colleagues.
+error-not-a-colleague = This address is not a colleague in your organisation.

@@ -141,6 +141,8 @@ event-message-edited = Sebuah pesan diubah oleh tim
 event-message-withdrawn = Sebuah pesan ditarik oleh tim
 event-sdp-responded = Service desk telah merespons
 event-sdp-resolved = Diselesaikan oleh service desk
+event-cc-added = { $to } disalin pada tiket
+event-cc-removed = { $to } tidak lagi disalin
 message-edited = diubah
 event-other = Diperbarui
 
@@ -181,3 +183,18 @@ error-idempotency-key-reused = Formulir ini sudah dikirim. Muat ulang halaman un
 error-ticket-not-found = Tiket tidak ditemukan.
 error-forbidden = Anda tidak boleh melakukan ini.
 error-malformed-multipart = Unggahan terputus. Silakan coba lagi.
+
+## People on a ticket
+people-title = Orang pada tiket ini
+people-requester = Pemohon
+people-author = Diajukan oleh
+people-copied = Disalin (CC)
+people-nobody = Belum ada
+people-remove = Hapus
+people-remove-named = Berhenti menyalin { $email }
+people-add-label = Salin rekan kerja (e-mailnya)
+people-add = Tambah
+flash-cc-added = Rekan Anda disalin pada tiket.
+flash-cc-removed = Rekan Anda tidak lagi disalin.
+error-sharing-off = Organisasi Anda tidak berbagi tiket antar rekan kerja.
+error-not-a-colleague = Alamat ini bukan rekan kerja di organisasi Anda.
