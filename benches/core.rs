@@ -498,6 +498,7 @@ async fn generate(data_dir: PathBuf) -> anyhow::Result<()> {
                     ),
                     priority: Priority::default(),
                     service: None,
+                    category: None,
                 },
                 idempotency: None,
                 render: Box::new(|_| String::new()),

@@ -330,5 +330,6 @@ async fn sweep_loop(sync: &SyncCtx, now: &Notify) -> Result<(), crate::sync::Syn
             Ok(read) => tracing::info!(read, "sdp reconciliation sweep done"),
             Err(e) => tracing::warn!(error = %e, "sdp reconciliation sweep failed"),
         }
+        crate::sync::catalogue::refresh_if_due(sync).await;
     }
 }

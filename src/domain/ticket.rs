@@ -182,6 +182,9 @@ pub struct Ticket {
     pub priority: Priority,
     #[serde(default)]
     pub service: Option<String>,
+    /// The SDP category (and subcategory) chosen instead of a free-text service.
+    #[serde(default)]
+    pub category: Option<super::ServiceChoice>,
     pub status: Status,
     pub requester: Requester,
     #[serde(with = "time::serde::rfc3339")]
@@ -337,6 +340,7 @@ pub(crate) fn sample(id: u64) -> Ticket {
         description: "Since 09:00\nbranch 12 & 13".into(),
         priority: Priority::Urgent,
         service: None,
+        category: None,
         status: Status::New,
         requester: Requester {
             id: UserId::new(),

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{
     Actor, Attachment, Author, Delivery, Event, EventKind, Kind, Message, Origin, Priority, Role,
-    SdpLink, Status, SyncState, Ticket, User,
+    SdpLink, ServiceChoice, Status, SyncState, Ticket, User,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,6 +31,8 @@ pub(crate) struct TicketView {
     pub description: String,
     pub priority: Priority,
     pub service: Option<String>,
+    /// The SDP category (and subcategory) chosen when the ticket was raised.
+    pub category: Option<ServiceChoice>,
     pub status: Status,
     pub requester: RequesterView,
     #[serde(with = "time::serde::rfc3339")]
@@ -98,6 +100,7 @@ impl TicketView {
             description: t.description.clone(),
             priority: t.priority,
             service: t.service.clone(),
+            category: t.category.clone(),
             status: t.status,
             requester: RequesterView {
                 id: t.requester.id.0,

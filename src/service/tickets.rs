@@ -58,6 +58,9 @@ pub struct Submission {
     pub description: String,
     pub priority: Option<Priority>,
     pub service: Option<String>,
+    /// SDP ids of an offered category and subcategory (`service::catalogue`).
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
 }
 
 impl Submission {
@@ -82,6 +85,7 @@ impl Submission {
                 .service
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty()),
+            category: None,
         })
     }
 }
@@ -94,7 +98,15 @@ pub async fn create(
     idempotency: Option<Idempotency>,
     render: Render<Ticket>,
 ) -> ApiResult<Created> {
-    let input = submission.check()?;
+    let category = super::catalogue::choose(
+        state,
+        submission.category.as_deref(),
+        submission.subcategory.as_deref(),
+    )?;
+    let input = NewTicket {
+        category,
+        ..submission.check()?
+    };
     let msg = CreateTicket {
         requester: caller.user.clone(),
         actor: caller.actor.clone(),

@@ -185,7 +185,14 @@ impl Mapping {
             json!({"name": self.request_type(ticket.kind)}),
         );
         set("priority", json!({"name": self.priority(ticket.priority)}));
-        if !self.config.category.trim().is_empty() {
+        // A category the customer chose goes by id (names are not stable keys); otherwise the
+        // configured default, if any.
+        if let Some(choice) = &ticket.category {
+            set("category", json!({"id": choice.category.id}));
+            if let Some(sub) = &choice.subcategory {
+                set("subcategory", json!({"id": sub.id}));
+            }
+        } else if !self.config.category.trim().is_empty() {
             set("category", json!({"name": self.config.category.trim()}));
         }
         if !self.config.template.trim().is_empty() {

@@ -23,6 +23,7 @@ pub struct NewTicket {
     pub description: String,
     pub priority: Priority,
     pub service: Option<String>,
+    pub category: Option<crate::domain::ServiceChoice>,
 }
 
 /// A client's `Idempotency-Key`, scoped to the caller and the endpoint, with the body's fingerprint.
@@ -122,6 +123,7 @@ pub(crate) fn create(
                 description: input.description.clone(),
                 priority: input.priority,
                 service: input.service.clone(),
+                category: input.category.clone(),
                 status: Status::New,
                 requester: Requester::of(requester),
                 created_at: now,

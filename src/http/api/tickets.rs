@@ -71,8 +71,15 @@ pub(crate) struct CreateTicketBody {
     pub description: String,
     #[serde(default)]
     pub priority: Option<Priority>,
+    /// Free text, used when no SDP categories are offered.
     #[serde(default)]
     pub service: Option<String>,
+    /// The SDP id of an offered category (required when the console says so).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// The SDP id of an offered subcategory of `category`.
+    #[serde(default)]
+    pub subcategory: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = CreateTicketBody,
@@ -91,6 +98,8 @@ pub(crate) async fn create_ticket(
         description: b.description,
         priority: b.priority,
         service: b.service,
+        category: b.category,
+        subcategory: b.subcategory,
     };
     let idempotency = idem.scoped(&caller, "tickets", &body.fingerprint);
     let admin = caller.is_admin();

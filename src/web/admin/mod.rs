@@ -9,6 +9,7 @@ mod audit;
 mod mapping;
 mod overview;
 mod sdp;
+mod services;
 mod setup;
 mod tickets;
 mod users;
@@ -40,6 +41,11 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/sdp/test", web::post().to(sdp::test))
         .route("/admin/mapping", web::get().to(mapping::form))
         .route("/admin/mapping", web::post().to(mapping::save))
+        .route("/admin/mapping/services", web::post().to(services::save))
+        .route(
+            "/admin/mapping/services/fetch",
+            web::post().to(services::fetch),
+        )
         .route("/admin/users", web::get().to(users::list))
         .route("/admin/users", web::post().to(users::create))
         .route("/admin/users/{id}", web::post().to(users::change))
