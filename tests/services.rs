@@ -277,4 +277,17 @@ async fn without_sdp_the_form_keeps_its_free_text_service() {
         )
         .await;
     field_refused(status, &body, "category");
+
+    // The API document says so.
+    let (_, doc) = app.anonymous().get("/api/v1/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["ServiceChoice"].is_object(), "{doc}");
+    for field in ["category", "subcategory"] {
+        let property = &schemas["CreateTicketBody"]["properties"][field];
+        assert!(property.is_object(), "{field}: {doc}");
+    }
+    assert!(
+        schemas["TicketView"]["properties"]["category"].is_object(),
+        "{doc}"
+    );
 }
