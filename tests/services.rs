@@ -2,16 +2,20 @@
 //! offers some; the new-ticket form (and the API) take only those, and the request SDP receives
 //! carries their ids. Without SDP the form keeps its free-text service.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use crate::common::fake_sdp::{FakeSdp, Fault, Profile};
 use crate::common::visitor::{Visitor, hidden, signed_in};
-use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, Desk, TestApp, error_code};
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, Desk, TestApp, error_code, eventually};
 
 both_profiles!(
     offered_categories_chosen_in_the_form_and_through_the_api_reach_sdp,
     a_failed_fetch_keeps_the_last_catalogue_and_says_when,
+    the_sweep_refreshes_an_old_catalogue_once_categories_are_offered,
 );
 
 async fn admin_pages(app: &TestApp) -> Visitor {
@@ -236,6 +240,54 @@ async fn a_failed_fetch_keeps_the_last_catalogue_and_says_when(profile: Profile)
     let mut alice = signed_in(&desk.app, "alice@example.com").await;
     let form = alice.get("/tickets/new").await.body;
     assert!(form.contains("Network — Wi-Fi"), "{form}");
+}
+
+fn has_subcategory(desk: &Desk, name: &str) -> bool {
+    let catalogue = desk.app.state().store.catalogue().expect("the catalogue");
+    catalogue
+        .categories
+        .iter()
+        .any(|c| c.subcategories.iter().any(|s| s.name == name))
+}
+
+/// Runs a reconciliation sweep and waits until it has finished.
+async fn swept(desk: &Desk) {
+    let before = desk.health().await["stats"]["last_sweep_ok"].clone();
+    desk.sweep().await;
+    eventually(Duration::from_mins(1), || async {
+        let last = desk.health().await["stats"]["last_sweep_ok"].clone();
+        (!last.is_null() && last != before).then_some(())
+    })
+    .await;
+}
+
+async fn the_sweep_refreshes_an_old_catalogue_once_categories_are_offered(profile: Profile) {
+    let desk = Desk::start_with(FakeSdp::start(profile).await, |_| {}).await;
+    desk.settled().await;
+    // Nothing offered: the sweep leaves SDP's categories alone.
+    desk.fake.reset_calls();
+    swept(&desk).await;
+    assert_eq!(category_calls(&desk.fake), (0, 0));
+
+    let mut admin = admin_pages(&desk.app).await;
+    let (page, _) = fetch(&mut admin, &desk.fake).await;
+    let vpn = offer_value(&page, "Network", "VPN");
+    offer(&mut admin, &[&vpn], false).await;
+    desk.fake.add_subcategory("Network", "Firewall");
+    // Fresh: not read again.
+    desk.fake.reset_calls();
+    swept(&desk).await;
+    assert_eq!(category_calls(&desk.fake), (0, 0));
+    assert!(!has_subcategory(&desk, "Firewall"));
+
+    // Older than a few hours: the sweep reads it again, every page once.
+    let store = &desk.app.state().store;
+    let mut old = store.catalogue().expect("the catalogue");
+    old.fetched_at = Some(OffsetDateTime::now_utc() - Duration::from_hours(7));
+    store.put_catalogue(&old).expect("stored");
+    swept(&desk).await;
+    assert_eq!(category_calls(&desk.fake), (1, 4));
+    assert!(has_subcategory(&desk, "Firewall"));
 }
 
 #[actix_web::test]

@@ -297,6 +297,31 @@ mod tests {
     }
 
     #[test]
+    fn a_chosen_category_goes_by_id_before_the_configured_default() {
+        use crate::domain::ServiceChoice;
+        use crate::domain::catalogue::Named;
+        let m = mapping(MappingConfig {
+            category: "Cloud".into(),
+            ..MappingConfig::default()
+        });
+        assert_eq!(m.new_request(&ticket(), &[])["category"]["name"], "Cloud");
+        let mut chosen = ticket();
+        let named = |id: &str, name: &str| Named {
+            id: id.into(),
+            name: name.into(),
+        };
+        chosen.category = Some(ServiceChoice {
+            category: named("4", "Network"),
+            subcategory: Some(named("104", "VPN")),
+        });
+        let r = m.new_request(&chosen, &[]);
+        assert_eq!(r["category"], json!({"id": "4"}));
+        assert_eq!(r["subcategory"], json!({"id": "104"}));
+        let without = m.new_request(&chosen, &["subcategory".into()]);
+        assert!(without.get("subcategory").is_none());
+    }
+
+    #[test]
     fn a_new_request_carries_the_mapped_fields_and_the_number() {
         let m = mapping(MappingConfig::default());
         let r = m.new_request(&ticket(), &[]);

@@ -1562,6 +1562,21 @@ impl State {
 
     /// Only the statuses a fresh instance has (§13.6): Open, On Hold, Resolved, Closed and
     /// Cancelled; no "Assigned", no "In Progress".
+    pub fn add_subcategory(&mut self, category: &str, name: &str) -> String {
+        let owner = self.tables["categories"]
+            .iter()
+            .find(|c| c["name"] == category)
+            .map(|c| c["id"].clone())
+            .expect("a category of that name");
+        let id = self.new_id("lookup");
+        self.tables
+            .get_mut("subcategories")
+            .expect("the subcategories table")
+            .push(json!({"id": id, "name": name, "deleted": false,
+                         "category": {"id": owner, "name": category}}));
+        id
+    }
+
     pub fn use_default_statuses(&mut self) {
         const DEFAULTS: &[&str] = &["Open", "On Hold", "Resolved", "Closed", "Cancelled"];
         self.tables
