@@ -500,6 +500,7 @@ async fn generate(data_dir: PathBuf) -> anyhow::Result<()> {
                     priority: Priority::default(),
                     service: None,
                     author: None,
+                    category: None,
                 },
                 idempotency: None,
                 render: Box::new(|_| String::new()),

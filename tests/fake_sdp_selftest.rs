@@ -2902,3 +2902,66 @@ async fn fake_sdp_fires_a_form_webhook() {
     handle.stop(false).await;
     fake.stop().await;
 }
+
+#[actix_web::test]
+async fn fake_sdp_lists_subcategories_by_category_and_refuses_a_mismatch() {
+    for profile in [Profile::OnPrem, Profile::Cloud] {
+        let fake = FakeSdp::start(profile).await;
+        let sdp = Client::new(&fake).await;
+        let (status, body) = sdp.get("/categories", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let category = |name: &str| {
+            body["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .map_or_else(
+                    || panic!("{name}: {body}"),
+                    |c| c["id"].as_str().unwrap().to_owned(),
+                )
+        };
+        let (hardware, network) = (category("Hardware"), category("Network"));
+        let path = format!("/categories/{hardware}/subcategories");
+        let (status, subs) = sdp.get(&path, None).await;
+        assert_eq!(status, StatusCode::OK, "{subs}");
+        let names: Vec<&str> = subs["subcategories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Laptop", "Printer"], "{subs}");
+        // Paged as strictly as every list.
+        let one = json!({"list_info": {"row_count": 1, "start_index": 2}});
+        let (_, page) = sdp.get(&path, Some(one)).await;
+        assert_eq!(ids(&page, "subcategories").len(), 1, "{page}");
+        assert_eq!(page["subcategories"][0]["name"], "Printer", "{page}");
+        assert_eq!(page["list_info"]["has_more_rows"], false, "{page}");
+        let too_many = json!({"list_info": {"row_count": 101}});
+        let (status, body) = sdp.get(&path, Some(too_many)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, body) = sdp.get("/categories/424242/subcategories", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+        let printer = ids(&subs, "subcategories")[1].clone();
+        let request = |category: &str| {
+            json!({"request": {"subject": "Jam", "requester": {"email_id": "alice@example.com"},
+                   "category": {"id": category}, "subcategory": {"id": printer}}})
+        };
+        let (status, body) = sdp
+            .call(Method::POST, "/requests", Some(request(&network)))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(message_code(&body), 4001, "{body}");
+        let (status, body) = sdp
+            .call(Method::POST, "/requests", Some(request("424242")))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(message_code(&body), 4001, "{body}");
+        let created = sdp.create(request(&hardware)["request"].clone()).await;
+        let stored = fake.request(created["id"].as_str().unwrap()).unwrap();
+        assert_eq!(stored["category"]["id"], hardware.as_str(), "{stored}");
+        assert_eq!(stored["subcategory"]["id"], printer.as_str(), "{stored}");
+    }
+}

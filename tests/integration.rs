@@ -27,6 +27,7 @@ mod proxies;
 mod secrets_at_rest;
 mod security;
 mod security_limits;
+mod services;
 mod structure;
 mod sync;
 mod sync_budget;

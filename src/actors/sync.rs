@@ -326,6 +326,7 @@ async fn sweep_loop(sync: &SyncCtx, now: &Notify) -> Result<(), crate::sync::Syn
             () = tokio::time::sleep(interval) => {}
             () = now.notified() => {}
         }
+        crate::sync::catalogue::refresh_if_due(sync).await;
         match sweep::sweep(sync).await {
             Ok(read) => tracing::info!(read, "sdp reconciliation sweep done"),
             Err(e) => tracing::warn!(error = %e, "sdp reconciliation sweep failed"),

@@ -1,5 +1,6 @@
 //! Business types and rules. Nothing here does I/O, so every rule is unit-tested without actix or sled.
 
+pub mod catalogue;
 pub mod ids;
 pub mod lifecycle;
 pub mod org;
@@ -8,6 +9,7 @@ pub mod ticket;
 pub mod user;
 pub mod validate;
 
+pub use catalogue::{Catalogue, Offered, ServiceChoice};
 pub use ids::{AttachmentId, EventId, MessageId, OrgId, TicketId, UserId};
 pub use lifecycle::{Action, Status, TransitionError};
 pub use org::{Organization, Sharing};

@@ -186,6 +186,9 @@ pub struct Ticket {
     pub priority: Priority,
     #[serde(default)]
     pub service: Option<String>,
+    /// The SDP category (and subcategory) chosen instead of a free-text service.
+    #[serde(default)]
+    pub category: Option<super::ServiceChoice>,
     pub status: Status,
     pub requester: Requester,
     /// Colleagues copied on the ticket (lower-case e-mails): SDP's `email_ids_to_notify`.
@@ -360,6 +363,7 @@ pub(crate) fn sample(id: u64) -> Ticket {
         description: "Since 09:00\nbranch 12 & 13".into(),
         priority: Priority::Urgent,
         service: None,
+        category: None,
         status: Status::New,
         requester: Requester {
             id: UserId::new(),

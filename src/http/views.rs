@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::domain::{
     Actor, Attachment, Author, Delivery, Event, EventKind, Kind, Message, Origin, Priority, Role,
-    SdpLink, Status, SyncState, Ticket, User,
+    SdpLink, ServiceChoice, Status, SyncState, Ticket, User,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,6 +42,8 @@ pub(crate) struct TicketView {
     pub description: String,
     pub priority: Priority,
     pub service: Option<String>,
+    /// The SDP category (and subcategory) chosen when the ticket was raised.
+    pub category: Option<ServiceChoice>,
     pub status: Status,
     pub requester: RequesterView,
     /// Who raised the ticket for the requester (a colleague), if not the requester.
@@ -113,6 +115,7 @@ impl TicketView {
             description: t.description.clone(),
             priority: t.priority,
             service: t.service.clone(),
+            category: t.category.clone(),
             status: t.status,
             requester: RequesterView::from(&t.requester),
             author: t.author.as_ref().map(RequesterView::from),

@@ -581,5 +581,6 @@ pub(super) fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs.min(3600)))
 }
 
+mod catalogue;
 #[cfg(test)]
 mod props;

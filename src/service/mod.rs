@@ -5,6 +5,7 @@
 //! [`AppState`] is what every handler shares; `app` builds it.
 
 pub mod accounts;
+pub mod catalogue;
 pub mod identity;
 pub mod orgs;
 pub mod sync;

@@ -144,7 +144,7 @@ impl SyncHandle {
         self.read().supervisor.clone()
     }
 
-    fn client(&self) -> Option<Arc<SdpClient>> {
+    pub(crate) fn client(&self) -> Option<Arc<SdpClient>> {
         self.read().client.clone()
     }
 

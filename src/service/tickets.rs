@@ -66,6 +66,9 @@ pub struct Submission {
     pub service: Option<String>,
     /// A colleague's e-mail: they become the requester, the caller its author (copied on it).
     pub on_behalf_of: Option<String>,
+    /// SDP ids of an offered category and subcategory (`service::catalogue`).
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
 }
 
 impl Submission {
@@ -91,6 +94,7 @@ impl Submission {
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty()),
             author: None,
+            category: None,
         })
     }
 }
@@ -110,7 +114,15 @@ pub async fn create(
         .filter(|e| !e.is_empty())
         .map(|email| colleague(state, caller, "on_behalf_of", email))
         .transpose()?;
-    let mut input = submission.check()?;
+    let category = super::catalogue::choose(
+        state,
+        submission.category.as_deref(),
+        submission.subcategory.as_deref(),
+    )?;
+    let mut input = NewTicket {
+        category,
+        ..submission.check()?
+    };
     let requester = match colleague {
         Some(colleague) if colleague.id != caller.user.id => {
             input.author = Some(Requester::of(&caller.user));

@@ -6,6 +6,7 @@
 
 mod admin;
 mod blobs;
+mod catalogue;
 mod commit;
 pub mod keys;
 mod migrations;

@@ -185,7 +185,14 @@ impl Mapping {
             json!({"name": self.request_type(ticket.kind)}),
         );
         set("priority", json!({"name": self.priority(ticket.priority)}));
-        if !self.config.category.trim().is_empty() {
+        // A category the customer chose goes by id (names are not stable keys); otherwise the
+        // configured default, if any.
+        if let Some(choice) = &ticket.category {
+            set("category", json!({"id": choice.category.id}));
+            if let Some(sub) = &choice.subcategory {
+                set("subcategory", json!({"id": sub.id}));
+            }
+        } else if !self.config.category.trim().is_empty() {
             set("category", json!({"name": self.config.category.trim()}));
         }
         if !self.config.template.trim().is_empty() {
@@ -290,6 +297,31 @@ mod tests {
             stop_timer,
             ..StatusRef::default()
         }
+    }
+
+    #[test]
+    fn a_chosen_category_goes_by_id_before_the_configured_default() {
+        use crate::domain::ServiceChoice;
+        use crate::domain::catalogue::Named;
+        let m = mapping(MappingConfig {
+            category: "Cloud".into(),
+            ..MappingConfig::default()
+        });
+        assert_eq!(m.new_request(&ticket(), &[])["category"]["name"], "Cloud");
+        let mut chosen = ticket();
+        let named = |id: &str, name: &str| Named {
+            id: id.into(),
+            name: name.into(),
+        };
+        chosen.category = Some(ServiceChoice {
+            category: named("4", "Network"),
+            subcategory: Some(named("104", "VPN")),
+        });
+        let r = m.new_request(&chosen, &[]);
+        assert_eq!(r["category"], json!({"id": "4"}));
+        assert_eq!(r["subcategory"], json!({"id": "104"}));
+        let without = m.new_request(&chosen, &["subcategory".into()]);
+        assert!(without.get("subcategory").is_none());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the `SyncSupervisor` actor runs them as workers and restarts them when they fail.
 
 pub mod backfill;
+pub mod catalogue;
 pub(crate) mod fate;
 pub mod inbound;
 pub mod mapping;

@@ -375,6 +375,7 @@ async fn create(ctx: &SyncCtx, ticket: &Ticket, entry: &OutboxEntry) -> Result<D
         "request_type",
         "priority",
         "category",
+        "subcategory",
         "template",
         "udf_fields",
     ];

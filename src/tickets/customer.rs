@@ -25,6 +25,7 @@ pub struct NewTicket {
     pub service: Option<String>,
     /// Set when a customer raises the ticket for a colleague (the requester); copied on it.
     pub author: Option<Requester>,
+    pub category: Option<crate::domain::ServiceChoice>,
 }
 
 /// A client's `Idempotency-Key`, scoped to the caller and the endpoint, with the body's fingerprint.
@@ -124,6 +125,7 @@ pub(crate) fn create(
                 description: input.description.clone(),
                 priority: input.priority,
                 service: input.service.clone(),
+                category: input.category.clone(),
                 status: Status::New,
                 requester: Requester::of(requester),
                 cc: input.author.iter().map(|a| a.email.clone()).collect(),

@@ -79,6 +79,7 @@ fn one(
         description: request.description.clone(),
         priority: request.priority,
         service: None,
+        category: None,
         status: Status::New,
         requester: Requester::of(requester),
         cc: Vec::new(),

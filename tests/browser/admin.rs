@@ -4,14 +4,15 @@
 //! `/admin/setup` (`#token #email #name #password`, `#setup-submit`, then `/admin/sdp`),
 //! `/admin/sdp` (`#base_url`, `#deployment`, `#api_key`, `#poll_interval_secs`, `#webhook_secret`,
 //! `#sdp-save`, `#webhook-url`, `#sdp-test` → `#test-results li.ok|li.bad`), `/admin/mapping`
-//! (`select[name="status:<SDP status>"]`, `#mapping-save`), `/admin` (`#dead-letters tr[data-seq]`
+//! (`select[name="status:<SDP status>"]`, `#mapping-save`, `#services-fetch`, `#offer-<i>-<j>`,
+//! `#services-save`), `/admin` (`#dead-letters tr[data-seq]`
 //! with `button.retry` / `button.discard`), `/admin/users`, `/admin/audit`, `/admin/tickets`.
 
 use serde_json::json;
 
 use crate::accessibility::audit;
 use crate::common::fake_sdp::Fault;
-use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, eventually};
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, eventually};
 use crate::harness::{Browser, HOOK_SECRET, Session, Setup, WAIT, axe_source, run};
 
 #[actix_web::test]
@@ -85,6 +86,18 @@ async fn journey(s: &Session, axe: &str) {
         )
         .await;
     assert_eq!(chosen, json!("in_progress"));
+    // Services: SDP's categories fetched, Hardware — Printer offered.
+    b.click_and_load("#services-fetch").await;
+    b.find("#services-form").await;
+    b.click("#offer-1-2").await;
+    b.click_and_load("#services-save").await;
+    let offered = b
+        .js(
+            "return document.querySelector('#offer-1-2').checked;",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(offered, json!(true));
     violations.extend(audit(b, axe, "admin mapping").await);
     b.screenshot("mapping").await;
 
@@ -101,6 +114,7 @@ async fn journey(s: &Session, axe: &str) {
         b.screenshot(name).await;
     }
     console_in_indonesian(b, axe, &mut violations).await;
+    categories_in_the_new_ticket_form(b, axe, &mut violations).await;
     assert!(
         violations.is_empty(),
         "axe found serious or critical violations:\n{}",
@@ -168,4 +182,26 @@ async fn console_in_indonesian(b: &Browser, axe: &str, violations: &mut Vec<Stri
         violations.extend(audit(b, axe, &format!("{path} id")).await);
     }
     b.screenshot("overview-id").await;
+}
+
+/// A customer's new-ticket form offers the category the admin chose, as a select.
+async fn categories_in_the_new_ticket_form(b: &Browser, axe: &str, violations: &mut Vec<String>) {
+    b.click_and_load("form[action='/sign-out'] button[type=submit]")
+        .await;
+    b.sign_in("budi@example.com", PASSWORD).await;
+    for lang in ["id", "en"] {
+        b.goto("/tickets/new").await;
+        b.switch_language(lang).await;
+        let options = b
+            .js(
+                "return document.querySelector('#category').textContent;",
+                Vec::new(),
+            )
+            .await;
+        let options = options.as_str().unwrap_or_default();
+        assert!(options.contains("Hardware — Printer"), "{options}");
+        assert!(!options.contains("Laptop"), "{options}");
+        violations.extend(audit(b, axe, &format!("new-ticket with categories {lang}")).await);
+        b.screenshot(&format!("new-ticket-categories-{lang}")).await;
+    }
 }

@@ -73,12 +73,19 @@ pub(crate) struct CreateTicketBody {
     pub description: String,
     #[serde(default)]
     pub priority: Option<Priority>,
+    /// Free text, used when no SDP categories are offered.
     #[serde(default)]
     pub service: Option<String>,
     /// A colleague's e-mail (same organisation, which shares tickets): they become the requester
     /// and the caller its author, copied on it.
     #[serde(default)]
     pub on_behalf_of: Option<String>,
+    /// The SDP id of an offered category (required when the console says so).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// The SDP id of an offered subcategory of `category`.
+    #[serde(default)]
+    pub subcategory: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = CreateTicketBody,
@@ -98,6 +105,8 @@ pub(crate) async fn create_ticket(
         priority: b.priority,
         service: b.service,
         on_behalf_of: b.on_behalf_of,
+        category: b.category,
+        subcategory: b.subcategory,
     };
     let idempotency = idem.scoped(&caller, "tickets", &body.fingerprint);
     let admin = caller.is_admin();

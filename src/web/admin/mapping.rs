@@ -50,6 +50,7 @@ struct MappingPage<'a> {
     names: Vec<NameField>,
     /// Why SDP's lists could not be read; the fields are then free text.
     lists_error: Option<String>,
+    services: super::services::Section,
 }
 
 /// The mapping keys chosen from an SDP list, with that list's name.
@@ -60,8 +61,9 @@ fn name_keys() -> impl Iterator<Item = (ConsoleKey, &'static str)> {
     })
 }
 
-pub(super) async fn form(admin: AdminPage, state: State) -> HttpResponse {
+pub(super) async fn form(admin: AdminPage, state: State) -> Result<HttpResponse, PageError> {
     let page = &admin.page;
+    let services = super::services::section(page, &state)?;
     let sdp = state.sync.sdp();
     let lists = state.sync.lookups().await;
     let rows = |name: &str| {
@@ -115,14 +117,15 @@ pub(super) async fn form(admin: AdminPage, state: State) -> HttpResponse {
             label: page.t(&status_key(*s)),
         })
         .collect();
-    page.render(&MappingPage {
+    Ok(page.render(&MappingPage {
         page,
         statuses,
         statuses_fixed: fixed(ConsoleKey::Statuses),
         portal_statuses,
         names,
         lists_error: lists.err(),
-    })
+        services,
+    }))
 }
 
 pub(super) async fn save(

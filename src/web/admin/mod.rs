@@ -10,6 +10,7 @@ mod mapping;
 mod orgs;
 mod overview;
 mod sdp;
+mod services;
 mod setup;
 mod tickets;
 mod users;
@@ -44,6 +45,11 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/organizations", web::get().to(orgs::list))
         .route("/admin/organizations", web::post().to(orgs::create))
         .route("/admin/organizations/{id}", web::post().to(orgs::change))
+        .route("/admin/mapping/services", web::post().to(services::save))
+        .route(
+            "/admin/mapping/services/fetch",
+            web::post().to(services::fetch),
+        )
         .route("/admin/users", web::get().to(users::list))
         .route("/admin/users", web::post().to(users::create))
         .route("/admin/users/{id}", web::post().to(users::change))

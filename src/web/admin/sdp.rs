@@ -280,8 +280,9 @@ fn check_line(page: &Page, check: &Check) -> CheckLine {
     }
 }
 
+/// A form that carries nothing but its CSRF token.
 #[derive(serde::Deserialize)]
-struct NoFields {}
+pub(super) struct NoFields {}
 
 pub(super) async fn test(
     admin: AdminPage,

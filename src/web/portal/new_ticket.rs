@@ -9,6 +9,7 @@ use super::form::{self, FormFailure, PageForm};
 use crate::domain::{Kind, Priority, Sharing, Ticket};
 use crate::error::{ApiError, ErrorCode};
 use crate::service::AppState;
+use crate::service::catalogue::{self, Choices};
 use crate::service::tickets::{self, Submission};
 use crate::web::format::{self, kind_key, priority_key};
 use crate::web::{FormErrors, Page, PageError, see_other};
@@ -27,6 +28,10 @@ struct NewTicketPage<'a> {
     /// Offered when the customer's organisation shares tickets.
     for_colleague: bool,
     on_behalf_of: String,
+    /// The chosen option (`<category>` or `<category>/<subcategory>`).
+    category: String,
+    /// SDP's categories offered, by category; empty keeps the free-text service.
+    categories: Choices,
     form_id: String,
     max_size: String,
     errors: FormErrors,
@@ -66,6 +71,8 @@ pub(super) async fn form(page: Page, state: State) -> Result<HttpResponse, PageE
         service: String::new(),
         for_colleague: page.require()?.sharing() != Sharing::Off,
         on_behalf_of: String::new(),
+        category: String::new(),
+        categories: catalogue::choices(&state).map_err(|e| PageError::from_api(page.tr, &e))?,
         form_id: form::new_id(),
         max_size: format::size(state.config.portal.max_attachment_bytes),
         errors: FormErrors::default(),
@@ -93,6 +100,10 @@ pub(super) async fn submit(
         );
         return Ok(again(&page, &state, Some(&form), &e));
     };
+    let (category, subcategory) = match form.get("category").split_once('/') {
+        Some((category, sub)) => (category, Some(sub)),
+        None => (form.get("category"), None),
+    };
     let submission = Submission {
         kind,
         subject: form.get("subject").to_owned(),
@@ -100,6 +111,8 @@ pub(super) async fn submit(
         priority: Priority::parse(form.get("priority")),
         service: Some(form.get("service").to_owned()),
         on_behalf_of: Some(form.get("on_behalf_of").to_owned()),
+        category: Some(category.to_owned()),
+        subcategory: subcategory.map(str::to_owned),
     };
     let idempotency = form::key(
         caller,
@@ -112,6 +125,7 @@ pub(super) async fn submit(
             form.get("priority"),
             form.get("service"),
             form.get("on_behalf_of").trim(),
+            form.get("category"),
         ],
     );
     let render = Box::new(|t: &Ticket| t.number.clone());
@@ -151,6 +165,10 @@ pub(super) async fn submit(
 fn again(page: &Page, state: &AppState, form: Option<&PageForm>, e: &ApiError) -> HttpResponse {
     let max_size = format::size(state.config.portal.max_attachment_bytes);
     let mut errors = form::localized(page, FormErrors::from_api(page.tr, e), &max_size);
+    // One select holds both: the subcategory's error shows on it.
+    if let Some(message) = errors.fields.remove("subcategory") {
+        errors.fields.entry("category".into()).or_insert(message);
+    }
     if form.is_some_and(|f| !f.files.is_empty()) {
         errors
             .fields
@@ -172,6 +190,11 @@ fn again(page: &Page, state: &AppState, form: Option<&PageForm>, e: &ApiError) -
                 .as_ref()
                 .is_some_and(|c| c.sharing() != Sharing::Off),
             on_behalf_of: get("on_behalf_of"),
+            category: get("category"),
+            categories: catalogue::choices(state).unwrap_or(Choices {
+                groups: Vec::new(),
+                required: false,
+            }),
             form_id: form.map_or_else(form::new_id, |f| f.get("form_id").to_owned()),
             max_size,
             errors,

@@ -288,7 +288,12 @@ pub(super) fn render(
         status_hint: page.t(&format!("{}-hint", status_key(ticket.status))),
         kind_label: page.t(&kind_key(ticket.kind)),
         priority_label: page.t(&priority_key(ticket.priority)),
-        service: ticket.service.clone().unwrap_or_default(),
+        service: ticket
+            .category
+            .as_ref()
+            .map(crate::domain::ServiceChoice::label)
+            .or_else(|| ticket.service.clone())
+            .unwrap_or_default(),
         assignee: ticket.assignee.clone().unwrap_or_default(),
         created: format::when(ticket.created_at),
         respond_by: ticket

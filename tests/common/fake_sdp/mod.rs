@@ -532,6 +532,11 @@ impl FakeSdp {
         self.state().use_default_statuses();
     }
 
+    /// A subcategory added in SDP under the category named `category`; returns its id.
+    pub fn add_subcategory(&self, category: &str, name: &str) -> String {
+        self.state().add_subcategory(category, name)
+    }
+
     /// A custom status (say "Awaiting Vendor" in progress with the timer stopped, or
     /// "Investigating" in progress with the timer on); `in_progress` false makes it completed.
     /// Returns its id.

@@ -966,6 +966,22 @@ fn route_reference(
         ("POST", [kind @ ("users" | "requesters")]) if serves_user_path(s, kind) => {
             create_user(s, kind, data)
         }
+        ("GET", ["categories", id, "subcategories"]) => {
+            let known = s.tables["categories"]
+                .iter()
+                .any(|c| c["id"].as_str() == Some(*id));
+            if !known {
+                return Err(SdpError::not_found("category"));
+            }
+            let rows = s.tables["subcategories"]
+                .iter()
+                .filter(|r| r.pointer("/category/id").and_then(Value::as_str) == Some(*id))
+                .cloned()
+                .collect();
+            let params = ListParams::parse(data, &s.list_rules(), &[], None)?;
+            let (page, info) = params.apply(rows, None);
+            Ok(ok(wire::list("subcategories", page, info)))
+        }
         ("GET", [table]) if TABLES.iter().any(|(list, _)| list == table) => {
             let params = ListParams::parse(data, &s.list_rules(), &[], None)?;
             let (page, info) = params.apply(s.tables[*table].clone(), None);

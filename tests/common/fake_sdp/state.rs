@@ -529,6 +529,44 @@ pub const REQUEST_KEYS: &[&str] = &[
     "deleted_by",
 ];
 
+/// Each subcategory names its category, as `GET /categories/{id}/subcategories` lists them.
+fn seed_subcategories(categories: &[Value], id: &mut impl FnMut(u64) -> String) -> Vec<Value> {
+    let subcategories = [
+        ("Hardware", "Laptop"),
+        ("Hardware", "Printer"),
+        ("Software", "E-mail"),
+        ("Network", "VPN"),
+        ("Network", "Wi-Fi"),
+    ];
+    (101..)
+        .zip(subcategories)
+        .map(|(n, (category, name))| {
+            let owner = categories
+                .iter()
+                .find(|c| c["name"] == *category)
+                .expect("a seeded category");
+            json!({"id": id(n), "name": name, "deleted": false,
+                   "category": {"id": owner["id"], "name": category}})
+        })
+        .collect()
+}
+
+/// A subcategory belongs to one category: given with another, SDP refuses it (4001).
+fn check_subcategory(patch: &Patch) -> Result<(), SdpError> {
+    let (Some(category), Some(sub)) = (
+        patch.fields.get("category"),
+        patch.fields.get("subcategory"),
+    ) else {
+        return Ok(());
+    };
+    match sub.pointer("/category/id") {
+        Some(owner) if Some(owner) != category.get("id") => {
+            Err(SdpError::invalid_value("subcategory"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn is_udf_key(key: &str) -> bool {
     ["udf_", "txt_", "num_", "date_", "dt_", "bool_", "dbl_"]
         .iter()
@@ -954,6 +992,7 @@ impl State {
                        "sms_mail_id": null, "is_technician": true, "deleted": false})
             })
             .collect();
+        let subcategories = seed_subcategories(&categories, &mut id);
         let tables: [(&'static str, Vec<Value>); 15] = [
             ("statuses", statuses),
             ("priorities", priorities),
@@ -968,7 +1007,7 @@ impl State {
             ("closure_codes", closure_codes),
             ("support_groups", groups),
             ("technicians", technicians),
-            ("subcategories", Vec::new()),
+            ("subcategories", subcategories),
             ("items", Vec::new()),
         ];
         self.tables.extend(tables);
@@ -1186,6 +1225,7 @@ impl State {
             }
             self.patch_field(&mut patch, key, kind, v, via_api)?;
         }
+        check_subcategory(&patch)?;
         if creating {
             self.check_mandatory(input)?;
         }
@@ -1522,6 +1562,21 @@ impl State {
 
     /// Only the statuses a fresh instance has (§13.6): Open, On Hold, Resolved, Closed and
     /// Cancelled; no "Assigned", no "In Progress".
+    pub fn add_subcategory(&mut self, category: &str, name: &str) -> String {
+        let owner = self.tables["categories"]
+            .iter()
+            .find(|c| c["name"] == category)
+            .map(|c| c["id"].clone())
+            .expect("a category of that name");
+        let id = self.new_id("lookup");
+        self.tables
+            .get_mut("subcategories")
+            .expect("the subcategories table")
+            .push(json!({"id": id, "name": name, "deleted": false,
+                         "category": {"id": owner, "name": category}}));
+        id
+    }
+
     pub fn use_default_statuses(&mut self) {
         const DEFAULTS: &[&str] = &["Open", "On Hold", "Resolved", "Closed", "Cancelled"];
         self.tables
