@@ -12,6 +12,7 @@ mod access;
 mod attachments;
 mod auth;
 mod backup;
+mod branding;
 mod config_cli;
 mod console_tickets;
 mod convergence;

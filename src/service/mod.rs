@@ -5,6 +5,7 @@
 //! [`AppState`] is what every handler shares; `app` builds it.
 
 pub mod accounts;
+pub mod branding;
 pub mod identity;
 pub mod sync;
 pub mod tickets;

@@ -10,11 +10,11 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::domain::validate::TEXT_MAX_BYTES;
-use crate::domain::{Attachment, Ticket};
+use crate::domain::{Attachment, DomainError, Ticket};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::upload;
 use crate::service::{AppState, Caller, tickets};
-use crate::store::{StagedBlob, keys};
+use crate::store::{OpError, StagedBlob, keys};
 use crate::tickets::Idempotency;
 use crate::web::{FormErrors, Page, PageError};
 
@@ -36,18 +36,18 @@ fn too_much_text(what: &str) -> FormFailure {
 
 /// A multipart form from a page: its text fields and its staged files. The CSRF token must come
 /// before any file, so nothing is written for a forged form.
-pub(super) struct PageForm {
+pub(in crate::web) struct PageForm {
     text: HashMap<String, String>,
     pub files: Vec<(String, StagedBlob)>,
 }
 
 impl PageForm {
-    pub(super) fn get(&self, name: &str) -> &str {
+    pub(in crate::web) fn get(&self, name: &str) -> &str {
         self.text.get(name).map_or("", String::as_str)
     }
 }
 
-pub(super) enum FormFailure {
+pub(in crate::web) enum FormFailure {
     /// The form is refused as a whole (forged): an error page.
     Page(PageError),
     /// The upload broke (too large, malformed): the form comes back with the error.
@@ -60,13 +60,44 @@ impl From<ApiError> for FormFailure {
     }
 }
 
-pub(super) async fn read(
+/// Which files a form takes: how many, how big each, and how a too large one is refused.
+pub(in crate::web) struct FileRule {
+    pub count: usize,
+    pub bytes: u64,
+    pub too_large: fn(OpError) -> ApiError,
+}
+
+impl FileRule {
+    /// A ticket's attachments: [`MAX_FILES`], each within `portal.max_attachment_bytes`.
+    fn attachments(state: &AppState) -> FileRule {
+        FileRule {
+            count: MAX_FILES,
+            bytes: state.config.portal.max_attachment_bytes,
+            too_large: ApiError::from,
+        }
+    }
+}
+
+/// A ticket form: its files are attachments.
+pub(super) async fn read_ticket_form(
     page: &Page,
     req: &HttpRequest,
     state: &AppState,
     payload: web::Payload,
 ) -> Result<PageForm, FormFailure> {
-    upload::refuse_declared_oversize(state, req, MAX_FILES as u64)?;
+    read(page, req, state, payload, &FileRule::attachments(state)).await
+}
+
+pub(in crate::web) async fn read(
+    page: &Page,
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    rule: &FileRule,
+) -> Result<PageForm, FormFailure> {
+    upload::refuse_declared_over(req, rule.bytes, rule.count as u64).map_err(|_| {
+        (rule.too_large)(DomainError::AttachmentTooLarge { limit: rule.bytes }.into())
+    })?;
     let mut multipart = Multipart::new(req.headers(), payload);
     let mut form = PageForm {
         text: HashMap::new(),
@@ -115,17 +146,17 @@ pub(super) async fn read(
             upload::drain(&mut field).await?;
             continue;
         }
-        if form.files.len() == MAX_FILES {
+        if form.files.len() == rule.count {
             upload::drain(&mut field).await?;
             return Err(ApiError::field(
                 ErrorCode::TooManyFiles,
-                "file",
-                format!("at most {MAX_FILES} files at once"),
+                &name,
+                format!("at most {} files at once", rule.count),
             )
             .into());
         }
         form.files
-            .push(upload::stage_file(state, &mut field).await?);
+            .push(upload::stage_file(&state.store, &mut field, rule.bytes, rule.too_large).await?);
     }
     if !checked {
         page.check_form(req, form.get("csrf"))
@@ -193,7 +224,7 @@ pub(super) fn localized(page: &Page, mut errors: FormErrors, max_size: &str) -> 
 }
 
 /// The status a form comes back with: the error's, unless it is not the client's.
-pub(super) fn form_status(e: &ApiError) -> actix_web::http::StatusCode {
+pub(in crate::web) fn form_status(e: &ApiError) -> actix_web::http::StatusCode {
     let status = e.status();
     if status.is_client_error() {
         status

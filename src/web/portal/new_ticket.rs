@@ -74,7 +74,7 @@ pub(super) async fn submit(
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
     let caller = customer(&page)?;
-    let form = match form::read(&page, &req, &state, payload).await {
+    let form = match form::read_ticket_form(&page, &req, &state, payload).await {
         Ok(form) => form,
         Err(FormFailure::Page(e)) => return Err(e),
         // The text fields are lost only when the upload itself broke; say so.

@@ -353,7 +353,7 @@ pub(super) async fn reply(
         };
         render(&page, &state, caller, &ticket, typed, form::form_status(e))
     };
-    let form = match form::read(&page, &req, &state, payload).await {
+    let form = match form::read_ticket_form(&page, &req, &state, payload).await {
         Ok(form) => form,
         Err(FormFailure::Page(e)) => return Err(e),
         Err(FormFailure::Api(e)) => return again(None, &e),

@@ -9,6 +9,7 @@ language = Language
 language-apply = Change
 sign-out = Sign out
 footer = deskbridge · your requests, answered by the service desk team
+support-contact = Support:
 
 sign-in-title = Sign in
 sign-in-intro = Sign in to submit and follow your service requests.

@@ -9,6 +9,7 @@ language = Bahasa
 language-apply = Ganti
 sign-out = Keluar
 footer = deskbridge · permintaan Anda, dijawab oleh tim service desk
+support-contact = Dukungan:
 
 sign-in-title = Masuk
 sign-in-intro = Masuk untuk mengajukan dan memantau permintaan layanan Anda.
