@@ -26,6 +26,8 @@ struct NewTicketPage<'a> {
     service: String,
     form_id: String,
     max_size: String,
+    /// `portal.max_attachment_bytes`, for the page's own check before an upload.
+    max_bytes: u64,
     errors: FormErrors,
 }
 
@@ -63,6 +65,7 @@ pub(super) async fn form(page: Page, state: State) -> Result<HttpResponse, PageE
         service: String::new(),
         form_id: form::new_id(),
         max_size: format::size(state.config.portal.max_attachment_bytes),
+        max_bytes: state.config.portal.max_attachment_bytes,
         errors: FormErrors::default(),
     }))
 }
@@ -162,6 +165,7 @@ fn again(page: &Page, state: &AppState, form: Option<&PageForm>, e: &ApiError) -
             service: get("service"),
             form_id: form.map_or_else(form::new_id, |f| f.get("form_id").to_owned()),
             max_size,
+            max_bytes: state.config.portal.max_attachment_bytes,
             errors,
         },
     )

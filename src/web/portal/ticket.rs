@@ -92,6 +92,8 @@ struct TicketPage<'a> {
     reason: String,
     form_id: String,
     max_size: String,
+    /// `portal.max_attachment_bytes`, for the page's own check before an upload.
+    max_bytes: u64,
     errors: FormErrors,
 }
 
@@ -312,6 +314,7 @@ fn render(
         form_id: typed.form_id.map_or_else(form::new_id, str::to_owned),
         errors: form::localized(page, typed.errors, &max_size),
         max_size,
+        max_bytes: state.config.portal.max_attachment_bytes,
     };
     Ok(page.render_status(status, &body))
 }

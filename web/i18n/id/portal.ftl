@@ -74,6 +74,12 @@ field-priority = Prioritas
 field-service = Layanan (opsional)
 field-files = Lampiran (opsional)
 field-files-hint = Hingga 10 berkas, masing-masing paling besar { $size }.
+dropzone = Letakkan berkas di sini atau tempelkan (Ctrl+V), atau pilih di atas.
+files-chosen = Berkas yang akan dikirim
+file-remove = Hapus
+file-too-large = Tidak ditambahkan, lebih besar dari { $size }:
+file-added = Ditambahkan:
+file-removed = Dihapus:
 form-has-errors = Mohon perbaiki isian yang ditandai di bawah.
 form-files-again = Mohon pilih berkas lagi: peramban tidak menyimpannya saat formulir dikembalikan.
 # Kesalahan pada isian, dalam bahasa halaman (pesan API sendiri berbahasa Inggris).
