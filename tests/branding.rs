@@ -232,3 +232,40 @@ async fn customers_cannot_reach_the_branding_page_or_its_actions() {
     assert_eq!(page.status, StatusCode::SEE_OTHER, "sent to sign in");
     assert!(!sign_in_page(&app).await.contains("Mine now"));
 }
+
+#[actix_web::test]
+async fn the_logo_survives_a_backup_and_a_restore() {
+    let app = TestApp::start().await;
+    let mut admin = admin(&app).await;
+    let csrf = admin.csrf("/admin/branding").await;
+    let form =
+        brand_form(&csrf, "Cloudeka Care", "#1e6b34").part("logo", logo(LOGO.to_vec(), "logo.png"));
+    let page = admin.post_multipart("/admin/branding", form).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+
+    let archive = app.dir.path().join("backup.tar");
+    let out = crate::backup::backup(&app, &app.admin().await, &archive).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target = tempfile::tempdir().unwrap();
+    let data_dir = target.path().join("data");
+    let out = crate::backup::restore(&archive, &data_dir).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let restored = TestApp::start_with(|c| c.storage.data_dir = data_dir.clone()).await;
+    assert!(
+        sign_in_page(&restored)
+            .await
+            .contains(" · Cloudeka Care</title>")
+    );
+    let served = reqwest::get(restored.url("/brand/logo")).await.unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.bytes().await.unwrap().as_ref(), LOGO);
+}
