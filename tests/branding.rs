@@ -189,6 +189,10 @@ async fn a_refused_brand_names_its_field_keeps_what_was_typed_and_saves_nothing(
             page.body.contains("href=\"#logo\"") && page.body.contains("id=\"logo-error\""),
             "{name}"
         );
+        assert!(
+            page.body.contains("value=\"Typed name\""),
+            "{name}: what was typed comes back"
+        );
     }
 
     let page = admin

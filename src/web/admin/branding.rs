@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::service::AppState;
 use crate::service::branding::{self, LogoChange};
 use crate::web::format::size as format_size;
-use crate::web::portal::form::{self, FileRule, FormFailure};
+use crate::web::portal::form::{self, FileRule, FormFailure, PageForm};
 use crate::web::{FormErrors, Page, PageError, see_other};
 
 type State = web::Data<AppState>;
@@ -66,14 +66,11 @@ pub(super) async fn save(
     let mut form = match form::read(page, &req, &state, payload, &logo_rule()).await {
         Ok(form) => form,
         Err(FormFailure::Page(e)) => return Err(e),
-        Err(FormFailure::Api(e)) => return refused(page, &state, None, &e),
+        Err(FormFailure::Api(e, typed)) => {
+            return refused(page, &state, typed.as_ref().map(typed_text), &e);
+        }
     };
-    let text = BrandText {
-        name: form.get("name").to_owned(),
-        colour: form.get("colour").to_owned(),
-        footer: form.get("footer").to_owned(),
-        support: form.get("support").to_owned(),
-    };
+    let text = typed_text(&form);
     let logo = match form.files.pop() {
         Some((_, staged)) => LogoChange::Replace(staged),
         None if form.get("remove_logo") == "1" => LogoChange::Remove,
@@ -83,6 +80,15 @@ pub(super) async fn save(
         Ok(_) => Ok(see_other("/admin/branding", Some("branding-saved"), &req)),
         Err(e) if e.status().is_client_error() => refused(page, &state, Some(text), &e),
         Err(e) => Err(PageError::from_api(page.tr, &e)),
+    }
+}
+
+fn typed_text(form: &PageForm) -> BrandText {
+    BrandText {
+        name: form.get("name").to_owned(),
+        colour: form.get("colour").to_owned(),
+        footer: form.get("footer").to_owned(),
+        support: form.get("support").to_owned(),
     }
 }
 

@@ -50,13 +50,14 @@ impl PageForm {
 pub(in crate::web) enum FormFailure {
     /// The form is refused as a whole (forged): an error page.
     Page(PageError),
-    /// The upload broke (too large, malformed): the form comes back with the error.
-    Api(ApiError),
+    /// The upload broke (too large, malformed): the form comes back with the error, and with what
+    /// was typed before the break once the form's CSRF token checked out.
+    Api(ApiError, Option<PageForm>),
 }
 
 impl From<ApiError> for FormFailure {
     fn from(e: ApiError) -> Self {
-        FormFailure::Api(e)
+        FormFailure::Api(e, None)
     }
 }
 
@@ -95,15 +96,44 @@ pub(in crate::web) async fn read(
     payload: web::Payload,
     rule: &FileRule,
 ) -> Result<PageForm, FormFailure> {
-    upload::refuse_declared_over(req, rule.bytes, rule.count as u64).map_err(|_| {
-        (rule.too_large)(DomainError::AttachmentTooLarge { limit: rule.bytes }.into())
-    })?;
-    let mut multipart = Multipart::new(req.headers(), payload);
+    // A body declared too large is refused at its first file, unread: the text before it is
+    // still read (capped), so the form comes back with it.
+    let declared_over = upload::refuse_declared_over(req, rule.bytes, rule.count as u64)
+        .err()
+        .map(|_| (rule.too_large)(DomainError::AttachmentTooLarge { limit: rule.bytes }.into()));
     let mut form = PageForm {
         text: HashMap::new(),
         files: Vec::new(),
     };
     let mut checked = false;
+    let read = fill(
+        &mut form,
+        &mut checked,
+        page,
+        req,
+        state,
+        payload,
+        (rule, declared_over),
+    );
+    match read.await {
+        Ok(()) => Ok(form),
+        // The text typed before a file broke is shown back only on a form that is not forged.
+        Err(FormFailure::Api(e, None)) if checked => Err(FormFailure::Api(e, Some(form))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the form's fields into `form`, checking its CSRF token before the first file (`checked`).
+async fn fill(
+    form: &mut PageForm,
+    checked: &mut bool,
+    page: &Page,
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    (rule, mut declared_over): (&FileRule, Option<ApiError>),
+) -> Result<(), FormFailure> {
+    let mut multipart = Multipart::new(req.headers(), payload);
     let mut text_bytes = 0;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(upload::malformed)?;
@@ -132,10 +162,10 @@ pub(in crate::web) async fn read(
                 .insert(name, String::from_utf8_lossy(&value).replace("\r\n", "\n"));
             continue;
         }
-        if !checked {
+        if !*checked {
             page.check_form(req, form.get("csrf"))
                 .map_err(FormFailure::Page)?;
-            checked = true;
+            *checked = true;
         }
         let empty_choice = field
             .content_disposition()
@@ -145,6 +175,9 @@ pub(in crate::web) async fn read(
             // A file input left empty still sends an empty part.
             upload::drain(&mut field).await?;
             continue;
+        }
+        if let Some(e) = declared_over.take() {
+            return Err(e.into());
         }
         if form.files.len() == rule.count {
             upload::drain(&mut field).await?;
@@ -158,11 +191,12 @@ pub(in crate::web) async fn read(
         form.files
             .push(upload::stage_file(&state.store, &mut field, rule.bytes, rule.too_large).await?);
     }
-    if !checked {
+    if !*checked {
         page.check_form(req, form.get("csrf"))
             .map_err(FormFailure::Page)?;
+        *checked = true;
     }
-    Ok(form)
+    Ok(())
 }
 
 /// An idempotency key for a page form, from the random id it was rendered with: a double-click

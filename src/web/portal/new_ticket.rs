@@ -81,7 +81,7 @@ pub(super) async fn submit(
         Ok(form) => form,
         Err(FormFailure::Page(e)) => return Err(e),
         // The text fields are lost only when the upload itself broke; say so.
-        Err(FormFailure::Api(e)) => return Ok(again(&page, &state, None, &e)),
+        Err(FormFailure::Api(e, typed)) => return Ok(again(&page, &state, typed.as_ref(), &e)),
     };
     let Some(kind) = Kind::parse(form.get("kind")) else {
         let e = ApiError::field(

@@ -359,7 +359,7 @@ pub(super) async fn reply(
     let form = match form::read_ticket_form(&page, &req, &state, payload).await {
         Ok(form) => form,
         Err(FormFailure::Page(e)) => return Err(e),
-        Err(FormFailure::Api(e)) => return again(None, &e),
+        Err(FormFailure::Api(e, typed)) => return again(typed.as_ref(), &e),
     };
     let text = form.get("body").trim().to_owned();
     if text.is_empty() && form.files.is_empty() {
