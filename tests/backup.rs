@@ -27,7 +27,7 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-async fn backup(app: &TestApp, admin: &Api, out: &Path) -> Output {
+pub async fn backup(app: &TestApp, admin: &Api, out: &Path) -> Output {
     let token_file = app.dir.path().join("token");
     std::fs::write(&token_file, admin.token.as_deref().unwrap()).unwrap();
     run(vec![
@@ -42,7 +42,7 @@ async fn backup(app: &TestApp, admin: &Api, out: &Path) -> Output {
     .await
 }
 
-async fn restore(from: &Path, data_dir: &Path) -> Output {
+pub async fn restore(from: &Path, data_dir: &Path) -> Output {
     run(vec![
         "restore".into(),
         "--from".into(),

@@ -20,6 +20,8 @@ mod accessibility;
 mod admin;
 #[path = "browser/customer.rs"]
 mod customer;
+#[path = "browser/files.rs"]
+mod files;
 #[path = "browser/harness.rs"]
 mod harness;
 #[path = "browser/xss.rs"]

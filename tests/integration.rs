@@ -13,6 +13,7 @@ mod attachments;
 mod auth;
 mod backup;
 mod cc;
+mod branding;
 mod config_cli;
 mod console_tickets;
 mod convergence;

@@ -170,6 +170,30 @@ async fn a_refused_form_comes_back_with_what_was_typed() {
 }
 
 #[actix_web::test]
+async fn a_form_whose_file_is_too_large_comes_back_with_what_was_typed() {
+    // A small limit, so a file over it is small to send.
+    let app = TestApp::start_with(|c| c.portal.max_attachment_bytes = 4096).await;
+    let mut alice = signed_in_customer(&app, "alice@example.com").await;
+    let csrf = alice.csrf("/tickets/new").await;
+    let page = alice.get("/tickets/new").await;
+    assert!(
+        page.body.contains("data-max-bytes=\"4096\""),
+        "the form states its limit"
+    );
+    // Streamed past the limit, and declared far past it (refused before the file is read).
+    for size in [5000, 200 * 1024] {
+        let file = reqwest::multipart::Part::bytes(vec![b'x'; size]).file_name("big.log");
+        let form = new_ticket_form(&csrf, "Typed subject", "typed description").part("file", file);
+        let page = alice.post_multipart("/tickets/new", form).await;
+        assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE, "{size}");
+        assert!(page.body.contains("file-error"), "{size}");
+        assert!(page.body.contains("value=\"Typed subject\""), "{size}");
+        assert!(page.body.contains("typed description"), "{size}");
+    }
+    assert_eq!(app.state().store.ticket_count().unwrap(), 0);
+}
+
+#[actix_web::test]
 async fn the_live_stream_resumes_from_the_last_event_id() {
     let app = TestApp::start().await;
     let alice = signed_in_customer(&app, "alice@example.com").await;

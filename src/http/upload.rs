@@ -10,7 +10,7 @@ use crate::domain::DomainError;
 use crate::domain::validate::safe_filename;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::service::AppState;
-use crate::store::{BlobWriter, StagedBlob};
+use crate::store::{BlobWriter, OpError, StagedBlob, Store};
 
 pub(crate) fn malformed(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
@@ -26,7 +26,11 @@ pub(crate) fn refuse_declared_oversize(
     req: &HttpRequest,
     files: u64,
 ) -> ApiResult<()> {
-    let limit = state.config.portal.max_attachment_bytes;
+    refuse_declared_over(req, state.config.portal.max_attachment_bytes, files)
+}
+
+/// Refuses a body declared bigger than `files` files of at most `limit` bytes and a form around them.
+pub(crate) fn refuse_declared_over(req: &HttpRequest, limit: u64, files: u64) -> ApiResult<()> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -46,10 +50,13 @@ pub(crate) async fn drain(field: &mut actix_multipart::Field) -> ApiResult<()> {
     Ok(())
 }
 
-/// Streams a file field to a staged blob (capped, hashed) under its safe name.
+/// Streams a file field to a staged blob of at most `limit` bytes (hashed) under its safe name; a
+/// larger file is refused as `too_large` words it.
 pub(crate) async fn stage_file(
-    state: &AppState,
+    store: &Store,
     field: &mut actix_multipart::Field,
+    limit: u64,
+    too_large: fn(OpError) -> ApiError,
 ) -> ApiResult<(String, StagedBlob)> {
     let filename = safe_filename(
         field
@@ -57,10 +64,12 @@ pub(crate) async fn stage_file(
             .and_then(|cd| cd.get_filename())
             .unwrap_or_default(),
     );
-    let mut writer =
-        BlobWriter::create(&state.store, state.config.portal.max_attachment_bytes).await?;
+    let mut writer = BlobWriter::create(store, limit).await?;
     while let Some(chunk) = field.next().await {
-        writer.write(&chunk.map_err(malformed)?).await?;
+        writer
+            .write(&chunk.map_err(malformed)?)
+            .await
+            .map_err(too_large)?;
     }
     Ok((filename, writer.finish().await?))
 }

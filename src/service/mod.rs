@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod catalogue;
+pub mod branding;
 pub mod identity;
 pub mod orgs;
 pub mod sync;

@@ -7,6 +7,10 @@ use time::OffsetDateTime;
 
 use super::meta::AUDIT_SEQ;
 use super::{Store, StoreError, encode, keys, names};
+use crate::domain::brand::Branding;
+
+/// The setting that holds the portal's brand (a snapshot reads it for the logo's content).
+pub(super) const BRANDING: &str = "branding";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -31,6 +35,16 @@ impl Store {
         self.journal.record(names::settings, name.as_bytes());
         self.trees.settings.insert(name.as_bytes(), encode(value))?;
         Ok(())
+    }
+
+    /// The portal's brand; the default (deskbridge's own look) until the console saves one.
+    pub fn branding(&self) -> Result<Branding, StoreError> {
+        Ok(self.setting(BRANDING)?.unwrap_or_default())
+    }
+
+    /// Saves the brand. Its logo's content must be committed to the blob store first.
+    pub fn put_branding(&self, brand: &Branding) -> Result<(), StoreError> {
+        self.put_setting(BRANDING, brand)
     }
 
     /// Appends to the audit log; durable with the next group commit, like the change it records.

@@ -55,6 +55,13 @@ impl Drop for StagedBlob {
     }
 }
 
+impl StagedBlob {
+    /// The content type sniffed from the first bytes.
+    pub fn content_type(&self) -> String {
+        sniff_content_type(&self.head)
+    }
+}
+
 impl BlobWriter {
     pub async fn create(store: &Store, limit: u64) -> Result<BlobWriter, StoreError> {
         let temp = store

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::{Store, StoreError, names};
 use crate::domain::Attachment;
+use crate::domain::brand::Branding;
 
 const MAGIC: &[u8] = b"deskbridge-store\n";
 const VERSION: u32 = 1;
@@ -30,7 +31,7 @@ const IMPORT_BATCH: usize = 10_000;
 /// What a snapshot holds besides the records.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// The content files the snapshot's attachments refer to (hex sha256).
+    /// The content files the snapshot's attachments and the portal's logo refer to (hex sha256).
     pub blobs: BTreeSet<String>,
     /// Records written.
     pub records: u64,
@@ -62,6 +63,10 @@ impl Store {
             if tree == names::attachments.as_bytes() {
                 let attachment: Attachment = super::decode(names::attachments, key, value)?;
                 blobs.insert(attachment.sha256);
+            } else if tree == names::settings.as_bytes() && key == super::admin::BRANDING.as_bytes()
+            {
+                let brand: Branding = super::decode(names::settings, key, value)?;
+                blobs.extend(brand.logo.map(|l| l.sha256));
             }
             Ok(())
         };

@@ -7,6 +7,7 @@
 
 mod admin;
 pub(crate) mod assets;
+mod brand;
 mod export;
 pub(crate) mod format;
 pub(crate) mod i18n;
@@ -22,6 +23,7 @@ use askama::Template;
 
 use crate::auth::{self, SESSION_COOKIE};
 use crate::domain::User;
+use crate::domain::brand::Branding;
 use crate::error::ApiError;
 use crate::http::{extract, session};
 use crate::service::Caller;
@@ -35,6 +37,7 @@ const FLASH_COOKIE: &str = "deskbridge_flash";
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     assets::configure(cfg);
+    brand::configure(cfg);
     live::configure(cfg);
     portal::configure(cfg);
     admin::configure(cfg);
@@ -48,6 +51,8 @@ pub(crate) struct Page {
     /// Path and query of this page, for "come back here" links.
     pub here: String,
     pub flash: Option<String>,
+    /// The portal's brand; `None` in the console and while nothing is branded.
+    pub brand: Option<Branding>,
     cookies: Vec<Cookie<'static>>,
 }
 
@@ -80,6 +85,22 @@ impl Page {
     /// Turns a failing store read into this page's error page (logged once, nothing internal shown).
     pub(crate) fn store(&self) -> impl Fn(StoreError) -> PageError + '_ {
         move |e| PageError::from_api(self.tr, &e.into())
+    }
+
+    /// The portal's name: the brand's, else deskbridge's.
+    pub(crate) fn portal_name(&self) -> String {
+        self.brand
+            .as_ref()
+            .and_then(|b| b.name.clone())
+            .unwrap_or_else(|| self.t("app-name"))
+    }
+
+    pub(crate) fn brand_css(&self) -> Option<String> {
+        self.brand.as_ref().and_then(brand::stylesheet_url)
+    }
+
+    pub(crate) fn brand_logo(&self) -> Option<String> {
+        self.brand.as_ref().and_then(brand::logo_url)
     }
 
     pub(crate) fn is_admin(&self) -> bool {
@@ -237,6 +258,7 @@ impl Page {
             csrf,
             here,
             flash,
+            brand: brand::for_page(req),
             cookies,
         }
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::PASSWORD;
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD};
 use crate::harness::{Browser, Session, Setup, axe_source, run};
 
 /// Runs axe on the current page; returns its serious and critical violations, one line each.
@@ -160,4 +160,71 @@ async fn signed_in_pages(b: &Browser, axe: &str, lang: &str, number: &str) -> Ve
     let title: Value = b.js("return document.title;", Vec::new()).await;
     assert!(title.as_str().is_some_and(|t| !t.is_empty()));
     found
+}
+
+#[actix_web::test]
+async fn branded_portal_pages_pass_axe_in_both_languages() {
+    let test = "branded_portal_pages_pass_axe_in_both_languages";
+    let Some(axe) = axe_source(test) else {
+        return;
+    };
+    run(test, Setup::Configured, async |s: &Session| {
+        branded_pages(s, &axe).await;
+    })
+    .await;
+}
+
+/// An admin brands the portal in the console (its page audited too); then the sign-in page and a
+/// customer's dashboard wear the brand, in both languages.
+async fn branded_pages(s: &Session, axe: &str) {
+    s.app.customer("ani@example.com", "Ani Wijaya").await;
+    let b = &s.browser;
+    b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    b.goto("/admin/branding").await;
+    b.fill("#name", "Cloudeka Care").await;
+    b.fill("#colour", "#1e6b34").await;
+    b.fill("#footer", "Cloudeka · Jakarta").await;
+    b.fill("#support", "help@cloudeka.example").await;
+    let logo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logo.png");
+    b.find("#logo")
+        .await
+        .send_keys(logo.to_str().expect("a UTF-8 path"))
+        .await
+        .expect("choose the logo");
+    let mut violations = audit(b, axe, "console branding en").await;
+    b.click_and_load("#branding-save").await;
+    b.find(".flash").await;
+    violations.extend(audit(b, axe, "console branding saved en").await);
+    b.click_and_load("form[action='/sign-out'] button[type=submit]")
+        .await;
+
+    let logo_loaded = "(() => { const i = document.querySelector('img.brand-logo'); return i && i.complete && i.naturalWidth > 0; })()";
+    for lang in ["en", "id"] {
+        b.goto("/sign-in").await;
+        b.switch_language(lang).await;
+        b.until(logo_loaded, "the logo loaded").await;
+        let title: Value = b.js("return document.title;", Vec::new()).await;
+        assert!(
+            title.as_str().is_some_and(|t| t.ends_with("Cloudeka Care")),
+            "{title}"
+        );
+        violations.extend(audit(b, axe, &format!("branded sign-in {lang}")).await);
+        b.screenshot(&format!("branded-sign-in-{lang}")).await;
+    }
+    b.sign_in("ani@example.com", PASSWORD).await;
+    for lang in ["id", "en"] {
+        b.goto("/tickets").await;
+        b.switch_language(lang).await;
+        b.until(logo_loaded, "the logo loaded").await;
+        violations.extend(audit(b, axe, &format!("branded dashboard {lang}")).await);
+        b.goto("/tickets/new").await;
+        b.find("#file-drop:not([hidden])").await;
+        violations.extend(audit(b, axe, &format!("branded new-ticket {lang}")).await);
+    }
+    b.screenshot("branded-new-ticket-en").await;
+    assert!(
+        violations.is_empty(),
+        "axe found serious or critical violations:\n{}",
+        violations.join("\n")
+    );
 }

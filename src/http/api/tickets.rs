@@ -302,7 +302,15 @@ pub(crate) async fn create_attachment(
             upload::drain(&mut field).await?;
             continue;
         }
-        staged = Some(upload::stage_file(&state, &mut field).await?);
+        staged = Some(
+            upload::stage_file(
+                &state.store,
+                &mut field,
+                state.config.portal.max_attachment_bytes,
+                ApiError::from,
+            )
+            .await?,
+        );
     }
     let Some((filename, blob)) = staged else {
         return Err(ApiError::field(

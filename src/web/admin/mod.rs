@@ -1,11 +1,13 @@
 //! The admin console (`/admin`): first-run setup, the SDP connection and its test, the mapping
-//! chosen from SDP's own lists, users and API tokens, sync health with dead letters, every ticket
-//! (list, CSV, a read-only page with its sync log), organisations and the audit log. One file per page; each page
+//! chosen from SDP's own lists, the portal's brand, users and API tokens, sync health with dead
+//! letters, every ticket (list, CSV, a read-only page with its sync log), organisations and the
+//! audit log. One file per page; each page
 //! parses its form and calls the same use cases as the API (`service`). Settings saved here take
 //! effect at once; keys fixed by the configuration file or environment show read-only with their
 //! source.
 
 mod audit;
+mod branding;
 mod mapping;
 mod orgs;
 mod overview;
@@ -50,6 +52,9 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/mapping/services/fetch",
             web::post().to(services::fetch),
         )
+        .route("/admin/branding", web::get().to(branding::form))
+        .route("/admin/branding", web::post().to(branding::save))
+        .route("/admin/branding/reset", web::post().to(branding::reset))
         .route("/admin/users", web::get().to(users::list))
         .route("/admin/users", web::post().to(users::create))
         .route("/admin/users/{id}", web::post().to(users::change))

@@ -10,11 +10,11 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::domain::validate::TEXT_MAX_BYTES;
-use crate::domain::{Attachment, Ticket};
+use crate::domain::{Attachment, DomainError, Ticket};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::upload;
 use crate::service::{AppState, Caller, tickets};
-use crate::store::{StagedBlob, keys};
+use crate::store::{OpError, StagedBlob, keys};
 use crate::tickets::Idempotency;
 use crate::web::{FormErrors, Page, PageError};
 
@@ -36,43 +36,104 @@ fn too_much_text(what: &str) -> FormFailure {
 
 /// A multipart form from a page: its text fields and its staged files. The CSRF token must come
 /// before any file, so nothing is written for a forged form.
-pub(super) struct PageForm {
+pub(in crate::web) struct PageForm {
     text: HashMap<String, String>,
     pub files: Vec<(String, StagedBlob)>,
 }
 
 impl PageForm {
-    pub(super) fn get(&self, name: &str) -> &str {
+    pub(in crate::web) fn get(&self, name: &str) -> &str {
         self.text.get(name).map_or("", String::as_str)
     }
 }
 
-pub(super) enum FormFailure {
+pub(in crate::web) enum FormFailure {
     /// The form is refused as a whole (forged): an error page.
     Page(PageError),
-    /// The upload broke (too large, malformed): the form comes back with the error.
-    Api(ApiError),
+    /// The upload broke (too large, malformed): the form comes back with the error, and with what
+    /// was typed before the break once the form's CSRF token checked out.
+    Api(ApiError, Option<PageForm>),
 }
 
 impl From<ApiError> for FormFailure {
     fn from(e: ApiError) -> Self {
-        FormFailure::Api(e)
+        FormFailure::Api(e, None)
     }
 }
 
-pub(super) async fn read(
+/// Which files a form takes: how many, how big each, and how a too large one is refused.
+pub(in crate::web) struct FileRule {
+    pub count: usize,
+    pub bytes: u64,
+    pub too_large: fn(OpError) -> ApiError,
+}
+
+impl FileRule {
+    /// A ticket's attachments: [`MAX_FILES`], each within `portal.max_attachment_bytes`.
+    fn attachments(state: &AppState) -> FileRule {
+        FileRule {
+            count: MAX_FILES,
+            bytes: state.config.portal.max_attachment_bytes,
+            too_large: ApiError::from,
+        }
+    }
+}
+
+/// A ticket form: its files are attachments.
+pub(super) async fn read_ticket_form(
     page: &Page,
     req: &HttpRequest,
     state: &AppState,
     payload: web::Payload,
 ) -> Result<PageForm, FormFailure> {
-    upload::refuse_declared_oversize(state, req, MAX_FILES as u64)?;
-    let mut multipart = Multipart::new(req.headers(), payload);
+    read(page, req, state, payload, &FileRule::attachments(state)).await
+}
+
+pub(in crate::web) async fn read(
+    page: &Page,
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    rule: &FileRule,
+) -> Result<PageForm, FormFailure> {
+    // A body declared too large is refused at its first file, unread: the text before it is
+    // still read (capped), so the form comes back with it.
+    let declared_over = upload::refuse_declared_over(req, rule.bytes, rule.count as u64)
+        .err()
+        .map(|_| (rule.too_large)(DomainError::AttachmentTooLarge { limit: rule.bytes }.into()));
     let mut form = PageForm {
         text: HashMap::new(),
         files: Vec::new(),
     };
     let mut checked = false;
+    let read = fill(
+        &mut form,
+        &mut checked,
+        page,
+        req,
+        state,
+        payload,
+        (rule, declared_over),
+    );
+    match read.await {
+        Ok(()) => Ok(form),
+        // The text typed before a file broke is shown back only on a form that is not forged.
+        Err(FormFailure::Api(e, None)) if checked => Err(FormFailure::Api(e, Some(form))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the form's fields into `form`, checking its CSRF token before the first file (`checked`).
+async fn fill(
+    form: &mut PageForm,
+    checked: &mut bool,
+    page: &Page,
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+    (rule, mut declared_over): (&FileRule, Option<ApiError>),
+) -> Result<(), FormFailure> {
+    let mut multipart = Multipart::new(req.headers(), payload);
     let mut text_bytes = 0;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(upload::malformed)?;
@@ -101,10 +162,10 @@ pub(super) async fn read(
                 .insert(name, String::from_utf8_lossy(&value).replace("\r\n", "\n"));
             continue;
         }
-        if !checked {
+        if !*checked {
             page.check_form(req, form.get("csrf"))
                 .map_err(FormFailure::Page)?;
-            checked = true;
+            *checked = true;
         }
         let empty_choice = field
             .content_disposition()
@@ -115,23 +176,27 @@ pub(super) async fn read(
             upload::drain(&mut field).await?;
             continue;
         }
-        if form.files.len() == MAX_FILES {
+        if let Some(e) = declared_over.take() {
+            return Err(e.into());
+        }
+        if form.files.len() == rule.count {
             upload::drain(&mut field).await?;
             return Err(ApiError::field(
                 ErrorCode::TooManyFiles,
-                "file",
-                format!("at most {MAX_FILES} files at once"),
+                &name,
+                format!("at most {} files at once", rule.count),
             )
             .into());
         }
         form.files
-            .push(upload::stage_file(state, &mut field).await?);
+            .push(upload::stage_file(&state.store, &mut field, rule.bytes, rule.too_large).await?);
     }
-    if !checked {
+    if !*checked {
         page.check_form(req, form.get("csrf"))
             .map_err(FormFailure::Page)?;
+        *checked = true;
     }
-    Ok(form)
+    Ok(())
 }
 
 /// An idempotency key for a page form, from the random id it was rendered with: a double-click
@@ -193,7 +258,7 @@ pub(super) fn localized(page: &Page, mut errors: FormErrors, max_size: &str) -> 
 }
 
 /// The status a form comes back with: the error's, unless it is not the client's.
-pub(super) fn form_status(e: &ApiError) -> actix_web::http::StatusCode {
+pub(in crate::web) fn form_status(e: &ApiError) -> actix_web::http::StatusCode {
     let status = e.status();
     if status.is_client_error() {
         status

@@ -2,7 +2,7 @@
 //! is on it: people.rs). One file per page; each parses its form and calls the same use cases as the REST API (`service`).
 
 mod dashboard;
-mod form;
+pub(super) mod form;
 mod new_ticket;
 mod people;
 mod session;

@@ -34,6 +34,8 @@ struct NewTicketPage<'a> {
     categories: Choices,
     form_id: String,
     max_size: String,
+    /// `portal.max_attachment_bytes`, for the page's own check before an upload.
+    max_bytes: u64,
     errors: FormErrors,
 }
 
@@ -75,6 +77,7 @@ pub(super) async fn form(page: Page, state: State) -> Result<HttpResponse, PageE
         categories: catalogue::choices(&state).map_err(|e| PageError::from_api(page.tr, &e))?,
         form_id: form::new_id(),
         max_size: format::size(state.config.portal.max_attachment_bytes),
+        max_bytes: state.config.portal.max_attachment_bytes,
         errors: FormErrors::default(),
     }))
 }
@@ -86,11 +89,11 @@ pub(super) async fn submit(
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
     let caller = customer(&page)?;
-    let form = match form::read(&page, &req, &state, payload).await {
+    let form = match form::read_ticket_form(&page, &req, &state, payload).await {
         Ok(form) => form,
         Err(FormFailure::Page(e)) => return Err(e),
         // The text fields are lost only when the upload itself broke; say so.
-        Err(FormFailure::Api(e)) => return Ok(again(&page, &state, None, &e)),
+        Err(FormFailure::Api(e, typed)) => return Ok(again(&page, &state, typed.as_ref(), &e)),
     };
     let Some(kind) = Kind::parse(form.get("kind")) else {
         let e = ApiError::field(
@@ -197,6 +200,7 @@ fn again(page: &Page, state: &AppState, form: Option<&PageForm>, e: &ApiError) -
             }),
             form_id: form.map_or_else(form::new_id, |f| f.get("form_id").to_owned()),
             max_size,
+            max_bytes: state.config.portal.max_attachment_bytes,
             errors,
         },
     )

@@ -99,6 +99,8 @@ struct TicketPage<'a> {
     reason: String,
     form_id: String,
     max_size: String,
+    /// `portal.max_attachment_bytes`, for the page's own check before an upload.
+    max_bytes: u64,
     errors: FormErrors,
 }
 
@@ -340,6 +342,7 @@ pub(super) fn render(
         form_id: typed.form_id.map_or_else(form::new_id, str::to_owned),
         errors: form::localized(page, typed.errors, &max_size),
         max_size,
+        max_bytes: state.config.portal.max_attachment_bytes,
     };
     Ok(page.render_status(status, &body))
 }
@@ -381,10 +384,10 @@ pub(super) async fn reply(
         };
         render(&page, &state, caller, &ticket, typed, form::form_status(e))
     };
-    let form = match form::read(&page, &req, &state, payload).await {
+    let form = match form::read_ticket_form(&page, &req, &state, payload).await {
         Ok(form) => form,
         Err(FormFailure::Page(e)) => return Err(e),
-        Err(FormFailure::Api(e)) => return again(None, &e),
+        Err(FormFailure::Api(e, typed)) => return again(typed.as_ref(), &e),
     };
     let text = form.get("body").trim().to_owned();
     if text.is_empty() && form.files.is_empty() {

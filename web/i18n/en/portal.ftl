@@ -9,6 +9,7 @@ language = Language
 language-apply = Change
 sign-out = Sign out
 footer = deskbridge · your requests, answered by the service desk team
+support-contact = Support:
 
 sign-in-title = Sign in
 sign-in-intro = Sign in to submit and follow your service requests.
@@ -85,6 +86,12 @@ category-none = Not sure / other
 category-choose = Choose a category
 field-files = Attachments (optional)
 field-files-hint = Up to 10 files, each at most { $size }.
+dropzone = Drop files here or paste them (Ctrl+V), or choose them above.
+files-chosen = Files to send
+file-remove = Remove
+file-too-large = Not added, larger than { $size }:
+file-added = Added:
+file-removed = Removed:
 form-has-errors = Please correct the fields marked below.
 form-files-again = Please choose the files again: browsers do not keep them when a form comes back.
 # What is wrong with a field, in the page's language (the API's own messages are English).

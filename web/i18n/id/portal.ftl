@@ -9,6 +9,7 @@ language = Bahasa
 language-apply = Ganti
 sign-out = Keluar
 footer = deskbridge · permintaan Anda, dijawab oleh tim service desk
+support-contact = Dukungan:
 
 sign-in-title = Masuk
 sign-in-intro = Masuk untuk mengajukan dan memantau permintaan layanan Anda.
@@ -82,6 +83,12 @@ category-none = Tidak yakin / lainnya
 category-choose = Pilih kategori
 field-files = Lampiran (opsional)
 field-files-hint = Hingga 10 berkas, masing-masing paling besar { $size }.
+dropzone = Letakkan berkas di sini atau tempelkan (Ctrl+V), atau pilih di atas.
+files-chosen = Berkas yang akan dikirim
+file-remove = Hapus
+file-too-large = Tidak ditambahkan, lebih besar dari { $size }:
+file-added = Ditambahkan:
+file-removed = Dihapus:
 form-has-errors = Mohon perbaiki isian yang ditandai di bawah.
 form-files-again = Mohon pilih berkas lagi: peramban tidak menyimpannya saat formulir dikembalikan.
 # Kesalahan pada isian, dalam bahasa halaman (pesan API sendiri berbahasa Inggris).
