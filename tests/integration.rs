@@ -19,6 +19,7 @@ mod crash;
 mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;
+mod oidc;
 mod pages;
 mod promise;
 mod proxies;

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod identity;
+pub mod sso;
 pub mod sync;
 pub mod tickets;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// Live streams open per session.
     pub streams: StreamSlots,
+    /// Single sign-on, when `[oidc]` names a provider.
+    pub(crate) oidc: Option<crate::oidc::Oidc>,
 }
 
 /// How many live streams each credential holds open, to keep each under
