@@ -115,6 +115,20 @@ impl OidcProvider {
         config.oidc.button_label = "Cloudeka ID".into();
     }
 
+    /// The same for a `deskbridge` process, as environment variables; customers sign in only here.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("ISSUER_URL", self.issuer.as_str()),
+            ("CLIENT_ID", CLIENT_ID),
+            ("CLIENT_SECRET", CLIENT_SECRET),
+            ("BUTTON_LABEL", "Cloudeka ID"),
+            ("CUSTOMERS_SSO_ONLY", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (format!("DESKBRIDGE__OIDC__{k}"), v.to_owned()))
+        .collect()
+    }
+
     pub async fn stop(self) {
         self.handle.stop(false).await;
     }
