@@ -346,3 +346,23 @@ async fn an_unreachable_provider_is_a_page_not_a_crash() {
         StatusCode::SEE_OTHER
     );
 }
+
+#[actix_web::test]
+async fn one_client_cannot_fill_the_waiting_sign_ins() {
+    let (provider, app) = started(|_| {}).await;
+    let mut v = Visitor::new(&app);
+    for _ in 0..20 {
+        let start = v.get("/sign-in/oidc").await;
+        assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    }
+    v.cookies.remove(BINDING);
+    let page = v.get("/sign-in/oidc").await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
+    assert!(
+        page.body.contains("Too many sign-in attempts"),
+        "{}",
+        page.body
+    );
+    assert!(!v.cookies.contains_key(BINDING));
+    provider.stop().await;
+}

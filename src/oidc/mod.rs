@@ -34,6 +34,8 @@ const DISCOVERY_TTL: Duration = Duration::from_mins(10);
 pub(crate) const PENDING_TTL: Duration = Duration::from_mins(10);
 /// Sign-ins waiting at once; more are refused until some finish or expire.
 const PENDING_MAX: usize = 10_000;
+/// Sign-ins one client address may have waiting, so one client cannot use up the rest.
+const PENDING_PER_ADDRESS: usize = 20;
 
 /// Every claim of the ID token beyond the standard ones, so a configured one can be read.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -120,6 +122,7 @@ pub(crate) struct Callback {
 }
 
 struct Pending {
+    address: Option<std::net::IpAddr>,
     binding: [u8; 32],
     nonce: Nonce,
     verifier: PkceCodeVerifier,
@@ -198,7 +201,12 @@ impl Oidc {
 
     /// Starts a sign-in: the provider's authorization URL (PKCE, state and nonce), and the value
     /// of the cookie that binds the sign-in to this browser.
-    pub(crate) async fn begin(&self, redirect: &str, next: &str) -> Result<Started, OidcError> {
+    pub(crate) async fn begin(
+        &self,
+        address: Option<std::net::IpAddr>,
+        redirect: &str,
+        next: &str,
+    ) -> Result<Started, OidcError> {
         let metadata = self.metadata().await?;
         let client = self.client(&metadata, redirect)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -216,12 +224,14 @@ impl Oidc {
         let binding = auth::new_secret("");
         let mut pending = self.pending();
         pending.retain(|_, p| p.started.elapsed() < PENDING_TTL);
-        if pending.len() >= PENDING_MAX {
+        let from_here = pending.values().filter(|p| p.address == address).count();
+        if pending.len() >= PENDING_MAX || from_here >= PENDING_PER_ADDRESS {
             return Err(OidcError::Busy);
         }
         pending.insert(
             state.secret().clone(),
             Pending {
+                address,
                 binding: auth::secret_hash(&binding),
                 nonce,
                 verifier,

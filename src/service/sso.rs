@@ -20,7 +20,8 @@ pub(crate) use crate::oidc::PENDING_TTL;
 
 fn refusal(e: &OidcError) -> ApiError {
     let code = match e {
-        OidcError::Unavailable(_) | OidcError::Busy => ErrorCode::SsoUnavailable,
+        OidcError::Unavailable(_) => ErrorCode::SsoUnavailable,
+        OidcError::Busy => ErrorCode::TooManyAttempts,
         OidcError::State => ErrorCode::SsoStateInvalid,
         OidcError::Denied(_) => ErrorCode::SsoDenied,
         OidcError::Refused(_) => ErrorCode::SsoTokenRefused,
@@ -39,9 +40,14 @@ fn provider(state: &AppState) -> ApiResult<&Oidc> {
 }
 
 /// Sends the browser to the provider; `redirect` is our callback URL, `next` a local path.
-pub(crate) async fn begin(state: &AppState, redirect: &str, next: &str) -> ApiResult<Started> {
+pub(crate) async fn begin(
+    state: &AppState,
+    address: Option<IpAddr>,
+    redirect: &str,
+    next: &str,
+) -> ApiResult<Started> {
     provider(state)?
-        .begin(redirect, next)
+        .begin(address, redirect, next)
         .await
         .map_err(|e| refusal(&e))
 }

@@ -44,7 +44,7 @@ pub(super) async fn start(
 ) -> Result<HttpResponse, PageError> {
     let next = query.next.as_deref().and_then(local_path).unwrap_or("/");
     let redirect = format!("{}{CALLBACK_PATH}", origin(&state, &req));
-    let started = sso::begin(&state, &redirect, next)
+    let started = sso::begin(&state, client_address(&req), &redirect, next)
         .await
         .map_err(page.api())?;
     let mut binding = cookie(BINDING_COOKIE, started.binding, &req);
