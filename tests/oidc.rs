@@ -117,6 +117,12 @@ async fn a_first_sign_in_makes_the_customer_and_the_next_one_finds_it() {
     assert_eq!(second["id"], first["id"]);
     assert_eq!(second["name"], "Ayu L. Lestari");
 
+    // The provider's keys change: deskbridge reads them again instead of refusing.
+    provider.rotate_key();
+    let mut rotated = Visitor::new(&app);
+    let done = sign_in(&mut rotated).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+
     // Signing out ends the session here and offers the provider's sign-out.
     let csrf = hidden(&again.get("/tickets").await.body, "csrf");
     let out = again.post("/sign-out", &[("csrf", &csrf)]).await;

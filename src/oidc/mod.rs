@@ -16,11 +16,12 @@ use openidconnect::core::{
     CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AccessTokenHash, AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret,
-    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields,
-    IssuerUrl, LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, RequestTokenError, Scope,
-    StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    AccessTokenHash, AdditionalClaims, AuthorizationCode, ClaimsVerificationError, Client,
+    ClientId, ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IdTokenFields, IssuerUrl, LogoutRequest, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout,
+    RedirectUrl, RequestTokenError, Scope, SignatureVerificationError, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -156,12 +157,13 @@ impl Oidc {
         }))
     }
 
-    /// The provider's configuration and keys, read again once [`DISCOVERY_TTL`] has passed. A
-    /// failure is not remembered: the next sign-in tries again.
-    async fn metadata(&self) -> Result<Arc<ProviderMetadataWithLogout>, OidcError> {
+    /// The provider's configuration and keys, read again once [`DISCOVERY_TTL`] has passed (or at
+    /// once with `fresh`). A failure is not remembered: the next sign-in tries again.
+    async fn metadata(&self, fresh: bool) -> Result<Arc<ProviderMetadataWithLogout>, OidcError> {
         let mut slot = self.discovered.lock().await;
         if let Some((at, metadata)) = slot.as_ref()
             && at.elapsed() < DISCOVERY_TTL
+            && !fresh
         {
             return Ok(Arc::clone(metadata));
         }
@@ -207,7 +209,7 @@ impl Oidc {
         redirect: &str,
         next: &str,
     ) -> Result<Started, OidcError> {
-        let metadata = self.metadata().await?;
+        let metadata = self.metadata(false).await?;
         let client = self.client(&metadata, redirect)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
@@ -269,7 +271,7 @@ impl Oidc {
         if back.code.is_empty() {
             return Err(OidcError::Refused("no authorization code".into()));
         }
-        let metadata = self.metadata().await?;
+        let metadata = self.metadata(false).await?;
         let client = self.client(&metadata, &pending.redirect)?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(back.code.clone()))
@@ -284,6 +286,19 @@ impl Oidc {
         let id_token = tokens
             .id_token()
             .ok_or_else(|| OidcError::Refused("no ID token".into()))?;
+        // A key the cached set lacks: the provider rotated its keys since discovery; read them again.
+        let unknown_key = matches!(
+            id_token.claims(&client.id_token_verifier(), &pending.nonce),
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey
+            ))
+        );
+        let client = if unknown_key {
+            let fresh = self.metadata(true).await?;
+            self.client(&fresh, &pending.redirect)?
+        } else {
+            client
+        };
         let verifier = client.id_token_verifier();
         let claims = id_token
             .claims(&verifier, &pending.nonce)
@@ -322,7 +337,7 @@ impl Oidc {
 
     /// The provider's sign-out URL (RP-initiated logout), when its discovery names one.
     pub(crate) async fn end_session_url(&self, post_logout: &str) -> Option<String> {
-        let metadata = self.metadata().await.ok()?;
+        let metadata = self.metadata(false).await.ok()?;
         let endpoint = metadata
             .additional_metadata()
             .end_session_endpoint

@@ -20,7 +20,6 @@ use deskbridge::config::{Config, Secret};
 
 pub const CLIENT_ID: &str = "deskbridge-portal";
 pub const CLIENT_SECRET: &str = "provider-client-secret";
-const KID: &str = "test-key";
 
 /// What the next token answer gets wrong on purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +47,8 @@ struct State {
     deny: bool,
     grants: HashMap<String, Grant>,
     key: KeyPair,
+    /// Names `key` in the key set and in each token's header.
+    kid: String,
     other_key: KeyPair,
 }
 
@@ -74,6 +75,7 @@ impl OidcProvider {
             deny: false,
             grants: HashMap::new(),
             key: generate(),
+            kid: "key-1".into(),
             other_key: generate(),
         }));
         let data = web::Data::from(Arc::clone(&state));
@@ -101,6 +103,13 @@ impl OidcProvider {
 
     pub fn tamper(&self, tamper: Tamper) {
         self.lock().tamper = tamper;
+    }
+
+    /// Signs with a new key from now on, published under a new id (the old one is withdrawn).
+    pub fn rotate_key(&self) {
+        let mut s = self.lock();
+        s.key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("P-256 key");
+        s.kid = format!("key-{}", uuid::Uuid::new_v4());
     }
 
     pub fn deny(&self, deny: bool) {
@@ -157,8 +166,8 @@ fn jws_signature(der: &[u8]) -> Vec<u8> {
     out
 }
 
-fn sign(key: &KeyPair, claims: &Value) -> String {
-    let header = json!({"alg": "ES256", "typ": "JWT", "kid": KID});
+fn sign(key: &KeyPair, kid: &str, claims: &Value) -> String {
+    let header = json!({"alg": "ES256", "typ": "JWT", "kid": kid});
     let input = format!("{}.{}", b64_json(&header), b64_json(claims));
     let der = key.sign(input.as_bytes()).expect("sign");
     format!("{input}.{}", B64.encode(jws_signature(&der)))
@@ -190,7 +199,7 @@ async fn dispatch(
             // The uncompressed point: 0x04, then x and y.
             let point = s.key.public_key_raw();
             HttpResponse::Ok().json(json!({"keys": [{
-                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": KID,
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": s.kid,
                 "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65]),
             }]}))
         }
@@ -297,7 +306,7 @@ fn token(s: &mut State, req: &HttpRequest, body: &[u8]) -> HttpResponse {
     } else {
         &s.key
     };
-    let id_token = sign(key, &Value::Object(claims));
+    let id_token = sign(key, &s.kid, &Value::Object(claims));
     HttpResponse::Ok().json(json!({
         "access_token": format!("access-{}", uuid::Uuid::new_v4()),
         "token_type": "Bearer",
