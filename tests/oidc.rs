@@ -372,3 +372,22 @@ async fn one_client_cannot_fill_the_waiting_sign_ins() {
     assert!(!v.cookies.contains_key(BINDING));
     provider.stop().await;
 }
+
+#[actix_web::test]
+async fn where_to_go_next_stays_on_this_site() {
+    let (provider, app) = started(|_| {}).await;
+    for (next, expected) in [
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/%09/evil.example", "/"),
+        ("/tickets/new", "/tickets/new"),
+    ] {
+        let mut v = Visitor::new(&app);
+        let back = to_provider_and_back(&mut v, next).await;
+        let done = v.get(&back).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{next}: {}", done.body);
+        assert_eq!(done.location.as_deref(), Some(expected), "{next}");
+    }
+    provider.stop().await;
+}
