@@ -72,6 +72,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         streams: crate::service::StreamSlots::default(),
         secret_key,
         trusted_proxies: config.trusted_proxies()?,
+        oidc: crate::oidc::Oidc::new(&config.oidc)
+            .context("cannot set up single sign-on ([oidc])")?,
     });
 
     let app_state = state.clone();

@@ -44,6 +44,14 @@ pub enum ErrorCode {
     CustomerUnknown,
     InvalidSetupToken,
     SetupDone,
+    SsoOff,
+    SsoUnavailable,
+    SsoStateInvalid,
+    SsoDenied,
+    SsoTokenRefused,
+    SsoEmailUnverified,
+    SsoNotCustomer,
+    SsoOnly,
     // Tickets.
     TicketNotFound,
     AttachmentNotFound,
@@ -73,7 +81,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 48] = [
+    pub const ALL: [ErrorCode; 56] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidQuery,
         ErrorCode::InvalidHeader,
@@ -100,6 +108,14 @@ impl ErrorCode {
         ErrorCode::CustomerUnknown,
         ErrorCode::InvalidSetupToken,
         ErrorCode::SetupDone,
+        ErrorCode::SsoOff,
+        ErrorCode::SsoUnavailable,
+        ErrorCode::SsoStateInvalid,
+        ErrorCode::SsoDenied,
+        ErrorCode::SsoTokenRefused,
+        ErrorCode::SsoEmailUnverified,
+        ErrorCode::SsoNotCustomer,
+        ErrorCode::SsoOnly,
         ErrorCode::TicketNotFound,
         ErrorCode::AttachmentNotFound,
         ErrorCode::AttachmentTooLarge,
@@ -156,6 +172,14 @@ impl ErrorCode {
             E::CustomerUnknown => ("customer-unknown", StatusCode::UNPROCESSABLE_ENTITY),
             E::InvalidSetupToken => ("invalid-setup-token", StatusCode::FORBIDDEN),
             E::SetupDone => ("setup-done", StatusCode::CONFLICT),
+            E::SsoOff => ("sso-off", StatusCode::NOT_FOUND),
+            E::SsoUnavailable => ("sso-unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            E::SsoStateInvalid => ("sso-state-invalid", StatusCode::BAD_REQUEST),
+            E::SsoDenied => ("sso-denied", StatusCode::UNAUTHORIZED),
+            E::SsoTokenRefused => ("sso-token-refused", StatusCode::UNAUTHORIZED),
+            E::SsoEmailUnverified => ("sso-email-unverified", StatusCode::CONFLICT),
+            E::SsoNotCustomer => ("sso-not-customer", StatusCode::FORBIDDEN),
+            E::SsoOnly => ("sso-only", StatusCode::FORBIDDEN),
             E::TicketNotFound => ("ticket-not-found", StatusCode::NOT_FOUND),
             E::AttachmentNotFound => ("attachment-not-found", StatusCode::NOT_FOUND),
             E::AttachmentTooLarge => ("attachment-too-large", StatusCode::PAYLOAD_TOO_LARGE),
@@ -266,14 +290,7 @@ impl ApiError {
 
     /// Logs the cause once, with its chain, and answers without internals.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> ApiError {
-        let mut chain = cause.to_string();
-        let mut source = cause.source();
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
-        tracing::error!(error = %chain, "internal error");
+        tracing::error!(error = %chain(cause), "internal error");
         ApiError::new(
             ErrorCode::Internal,
             "an internal error occurred; it has been logged",
@@ -319,6 +336,18 @@ impl From<DomainError> for ApiError {
             DomainError::Frozen(_) => ApiError::new(ErrorCode::TicketFrozen, message),
         }
     }
+}
+
+/// An error and its sources on one line, for the log.
+pub(crate) fn chain(cause: &dyn std::error::Error) -> String {
+    let mut text = cause.to_string();
+    let mut source = cause.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 impl From<StoreError> for ApiError {

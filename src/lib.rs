@@ -14,6 +14,7 @@ pub mod domain;
 pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod metrics;
+pub(crate) mod oidc;
 pub(crate) mod sdp;
 pub mod service;
 pub(crate) mod settings;

@@ -3,6 +3,7 @@
 //! Every key is documented in `config/deskbridge.toml`; a test keeps that file and [`Config`] in step.
 
 mod console;
+mod oidc;
 mod secret;
 mod validate;
 
@@ -14,6 +15,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use console::{ConsoleKey, ValueKind, deployment_name};
+pub use oidc::OidcConfig;
 pub use secret::Secret;
 
 /// The environment prefix; `DESKBRIDGE__SDP__API_KEY` sets `sdp.api_key`.
@@ -89,6 +91,7 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     pub portal: PortalConfig,
     pub auth: AuthConfig,
+    pub oidc: OidcConfig,
     pub log: LogConfig,
     /// Console-editable keys ([`ConsoleKey`]) that the file or environment set to something other
     /// than the default, with where from: the console shows them read-only.
@@ -455,8 +458,9 @@ impl Config {
     }
 
     /// Every secret that may come from a file, by key: `<key>_file` names the file.
-    fn secret_files(&mut self) -> [(&'static str, &mut Secret, &PathBuf); 6] {
+    fn secret_files(&mut self) -> [(&'static str, &mut Secret, &PathBuf); 7] {
         let (sdp, bootstrap, server) = (&mut self.sdp, &mut self.bootstrap, &mut self.server);
+        let oidc = &mut self.oidc;
         [
             (
                 "server.metrics_token",
@@ -483,6 +487,11 @@ impl Config {
                 "bootstrap.admin_password",
                 &mut bootstrap.admin_password,
                 &bootstrap.admin_password_file,
+            ),
+            (
+                "oidc.client_secret",
+                &mut oidc.client_secret,
+                &oidc.client_secret_file,
             ),
         ]
     }

@@ -190,6 +190,26 @@ fn invalid_values_name_the_key() {
             "server.tls_cert_file",
         ),
         ("[storage]\nsecret_key = \"abc\"\n", "storage.secret_key"),
+        (
+            "[oidc]\nissuer_url = \"http://id.example.com\"\nclient_id = \"d\"\n",
+            "oidc.issuer_url: must be an https:// URL",
+        ),
+        (
+            "[oidc]\nissuer_url = \"https://id.example.com\"\n",
+            "oidc.client_id",
+        ),
+        (
+            "[oidc]\nissuer_url = \"https://id.example.com\"\nclient_id = \"d\"\nscopes = \"email\"\n",
+            "oidc.scopes",
+        ),
+        (
+            "[oidc]\ncustomers_sso_only = true\n",
+            "oidc.customers_sso_only",
+        ),
+        (
+            "[oidc]\nissuer_url = \"https://id.example.com\"\nclient_id = \"d\"\norganization_claim = \"a b\"\n",
+            "oidc.organization_claim",
+        ),
     ];
     Jail::expect_with(|jail| {
         for (text, key) in cases {
@@ -259,6 +279,31 @@ fn every_documented_secret_file_is_read() {
                 );
             assert_eq!(used, value, "{file_key}");
         }
+        Ok(())
+    });
+}
+
+#[test]
+fn single_sign_on_takes_an_https_issuer_or_one_on_this_machine() {
+    Jail::expect_with(|jail| {
+        for issuer in [
+            "https://id.example.com/realms/cloudeka",
+            "http://127.0.0.1:8081/realms/test",
+            "http://localhost:8081",
+        ] {
+            let text = format!("[oidc]\nissuer_url = \"{issuer}\"\nclient_id = \"deskbridge\"\n");
+            let config = jail_config(jail, &text).unwrap_or_else(|e| panic!("{issuer}: {e}"));
+            assert!(config.oidc.enabled());
+        }
+        jail.create_file("oidc-secret.txt", "from-a-file\n")?;
+        let config = jail_config(
+            jail,
+            "[oidc]\nissuer_url = \"https://id.example.com\"\nclient_id = \"d\"\nclient_secret_file = \"oidc-secret.txt\"\n",
+        )
+        .expect("valid");
+        assert_eq!(config.oidc.client_secret.expose(), "from-a-file");
+        assert!(!config.to_redacted_toml().contains("from-a-file"));
+        assert!(!format!("{config:?}").contains("from-a-file"));
         Ok(())
     });
 }

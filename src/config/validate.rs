@@ -10,6 +10,7 @@ impl Config {
         self.validate_sdp()?;
         self.validate_bootstrap()?;
         self.validate_portal_and_auth()?;
+        self.validate_oidc()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", format!("is not a valid filter: {e}")))?;
         Ok(())

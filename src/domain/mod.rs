@@ -1,7 +1,7 @@
 //! Business types and rules. Nothing here does I/O, so every rule is unit-tested without actix or sled.
 
-pub mod catalogue;
 pub mod brand;
+pub mod catalogue;
 pub mod ids;
 pub mod lifecycle;
 pub mod org;

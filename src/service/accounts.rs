@@ -78,6 +78,13 @@ pub async fn sign_in(
     match user {
         Some(user) if valid && !user.disabled => {
             state.throttle.succeeded(&email, address);
+            // Checked only once the password is right, so the refusal says nothing to a guesser.
+            if user.role == Role::Customer && state.config.oidc.customers_sso_only {
+                return Err(ApiError::new(
+                    ErrorCode::SsoOnly,
+                    "customers sign in with single sign-on; use the button on the sign-in page",
+                ));
+            }
             Ok(user)
         }
         _ => {
@@ -91,7 +98,14 @@ pub async fn sign_in(
 }
 
 /// Issues a credential of `kind` for `user` (not yet durable: the caller awaits the commit).
-fn issue(state: &AppState, user: &User, kind: TokenKind, name: String) -> ApiResult<Issued> {
+/// `single_sign_on`: a session begun at the identity provider.
+pub(super) fn issue(
+    state: &AppState,
+    user: &User,
+    kind: TokenKind,
+    name: String,
+    single_sign_on: bool,
+) -> ApiResult<Issued> {
     let now = OffsetDateTime::now_utc();
     let ttl = match kind {
         TokenKind::Api => {
@@ -113,6 +127,7 @@ fn issue(state: &AppState, user: &User, kind: TokenKind, name: String) -> ApiRes
         expires_at: now + ttl,
         name,
         last_used_at: None,
+        single_sign_on,
     };
     state
         .store
@@ -145,7 +160,7 @@ pub async fn create_token(
 ) -> ApiResult<Issued> {
     let name = token_name(name)?;
     let user = sign_in(state, address, email, password).await?;
-    let issued = issue(state, &user, TokenKind::Api, name)?;
+    let issued = issue(state, &user, TokenKind::Api, name, false)?;
     state.store.durable().await?;
     tracing::info!(user = %user.email, "api token issued");
     Ok(issued)
@@ -161,12 +176,47 @@ pub async fn start_session(
     password: &str,
 ) -> ApiResult<(User, Issued)> {
     let user = sign_in(state, address, email, password).await?;
+    let issued = open_session(state, &user, old_session, false).await?;
+    Ok((user, issued))
+}
+
+/// A fresh browser session for a user who proved who they are (the old session, if any, ends).
+pub(super) async fn open_session(
+    state: &AppState,
+    user: &User,
+    old_session: Option<&str>,
+    single_sign_on: bool,
+) -> ApiResult<Issued> {
     if let Some(old) = old_session {
         state.store.delete_token(&auth::secret_hash(old))?;
     }
-    let issued = issue(state, &user, TokenKind::Session, String::new())?;
+    let issued = issue(
+        state,
+        user,
+        TokenKind::Session,
+        String::new(),
+        single_sign_on,
+    )?;
     state.store.durable().await?;
-    Ok((user, issued))
+    Ok(issued)
+}
+
+/// The organisation single sign-on gives a customer: the one the configured claim names (found by
+/// name or created); without the claim, a new account joins the organisation of its e-mail's
+/// domain and an existing one keeps its own.
+pub(super) fn sso_organization(
+    state: &AppState,
+    user: &mut User,
+    claim: Option<&str>,
+) -> ApiResult<()> {
+    match claim.map(str::trim).filter(|o| !o.is_empty()) {
+        Some(name) => {
+            let name: String = name.chars().take(ORGANIZATION_MAX_CHARS).collect();
+            super::orgs::place(state, user, Some(&name))
+        }
+        None if user.org.is_none() => super::orgs::place(state, user, None),
+        None => Ok(()),
+    }
 }
 
 /// Signs out: a session ends every session of the account (and with them its live streams); an
@@ -479,7 +529,7 @@ pub async fn change_account(
                 ));
             }
             let name = format!("issued by {}", admin.principal.email);
-            issued = Some(issue(state, &user, TokenKind::Api, name)?);
+            issued = Some(issue(state, &user, TokenKind::Api, name, false)?);
         }
         AccountAction::SetOrganization { organization } => {
             if user.role != Role::Customer {

@@ -5,10 +5,11 @@
 //! [`AppState`] is what every handler shares; `app` builds it.
 
 pub mod accounts;
-pub mod catalogue;
 pub mod branding;
+pub mod catalogue;
 pub mod identity;
 pub mod orgs;
+pub mod sso;
 pub mod sync;
 pub mod tickets;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// Live streams open per session.
     pub streams: StreamSlots,
+    /// Single sign-on, when `[oidc]` names a provider.
+    pub(crate) oidc: Option<crate::oidc::Oidc>,
 }
 
 /// How many live streams each credential holds open, to keep each under

@@ -25,6 +25,15 @@ pub fn user(id: UserId) -> [u8; 16] {
     *id.0.as_bytes()
 }
 
+/// `users_by_identity`: issuer ++ 0 ++ subject (an issuer is a URL, so it holds no zero byte).
+pub fn identity(issuer: &str, subject: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(issuer.len() + 1 + subject.len());
+    key.extend_from_slice(issuer.as_bytes());
+    key.push(0);
+    key.extend_from_slice(subject.as_bytes());
+    key
+}
+
 /// `tickets_by_activity`: activity ++ ticket.
 pub fn by_activity(at: OffsetDateTime, ticket: TicketId) -> [u8; 16] {
     let mut key = [0; 16];

@@ -125,6 +125,7 @@ tree_names! {
     meta => "meta",
     users => "users.v1",
     users_by_email => "users_by_email.v1",
+    users_by_identity => "users_by_identity.v1",
     tokens => "tokens.v1",
     tokens_by_user => "tokens_by_user.v1",
     tickets => "tickets.v1",

@@ -29,6 +29,9 @@ pub struct TokenRecord {
     /// When it was last used, to the minute: a session idle longer than the timeout has ended.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
+    /// A browser session begun at the identity provider: signing out offers its sign-out too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub single_sign_on: bool,
 }
 
 impl Store {
@@ -49,6 +52,61 @@ impl Store {
                 Ok(())
             }),
         )
+    }
+
+    /// Saves an account that signs in through an identity provider, and links it to the provider's
+    /// (issuer, subject): a new account, or an existing one whose e-mail the provider changed
+    /// (`old_email`; the same as `user.email` when it did not). The new e-mail must be free.
+    pub fn save_linked_user(
+        &self,
+        user: &User,
+        old_email: Option<&str>,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<(), OpError> {
+        let t = &self.trees;
+        let id = keys::user(user.id);
+        let identity = keys::identity(issuer, subject);
+        let _gate = self.write_gate();
+        map_tx(
+            (&t.users, &t.users_by_email, &t.users_by_identity).transaction(
+                |(users, by_email, by_identity)| {
+                    if old_email != Some(user.email.as_str()) {
+                        if by_email.get(user.email.as_bytes())?.is_some() {
+                            return abort(DomainError::EmailTaken);
+                        }
+                        if let Some(old) = old_email {
+                            self.journal.record(names::users_by_email, old.as_bytes());
+                            by_email.remove(old.as_bytes())?;
+                        }
+                        self.journal
+                            .record(names::users_by_email, user.email.as_bytes());
+                        by_email.insert(user.email.as_bytes(), &id)?;
+                    }
+                    self.journal.record(names::users_by_identity, &identity);
+                    self.journal.record(names::users, &id);
+                    by_identity.insert(identity.as_slice(), &id)?;
+                    users.insert(&id, encode(user))?;
+                    Ok(())
+                },
+            ),
+        )
+    }
+
+    /// The account linked to a provider's (issuer, subject), if any.
+    pub fn user_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let Some(id) = self
+            .trees
+            .users_by_identity
+            .get(keys::identity(issuer, subject))?
+        else {
+            return Ok(None);
+        };
+        Store::get(&self.trees.users, names::users, &id)
     }
 
     /// Replaces an account record (the e-mail is immutable).

@@ -116,6 +116,47 @@ async fn portal_pages(s: &Session, axe: &str) {
     );
 }
 
+#[actix_web::test]
+async fn single_sign_on_pages_pass_axe_in_both_languages() {
+    let test = "single_sign_on_pages_pass_axe_in_both_languages";
+    let Some(axe) = axe_source(test) else {
+        return;
+    };
+    run(test, Setup::SingleSignOn, async |s: &Session| {
+        let oidc = s.oidc.as_ref().expect("the provider runs");
+        oidc.sign_in_as(&json!({
+            "sub": "subject-sari", "email": "sari@example.com", "email_verified": true,
+            "name": "Sari Dewi",
+        }));
+        let b = &s.browser;
+        let mut violations = Vec::new();
+        b.goto("/sign-in").await;
+        b.find("summary").await;
+        violations.extend(audit(b, &axe, "sign-in sso en").await);
+        b.switch_language("id").await;
+        violations.extend(audit(b, &axe, "sign-in sso id").await);
+        b.screenshot("sign-in-sso-id").await;
+        // The button goes to the provider, which sends the browser back signed in.
+        b.click_and_load("a[href^='/sign-in/oidc']").await;
+        b.until_at("/tickets").await;
+        assert!(b.text().await.contains("Sari Dewi"));
+        b.click_and_load("form[action='/sign-out'] button").await;
+        b.find("a[href*='/logout?']").await;
+        violations.extend(audit(b, &axe, "signed out of sso id").await);
+        b.switch_language("en").await;
+        violations.extend(audit(b, &axe, "signed out of sso en").await);
+        // A refused answer is a page like any other.
+        b.goto("/sign-in/oidc/callback?state=made-up").await;
+        violations.extend(audit(b, &axe, "sso refused en").await);
+        assert!(
+            violations.is_empty(),
+            "axe found serious or critical violations:\n{}",
+            violations.join("\n")
+        );
+    })
+    .await;
+}
+
 /// Dashboard, new ticket (empty and with errors), ticket page and a missing page.
 async fn signed_in_pages(b: &Browser, axe: &str, lang: &str, number: &str) -> Vec<String> {
     let mut found = Vec::new();

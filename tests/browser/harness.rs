@@ -18,6 +18,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::fake_sdp::{FakeSdp, Profile};
+use crate::common::oidc_provider::OidcProvider;
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Api, PASSWORD, eventually};
 
 /// How long any one thing may take to show up.
@@ -127,6 +128,8 @@ pub enum Setup {
     Configured,
     /// Nothing configured: no admin yet (a setup token in the log) and no SDP.
     FirstRun,
+    /// As `Configured`, with single sign-on at the test identity provider, for customers only.
+    SingleSignOn,
 }
 
 /// The real `deskbridge` binary on a temporary data dir, listening on 127.0.0.1.
@@ -141,7 +144,7 @@ pub struct Appliance {
 
 impl Appliance {
     /// Starts the binary and waits for its "deskbridge ready" log line (JSON on stderr).
-    pub async fn start(setup: Setup, fake: &FakeSdp) -> Appliance {
+    pub async fn start(setup: Setup, fake: &FakeSdp, extra: &[(String, String)]) -> Appliance {
         let dir = tempfile::tempdir().expect("temp dir");
         // An empty file, so neither /etc/deskbridge nor DESKBRIDGE_CONFIG is read.
         let config = dir.path().join("deskbridge.toml");
@@ -164,7 +167,8 @@ impl Appliance {
             .env("DESKBRIDGE__SERVER__SHUTDOWN_TIMEOUT_SECS", "5")
             .env("DESKBRIDGE__LOG__FORMAT", "json")
             .env("DESKBRIDGE__LOG__LEVEL", "info");
-        if setup == Setup::Configured {
+        cmd.envs(extra.iter().map(|(k, v)| (k, v)));
+        if setup != Setup::FirstRun {
             cmd.env("DESKBRIDGE__BOOTSTRAP__ADMIN_EMAIL", ADMIN_EMAIL)
                 .env("DESKBRIDGE__BOOTSTRAP__ADMIN_PASSWORD", ADMIN_PASSWORD)
                 .env("DESKBRIDGE__SDP__BASE_URL", fake.base_url())
@@ -606,6 +610,8 @@ pub struct Session {
     pub fake: FakeSdp,
     pub app: Appliance,
     pub browser: Browser,
+    /// The identity provider, with [`Setup::SingleSignOn`].
+    pub oidc: Option<OidcProvider>,
 }
 
 impl Session {
@@ -665,12 +671,31 @@ pub async fn run(test: &'static str, setup: Setup, body: impl AsyncFnOnce(&Sessi
         return;
     };
     let fake = FakeSdp::start(Profile::OnPrem).await;
-    let app = Appliance::start(setup, &fake).await;
+    let oidc = if setup == Setup::SingleSignOn {
+        Some(OidcProvider::start().await)
+    } else {
+        None
+    };
+    let extra = oidc.as_ref().map(OidcProvider::env).unwrap_or_default();
+    let app = Appliance::start(setup, &fake, &extra).await;
     let driver = Driver::start(&tools);
     let browser = Browser::open(&tools, &driver, &app.base, test).await;
-    let session = Session { fake, app, browser };
+    let session = Session {
+        fake,
+        app,
+        browser,
+        oidc,
+    };
     let outcome = AssertUnwindSafe(body(&session)).catch_unwind().await;
-    let Session { fake, app, browser } = session;
+    let Session {
+        fake,
+        app,
+        browser,
+        oidc,
+    } = session;
+    if let Some(oidc) = oidc {
+        oidc.stop().await;
+    }
     if outcome.is_err() {
         // Best effort: the browser may be what failed.
         let _ = browser.try_screenshot("failure").await;

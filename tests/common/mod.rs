@@ -31,6 +31,7 @@ mod macros {
 }
 
 pub mod fake_sdp;
+pub mod oidc_provider;
 pub mod visitor;
 
 use fake_sdp::{FakeSdp, Profile};

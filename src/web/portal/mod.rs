@@ -6,6 +6,7 @@ pub(super) mod form;
 mod new_ticket;
 mod people;
 mod session;
+mod sso;
 mod ticket;
 
 use actix_web::http::StatusCode;
@@ -19,6 +20,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/sign-in", web::get().to(session::form))
         .route("/sign-in", web::post().to(session::sign_in))
+        .route("/sign-in/oidc", web::get().to(sso::start))
+        .route("/sign-in/oidc/callback", web::get().to(sso::callback))
         .route("/sign-out", web::post().to(session::sign_out))
         .route("/language", web::post().to(session::language))
         .route("/tickets", web::get().to(dashboard::show))

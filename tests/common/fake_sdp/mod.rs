@@ -103,8 +103,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
+use actix_web::web;
 use actix_web::web::Bytes;
-use actix_web::{App, HttpServer, web};
 use serde_json::{Value, json};
 
 pub use foreign::ForeignHit;
@@ -963,19 +963,29 @@ enum Origin {
 /// Runs an actix server for `shared` on `listener`, spawned on the current runtime.
 fn serve(shared: &Arc<Shared>, listener: TcpListener, origin: Origin) -> ServerHandle {
     let data = web::Data::from(Arc::clone(shared));
-    let server = HttpServer::new(move || {
-        let app = App::new().app_data(data.clone());
+    spawn_server(listener, move |cfg| {
+        cfg.app_data(data.clone());
         match origin {
-            Origin::Sdp => app.default_service(web::to(routes::dispatch)),
-            Origin::Foreign => app.default_service(web::to(foreign::handle)),
-        }
+            Origin::Sdp => cfg.default_service(web::to(routes::dispatch)),
+            Origin::Foreign => cfg.default_service(web::to(foreign::handle)),
+        };
     })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .listen(listener)
-    .expect("listen")
-    .run();
+}
+
+/// Runs a fake server (an actix app configured by `configure`) on `listener`, one worker, spawned on
+/// the current runtime: how the fake SDP and the test identity provider serve HTTP.
+pub fn spawn_server(
+    listener: std::net::TcpListener,
+    configure: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+) -> actix_web::dev::ServerHandle {
+    let server =
+        actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(0)
+            .listen(listener)
+            .expect("listen")
+            .run();
     let handle = server.handle();
     tokio::spawn(server);
     handle
