@@ -24,5 +24,7 @@ mod customer;
 mod files;
 #[path = "browser/harness.rs"]
 mod harness;
+#[path = "browser/orgs.rs"]
+mod orgs;
 #[path = "browser/xss.rs"]
 mod xss;
