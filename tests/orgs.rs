@@ -217,14 +217,6 @@ async fn organisation_sharing_lets_members_work_on_every_ticket_and_no_one_else_
     unreachable(&bob, &gn, &gn, 0).await;
     assert_eq!(listed(&carol, "?view=organization").await, vec![gn.clone()]);
     assert!(!listed(&alice, "?view=organization").await.contains(&gn));
-    // The export follows the same view.
-    let response = bob
-        .request(Method::GET, "/tickets.csv?view=organization")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-
     // Pages: the dashboard offers both views; the organisation's shows Alice's ticket to Bob.
     let mut page = signed_in(&app, "bob@acme.example").await;
     let dash = page.get("/tickets").await;
@@ -238,6 +230,16 @@ async fn organisation_sharing_lets_members_work_on_every_ticket_and_no_one_else_
     assert!(org_view.body.contains(&n) && org_view.body.contains("User alice@acme.example"));
     let ticket_page = page.get(&format!("/tickets/{n}")).await;
     assert_eq!(ticket_page.status, StatusCode::OK);
+    // The export follows the same view: the organisation's tickets, none of another's.
+    let csv = page.get("/tickets.csv?view=organization").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.body.contains(&n) && !csv.body.contains(&gn),
+        "{}",
+        csv.body
+    );
+    let mine = page.get("/tickets.csv").await;
+    assert!(!mine.body.contains(&n), "{}", mine.body);
 }
 
 #[actix_web::test]

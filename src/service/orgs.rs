@@ -79,20 +79,36 @@ fn is_domain(d: &str) -> bool {
         })
 }
 
+impl OrgView {
+    fn new(o: Organization, members: usize) -> OrgView {
+        OrgView {
+            id: o.id.to_string(),
+            members,
+            name: o.name,
+            domains: o.domains,
+            sharing: o.sharing,
+        }
+    }
+}
+
+/// Every organisation with its member count (one pass over the accounts).
 pub fn views(state: &AppState) -> ApiResult<Vec<OrgView>> {
     let users = state.store.users()?;
     Ok(state
         .store
         .orgs()?
         .into_iter()
-        .map(|o| OrgView {
-            id: o.id.to_string(),
-            members: users.iter().filter(|u| u.org == Some(o.id)).count(),
-            name: o.name,
-            domains: o.domains,
-            sharing: o.sharing,
+        .map(|o| {
+            let members = users.iter().filter(|u| u.org == Some(o.id)).count();
+            OrgView::new(o, members)
         })
         .collect())
+}
+
+pub fn view(state: &AppState, id: OrgId) -> ApiResult<OrgView> {
+    let org = get(state, id)?;
+    let members = state.store.members(id)?.len();
+    Ok(OrgView::new(org, members))
 }
 
 pub fn parse_id(raw: &str) -> ApiResult<OrgId> {
@@ -101,7 +117,7 @@ pub fn parse_id(raw: &str) -> ApiResult<OrgId> {
         .map_err(|_| not_found())
 }
 
-pub fn not_found() -> ApiError {
+fn not_found() -> ApiError {
     ApiError::new(ErrorCode::OrganizationNotFound, "no such organisation")
 }
 

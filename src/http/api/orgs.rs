@@ -24,13 +24,6 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn view(state: &AppState, id: &str) -> ApiResult<OrgView> {
-    orgs::views(state)?
-        .into_iter()
-        .find(|o| o.id == id)
-        .ok_or_else(orgs::not_found)
-}
-
 #[utoipa::path(get, path = "/api/v1/admin/organizations", tag = "admin",
     responses((status = 200, body = Items<OrgView>), (status = 403, body = ErrorEnvelope)), security(("bearer" = [])))]
 pub(crate) async fn list_orgs(state: State, _: Admin) -> ApiResult<web::Json<Items<OrgView>>> {
@@ -49,7 +42,7 @@ pub(crate) async fn create_org(
     body: ValidJson<OrgInput>,
 ) -> ApiResult<HttpResponse> {
     let org = orgs::save(&state, &admin, None, body.value).await?;
-    Ok(HttpResponse::Created().json(view(&state, &org.id.to_string())?))
+    Ok(HttpResponse::Created().json(orgs::view(&state, org.id)?))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/organizations/{id}", tag = "admin",
@@ -62,7 +55,7 @@ pub(crate) async fn get_org(
     id: web::Path<String>,
 ) -> ApiResult<web::Json<OrgView>> {
     let id = orgs::parse_id(&id)?;
-    Ok(web::Json(view(&state, &id.to_string())?))
+    Ok(web::Json(orgs::view(&state, id)?))
 }
 
 #[utoipa::path(put, path = "/api/v1/admin/organizations/{id}", tag = "admin", request_body = OrgInput,
@@ -78,5 +71,5 @@ pub(crate) async fn update_org(
 ) -> ApiResult<web::Json<OrgView>> {
     let id = orgs::parse_id(&id)?;
     let org = orgs::save(&state, &admin, Some(id), body.value).await?;
-    Ok(web::Json(view(&state, &org.id.to_string())?))
+    Ok(web::Json(orgs::view(&state, org.id)?))
 }
