@@ -18,9 +18,6 @@
 #[path = "common/mod.rs"]
 #[allow(dead_code, reason = "each bench uses part of the shared helpers")]
 mod common;
-#[path = "../tests/common/fake_sdp/mod.rs"]
-#[expect(dead_code, reason = "the bench drives only part of the fake's API")]
-mod fake_sdp;
 #[path = "common/server.rs"]
 #[allow(dead_code, reason = "each bench uses part of the server helpers")]
 mod server;

@@ -23,17 +23,13 @@
 //!
 //! Everything runs in this one process, in one actix System, as the integration tests do: the
 //! appliance through `deskbridge::app::start` (what `deskbridge serve` runs) and the fake SDP
-//! (`tests/common/fake_sdp`), a real HTTP server on 127.0.0.1 with its own worker thread. Each part
+//! (`crates/fake-sdp`), a real HTTP server on 127.0.0.1 with its own worker thread. Each part
 //! stops its servers when it ends; the temporary data dirs go when the bench ends or fails.
 
 #![allow(
     unreachable_pub,
     reason = "a test or bench binary's modules share helpers; their visibility is no API"
 )]
-
-#[path = "../tests/common/fake_sdp/mod.rs"]
-#[expect(dead_code, reason = "the bench drives only part of the fake's API")]
-mod fake_sdp;
 
 #[path = "common/mod.rs"]
 mod common;

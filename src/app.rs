@@ -16,7 +16,7 @@ use tracing::Instrument as _;
 
 use crate::actors::Actors;
 use crate::auth::{self, LoginThrottle};
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::domain::lifecycle::ReopenWindow;
 use crate::domain::{Role, User, UserId};
 use crate::metrics::{Metrics, StatusLabel};
@@ -312,4 +312,29 @@ async fn observe(
     }
     tracing::debug!(%method, %path, status = status.as_u16(), micros = started.elapsed().as_micros(), "request");
     Ok(response)
+}
+
+/// Logs to stderr as `log.level` and `log.format` say (`RUST_LOG` overrides the level).
+pub(crate) fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    // Colours only on a terminal: the journal and log files get plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Ctrl+C or SIGTERM (systemd's stop, a container's).
+pub(crate) async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler works on Unix");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

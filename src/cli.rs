@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check-config`, `healthcheck`, `backup`, `restore`.
+//! The command line: `serve`, `demo`, `check-config`, `healthcheck`, `backup`, `restore`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +26,16 @@ enum Command {
         /// Configuration file (default: $`DESKBRIDGE_CONFIG`, else /etc/deskbridge/deskbridge.toml if present).
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Try it: the appliance with a simulated SDP inside, a service desk page to play the
+    /// technician, sample accounts printed on start, and a temporary data dir removed on exit.
+    Demo {
+        /// Where the customer portal and the console listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// Where the service desk page listens (loopback only: it has no sign-in).
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        desk_bind: String,
     },
     /// Print the merged configuration with secrets redacted; exit 1 with the reason when invalid.
     CheckConfig {
@@ -74,6 +84,9 @@ enum Command {
 pub fn run() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { config } => serve(config.as_deref()),
+        Command::Demo { bind, desk_bind } => {
+            crate::demo::run(&crate::demo::DemoArgs { bind, desk_bind })
+        }
         Command::CheckConfig { config } => match Config::load(config.as_deref()) {
             Ok(config) => {
                 print!("{}", config.to_redacted_toml());
@@ -189,20 +202,6 @@ fn restore(from: &std::path::Path, data_dir: &std::path::Path) -> ExitCode {
     }
 }
 
-fn init_tracing(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
-    // Colours only on a terminal: the journal and log files get plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 fn serve(path: Option<&std::path::Path>) -> ExitCode {
     let config = match Config::load(path) {
         Ok(config) => config,
@@ -211,10 +210,10 @@ fn serve(path: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_tracing(&config);
+    crate::app::init_tracing(&config);
     let result = actix_web::rt::System::new().block_on(async move {
         let running = crate::app::start(config).await?;
-        shutdown_signal().await;
+        crate::app::shutdown_signal().await;
         tracing::info!("shutting down");
         running.stop().await;
         anyhow::Ok(())
@@ -226,15 +225,6 @@ fn serve(path: Option<&std::path::Path>) -> ExitCode {
             eprintln!("deskbridge: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler works on Unix");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }
 

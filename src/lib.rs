@@ -10,6 +10,7 @@ pub mod auth;
 pub(crate) mod backup;
 pub mod cli;
 pub mod config;
+pub(crate) mod demo;
 pub mod domain;
 pub(crate) mod error;
 pub(crate) mod http;

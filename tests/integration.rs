@@ -18,6 +18,7 @@ mod config_cli;
 mod console_tickets;
 mod convergence;
 mod crash;
+mod demo;
 mod durability;
 mod fake_sdp_selftest;
 mod lifecycle;

@@ -1,6 +1,6 @@
 //! The shape of `src/`, checked like behaviour: arrows between top-level modules never form a
-//! circle, only the store names sled, only the ticket commands and the store run ticket
-//! transactions, and no file grows past what a reader can hold.
+//! circle, only the store names sled, only the demo names the simulated SDP, only the ticket
+//! commands and the store run ticket transactions, and no file grows past what a reader can hold.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -174,6 +174,21 @@ fn only_the_store_names_sled() {
         assert!(
             !code(&text).contains("sled"),
             "{} names sled; only src/store may",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn only_the_demo_names_the_simulated_sdp() {
+    // `serve` must never reach the simulator: only `deskbridge demo` (src/demo) starts it.
+    for (path, text) in sources() {
+        if module_of(&path).as_deref() == Some("demo") {
+            continue;
+        }
+        assert!(
+            !code(&text).contains("fake_sdp"),
+            "{} names fake_sdp; only src/demo may",
             path.display()
         );
     }

@@ -184,7 +184,7 @@ impl Page {
     }
 }
 
-fn language(req: &HttpRequest) -> Lang {
+pub(crate) fn language(req: &HttpRequest) -> Lang {
     req.cookie(LANG_COOKIE)
         .and_then(|c| Lang::parse(c.value()))
         .unwrap_or_else(|| {

@@ -30,7 +30,8 @@ mod macros {
     }
 }
 
-pub mod fake_sdp;
+pub mod demo;
+pub use fake_sdp;
 pub mod oidc_provider;
 pub mod visitor;
 

@@ -79,7 +79,7 @@ impl OidcProvider {
             other_key: generate(),
         }));
         let data = web::Data::from(Arc::clone(&state));
-        let handle = super::fake_sdp::spawn_server(listener, move |cfg| {
+        let handle = fake_sdp::spawn_server(listener, move |cfg| {
             cfg.app_data(data.clone());
             cfg.default_service(web::to(dispatch));
         });

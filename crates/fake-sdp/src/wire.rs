@@ -13,7 +13,7 @@ use super::state::{
 
 /// An SDP error answer.
 #[derive(Debug)]
-pub struct SdpError {
+pub(crate) struct SdpError {
     pub http: u16,
     pub code: u32,
     pub message: Option<String>,
@@ -25,7 +25,7 @@ pub struct SdpError {
 }
 
 impl SdpError {
-    pub fn new(http: u16, code: u32, message: &str) -> SdpError {
+    pub(crate) fn new(http: u16, code: u32, message: &str) -> SdpError {
         SdpError {
             http,
             code,
@@ -37,37 +37,37 @@ impl SdpError {
         }
     }
 
-    pub fn with_message(mut self, message: &str) -> SdpError {
+    pub(crate) fn with_message(mut self, message: &str) -> SdpError {
         self.message = Some(message.to_owned());
         self
     }
 
-    pub fn with_field(mut self, field: &str) -> SdpError {
+    pub(crate) fn with_field(mut self, field: &str) -> SdpError {
         self.field = Some(field.to_owned());
         self
     }
 
-    pub fn bad_input(message: &str) -> SdpError {
+    pub(crate) fn bad_input(message: &str) -> SdpError {
         SdpError::new(400, 4000, message)
     }
 
-    pub fn not_found(what: &str) -> SdpError {
+    pub(crate) fn not_found(what: &str) -> SdpError {
         SdpError::new(404, 4007, &format!("Invalid URL or {what} not found"))
     }
 
-    pub fn invalid_value(field: &str) -> SdpError {
+    pub(crate) fn invalid_value(field: &str) -> SdpError {
         SdpError::new(400, 4001, &format!("Invalid value for {field}")).with_field(field)
     }
 
-    pub fn forbidden(field: &str) -> SdpError {
+    pub(crate) fn forbidden(field: &str) -> SdpError {
         SdpError::new(403, 4002, &format!("Cannot give value for {field}")).with_field(field)
     }
 
-    pub fn type_mismatch(field: &str) -> SdpError {
+    pub(crate) fn type_mismatch(field: &str) -> SdpError {
         SdpError::new(400, 4021, &format!("Data type mismatch for {field}")).with_field(field)
     }
 
-    pub fn mandatory(fields: Vec<String>) -> SdpError {
+    pub(crate) fn mandatory(fields: Vec<String>) -> SdpError {
         SdpError {
             fields,
             message: None,
@@ -75,7 +75,7 @@ impl SdpError {
         }
     }
 
-    pub fn closure_rule(fields: Vec<String>) -> SdpError {
+    pub(crate) fn closure_rule(fields: Vec<String>) -> SdpError {
         SdpError {
             fields,
             ..SdpError::new(400, 4003, "Closure rule violation")
@@ -83,11 +83,11 @@ impl SdpError {
     }
 
     /// An unknown key in `input_data` (Cloud's wording, used by both profiles).
-    pub fn extra_key(key: &str) -> SdpError {
+    pub(crate) fn extra_key(key: &str) -> SdpError {
         SdpError::new(400, 4000, "EXTRA_KEY_FOUND_IN_JSON").with_field(key)
     }
 
-    pub fn unauthorized(profile: Profile) -> SdpError {
+    pub(crate) fn unauthorized(profile: Profile) -> SdpError {
         let message = match profile {
             Profile::OnPrem => "Invalid API key received",
             Profile::Cloud => "UNAUTHORISED",
@@ -95,7 +95,7 @@ impl SdpError {
         SdpError::new(401, 4022, message)
     }
 
-    pub fn rate_limited(retry_after: Option<u64>) -> SdpError {
+    pub(crate) fn rate_limited(retry_after: Option<u64>) -> SdpError {
         SdpError {
             retry_after,
             ..SdpError::new(429, 4015, "API rate limit reached")
@@ -103,7 +103,7 @@ impl SdpError {
     }
 
     /// Cloud over its call budget: 429 / 4015 with the wording reported from Cloud (§13.8).
-    pub fn over_budget(retry_after: Option<u64>) -> SdpError {
+    pub(crate) fn over_budget(retry_after: Option<u64>) -> SdpError {
         SdpError {
             retry_after,
             ..SdpError::new(
@@ -115,28 +115,28 @@ impl SdpError {
     }
 
     /// Purging or restoring a request that is not in the trash (§13.1).
-    pub fn not_in_trash() -> SdpError {
+    pub(crate) fn not_in_trash() -> SdpError {
         SdpError::new(400, 4017, "Not in trash")
     }
 
     /// A change to a trashed request ([U]: the trash is read-only in SDP's UI).
-    pub fn in_trash() -> SdpError {
+    pub(crate) fn in_trash() -> SdpError {
         SdpError::new(403, 4002, "Request is in trash")
     }
 
     /// A read-only field that a live instance refuses when given (`is_trashed`, §13.1).
-    pub fn not_editable(field: &str) -> SdpError {
+    pub(crate) fn not_editable(field: &str) -> SdpError {
         SdpError::new(400, 4009, "Given field is not editable").with_field(field)
     }
 
     /// A wrong verb on an action path (§13.1): 4021 naming the verb.
-    pub fn invalid_method(method: &str) -> SdpError {
+    pub(crate) fn invalid_method(method: &str) -> SdpError {
         SdpError::new(400, 4021, "Invalid HTTP method").with_field(method)
     }
 
     /// Any path of a request merged into `parent`: 404 / 4007 whose message is an object
     /// carrying the parent's id (§13.2).
-    pub fn merged(child: &str, parent: &str) -> SdpError {
+    pub(crate) fn merged(child: &str, parent: &str) -> SdpError {
         SdpError {
             message: None,
             message_object: Some(Box::new(json!({
@@ -147,12 +147,12 @@ impl SdpError {
         }
     }
 
-    pub fn too_large(limit: usize) -> SdpError {
+    pub(crate) fn too_large(limit: usize) -> SdpError {
         SdpError::bad_input(&format!("File size exceeds the limit of {limit} bytes"))
     }
 
     /// `{"response_status": {...}}`; the status is an array when `list` is set.
-    pub fn body(&self, list: bool) -> Value {
+    pub(crate) fn body(&self, list: bool) -> Value {
         let mut message = Map::new();
         message.insert("status_code".into(), json!(self.code));
         message.insert("type".into(), json!("failed"));
@@ -172,12 +172,12 @@ impl SdpError {
     }
 }
 
-pub fn success() -> Value {
+pub(crate) fn success() -> Value {
     json!({"status_code": 2000, "status": "success"})
 }
 
 /// `{key: entity, "response_status": {...}}`
-pub fn single(key: &str, entity: Value) -> Value {
+pub(crate) fn single(key: &str, entity: Value) -> Value {
     let mut m = Map::new();
     m.insert(key.to_owned(), entity);
     m.insert("response_status".into(), success());
@@ -185,13 +185,13 @@ pub fn single(key: &str, entity: Value) -> Value {
 }
 
 /// `{"response_status": {..., "messages": [{2000, message}]}}` for action calls.
-pub fn action(message: &str) -> Value {
+pub(crate) fn action(message: &str) -> Value {
     json!({"response_status": {"status_code": 2000, "status": "success",
         "messages": [{"status_code": 2000, "type": "success", "message": message}]}})
 }
 
 /// `{key: rows, "list_info": {...}, "response_status": [{...}]}`
-pub fn list(key: &str, rows: Vec<Value>, list_info: Value) -> Value {
+pub(crate) fn list(key: &str, rows: Vec<Value>, list_info: Value) -> Value {
     let mut m = Map::new();
     m.insert(key.to_owned(), Value::Array(rows));
     m.insert("list_info".into(), list_info);
@@ -199,7 +199,7 @@ pub fn list(key: &str, rows: Vec<Value>, list_info: Value) -> Value {
     Value::Object(m)
 }
 
-pub fn display(ms: i64) -> String {
+pub(crate) fn display(ms: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     t.format(format_description!(
@@ -208,7 +208,7 @@ pub fn display(ms: i64) -> String {
     .unwrap_or_default()
 }
 
-pub fn date(ms: i64) -> Value {
+pub(crate) fn date(ms: i64) -> Value {
     json!({"value": ms.to_string(), "display_value": display(ms)})
 }
 
@@ -217,20 +217,20 @@ fn opt_date(ms: Option<i64>) -> Value {
 }
 
 /// An input number given as a JSON number or a numeric string.
-pub fn as_i64(v: &Value) -> Option<i64> {
+pub(crate) fn as_i64(v: &Value) -> Option<i64> {
     v.as_i64()
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
 /// A scalar as text: `"101"` and `101` both give `101`.
-pub fn scalar_text(v: &Value) -> String {
+pub(crate) fn scalar_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
-pub fn person(profile: Profile, p: &Person) -> Value {
+pub(crate) fn person(profile: Profile, p: &Person) -> Value {
     let vip = match profile {
         Profile::OnPrem => "is_vipuser",
         Profile::Cloud => "is_vip_user",
@@ -274,7 +274,7 @@ const COMPUTED: &[&str] = &[
 ];
 
 /// The full request, as `GET /requests/{id}` answers.
-pub fn request(s: &State, r: &Request) -> Value {
+pub(crate) fn request(s: &State, r: &Request) -> Value {
     let mut v = request_defaults();
     for (k, value) in &r.fields {
         v.insert(k.clone(), value.clone());
@@ -290,7 +290,7 @@ pub fn request(s: &State, r: &Request) -> Value {
 
 /// One top-level key of [`request`] without rendering the others (`null` when the request has no
 /// such key), for filtering and sorting many requests.
-pub fn request_key(s: &State, r: &Request, key: &str) -> Value {
+pub(crate) fn request_key(s: &State, r: &Request, key: &str) -> Value {
     computed(s, r, key)
         .or_else(|| r.fields.get(key).cloned())
         .or_else(|| request_defaults().remove(key))
@@ -449,7 +449,7 @@ fn unreplied(s: &State, r: &Request) -> usize {
 
 /// What a list row carries when `fields_required` does not say otherwise (§2.4): no
 /// `description`, `udf_fields`, `last_updated_time`, nor `priority`.
-pub const ABBREVIATED: &[&str] = &[
+pub(crate) const ABBREVIATED: &[&str] = &[
     "id",
     "display_id",
     "subject",
@@ -466,7 +466,7 @@ pub const ABBREVIATED: &[&str] = &[
     "has_draft",
 ];
 
-pub fn note(s: &State, n: &StoredNote) -> Value {
+pub(crate) fn note(s: &State, n: &StoredNote) -> Value {
     let (time_key, by_key) = match s.profile {
         Profile::OnPrem => ("added_time", "added_by"),
         Profile::Cloud => ("created_time", "created_by"),
@@ -487,7 +487,7 @@ pub fn note(s: &State, n: &StoredNote) -> Value {
     v
 }
 
-pub fn note_key(profile: Profile) -> &'static str {
+pub(crate) fn note_key(profile: Profile) -> &'static str {
     match profile {
         Profile::OnPrem => "note",
         Profile::Cloud => "request_note",
@@ -495,7 +495,7 @@ pub fn note_key(profile: Profile) -> &'static str {
 }
 
 /// Relative to the server root, or absolute on the other origin when one is set.
-pub fn content_url(s: &State, a: &StoredAttachment) -> String {
+pub(crate) fn content_url(s: &State, a: &StoredAttachment) -> String {
     match &s.settings.content_origin {
         Some(origin) => foreign::url(origin, a),
         None => format!(
@@ -505,7 +505,7 @@ pub fn content_url(s: &State, a: &StoredAttachment) -> String {
     }
 }
 
-pub fn attachment(s: &State, a: &StoredAttachment) -> Value {
+pub(crate) fn attachment(s: &State, a: &StoredAttachment) -> Value {
     json!({
         "id": a.id,
         "name": a.name,
@@ -532,7 +532,7 @@ fn size_text(bytes: usize) -> String {
 }
 
 /// A conversations row: metadata only.
-pub fn conversation_note(n: &StoredNote) -> Value {
+pub(crate) fn conversation_note(n: &StoredNote) -> Value {
     json!({"id": n.id, "type": "NOTES", "created_time": date(n.created_ms),
            "show_to_requester": n.show_to_requester.unwrap_or(false), "created_by": user_ref(&n.author),
            "has_attachments": false,
@@ -549,7 +549,7 @@ fn conversation_type(e: &StoredEmail) -> &'static str {
     }
 }
 
-pub fn conversation_email(s: &State, e: &StoredEmail) -> Value {
+pub(crate) fn conversation_email(s: &State, e: &StoredEmail) -> Value {
     let has_attachments = s
         .attachments
         .iter()
@@ -561,7 +561,7 @@ pub fn conversation_email(s: &State, e: &StoredEmail) -> Value {
 }
 
 /// `GET /requests/{id}/notifications/{id}`: the e-mail itself.
-pub fn notification(s: &State, e: &StoredEmail) -> Value {
+pub(crate) fn notification(s: &State, e: &StoredEmail) -> Value {
     let attachments: Vec<Value> = s
         .attachments
         .iter()
@@ -609,7 +609,7 @@ fn recipients(s: &State, addresses: &[String]) -> Value {
 }
 
 /// `DELETE /requests/{id}/move_to_trash`'s `request` (§13.1).
-pub fn trashed(r: &Request) -> Value {
+pub(crate) fn trashed(r: &Request) -> Value {
     let trash = r.trashed.as_ref();
     json!({"id": r.id, "is_trashed": trash.is_some(),
            "deleted_by": trash.map(|t| json!({"id": t.by.id, "name": t.by.name})),
@@ -630,7 +630,7 @@ fn strip_html(html: &str) -> String {
     out
 }
 
-pub fn guess_content_type(name: &str) -> String {
+pub(crate) fn guess_content_type(name: &str) -> String {
     let ext = name
         .rsplit('.')
         .next()

@@ -1,5 +1,6 @@
-//! A fake `ManageEngine` `ServiceDesk` Plus (REST API v3) for the integration tests: a real HTTP server
-//! on 127.0.0.1 that follows `../shared/sdp-v3-api.md` (§12 is its checklist), not deskbridge's client.
+//! A fake `ManageEngine` `ServiceDesk` Plus (REST API v3) for the integration tests and the benchmarks,
+//! and the simulated SDP behind `deskbridge demo`: a real HTTP server on 127.0.0.1 that follows
+//! `../shared/sdp-v3-api.md` (§12 is its checklist), not deskbridge's client.
 //!
 //! - [`FakeSdp::start`] picks a [`Profile`]: on-prem (`authtoken`/`TECHNICIAN_KEY`, `note` wrapper,
 //!   small ids, `/close`) or Cloud (Zoho OAuth with a fake `POST /oauth/v2/token`, `request_note`,
@@ -92,6 +93,7 @@
 //! A custom status has its own name as `internal_name`; any status that is not in progress
 //! completes the request (`completed_time`). Creating a user keeps only `name` and `email_id`.
 
+mod desk;
 mod foreign;
 mod routes;
 mod search;
@@ -107,6 +109,7 @@ use actix_web::web;
 use actix_web::web::Bytes;
 use serde_json::{Value, json};
 
+pub use desk::DeskAction;
 pub use foreign::ForeignHit;
 #[allow(unused_imports, reason = "part of the API even where no test names it")]
 pub use state::{

@@ -79,7 +79,7 @@ fn condition(text: &str) -> Option<Cond> {
 }
 
 /// How an instance reads `list_info`: from its settings, per profile.
-pub struct ListRules {
+pub(crate) struct ListRules {
     pub default_row_count: usize,
     /// Cloud reads `fields_required` inside `list_info` too; on-prem only at the top level.
     pub fields_required_in_list_info: bool,
@@ -88,7 +88,7 @@ pub struct ListRules {
 }
 
 /// A parsed `list_info`.
-pub struct ListParams {
+pub(crate) struct ListParams {
     row_count: usize,
     start_index: usize,
     sort: Vec<(String, bool)>,
@@ -103,7 +103,7 @@ impl ListParams {
     /// Parses `input_data` of a list call. `known` are the row's top-level keys that criteria and
     /// sorting may name (empty: anything); `default_sort` is `(field, ascending)`, `None` keeps the
     /// stored order.
-    pub fn parse(
+    pub(crate) fn parse(
         input: Option<&Value>,
         rules: &ListRules,
         known: &[&str],
@@ -191,7 +191,11 @@ impl ListParams {
 
     /// Filters, sorts and pages `rows` and projects the page's rows (`fields_required`, else the
     /// `abbreviated` keys, else everything); returns the page and the response `list_info`.
-    pub fn apply(&self, rows: Vec<Value>, abbreviated: Option<&[&str]>) -> (Vec<Value>, Value) {
+    pub(crate) fn apply(
+        &self,
+        rows: Vec<Value>,
+        abbreviated: Option<&[&str]>,
+    ) -> (Vec<Value>, Value) {
         let order = self.order(&rows);
         let mut rows: Vec<Option<Value>> = rows.into_iter().map(Some).collect();
         self.page(
@@ -203,13 +207,13 @@ impl ListParams {
 
     /// What decides which rows match and in which order (not which page): the same key on the
     /// same rows gives the same [`ListParams::order`].
-    pub fn selection_key(&self) -> String {
+    pub(crate) fn selection_key(&self) -> String {
         json!([self.sort, self.criteria, self.search_fields]).to_string()
     }
 
     /// The top-level keys of a row that matching and ordering read (criteria, `search_fields`,
     /// sort fields, and `id`): rows holding only these keys select exactly as full rows do.
-    pub fn selection_keys(&self) -> Vec<String> {
+    pub(crate) fn selection_keys(&self) -> Vec<String> {
         let mut paths: Vec<&str> = vec!["id"];
         paths.extend(self.sort.iter().map(|(field, _)| field.as_str()));
         paths.extend(self.search_fields.iter().map(|(field, _)| field.as_str()));
@@ -228,17 +232,17 @@ impl ListParams {
 
     /// The positions in `rows` of the rows that match, in the answer's order: sorted by the sort
     /// fields, then by `id`; rows that compare equal keep their order.
-    pub fn order(&self, rows: &[Value]) -> Vec<usize> {
+    pub(crate) fn order(&self, rows: &[Value]) -> Vec<usize> {
         self.sorted(rows, (0..rows.len()).filter(|&i| self.matches(&rows[i])))
     }
 
     /// Every position in `rows`, matching or not, in the answer's order.
-    pub fn order_all(&self, rows: &[Value]) -> Vec<usize> {
+    pub(crate) fn order_all(&self, rows: &[Value]) -> Vec<usize> {
         self.sorted(rows, 0..rows.len())
     }
 
     /// What decides the order alone (not which rows match).
-    pub fn sort_key(&self) -> String {
+    pub(crate) fn sort_key(&self) -> String {
         json!(self.sort).to_string()
     }
 
@@ -246,7 +250,7 @@ impl ListParams {
     /// and nothing else. Then the rows that match are one unbroken run of
     /// [`ListParams::order_all`] (rows without a value sort to one end and never match), which
     /// [`ListParams::matching_run`] finds by bisection.
-    pub fn range_on_sort_field(&self) -> Option<&str> {
+    pub(crate) fn range_on_sort_field(&self) -> Option<&str> {
         let [(field, _)] = self.sort.as_slice() else {
             return None;
         };
@@ -266,7 +270,7 @@ impl ListParams {
 
     /// For a selection with [`ListParams::range_on_sort_field`]: the run of `sorted` (rows in
     /// [`ListParams::order_all`]'s order) that matches.
-    pub fn matching_run(&self, sorted: &[Value]) -> std::ops::Range<usize> {
+    pub(crate) fn matching_run(&self, sorted: &[Value]) -> std::ops::Range<usize> {
         let Some(field) = self.range_on_sort_field() else {
             return 0..0;
         };
@@ -321,7 +325,7 @@ impl ListParams {
 
     /// The page of `order` (everything that matched, in the answer's order) and the response
     /// `list_info`; `row` renders an item of `order`, and is asked only for the page's items.
-    pub fn page<T>(
+    pub(crate) fn page<T>(
         &self,
         order: &[T],
         mut row: impl FnMut(&T) -> Value,

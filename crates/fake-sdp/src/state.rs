@@ -13,18 +13,18 @@ use super::search::{ListParams, ListRules};
 use super::wire::{self, SdpError};
 use super::{Email, EmailFrom, Fault, OAuthCreds, Op, Profile};
 
-pub struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
 }
 
 impl Shared {
-    pub fn new(state: State) -> Shared {
+    pub(crate) fn new(state: State) -> Shared {
         Shared {
             state: Mutex::new(state),
         }
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -47,7 +47,7 @@ pub struct StatusChange {
 }
 
 #[derive(Clone, Debug)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     pub content: String,
     pub by: Person,
     pub at_ms: i64,
@@ -55,7 +55,7 @@ pub struct Resolution {
 
 /// A request; `fields` holds the writable fields already in wire form (lookups resolved).
 #[derive(Clone, Debug)]
-pub struct Request {
+pub(crate) struct Request {
     pub id: String,
     pub display_id: u64,
     pub fields: Map<String, Value>,
@@ -111,14 +111,14 @@ impl Default for TrashRules {
 }
 
 impl Request {
-    pub fn status_name(&self) -> String {
+    pub(crate) fn status_name(&self) -> String {
         self.fields["status"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_owned()
     }
 
-    pub fn requester(&self) -> Option<&Value> {
+    pub(crate) fn requester(&self) -> Option<&Value> {
         self.fields.get("requester").filter(|v| v.is_object())
     }
 }
@@ -217,7 +217,7 @@ impl CallRecord {
     clippy::struct_excessive_bools,
     reason = "independent switches, one per instance policy, each with its own setter"
 )]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Set while the listener is closed: calls still arriving on old connections get no answer.
     pub refusing: bool,
     pub latency: Duration,
@@ -254,7 +254,7 @@ pub struct Settings {
 }
 
 #[derive(Default)]
-pub struct Faults {
+pub(crate) struct Faults {
     pub down_503: bool,
     pub slow: Option<Duration>,
     /// `(every_nth, retry_after, calls seen)`
@@ -269,7 +269,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    pub fn set(&mut self, fault: Fault) {
+    pub(crate) fn set(&mut self, fault: Fault) {
         match fault {
             Fault::Down503 => self.down_503 = true,
             Fault::Slow(d) => self.slow = Some(d),
@@ -294,7 +294,7 @@ impl Faults {
     }
 
     /// Counts an API call against the rate-limit faults; the 429 to answer when it is over them.
-    pub fn rate_limited(&mut self, now: Instant) -> Option<SdpError> {
+    pub(crate) fn rate_limited(&mut self, now: Instant) -> Option<SdpError> {
         if let Some((every, retry_after, seen)) = &mut self.rate_limit {
             *seen += 1;
             if *seen % *every == 0 {
@@ -317,7 +317,7 @@ impl Faults {
     }
 
     /// Whether a successful `op` must now be answered by dropping the connection (uses one shot).
-    pub fn take_drop(&mut self, op: Op) -> bool {
+    pub(crate) fn take_drop(&mut self, op: Op) -> bool {
         let hit = self
             .commit_then_drop
             .iter_mut()
@@ -334,7 +334,7 @@ impl Faults {
 
 /// The instance's call budget: a sliding window of accepted API calls and, on-prem, the block that
 /// follows a refusal.
-pub struct Budget {
+pub(crate) struct Budget {
     /// `(max calls, per window)`; `None` is unlimited.
     pub limit: Option<(u32, Duration)>,
     /// Arrival times of the accepted calls still inside the window, oldest first.
@@ -394,14 +394,14 @@ impl Budget {
 }
 
 /// Why an API call is answered before it is read.
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The call budget: Cloud's 429 / 4015, or on-prem's "URL blocked" page.
     Budget { retry_after: Option<u64> },
     /// A rate-limit [`Fault`].
     RateFault(SdpError),
 }
 
-pub struct AuthState {
+pub(crate) struct AuthState {
     pub api_key: String,
     pub creds: OAuthCreds,
     pub access_tokens: HashMap<String, Instant>,
@@ -474,7 +474,7 @@ fn request_field(name: &str) -> Option<Kind> {
 }
 
 /// The top-level keys of a full request (what `search_criteria`/`sort_field` may name).
-pub const REQUEST_KEYS: &[&str] = &[
+pub(crate) const REQUEST_KEYS: &[&str] = &[
     "id",
     "display_id",
     "subject",
@@ -625,18 +625,18 @@ struct SortedCache {
 const SORTED_CACHES: usize = 4;
 
 /// The requests a `GET /requests` selects, in order: a run of a kept list of ids.
-pub struct Selection {
+pub(crate) struct Selection {
     ids: Arc<[String]>,
     run: std::ops::Range<usize>,
 }
 
 impl Selection {
-    pub fn ids(&self) -> &[String] {
+    pub(crate) fn ids(&self) -> &[String] {
         &self.ids[self.run.clone()]
     }
 }
 
-pub struct State {
+pub(crate) struct State {
     pub profile: Profile,
     pub settings: Settings,
     pub faults: Faults,
@@ -666,7 +666,7 @@ pub struct State {
 /// figure; a SOAR vendor suggests at most 30 a minute on Cloud).
 pub const DEFAULT_BUDGET: (u32, Duration) = (60, Duration::from_mins(1));
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970");
@@ -678,7 +678,7 @@ fn secret(prefix: &str) -> String {
 }
 
 impl State {
-    pub fn new(profile: Profile) -> State {
+    pub(crate) fn new(profile: Profile) -> State {
         let refresh = secret("1000.refresh.");
         let grant = secret("1000.grant.");
         let mut s = State {
@@ -746,7 +746,7 @@ impl State {
     }
 
     /// A fresh id: on-prem small numbers per kind, Cloud long numbers from one sequence.
-    pub fn new_id(&mut self, kind: &'static str) -> String {
+    pub(crate) fn new_id(&mut self, kind: &'static str) -> String {
         match self.profile {
             Profile::OnPrem => {
                 let base = match kind {
@@ -769,7 +769,7 @@ impl State {
     }
 
     /// Logs a call on arrival; returns its [`CallRecord::seq`].
-    pub fn log_call(&mut self, mut record: CallRecord) -> u64 {
+    pub(crate) fn log_call(&mut self, mut record: CallRecord) -> u64 {
         self.call_seq += 1;
         record.seq = self.call_seq;
         self.calls.push(record);
@@ -777,13 +777,13 @@ impl State {
     }
 
     /// The logged call `seq`, unless the log was reset since it arrived.
-    pub fn call_mut(&mut self, seq: u64) -> Option<&mut CallRecord> {
+    pub(crate) fn call_mut(&mut self, seq: u64) -> Option<&mut CallRecord> {
         self.calls.iter_mut().rev().find(|c| c.seq == seq)
     }
 
     /// Lets an authenticated API call through the call budget and the rate-limit faults, or says
     /// why not. Only an admitted call counts toward the budget's window.
-    pub fn admit(&mut self, now: Instant) -> Result<(), Refusal> {
+    pub(crate) fn admit(&mut self, now: Instant) -> Result<(), Refusal> {
         if self.budget.refuses(self.profile, now) {
             return Err(Refusal::Budget {
                 retry_after: self.budget.retry_after,
@@ -797,7 +797,7 @@ impl State {
     }
 
     /// How list calls read `list_info` on this instance.
-    pub fn list_rules(&self) -> ListRules {
+    pub(crate) fn list_rules(&self) -> ListRules {
         ListRules {
             default_row_count: self.settings.default_row_count,
             fields_required_in_list_info: self.settings.fields_required_in_list_info,
@@ -806,7 +806,7 @@ impl State {
     }
 
     /// The next timestamp: wall-clock ms, but strictly after every earlier one.
-    pub fn tick(&mut self) -> i64 {
+    pub(crate) fn tick(&mut self) -> i64 {
         self.clock_ms = now_ms().max(self.clock_ms + 1);
         self.clock_ms
     }
@@ -837,7 +837,7 @@ impl State {
     /// A keyset walk (a range on the field it sorts by, as a poll or a backfill pages) names a
     /// new bound on every page; for it every request is kept in that sort's order and each page's
     /// run is found by bisection, so the walk pays for one sort, not one per page.
-    pub fn request_order(&mut self, params: &ListParams) -> Selection {
+    pub(crate) fn request_order(&mut self, params: &ListParams) -> Selection {
         let version = self.render_version();
         if params.range_on_sort_field().is_some() {
             let key = params.sort_key();
@@ -1015,11 +1015,11 @@ impl State {
     }
 
     /// The technician the API key (or OAuth token) belongs to.
-    pub fn api_user(&self) -> Person {
+    pub(crate) fn api_user(&self) -> Person {
         self.technician("Deskbridge API")
     }
 
-    pub fn technician(&self, name: &str) -> Person {
+    pub(crate) fn technician(&self, name: &str) -> Person {
         let row = self.tables["technicians"]
             .iter()
             .find(|t| t["name"] == name)
@@ -1028,7 +1028,7 @@ impl State {
     }
 
     /// The request, unless it is unknown (404) or was merged into another (404 naming the parent).
-    pub fn request_ref(&self, id: &str) -> Result<&Request, SdpError> {
+    pub(crate) fn request_ref(&self, id: &str) -> Result<&Request, SdpError> {
         let r = self
             .requests
             .get(id)
@@ -1046,7 +1046,7 @@ impl State {
 
     /// Sets the SLA's due times (ms; `None`: none; no array: kept) and overdue flags; `touch` as
     /// an edit does, or not, as SDP's own scheduler raising a flag.
-    pub fn set_promise(
+    pub(crate) fn set_promise(
         &mut self,
         id: &str,
         due: Option<[Option<i64>; 2]>,
@@ -1073,7 +1073,7 @@ impl State {
     }
 
     /// Records the first response at `at_ms` (`responded_time`), an edit.
-    pub fn set_responded(&mut self, id: &str, at_ms: i64) {
+    pub(crate) fn set_responded(&mut self, id: &str, at_ms: i64) {
         self.request_mut(id).expect("a request").responded_ms = Some(at_ms);
         self.touch(id);
     }
@@ -1197,7 +1197,7 @@ impl State {
         Ok(Some(self.new_requester(&name, email)))
     }
 
-    pub fn new_requester(&mut self, name: &str, email: Option<&str>) -> Person {
+    pub(crate) fn new_requester(&mut self, name: &str, email: Option<&str>) -> Person {
         let p = Person {
             id: self.new_id("user"),
             name: name.to_owned(),
@@ -1368,7 +1368,7 @@ impl State {
     }
 
     /// Creates a request from an API `request` object; `by` is the caller.
-    pub fn create_request(
+    pub(crate) fn create_request(
         &mut self,
         input: &Map<String, Value>,
         by: &Person,
@@ -1431,7 +1431,7 @@ impl State {
 
     /// Updates a request from an API `request` object (only the fields given change); `via_api`
     /// as for [`State::create_request`].
-    pub fn update_request(
+    pub(crate) fn update_request(
         &mut self,
         id: &str,
         input: &Map<String, Value>,
@@ -1526,7 +1526,7 @@ impl State {
     }
 
     /// The close action: status Closed, `closure_info` stored.
-    pub fn close_request(
+    pub(crate) fn close_request(
         &mut self,
         id: &str,
         closure: Option<&Map<String, Value>>,
@@ -1562,7 +1562,7 @@ impl State {
 
     /// Only the statuses a fresh instance has (§13.6): Open, On Hold, Resolved, Closed and
     /// Cancelled; no "Assigned", no "In Progress".
-    pub fn add_subcategory(&mut self, category: &str, name: &str) -> String {
+    pub(crate) fn add_subcategory(&mut self, category: &str, name: &str) -> String {
         let owner = self.tables["categories"]
             .iter()
             .find(|c| c["name"] == category)
@@ -1577,7 +1577,7 @@ impl State {
         id
     }
 
-    pub fn use_default_statuses(&mut self) {
+    pub(crate) fn use_default_statuses(&mut self) {
         const DEFAULTS: &[&str] = &["Open", "On Hold", "Resolved", "Closed", "Cancelled"];
         self.tables
             .get_mut("statuses")
@@ -1586,7 +1586,7 @@ impl State {
     }
 
     /// A custom status; `in_progress` false makes it a completed one. Returns its id.
-    pub fn add_status(&mut self, name: &str, in_progress: bool, stop_timer: bool) -> String {
+    pub(crate) fn add_status(&mut self, name: &str, in_progress: bool, stop_timer: bool) -> String {
         let id = self.new_id("status");
         let row = json!({"id": id, "name": name, "color": "#888888", "internal_name": name,
                          "in_progress": in_progress, "stop_timer": stop_timer, "deleted": false});
@@ -1594,7 +1594,7 @@ impl State {
         id
     }
 
-    pub fn status_row(&self, name: &str) -> Value {
+    pub(crate) fn status_row(&self, name: &str) -> Value {
         self.tables["statuses"]
             .iter()
             .find(|s| s["name"] == name)
@@ -1603,19 +1603,24 @@ impl State {
     }
 
     /// The assign action: only `group` and `technician` may be given.
-    pub fn assign(&mut self, id: &str, input: &Map<String, Value>) -> Result<(), SdpError> {
+    pub(crate) fn assign(&mut self, id: &str, input: &Map<String, Value>) -> Result<(), SdpError> {
         if let Some(extra) = input.keys().find(|k| *k != "group" && *k != "technician") {
             return Err(SdpError::extra_key(extra));
         }
         self.update_request(id, input, true)
     }
 
-    pub fn set_resolution(&mut self, id: &str, content: &str, by: &Person) -> Result<(), SdpError> {
+    pub(crate) fn set_resolution(
+        &mut self,
+        id: &str,
+        content: &str,
+        by: &Person,
+    ) -> Result<(), SdpError> {
         self.set_resolution_with_files(id, content, Vec::new(), by)
     }
 
     /// Sets the resolution with files (`(name, bytes)`), replacing the old one and its files.
-    pub fn set_resolution_with_files(
+    pub(crate) fn set_resolution_with_files(
         &mut self,
         id: &str,
         content: &str,
@@ -1653,7 +1658,7 @@ impl State {
     // ----- trash, purge, merge -----
 
     /// Moves a request to the trash (4016 "Already in trash" if it is there).
-    pub fn trash(&mut self, id: &str, by: &Person) -> Result<(), SdpError> {
+    pub(crate) fn trash(&mut self, id: &str, by: &Person) -> Result<(), SdpError> {
         if self.request_ref(id)?.trashed.is_some() {
             return Err(SdpError::new(400, 4016, "Already in trash"));
         }
@@ -1666,7 +1671,7 @@ impl State {
     }
 
     /// Takes a request out of the trash (4017 "Not in trash" if it is not there).
-    pub fn restore(&mut self, id: &str) -> Result<(), SdpError> {
+    pub(crate) fn restore(&mut self, id: &str) -> Result<(), SdpError> {
         if self.request_ref(id)?.trashed.is_none() {
             return Err(SdpError::not_in_trash());
         }
@@ -1677,7 +1682,7 @@ impl State {
 
     /// Deletes a trashed request for good, with its notes, e-mails and files; a request that is
     /// not in the trash answers 4017 "Not in trash" (§13.1).
-    pub fn purge(&mut self, id: &str) -> Result<(), SdpError> {
+    pub(crate) fn purge(&mut self, id: &str) -> Result<(), SdpError> {
         if self.request_ref(id)?.trashed.is_none() {
             return Err(SdpError::not_in_trash());
         }
@@ -1691,7 +1696,7 @@ impl State {
     /// Merges `children` into `parent` (at most 49, §13.2): each child then answers 404 naming
     /// the parent and leaves the lists; the parent gains one `MERGE` notification per child and
     /// an edit. Children keep their own notes, e-mails and files, out of reach ([U]).
-    pub fn merge(
+    pub(crate) fn merge(
         &mut self,
         parent: &str,
         children: &[String],
@@ -1740,7 +1745,7 @@ impl State {
 
     // ----- notes, e-mails, attachments -----
 
-    pub fn add_note(
+    pub(crate) fn add_note(
         &mut self,
         rid: &str,
         input: &Map<String, Value>,
@@ -1773,7 +1778,7 @@ impl State {
         Ok(id)
     }
 
-    pub fn note_index(&self, rid: &str, nid: &str) -> Result<usize, SdpError> {
+    pub(crate) fn note_index(&self, rid: &str, nid: &str) -> Result<usize, SdpError> {
         self.request_ref(rid)?;
         self.notes
             .iter()
@@ -1783,7 +1788,7 @@ impl State {
 
     /// Edits a note (its text, its flags): the note's and the request's `last_updated_time`
     /// move, and `by` becomes its `last_updated_by`.
-    pub fn update_note(
+    pub(crate) fn update_note(
         &mut self,
         rid: &str,
         nid: &str,
@@ -1802,7 +1807,7 @@ impl State {
         Ok(())
     }
 
-    pub fn delete_note(&mut self, rid: &str, nid: &str) -> Result<(), SdpError> {
+    pub(crate) fn delete_note(&mut self, rid: &str, nid: &str) -> Result<(), SdpError> {
         let i = self.note_index(rid, nid)?;
         self.notes.remove(i);
         self.touch(rid);
@@ -1811,7 +1816,7 @@ impl State {
 
     /// An e-mail as [`super::FakeSdp::add_email_with`] describes it. With no `to`, a
     /// technician's mail goes to the requester and the requester's to the help desk.
-    pub fn add_email(&mut self, rid: &str, mail: Email) -> Result<String, SdpError> {
+    pub(crate) fn add_email(&mut self, rid: &str, mail: Email) -> Result<String, SdpError> {
         let r = self.request_ref(rid)?;
         let subject = format!(
             "Re: [Request ID :##{}##] : {}",
@@ -1860,7 +1865,7 @@ impl State {
 
     /// Threads `email` onto its request with `files` (`(name, bytes)`); its id and time are
     /// given here. Returns the id.
-    pub fn push_email(
+    pub(crate) fn push_email(
         &mut self,
         mut email: StoredEmail,
         files: Vec<(String, Bytes)>,
@@ -1885,7 +1890,7 @@ impl State {
         Ok(id)
     }
 
-    pub fn add_attachment(
+    pub(crate) fn add_attachment(
         &mut self,
         rid: &str,
         name: &str,
@@ -1915,7 +1920,7 @@ impl State {
         Ok(id)
     }
 
-    pub fn delete_attachment(&mut self, rid: &str, aid: &str) -> Result<(), SdpError> {
+    pub(crate) fn delete_attachment(&mut self, rid: &str, aid: &str) -> Result<(), SdpError> {
         self.request_ref(rid)?;
         let before = self.attachments.len();
         self.attachments
@@ -1979,7 +1984,7 @@ fn apply_note_input(note: &mut StoredNote, input: &Map<String, Value>) -> Result
     Ok(())
 }
 
-pub fn person_from_row(row: &Value) -> Person {
+pub(crate) fn person_from_row(row: &Value) -> Person {
     Person {
         id: row["id"].as_str().unwrap_or_default().to_owned(),
         name: row["name"].as_str().unwrap_or_default().to_owned(),

@@ -18,7 +18,7 @@ use super::state::{self, AttachmentOwner, CallRecord, Refusal, Shared, State, St
 use super::wire::{self, SdpError};
 use super::{Op, PORTAL, Profile};
 
-pub const TOKEN_ENDPOINT: &str = "POST /oauth/v2/token";
+pub(crate) const TOKEN_ENDPOINT: &str = "POST /oauth/v2/token";
 
 /// Largest non-multipart body read.
 const FORM_LIMIT: usize = 16 * 1024 * 1024;
@@ -93,7 +93,7 @@ struct RawInput {
 }
 
 /// The one handler behind every path.
-pub async fn dispatch(
+pub(crate) async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
     shared: web::Data<Shared>,
@@ -336,7 +336,7 @@ fn respond(outcome: Outcome) -> HttpResponse {
 }
 
 /// A file download. The body shares the stored bytes: no copy per download, whatever the size.
-pub fn file_response(name: &str, content_type: &str, bytes: Bytes) -> HttpResponse {
+pub(crate) fn file_response(name: &str, content_type: &str, bytes: Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((

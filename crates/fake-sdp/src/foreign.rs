@@ -18,7 +18,7 @@ pub struct ForeignHit {
 }
 
 /// The absolute URL of `a` on the other origin.
-pub fn url(origin: &str, a: &StoredAttachment) -> String {
+pub(crate) fn url(origin: &str, a: &StoredAttachment) -> String {
     format!("{origin}/files/{}/{}", a.request_id, a.id)
 }
 
@@ -29,7 +29,7 @@ fn carries_credential(headers: &HeaderMap) -> bool {
 }
 
 /// The one handler of the other origin: `GET /files/{request id}/{attachment id}`.
-pub async fn handle(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+pub(crate) async fn handle(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let mut s = shared.lock();
     s.foreign_hits.push(ForeignHit {
         path: req.path().to_owned(),
