@@ -20,6 +20,8 @@ mod accessibility;
 mod admin;
 #[path = "browser/customer.rs"]
 mod customer;
+#[path = "browser/demo.rs"]
+mod demo;
 #[path = "browser/files.rs"]
 mod files;
 #[path = "browser/harness.rs"]

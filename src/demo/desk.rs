@@ -50,7 +50,7 @@ pub(super) fn start(
                          form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
                     ))
                     .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                    .add((header::REFERRER_POLICY, "no-referrer")),
+                    .add((header::REFERRER_POLICY, "same-origin")),
             )
             .configure(crate::web::assets::configure)
             .route("/", web::get().to(list))

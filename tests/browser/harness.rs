@@ -665,16 +665,20 @@ impl Session {
     }
 }
 
+/// One world at a time, however many test threads: each runs its own appliance, chromedriver and
+/// Chromium, and what a page does in time (live updates, axe) should not depend on others.
+pub fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Runs `body` in a fresh world; a failure saves a screenshot of the page it ended on.
 #[allow(
     clippy::await_holding_lock,
     reason = "each test runs on its own thread and runtime: waiting for the turn blocks only it"
 )]
 pub async fn run(test: &'static str, setup: Setup, body: impl AsyncFnOnce(&Session)) {
-    // One world at a time, however many test threads: each runs its own appliance, chromedriver
-    // and Chromium, and what a page does in time (live updates, axe) should not depend on others.
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let _turn = turn();
     let Some(tools) = Tools::find(test) else {
         return;
     };
