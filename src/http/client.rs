@@ -13,7 +13,14 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use ipnet::IpNet;
 
-use crate::http::extract::state;
+use crate::service::AppState;
+
+/// The application state every handler runs with.
+pub(crate) fn state(req: &HttpRequest) -> &AppState {
+    req.app_data::<actix_web::web::Data<AppState>>()
+        .expect("AppState is registered by app::start")
+        .get_ref()
+}
 
 /// One year, the value browsers' preload rules ask for.
 const HSTS: &str = "max-age=31536000";

@@ -14,10 +14,10 @@ use sha2::{Digest, Sha256};
 use crate::auth::{self, SESSION_COOKIE};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::session;
+use crate::service::Caller;
 use crate::service::identity::{
     self, ON_BEHALF_OF, ON_BEHALF_OF_NAME, ON_BEHALF_OF_ORGANIZATION, OnBehalf,
 };
-use crate::service::{AppState, Caller};
 use crate::tickets::Idempotency;
 
 pub(crate) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -25,11 +25,7 @@ pub(crate) const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// Largest JSON body accepted: a 64 KiB text can grow when escaped.
 const JSON_LIMIT: usize = 1024 * 1024;
 
-pub(crate) fn state(req: &HttpRequest) -> &AppState {
-    req.app_data::<web::Data<AppState>>()
-        .expect("AppState is registered by app::start")
-        .get_ref()
-}
+pub(crate) use crate::http::client::state;
 
 /// The credential in `Authorization: Bearer …`, else in the session cookie.
 pub(crate) fn credential(req: &HttpRequest) -> Option<String> {

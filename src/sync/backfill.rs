@@ -31,10 +31,6 @@ const ROW_FIELDS: [&str; 10] = [
 /// Details read between two saves of the progress.
 const DETAILS_BATCH: usize = 20;
 
-pub(crate) fn progress(ctx: &SyncCtx) -> Result<Option<BackfillProgress>, SyncError> {
-    Ok(ctx.store.sync_value(state::BACKFILL)?)
-}
-
 async fn save(ctx: &SyncCtx, progress: &BackfillProgress) -> Result<(), SyncError> {
     ctx.store
         .put_sync_values(&[(state::BACKFILL, json!(progress))])?;
@@ -47,7 +43,7 @@ async fn save(ctx: &SyncCtx, progress: &BackfillProgress) -> Result<(), SyncErro
 pub(crate) async fn run(ctx: &SyncCtx) -> Result<(), SyncError> {
     // The poll worker asks SDP where both start; wait for it.
     let mut progress = loop {
-        if let Some(progress) = progress(ctx)? {
+        if let Some(progress) = ctx.backfill_progress()? {
             break progress;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

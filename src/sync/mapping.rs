@@ -273,6 +273,26 @@ impl Mapping {
     }
 }
 
+/// The closure comment of a close the customer confirmed; read back, it is not the team's.
+pub(crate) const CUSTOMER_CLOSE: &str = "Confirmed by the customer in the portal";
+
+/// Whether someone has the request: a technician, or only a support group.
+pub(crate) fn assigned(request: &Request) -> bool {
+    technician(request).is_some()
+        || request
+            .group
+            .as_ref()
+            .is_some_and(|g| g.name.as_deref().is_some_and(|n| !n.is_empty()) || g.id.is_some())
+}
+
+pub(crate) fn technician(request: &Request) -> Option<String> {
+    request
+        .technician
+        .as_ref()
+        .and_then(|t| t.name.clone())
+        .filter(|n| !n.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,6 +131,11 @@ impl SyncCtx {
             .expect("stats lock is never poisoned: no panics while held")
     }
 
+    /// Where the backfill stands; `None` until the first poll set it up.
+    pub(crate) fn backfill_progress(&self) -> Result<Option<BackfillProgress>, SyncError> {
+        Ok(self.store.sync_value(state::BACKFILL)?)
+    }
+
     pub(crate) fn mismatch(&self, what: String) {
         tracing::warn!(mismatch = %what, "sdp mapping mismatch");
         self.stats().mismatches.insert(what);

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
+use super::mapping::CUSTOMER_CLOSE;
 use super::{SyncCtx, SyncError, fate};
 use crate::domain::{Status, Ticket, TicketId};
 use crate::sdp::budget::is_unavailable;
@@ -266,9 +267,6 @@ async fn after_reply(ctx: &SyncCtx, ticket: &Ticket, request_id: &str) {
     }
 }
 
-/// The closure comment of a close the customer confirmed; read back, it is not the team's.
-pub(super) const CUSTOMER_CLOSE: &str = "Confirmed by the customer in the portal";
-
 /// The requester's SDP id: looked up by e-mail in SDP's directory, created there when missing, and
 /// remembered; `None` (the request names the requester by e-mail) when the directory will not say.
 ///
@@ -337,14 +335,14 @@ fn status_of(ctx: &SyncCtx, request: &Request) -> Option<SdpStatus> {
         updated_ms: request.updated_ms(),
         maps_to: ctx
             .mapping
-            .status(status, super::inbound::assigned(request))
+            .status(status, super::mapping::assigned(request))
             .status,
     })
 }
 
 async fn status_is(ctx: &SyncCtx, id: &str, portal_status: Status) -> Result<bool, SdpError> {
     let request = ctx.sdp.on(Lane::Outbox).get_request(id).await?;
-    let assigned = super::inbound::assigned(&request);
+    let assigned = super::mapping::assigned(&request);
     Ok(request
         .status
         .as_ref()

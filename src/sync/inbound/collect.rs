@@ -164,7 +164,7 @@ fn closing_texts(request: &Request) -> Vec<(&'static str, &'static str, &str, Op
         .as_ref()
         .and_then(|c| c.closure_comments.as_deref())
         .map(str::trim)
-        .filter(|c| !c.is_empty() && *c != super::super::outbound::CUSTOMER_CLOSE)
+        .filter(|c| !c.is_empty() && *c != super::super::mapping::CUSTOMER_CLOSE)
     {
         out.push(("closure", "Closed", comments, None));
     }

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use super::fate::{self, Found};
+use super::mapping::{assigned, technician};
 use super::{PollCursor, SyncCtx, SyncError, state, text};
 use crate::domain::{Actor, Kind, Priority, Promise, Role, SdpFate, Status, TicketId, User};
 use crate::sdp::Lane;
@@ -100,7 +101,7 @@ async fn walk(ctx: &SyncCtx, walk: Walk, cursor: &mut PollCursor) -> Result<u64,
         Walk::Updated => cursor.updated_ms,
         Walk::Created => cursor.created_ms,
     };
-    let backfill = super::backfill::progress(ctx)?;
+    let backfill = ctx.backfill_progress()?;
     let mut since = (position - overlap).max(0);
     if walk == Walk::Created
         && let Some(b) = &backfill
@@ -355,23 +356,6 @@ pub(super) fn promise(request: &Request) -> Promise {
     }
 }
 
-/// Whether someone has the request: a technician, or only a support group.
-pub(super) fn assigned(request: &Request) -> bool {
-    technician(request).is_some()
-        || request
-            .group
-            .as_ref()
-            .is_some_and(|g| g.name.as_deref().is_some_and(|n| !n.is_empty()) || g.id.is_some())
-}
-
-fn technician(request: &Request) -> Option<String> {
-    request
-        .technician
-        .as_ref()
-        .and_then(|t| t.name.clone())
-        .filter(|n| !n.is_empty())
-}
-
 /// A request (read in full, or a list row) as a ticket to import.
 pub(super) fn imported(ctx: &SyncCtx, request: &Request, from_row: bool) -> Imported {
     let mapping = &ctx.mapping.config;
@@ -450,7 +434,7 @@ pub(super) fn open_links(ctx: &SyncCtx) -> Result<Vec<(String, TicketId, Option<
 /// up to it. An earlier version's watermark, when there is one, is where the poll goes on.
 pub(crate) async fn init_positions(ctx: &SyncCtx) -> Result<(), SyncError> {
     let poll = ctx.store.sync_value::<PollCursor>(state::POLL)?;
-    let backfill = super::backfill::progress(ctx)?;
+    let backfill = ctx.backfill_progress()?;
     if poll.is_some() && backfill.is_some() {
         return Ok(());
     }
