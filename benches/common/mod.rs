@@ -28,7 +28,8 @@ pub async fn login(
     Ok(body["token"].as_str().context("token")?.to_owned())
 }
 
-/// Creates a customer account through the admin API.
+/// Creates a customer account through the admin API, in the organisation
+/// `DESKBRIDGE_BENCH_ORGANIZATION` names (default "Bench Org"; empty: none).
 pub async fn create_customer(
     http: &reqwest::Client,
     base: &str,
@@ -37,10 +38,12 @@ pub async fn create_customer(
     name: &str,
     password: &str,
 ) -> anyhow::Result<()> {
+    let organization =
+        std::env::var("DESKBRIDGE_BENCH_ORGANIZATION").unwrap_or_else(|_| "Bench Org".to_owned());
     let response = http
         .post(format!("{base}/api/v1/admin/users"))
         .bearer_auth(admin)
-        .json(&json!({"email": email, "name": name, "password": password, "role": "customer", "organization": "Bench Org"}))
+        .json(&json!({"email": email, "name": name, "password": password, "role": "customer", "organization": organization}))
         .send()
         .await?;
     let status = response.status();
