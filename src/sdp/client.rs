@@ -10,7 +10,7 @@ use super::budget::{Budget, Lane, is_unavailable};
 use super::dto::{AttachmentInfo, Conversation, Note, Notification, Request, ResponseStatus};
 use super::error::{INVALID_KEY, RATE_LIMIT};
 use super::oauth::OAuth;
-use super::transfer::{self, Upload};
+use super::send::{Upload, redirect_policy};
 use crate::config::{Deployment, SdpConfig, Secret};
 
 pub(super) const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
@@ -29,6 +29,13 @@ pub struct RequestPage {
     pub total: Option<u64>,
 }
 
+/// What the client has learnt of the directory.
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    pub(super) path: Option<&'static str>,
+    pub(super) refused_at: Option<std::time::Instant>,
+}
+
 pub struct SdpClient {
     pub(super) http: reqwest::Client,
     /// `<base_url>/api/v3`
@@ -44,7 +51,7 @@ pub struct SdpClient {
     call_timeout: Duration,
     /// Where this SDP keeps requesters, once a call has shown it, and when the credential was
     /// last refused there (see `requesters`).
-    pub(super) directory: std::sync::Mutex<super::requesters::Directory>,
+    pub(super) directory: std::sync::Mutex<Directory>,
 }
 
 /// The client's calls on behalf of one [`Lane`]: `sdp.on(Lane::Poll).get_request(id)`.
@@ -62,7 +69,7 @@ impl SdpClient {
         let http = reqwest::Client::builder()
             .read_timeout(call_timeout)
             .connect_timeout(Duration::from_secs(10))
-            .redirect(transfer::redirect_policy())
+            .redirect(redirect_policy())
             .user_agent(concat!("deskbridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SdpError::Connect(format!("cannot build the HTTP client: {e}")))?;

@@ -8,10 +8,11 @@ pub(crate) mod dto;
 pub(crate) mod error;
 mod oauth;
 mod requesters;
+mod send;
 mod transfer;
 
 pub(crate) use budget::{Budget, Lane};
 pub(crate) use client::SdpClient;
 pub(crate) use error::SdpError;
 pub(crate) use requesters::requester_ref;
-pub(crate) use transfer::Upload;
+pub(crate) use send::Upload;

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::SdpError;
-use super::client::{Calls, take};
+use super::client::{Calls, Directory, take};
 use crate::config::Deployment;
 
 /// A requester as the directory lists it.
@@ -21,13 +21,6 @@ struct Entry {
     id: String,
     #[serde(default)]
     email_id: Option<String>,
-}
-
-/// What the client has learnt of the directory.
-#[derive(Debug, Default)]
-pub(crate) struct Directory {
-    path: Option<&'static str>,
-    refused_at: Option<Instant>,
 }
 
 /// How long a refusal stands before the directory is asked again.
