@@ -164,6 +164,52 @@ async fn with_sharing_off_colleagues_see_nothing_of_each_other() {
     assert_eq!(error_code(&body), "sharing-off");
 }
 
+/// Only organisations whose members see every ticket keep the list of all their tickets: turning
+/// that sharing on lists the tickets raised before, once each, at their place in the activity
+/// order, and a restart keeps listing new ones.
+#[actix_web::test]
+async fn turning_organisation_sharing_on_lists_the_tickets_raised_before() {
+    let mut app = TestApp::start().await;
+    let admin = app.admin().await;
+    let alice = app.member("alice@acme.example", "Acme").await;
+    let bob = app.member("bob@acme.example", "Acme").await;
+    let carol = app.member("carol@globex.example", "Globex").await;
+    let first = number(&alice.ticket("Raised while nothing was shared").await);
+    let second = number(&bob.ticket("Bob's own").await);
+    carol.ticket("Another organisation's").await;
+    set_sharing(&admin, "Acme", "organization").await;
+    assert_eq!(
+        listed(&bob, "?view=organization").await,
+        vec![second.clone(), first.clone()]
+    );
+
+    // Shared with participants only, then everything again: a ticket raised meanwhile and one
+    // that moved (a reply) are listed once each, newest activity first.
+    set_sharing(&admin, "Acme", "participants").await;
+    let third = number(&alice.ticket("Raised while shared with participants").await);
+    let (status, body) = alice
+        .post(
+            &format!("/api/v1/tickets/{first}/messages"),
+            &json!({"body": "Still broken."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    set_sharing(&admin, "Acme", "organization").await;
+    assert_eq!(
+        listed(&bob, "?view=organization").await,
+        vec![first.clone(), third.clone(), second.clone()]
+    );
+
+    app.restart().await;
+    let bob = app.login("bob@acme.example", PASSWORD).await;
+    let alice = app.login("alice@acme.example", PASSWORD).await;
+    let fourth = number(&alice.ticket("After a restart").await);
+    assert_eq!(
+        listed(&bob, "?view=organization").await,
+        vec![fourth, first, third, second]
+    );
+}
+
 #[actix_web::test]
 async fn organisation_sharing_lets_members_work_on_every_ticket_and_no_one_else_reach_them() {
     let app = TestApp::start().await;

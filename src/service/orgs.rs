@@ -137,10 +137,22 @@ pub async fn save(
         Some(id) => get(state, id)?,
         None => Organization::new(&name),
     };
+    let listed_before = org.sharing == Sharing::Organization;
     org.name = name;
     org.domains = domains;
     org.sharing = input.sharing;
     state.store.save_org(&org)?;
+    if org.sharing == Sharing::Organization && !listed_before && id.is_some() {
+        // Its tickets were not listed under it while its members saw only their own (a scan of
+        // every ticket: the admin waits for it, so the organisation's list is whole at once).
+        let (store, org_id) = (std::sync::Arc::clone(&state.store), org.id);
+        let listed = tokio::task::spawn_blocking(move || {
+            crate::tickets::list_under_organization(&store, org_id)
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+        tracing::info!(org = %org.name, tickets = listed, "organisation's tickets listed under it");
+    }
     let what = if id.is_some() {
         "org.changed"
     } else {

@@ -72,9 +72,17 @@ pub fn cc_party(email: &str) -> [u8; 16] {
     party("cc", email.as_bytes())
 }
 
+/// Every party a ticket may be listed under: its organisation and the people copied on it.
 pub fn parties(ticket: &Ticket) -> Vec<[u8; 16]> {
+    listed_parties(ticket, true)
+}
+
+/// The parties a ticket is listed under: the people copied on it, and its organisation when
+/// `with_org` (its members see every ticket).
+pub fn listed_parties(ticket: &Ticket, with_org: bool) -> Vec<[u8; 16]> {
     ticket
         .org()
+        .filter(|_| with_org)
         .map(org_party)
         .into_iter()
         .chain(ticket.cc.iter().map(|e| cc_party(e)))

@@ -180,6 +180,11 @@ pub struct Store {
     journal: Journal,
     /// One snapshot at a time: each needs room for a full copy of the store.
     snapshots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Organisations whose members see every ticket: only their tickets are listed under the
+    /// organisation (the one list that reads it), so other tickets skip that index write. Ticket
+    /// transactions hold it shared; `save_org` changes it exclusively, so after a change every
+    /// later transaction follows the new rule.
+    pub(crate) org_listed: std::sync::RwLock<std::collections::HashSet<crate::domain::OrgId>>,
 }
 
 /// While a snapshot copies the trees, every write records which key it changes (tree name, key), so
@@ -254,6 +259,12 @@ impl Store {
         let commit = commit::GroupCommit::start(db.clone(), metrics.commit_batches.clone())
             .map_err(io(data_dir))?;
         let prefix = std::sync::RwLock::new(ticket_prefix.to_owned());
+        let orgs: Vec<crate::domain::Organization> = Store::scan(&trees.orgs, names::orgs, &[])?;
+        let org_listed = orgs
+            .iter()
+            .filter(|o| o.sharing == crate::domain::Sharing::Organization)
+            .map(|o| o.id)
+            .collect();
         Ok(Store {
             db,
             trees,
@@ -265,6 +276,7 @@ impl Store {
             writes: std::sync::RwLock::new(()),
             journal: Journal::default(),
             snapshots: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            org_listed: std::sync::RwLock::new(org_listed),
         })
     }
 

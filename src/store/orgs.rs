@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use sled::Transactional;
 
 use super::{OpError, Store, StoreError, abort, decode, encode, keys, map_tx, names};
-use crate::domain::{DomainError, OrgId, Organization, Ticket, User};
+use crate::domain::{DomainError, OrgId, Organization, Sharing, Ticket, TicketId, User};
 
 /// The unique key of a name: lower-case, trimmed.
 fn name_key(name: &str) -> Vec<u8> {
@@ -19,7 +19,7 @@ impl Store {
     pub fn save_org(&self, org: &Organization) -> Result<(), OpError> {
         let t = &self.trees;
         let before: Option<Organization> = self.org(org.id)?;
-        let _gate = self.write_gate();
+        let gate = self.write_gate();
         map_tx((&t.orgs, &t.orgs_by_name, &t.orgs_by_domain).transaction(
             |(orgs, by_name, by_domain)| {
                 let id = org.id.0.as_bytes();
@@ -60,6 +60,17 @@ impl Store {
                 Ok(())
             },
         ))?;
+        drop(gate);
+        let mut listed = self
+            .org_listed
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if org.sharing == Sharing::Organization {
+            listed.insert(org.id);
+        } else {
+            listed.remove(&org.id);
+        }
+        drop(listed);
         if before.is_some_and(|b| b.name != org.name) {
             for mut user in self.members(org.id)? {
                 user.organization.clone_from(&org.name);
@@ -67,6 +78,20 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Every ticket of the organisation (its requester's when it was raised), by a scan of all
+    /// tickets: for the rare change of an organisation's sharing.
+    pub fn tickets_of_org(&self, org: OrgId) -> Result<Vec<TicketId>, StoreError> {
+        let mut out = Vec::new();
+        for item in &self.trees.tickets {
+            let (key, value) = item?;
+            let ticket: Ticket = decode(names::tickets, &key, &value)?;
+            if ticket.org() == Some(org) {
+                out.push(ticket.id);
+            }
+        }
+        Ok(out)
     }
 
     pub fn org(&self, id: OrgId) -> Result<Option<Organization>, StoreError> {

@@ -71,6 +71,8 @@ pub struct TicketTx<'a> {
     t: &'a [TransactionalTree],
     prefix: &'a str,
     journal: &'a Journal,
+    /// [`Store::org_listed`], held for the transaction.
+    org_listed: &'a std::collections::HashSet<crate::domain::OrgId>,
 }
 
 pub(super) fn index_value(ticket: &Ticket) -> [u8; 2] {
@@ -148,7 +150,8 @@ impl TicketTx<'_> {
             &keys::by_requester(after.requester.id, after.updated_at, after.id),
             &value,
         )?;
-        for party in keys::parties(after) {
+        let with_org = after.org().is_some_and(|o| self.org_listed.contains(&o));
+        for party in keys::listed_parties(after, with_org) {
             self.put(
                 BY_PARTY,
                 &keys::by_party(&party, after.updated_at, after.id),
@@ -157,6 +160,23 @@ impl TicketTx<'_> {
         }
         self.put(TICKETS, &keys::u64_be(after.id.0), encode(after))?;
         Ok(())
+    }
+
+    /// Lists ticket `id` under its organisation `org` (its current place in the activity order);
+    /// false when it belongs to another. See `crate::tickets::list_under_organization`.
+    pub fn list_under_org(&self, id: TicketId, org: crate::domain::OrgId) -> TxResult<bool> {
+        let Some(ticket) = self.ticket(id)? else {
+            return Ok(false);
+        };
+        if ticket.org() != Some(org) {
+            return Ok(false);
+        }
+        self.put(
+            BY_PARTY,
+            &keys::by_party(&keys::org_party(org), ticket.updated_at, ticket.id),
+            &index_value(&ticket),
+        )?;
+        Ok(true)
     }
 
     pub fn event(
@@ -443,11 +463,16 @@ impl Store {
         ];
         let prefix = self.ticket_prefix();
         let _gate = self.write_gate();
+        let org_listed = self
+            .org_listed
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map_tx(trees[..].transaction(|view| {
             f(&TicketTx {
                 t: view,
                 prefix: &prefix,
                 journal: &self.journal,
+                org_listed: &org_listed,
             })
         }))
     }

@@ -67,3 +67,17 @@ fn transition(
     }
     Ok(Some(to))
 }
+
+/// Lists every ticket of `org` under it, once its members see every ticket: until then its
+/// tickets were not listed there (`Store::org_listed`). Runs after the sharing changed, each
+/// ticket in its own transaction, so one changed meanwhile is listed at its new place.
+pub(crate) fn list_under_organization(
+    store: &crate::store::Store,
+    org: crate::domain::OrgId,
+) -> Result<usize, crate::store::OpError> {
+    let ids = store.tickets_of_org(org)?;
+    for id in &ids {
+        store.transact(|tx| tx.list_under_org(*id, org))?;
+    }
+    Ok(ids.len())
+}
