@@ -187,7 +187,7 @@ async fn show(req: HttpRequest, desk: web::Data<Desk>, id: web::Path<String>) ->
 
 fn request_page(desk: &Desk, page: DeskPage, id: &str, status: StatusCode) -> HttpResponse {
     let Some(request) = desk.sdp.request(id).filter(|r| r["is_trashed"] != true) else {
-        return not_found(&page);
+        return not_found(page);
     };
     let mut entries: Vec<Entry> = desk
         .sdp
@@ -228,14 +228,13 @@ fn request_page(desk: &Desk, page: DeskPage, id: &str, status: StatusCode) -> Ht
             by: a.attached_by.name,
         })
         .collect();
-    let html = |v: &Value| crate::sync::text::from_html(v.as_str().unwrap_or_default());
-    let resolution = request["resolution"]["content"]
-        .as_str()
-        .map(|_| html(&request["resolution"]["content"]));
+    let text = |key: &str| request[key].as_str().map(crate::sync::text::from_html);
     let shown = RequestPage {
         row: Row::of(&request, &page),
-        description: html(&request["description"]),
-        resolution,
+        description: text("description").unwrap_or_default(),
+        resolution: request["resolution"]["content"]
+            .as_str()
+            .map(crate::sync::text::from_html),
         entries,
         files,
         statuses: desk.sdp.status_names(),
@@ -266,7 +265,7 @@ async fn act(
     let (id, action) = path.into_inner();
     let mut page = DeskPage::of(&req, &desk);
     if !same_site(&req) {
-        return refused(&page);
+        return refused(page);
     }
     let form = form.into_inner();
     let text = form.text.trim();
@@ -284,7 +283,7 @@ async fn act(
         "resolve" => DeskAction::Resolve(html),
         "assign" => DeskAction::Assign(form.technician),
         "status" => DeskAction::Status(form.status),
-        _ => return not_found(&page),
+        _ => return not_found(page),
     };
     done(&desk, page, &id, action).await
 }
@@ -297,7 +296,7 @@ async fn attach(
 ) -> HttpResponse {
     let mut page = DeskPage::of(&req, &desk);
     if !same_site(&req) {
-        return refused(&page);
+        return refused(page);
     }
     let mut file = None;
     while let Some(Ok(mut field)) = form.next().await {
@@ -339,7 +338,7 @@ async fn attach(
 /// appliance's webhook; back to the request with a notice, or its page with SDP's reason.
 async fn done(desk: &Desk, mut page: DeskPage, id: &str, action: DeskAction) -> HttpResponse {
     let Some(request) = desk.sdp.request(id) else {
-        return not_found(&page);
+        return not_found(page);
     };
     let technician = request["technician"]["name"]
         .as_str()
@@ -429,26 +428,17 @@ struct MessagePage {
     message: String,
 }
 
-fn not_found(page: &DeskPage) -> HttpResponse {
+fn not_found(page: DeskPage) -> HttpResponse {
     message(page, StatusCode::NOT_FOUND, "desk-not-found")
 }
 
-fn refused(page: &DeskPage) -> HttpResponse {
+fn refused(page: DeskPage) -> HttpResponse {
     message(page, StatusCode::FORBIDDEN, "desk-cross-site")
 }
 
-fn message(page: &DeskPage, status: StatusCode, key: &str) -> HttpResponse {
-    let shown = MessagePage {
-        message: page.t(key),
-        page: DeskPage {
-            tr: page.tr,
-            portal: page.portal.clone(),
-            here: page.here.clone(),
-            notice: None,
-            error: None,
-        },
-    };
-    render(status, &shown)
+fn message(page: DeskPage, status: StatusCode, key: &str) -> HttpResponse {
+    let message = page.t(key);
+    render(status, &MessagePage { page, message })
 }
 
 fn render(status: StatusCode, template: &impl Template) -> HttpResponse {

@@ -39,8 +39,8 @@ const ORGANIZATION: &str = "Acme Cloud";
 const ADMIN_EMAIL: &str = "admin@deskbridge.demo";
 
 pub(crate) fn run(args: &DemoArgs) -> ExitCode {
-    let desk_addr: SocketAddr = match args.desk_bind.parse() {
-        Ok(addr) if SocketAddr::ip(&addr).is_loopback() => addr,
+    let desk_addr = match args.desk_bind.parse::<SocketAddr>() {
+        Ok(addr) if addr.ip().is_loopback() => addr,
         _ => {
             eprintln!(
                 "deskbridge demo: --desk-bind must be a loopback address and port such as \

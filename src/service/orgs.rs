@@ -141,17 +141,12 @@ pub async fn save(
     org.name = name;
     org.domains = domains;
     org.sharing = input.sharing;
-    state.store.save_org(&org)?;
     if org.sharing == Sharing::Organization && !listed_before && id.is_some() {
-        // Its tickets were not listed under it while its members saw only their own (a scan of
-        // every ticket: the admin waits for it, so the organisation's list is whole at once).
-        let (store, org_id) = (std::sync::Arc::clone(&state.store), org.id);
-        let listed = tokio::task::spawn_blocking(move || {
-            crate::tickets::list_under_organization(&store, org_id)
-        })
-        .await
-        .map_err(|e| ApiError::internal(&e))??;
-        tracing::info!(org = %org.name, tickets = listed, "organisation's tickets listed under it");
+        list_tickets_under(state, &org).await?;
+    }
+    if let Err(e) = state.store.save_org(&org) {
+        state.store.list_org(org.id, listed_before);
+        return Err(e.into());
     }
     let what = if id.is_some() {
         "org.changed"
@@ -166,6 +161,29 @@ pub async fn save(
     state.store.durable().await?;
     tracing::info!(admin = %admin.user.email, org = %org.name, sharing = org.sharing.as_str(), "organisation saved");
     Ok(org)
+}
+
+/// Lists an organisation's tickets under it before its members are shown that list: they were not
+/// while its members saw only their own. New ticket changes are listed from here on, then every
+/// earlier ticket is (a scan of all tickets, off the async thread; the admin waits for it). Done
+/// before the sharing is saved, so a stop midway leaves the old sharing, not a half list.
+async fn list_tickets_under(state: &AppState, org: &Organization) -> ApiResult<()> {
+    state.store.list_org(org.id, true);
+    let (store, id) = (std::sync::Arc::clone(&state.store), org.id);
+    let listed =
+        tokio::task::spawn_blocking(move || crate::tickets::list_under_organization(&store, id))
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    match listed {
+        Ok(n) => {
+            tracing::info!(org = %org.name, tickets = n, "organisation's tickets listed under it");
+            Ok(())
+        }
+        Err(e) => {
+            state.store.list_org(org.id, false);
+            Err(e.into())
+        }
+    }
 }
 
 /// Places an account in an organisation: the one named (found case-insensitively, or created with

@@ -182,9 +182,9 @@ pub struct Store {
     snapshots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Organisations whose members see every ticket: only their tickets are listed under the
     /// organisation (the one list that reads it), so other tickets skip that index write. Ticket
-    /// transactions hold it shared; `save_org` changes it exclusively, so after a change every
-    /// later transaction follows the new rule.
-    pub(crate) org_listed: std::sync::RwLock<std::collections::HashSet<crate::domain::OrgId>>,
+    /// transactions hold it shared; [`Store::list_org`] changes it exclusively, so after a change
+    /// every later transaction follows the new rule.
+    org_listed: std::sync::RwLock<std::collections::HashSet<crate::domain::OrgId>>,
 }
 
 /// While a snapshot copies the trees, every write records which key it changes (tree name, key), so

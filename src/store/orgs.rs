@@ -61,16 +61,7 @@ impl Store {
             },
         ))?;
         drop(gate);
-        let mut listed = self
-            .org_listed
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if org.sharing == Sharing::Organization {
-            listed.insert(org.id);
-        } else {
-            listed.remove(&org.id);
-        }
-        drop(listed);
+        self.list_org(org.id, org.sharing == Sharing::Organization);
         if before.is_some_and(|b| b.name != org.name) {
             for mut user in self.members(org.id)? {
                 user.organization.clone_from(&org.name);
@@ -78,6 +69,20 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether the tickets of `org` are listed under it from the next ticket transaction on; waits
+    /// for the transactions in progress. `save_org` sets it from the sharing it saves.
+    pub fn list_org(&self, org: OrgId, listed: bool) {
+        let mut set = self
+            .org_listed
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if listed {
+            set.insert(org);
+        } else {
+            set.remove(&org);
+        }
     }
 
     /// Every ticket of the organisation (its requester's when it was raised), by a scan of all

@@ -68,9 +68,9 @@ fn transition(
     Ok(Some(to))
 }
 
-/// Lists every ticket of `org` under it, once its members see every ticket: until then its
-/// tickets were not listed there (`Store::org_listed`). Runs after the sharing changed, each
-/// ticket in its own transaction, so one changed meanwhile is listed at its new place.
+/// Lists every ticket of `org` under it, once its members are to see every ticket: until then its
+/// tickets were not listed there (`Store::list_org`). Runs after `list_org` turned listing on,
+/// each ticket in its own transaction, so one changed meanwhile is listed at its new place.
 pub(crate) fn list_under_organization(
     store: &crate::store::Store,
     org: crate::domain::OrgId,

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::accessibility::audit;
 use crate::common::demo::DemoRun;
-use crate::common::{Api, eventually};
+use crate::common::eventually;
 use crate::harness::{Browser, Driver, Tools, axe_source, turn};
 
 /// The sync may wait for the simulated SDP's budget (60 calls a minute).
@@ -29,22 +29,7 @@ async fn a_reply_typed_on_the_demo_service_desk_reaches_the_customers_page_live(
     let alice = demo.account("customer").clone();
 
     // The sample ticket, once the simulated SDP has it (the desk lists SDP's requests).
-    let api = Api {
-        base: demo.portal.clone(),
-        http: reqwest::Client::new(),
-        token: None,
-        headers: Vec::new(),
-    };
-    let (_, token) = api
-        .post(
-            "/api/v1/auth/token",
-            &json!({"email": alice.email, "password": alice.password}),
-        )
-        .await;
-    let api = Api {
-        token: token["token"].as_str().map(str::to_owned),
-        ..api
-    };
+    let api = demo.api("customer").await;
     let (_, list) = api.get("/api/v1/tickets").await;
     let number = list["items"][0]["number"]
         .as_str()

@@ -106,6 +106,24 @@ impl DemoRun {
             .unwrap_or_else(|| panic!("no {role} account in\n{}", self.banner))
     }
 
+    /// The printed account of `role`, signed in to the portal's API.
+    pub async fn api(&self, role: &str) -> super::Api {
+        let account = self.account(role);
+        let api = super::Api {
+            base: self.portal.clone(),
+            http: reqwest::Client::new(),
+            token: None,
+            headers: Vec::new(),
+        };
+        let body = serde_json::json!({"email": account.email, "password": account.password});
+        let (status, answer) = api.post("/api/v1/auth/token", &body).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{role} signs in: {answer}");
+        super::Api {
+            token: answer["token"].as_str().map(str::to_owned),
+            ..api
+        }
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr
             .lock()
